@@ -1,0 +1,48 @@
+# Two commands on a fresh machine: `make run` serves the site, `make test` runs every test.
+PY := .venv/bin/python
+PIP := .venv/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test setup setup-dev assets engine images unit bench check
+
+.venv/bin/python:
+	python3 -m venv .venv
+	$(PIP) install -q --upgrade pip
+
+# Installs pinned dependencies (requirements.lock pins every transitive package too).
+setup: .venv/bin/python
+	$(PIP) install -q -r requirements.txt -c requirements.lock
+	$(MAKE) assets
+	$(PY) manage.py migrate -v0
+
+setup-dev: setup
+	$(PIP) install -q -r requirements-dev.txt -c requirements.lock
+
+# xterm.js comes from npm (package-lock.json) into an ignored static folder; never committed.
+assets:
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p static/vendor/xterm
+	cp node_modules/@xterm/xterm/lib/xterm.js node_modules/@xterm/xterm/css/xterm.css \
+	   node_modules/@xterm/addon-fit/lib/addon-fit.js static/vendor/xterm/
+
+# Start a Docker engine if none answers (needs root and Debian's docker.io).
+engine:
+	./scripts/start-dockerd.sh
+
+images:
+	$(PY) manage.py build_images
+
+run: setup
+	-./scripts/start-dockerd.sh && $(PY) manage.py build_images
+	.venv/bin/daphne -b $(HOST) -p $(PORT) tutorial.asgi:application
+
+test: setup-dev
+	$(PY) manage.py build_images
+	.venv/bin/pytest $(PYTEST_ARGS)
+
+unit: setup-dev
+	.venv/bin/pytest tests/unit $(PYTEST_ARGS)
+
+bench: setup-dev
+	$(PY) bench/console.py --json

@@ -1,0 +1,147 @@
+"""The sandbox backend contract.
+
+Modelled on JupyterHub's Spawner: this small base class and its docstrings are the contract; each
+engine (Docker, Kubernetes) implements it once. ``sandbox.services`` is the only caller.
+
+Rules every implementation keeps:
+- Every call is async and idempotent: calling ``destroy`` twice, or ``create`` for a sandbox that
+  already exists, is not an error.
+- Every engine object a sandbox owns carries the labels from :func:`sandbox_labels`, so cleanup and
+  reconciliation after a restart need no database.
+- Blocking client libraries run off the event loop (``asyncio.to_thread``); console streams are
+  asyncio all the way.
+- Failures the learner or the operator can act on raise :class:`BackendError` with a message that
+  says what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import enum
+from typing import ClassVar
+
+LABEL_SANDBOX = "tutorial.sandbox"
+LABEL_OWNER = "tutorial.owner"
+LABEL_LESSON = "tutorial.lesson"
+LABEL_WORKSPACE = "tutorial.workspace"
+
+
+class BackendError(Exception):
+    """An engine failure with a message fit to show to a person (what is wrong, how to fix it)."""
+
+
+class EngineUnavailable(BackendError):
+    """The engine or cluster does not answer at all."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    memory_bytes: int = 512 * 1024 * 1024
+    nano_cpus: int = 1_000_000_000
+    pids: int = 256
+    nofile: int = 1024
+    tmpfs_home_bytes: int = 64 * 1024 * 1024
+    tmpfs_tmp_bytes: int = 64 * 1024 * 1024
+    log_max_bytes: int = 512 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class SandboxSpec:
+    """Everything a backend needs to make one sandbox; built by ``services`` from the database."""
+
+    sandbox_id: str  # UUID as a string
+    owner_id: int
+    owner_name: str
+    lesson: str
+    workspace: str  # "plain", "docker" or "kubernetes"
+    image: str
+    limits: Limits = dataclasses.field(default_factory=Limits)
+    # Extra capabilities a lesson needs, named in one place (sandbox.backends.manifests).
+    capabilities: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    exit_code: int | None  # None when the script was killed at its timeout
+    output: str
+    timed_out: bool = False
+    truncated: bool = False
+
+
+class EngineState(str, enum.Enum):
+    RUNNING = "running"
+    EXITED = "exited"
+    MISSING = "missing"
+
+
+def sandbox_labels(spec: SandboxSpec) -> dict[str, str]:
+    """The labels every engine object of this sandbox carries."""
+    return {
+        LABEL_SANDBOX: spec.sandbox_id,
+        LABEL_OWNER: str(spec.owner_id),
+        LABEL_LESSON: spec.lesson,
+        LABEL_WORKSPACE: spec.workspace,
+    }
+
+
+class ConsoleStream(abc.ABC):
+    """One viewer's attach to a sandbox's TTY.
+
+    Bytes in both directions are raw terminal bytes. ``read`` returns ``b""`` once the console has
+    ended (the shell exited or the sandbox went away); after that the stream is finished.
+    """
+
+    @abc.abstractmethod
+    async def read(self, max_bytes: int = 65536) -> bytes:
+        """Wait for and return the next chunk of terminal output; ``b""`` at the end."""
+
+    @abc.abstractmethod
+    async def write(self, data: bytes) -> None:
+        """Send keystrokes to the TTY. Raises ``BackendError`` if the console has gone."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Detach this viewer only; the sandbox and other viewers carry on. Idempotent."""
+
+
+class SandboxBackend(abc.ABC):
+    """One engine's implementation of the sandbox contract."""
+
+    #: Workspace kinds this backend serves.
+    workspaces: ClassVar[tuple[str, ...]] = ()
+
+    @abc.abstractmethod
+    async def create(self, spec: SandboxSpec) -> str:
+        """Make everything the sandbox needs and return its engine reference once its console is
+        ready to attach. If objects labelled for ``spec.sandbox_id`` already exist, reuse or replace
+        them: never leave two. On failure, remove whatever was made, then raise ``BackendError``."""
+
+    @abc.abstractmethod
+    async def destroy(self, sandbox_id: str) -> None:
+        """Remove everything labelled with this sandbox, including what the learner created in it.
+        Succeeds when nothing is left, including when nothing was there."""
+
+    @abc.abstractmethod
+    async def status(self, ref: str) -> EngineState:
+        """Running, exited or missing, as the engine sees it now."""
+
+    @abc.abstractmethod
+    async def open_console(self, ref: str, *, stdin: bool = True, replay: bool = True) -> ConsoleStream:
+        """Attach a new viewer to the sandbox's TTY. With ``replay``, the stream starts with the
+        recent screen (bounded by the sandbox's log size). With ``stdin=False`` the viewer is
+        read-only. Raises ``BackendError`` when the sandbox is not running."""
+
+    @abc.abstractmethod
+    async def resize(self, ref: str, cols: int, rows: int) -> None:
+        """Set the TTY size. Callers validate 1..1000 before calling."""
+
+    @abc.abstractmethod
+    async def run(self, ref: str, script: str, *, timeout: float, max_output: int = 64 * 1024) -> RunResult:
+        """Run a shell script inside the sandbox (never in the learner's TTY) and return its exit
+        code and combined output, cut at ``max_output`` bytes. A script still running at
+        ``timeout`` seconds is killed and reported with ``timed_out=True``."""
+
+    @abc.abstractmethod
+    async def list_owned(self) -> dict[str, str]:
+        """Every sandbox the engine holds, as ``{sandbox_id: ref}``, for reconciliation."""

@@ -1,0 +1,188 @@
+"""The Docker engine backend for ``plain`` and ``docker`` workspaces.
+
+Management calls use the docker SDK off the event loop; console and check streams use asyncio on
+the engine's hijacked sockets (``engine_socket``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+from pathlib import Path
+
+import docker
+import docker.errors
+import requests.exceptions
+from django.conf import settings
+
+from . import engine_socket
+from .base import (
+    LABEL_SANDBOX,
+    BackendError,
+    ConsoleStream,
+    EngineState,
+    EngineUnavailable,
+    RunResult,
+    SandboxBackend,
+    SandboxSpec,
+)
+from .manifests import sandbox_container_config
+
+# Exit code of a script that busybox `timeout -s KILL` ended.
+KILLED_EXIT_CODE = 137
+
+
+def engine_unavailable_message(docker_host: str, exc: Exception | None = None) -> str:
+    detail = f" ({exc})" if exc else ""
+    return (
+        f"The Docker engine does not answer at {docker_host}{detail}. "
+        "Install it (apt-get install docker.io), start it (scripts/start-dockerd.sh) and try again."
+    )
+
+
+class DockerConsole(ConsoleStream):
+    def __init__(self, stream: engine_socket.HijackedStream):
+        self._stream = stream
+
+    async def read(self, max_bytes: int = 65536) -> bytes:
+        return await self._stream.read(max_bytes)
+
+    async def write(self, data: bytes) -> None:
+        await self._stream.write(data)
+
+    async def close(self) -> None:
+        await self._stream.close()
+
+
+class DockerBackend(SandboxBackend):
+    workspaces = ("plain", "docker")
+
+    def __init__(self, docker_host: str | None = None):
+        self.docker_host = docker_host or settings.DOCKER_HOST
+        self._client: docker.DockerClient | None = None
+
+    # -- helpers --------------------------------------------------------------------------------
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            self._client = docker.DockerClient(base_url=self.docker_host, timeout=60)
+        return self._client
+
+    async def _call(self, func, *args, **kwargs):
+        """Run a blocking SDK call in a thread, translating 'engine down' into one clear error."""
+        try:
+            return await asyncio.to_thread(functools.partial(func, *args, **kwargs))
+        except (requests.exceptions.ConnectionError, FileNotFoundError, ConnectionRefusedError) as exc:
+            self._client = None
+            raise EngineUnavailable(engine_unavailable_message(self.docker_host)) from exc
+        except docker.errors.DockerException as exc:
+            if "Error while fetching server API version" in str(exc):
+                self._client = None
+                raise EngineUnavailable(engine_unavailable_message(self.docker_host)) from exc
+            raise
+
+    def gateway_dir(self, sandbox_id: str) -> str:
+        """The host directory bind-mounted into a docker-workspace sandbox for its gateway socket."""
+        path = Path(settings.DATA_DIR) / "gateway" / sandbox_id
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o777)  # the sandbox user (uid 1000) must reach the socket inside
+        return str(path)
+
+    # -- the contract ---------------------------------------------------------------------------
+    async def create(self, spec: SandboxSpec) -> str:
+        await self.destroy(spec.sandbox_id)
+        gateway_dir = self.gateway_dir(spec.sandbox_id) if spec.workspace == "docker" else None
+        config = sandbox_container_config(spec, gateway_dir=gateway_dir)
+        try:
+            container = await self._call(self.client.containers.create, **config)
+            await self._call(container.start)
+        except docker.errors.ImageNotFound as exc:
+            await self.destroy(spec.sandbox_id)
+            raise BackendError(
+                f"The sandbox image {spec.image} is not built. Run `.venv/bin/python manage.py build_images`."
+            ) from exc
+        except docker.errors.APIError as exc:
+            await self.destroy(spec.sandbox_id)
+            raise BackendError(f"The Docker engine could not start the sandbox: {exc.explanation or exc}") from exc
+        return container.id
+
+    async def destroy(self, sandbox_id: str) -> None:
+        label = f"{LABEL_SANDBOX}={sandbox_id}"
+
+        def remove_all():
+            client = self.client
+            for container in client.containers.list(all=True, filters={"label": label}):
+                try:
+                    container.remove(force=True, v=True)
+                except docker.errors.NotFound:
+                    pass
+            for network in client.networks.list(filters={"label": label}):
+                try:
+                    network.remove()
+                except docker.errors.NotFound:
+                    pass
+            for volume in client.volumes.list(filters={"label": label}):
+                try:
+                    volume.remove(force=True)
+                except docker.errors.NotFound:
+                    pass
+
+        await self._call(remove_all)
+
+    async def status(self, ref: str) -> EngineState:
+        try:
+            container = await self._call(self.client.containers.get, ref)
+        except docker.errors.NotFound:
+            return EngineState.MISSING
+        return EngineState.RUNNING if container.status == "running" else EngineState.EXITED
+
+    async def open_console(self, ref: str, *, stdin: bool = True, replay: bool = True) -> ConsoleStream:
+        params = {"stream": 1, "stdout": 1, "stderr": 1, "stdin": int(stdin), "logs": int(replay)}
+        stream = await engine_socket.hijack(self.docker_host, f"/containers/{ref}/attach", params)
+        return DockerConsole(stream)
+
+    async def resize(self, ref: str, cols: int, rows: int) -> None:
+        try:
+            await self._call(self.client.api.resize, ref, height=rows, width=cols)
+        except docker.errors.NotFound as exc:
+            raise BackendError("the sandbox is gone") from exc
+        except docker.errors.APIError as exc:
+            # Resizing a container that just exited is harmless; say so rather than crash.
+            raise BackendError(f"could not resize the console: {exc.explanation or exc}") from exc
+
+    async def run(self, ref: str, script: str, *, timeout: float, max_output: int = 64 * 1024) -> RunResult:
+        seconds = max(1, math.ceil(timeout))
+        # busybox `timeout` kills the script inside the sandbox; the outer wait guards a stuck engine.
+        command = ["timeout", "-s", "KILL", str(seconds), "/bin/sh", "-c", script]
+        try:
+            exec_id = (await self._call(self.client.api.exec_create, ref, command, user="1000:1000",
+                                        workdir="/home/learner", environment={"HOME": "/home/learner"}))["Id"]
+        except docker.errors.NotFound as exc:
+            raise BackendError("the sandbox is gone") from exc
+        except docker.errors.APIError as exc:
+            raise BackendError(f"could not run the script: {exc.explanation or exc}") from exc
+        started = asyncio.get_running_loop().time()
+        stream = await engine_socket.hijack(self.docker_host, f"/exec/{exec_id}/start", body={"Detach": False, "Tty": False})
+        try:
+            output, truncated = await asyncio.wait_for(engine_socket.read_multiplexed(stream, max_output), seconds + 10)
+        except asyncio.TimeoutError:
+            await stream.close()
+            return RunResult(exit_code=None, output="", timed_out=True)
+        await stream.close()
+        info = await self._call(self.client.api.exec_inspect, exec_id)
+        exit_code = info.get("ExitCode")
+        # 137 alone could be the script's own OOM kill; only a kill at the deadline is a timeout.
+        elapsed = asyncio.get_running_loop().time() - started
+        timed_out = exit_code == KILLED_EXIT_CODE and elapsed >= seconds - 0.5
+        text = output.decode("utf-8", errors="replace")
+        return RunResult(exit_code=None if timed_out else exit_code, output=text, timed_out=timed_out, truncated=truncated)
+
+    async def list_owned(self) -> dict[str, str]:
+        containers = await self._call(self.client.containers.list, all=True, filters={"label": LABEL_SANDBOX})
+        return {c.labels[LABEL_SANDBOX]: c.id for c in containers}
+
+    async def ping(self) -> str:
+        """The engine's version, or ``EngineUnavailable``."""
+        version = await self._call(self.client.version)
+        return version.get("Version", "unknown")

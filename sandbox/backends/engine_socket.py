@@ -1,0 +1,143 @@
+"""Asyncio on the Docker engine's hijacked HTTP streams (attach, exec start).
+
+The docker SDK hands back blocking sockets for these; the console path must never block the event
+loop nor hop threads per keystroke, so we speak the few lines of HTTP ourselves on a unix socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+from urllib.parse import urlencode, urlparse
+
+from .base import BackendError, EngineUnavailable
+
+API_VERSION = "v1.41"  # the oldest engine we support (Debian 12's docker.io 20.10)
+
+
+def unix_path(docker_host: str) -> str:
+    parsed = urlparse(docker_host)
+    if parsed.scheme not in ("unix", "http+unix"):
+        raise EngineUnavailable(f"only unix-socket Docker hosts are supported, not {docker_host!r}")
+    return parsed.path
+
+
+class HijackedStream:
+    """A raw byte stream after the engine switched protocols."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.reader = reader
+        self.writer = writer
+        self._closed = False
+
+    async def read(self, max_bytes: int = 65536) -> bytes:
+        if self._closed:
+            return b""
+        try:
+            return await self.reader.read(max_bytes)
+        except (ConnectionError, OSError):
+            return b""
+
+    async def write(self, data: bytes) -> None:
+        if self._closed or self.writer.is_closing():
+            raise BackendError("the console has closed")
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass
+
+
+async def hijack(docker_host: str, path: str, params: dict | None = None, body: dict | None = None) -> HijackedStream:
+    """POST ``path`` with ``Upgrade: tcp`` and return the raw stream the engine switches to."""
+    try:
+        reader, writer = await asyncio.open_unix_connection(unix_path(docker_host), limit=1 << 20)
+    except (FileNotFoundError, ConnectionRefusedError, PermissionError) as exc:
+        raise EngineUnavailable(
+            f"the Docker engine does not answer at {docker_host} ({exc.strerror or exc}); "
+            "start it (e.g. `scripts/start-dockerd.sh`) and try again"
+        ) from exc
+    query = f"?{urlencode(params)}" if params else ""
+    payload = json.dumps(body).encode() if body is not None else b""
+    request = (
+        f"POST /{API_VERSION}{path}{query} HTTP/1.1\r\n"
+        "Host: docker\r\n"
+        "Connection: Upgrade\r\n"
+        "Upgrade: tcp\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    ).encode() + payload
+    writer.write(request)
+    await writer.drain()
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+        writer.close()
+        raise BackendError("the Docker engine closed the stream before answering") from exc
+    status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+    parts = status_line.split(" ", 2)
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+    if status not in (101, 200):
+        detail = await _read_error_body(reader, head)
+        writer.close()
+        if status == 404:
+            raise BackendError(f"the sandbox is gone ({detail})")
+        if status == 409:
+            raise BackendError(f"the sandbox is not running ({detail})")
+        raise BackendError(f"the Docker engine refused the console ({status}: {detail})")
+    return HijackedStream(reader, writer)
+
+
+async def _read_error_body(reader: asyncio.StreamReader, head: bytes) -> str:
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1].strip() or 0)
+    try:
+        raw = await asyncio.wait_for(reader.readexactly(min(length, 65536)), 5) if length else b""
+    except (asyncio.IncompleteReadError, asyncio.TimeoutError):
+        raw = b""
+    try:
+        return json.loads(raw).get("message", raw.decode(errors="replace"))
+    except (ValueError, AttributeError):
+        return raw.decode(errors="replace").strip() or "no detail"
+
+
+async def read_multiplexed(stream: HijackedStream, max_output: int) -> tuple[bytes, bool]:
+    """Read a non-TTY exec stream (8-byte frame headers) to its end.
+
+    Keeps the first ``max_output`` bytes of stdout and stderr interleaved; drains the rest so the
+    process is never blocked on a full pipe. Returns (output, truncated).
+    """
+    out = bytearray()
+    truncated = False
+    reader = stream.reader
+    while True:
+        try:
+            header = await reader.readexactly(8)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            break
+        _kind, size = struct.unpack(">BxxxL", header)
+        remaining = size
+        while remaining:
+            try:
+                chunk = await reader.read(min(remaining, 65536))
+            except ConnectionError:
+                chunk = b""
+            if not chunk:
+                return bytes(out), truncated
+            remaining -= len(chunk)
+            room = max_output - len(out)
+            if room > 0:
+                out += chunk[:room]
+            if len(chunk) > room:
+                truncated = True
+    return bytes(out), truncated

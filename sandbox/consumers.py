@@ -1,0 +1,161 @@
+"""The console websocket consumer: auth, protocol and flow control, and nothing else.
+
+Each viewer is its own attach to the sandbox's TTY. The keystroke path is websocket frame ->
+``stream.write``: no database, no channel layer, no thread hop per keystroke.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from . import protocol, services
+from .backends.base import BackendError, ConsoleStream
+from .models import Sandbox
+from .permissions import Access, console_access
+
+log = logging.getLogger(__name__)
+
+# Open consoles per user in this process (bounded per CONSOLES_PER_USER).
+_open_consoles: Counter[int] = Counter()
+ACTIVITY_FLUSH_SECONDS = 30
+
+
+class ConsoleConsumer(AsyncWebsocketConsumer):
+    stream: ConsoleStream | None = None
+    sandbox: Sandbox | None = None
+
+    async def connect(self):
+        # Accept first: a custom close code can only be sent on an open websocket.
+        await self.accept()
+        self.counted_user = None
+        self.reader_task = None
+        self.flush_task = None
+        self.unacked = 0
+        self.window_open = asyncio.Event()
+        self.window_open.set()
+        self.bucket = protocol.TokenBucket(rate=200, burst=400, now=time.monotonic())
+        self.input_since_flush = False
+
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            return await self.close(code=protocol.CLOSE_NOT_SIGNED_IN)
+        sandbox = await Sandbox.objects.filter(pk=self.scope["url_route"]["kwargs"]["sandbox_id"]).afirst()
+        if sandbox is None:
+            return await self.close(code=protocol.CLOSE_NO_SUCH_SANDBOX)
+        access = console_access(user, sandbox)
+        if access is Access.NONE:
+            return await self.close(code=protocol.CLOSE_NOT_YOURS)
+        if sandbox.state != Sandbox.State.RUNNING:
+            await self.send(text_data=protocol.state_message(sandbox.state, sandbox.failure_reason))
+            return await self.close(code=protocol.CLOSE_NOT_RUNNING)
+        if _open_consoles[user.pk] >= settings.CONSOLES_PER_USER:
+            await self.send(text_data=protocol.error_message("Too many consoles open: close a tab and reload."))
+            return await self.close(code=protocol.CLOSE_TOO_MANY_CONSOLES)
+        _open_consoles[user.pk] += 1
+        self.counted_user = user.pk
+        self.sandbox = sandbox
+        self.read_only = access is Access.READ_ONLY
+
+        try:
+            self.stream = await services.get_backend(sandbox.workspace).open_console(
+                sandbox.engine_ref, stdin=not self.read_only, replay=True
+            )
+        except BackendError as exc:
+            await self.send(text_data=protocol.error_message(str(exc)))
+            await services.console_ended(sandbox.id)
+            return await self.close(code=protocol.CLOSE_NOT_RUNNING)
+        await self.channel_layer.group_add(services.group_name(sandbox.id), self.channel_name)
+        await self.send(text_data=protocol.state_message("running"))
+        self.reader_task = asyncio.create_task(self.pump_output())
+        self.flush_task = asyncio.create_task(self.flush_activity())
+
+    async def pump_output(self):
+        """Engine -> browser, pausing while this viewer has too much unacknowledged output."""
+        try:
+            while True:
+                await self.window_open.wait()
+                data = await self.stream.read(65536)
+                if not data:
+                    break
+                self.unacked += len(data)
+                if self.unacked > protocol.MAX_UNACKED_BYTES:
+                    self.window_open.clear()
+                await self.send(bytes_data=data)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a broken engine stream must not leave the socket hanging
+            log.exception("console stream of %s failed", self.sandbox.id)
+        sandbox = await services.console_ended(self.sandbox.id)
+        state = sandbox.state if sandbox else "gone"
+        await self.send(text_data=protocol.state_message(state, sandbox.failure_reason if sandbox else ""))
+        await self.close(code=1000)
+
+    async def flush_activity(self):
+        """Write learner activity to the database at most every ACTIVITY_FLUSH_SECONDS."""
+        while True:
+            await asyncio.sleep(ACTIVITY_FLUSH_SECONDS)
+            if self.input_since_flush:
+                self.input_since_flush = False
+                await services.touch(self.sandbox.id)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.stream is None:
+            return
+        if not self.bucket.take(time.monotonic()):
+            await self.send(text_data=protocol.error_message("Too many messages: slow down."))
+            return await self.close(code=protocol.CLOSE_POLICY)
+        if bytes_data is not None:
+            if len(bytes_data) > protocol.MAX_FRAME_BYTES:
+                return await self.send(
+                    text_data=protocol.error_message(f"Input frames are limited to {protocol.MAX_FRAME_BYTES} bytes.")
+                )
+            if self.read_only:
+                return
+            self.input_since_flush = True
+            try:
+                await self.stream.write(bytes_data)
+            except BackendError as exc:
+                await self.send(text_data=protocol.error_message(str(exc)))
+            return
+        try:
+            message = protocol.parse_control(text_data or "")
+        except protocol.ProtocolError as exc:
+            return await self.send(text_data=protocol.error_message(str(exc)))
+        if isinstance(message, protocol.Ack):
+            self.unacked = max(0, self.unacked - message.bytes)
+            if self.unacked <= protocol.MAX_UNACKED_BYTES:
+                self.window_open.set()
+        elif isinstance(message, protocol.Resize) and not self.read_only:
+            try:
+                await services.get_backend(self.sandbox.workspace).resize(self.sandbox.engine_ref, message.cols, message.rows)
+            except BackendError as exc:
+                await self.send(text_data=protocol.error_message(str(exc)))
+
+    async def sandbox_state(self, event):
+        """A state change from services (another tab pressed Stop, the reaper, an instructor)."""
+        await self.send(text_data=protocol.state_message(event["state"], event.get("reason", "")))
+        if event["state"] != Sandbox.State.RUNNING:
+            await self.close(code=1000)
+
+    async def disconnect(self, code):
+        for task in (self.reader_task, self.flush_task):
+            if task is not None:
+                task.cancel()
+        if self.stream is not None:
+            await self.stream.close()
+        if self.sandbox is not None:
+            await self.channel_layer.group_discard(services.group_name(self.sandbox.id), self.channel_name)
+            if self.input_since_flush:
+                await services.touch(self.sandbox.id)
+        if self.counted_user is not None:
+            _open_consoles[self.counted_user] -= 1
+            if _open_consoles[self.counted_user] <= 0:
+                del _open_consoles[self.counted_user]
+            self.counted_user = None

@@ -1,0 +1,94 @@
+"""Build the sandbox images offline from ``sandbox/images/<name>/`` (used by ``build_images``).
+
+Each image folder holds a Dockerfile and its context. Host files the build needs (the static
+busybox, and later the docker CLI) are copied into a temporary context, never committed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+from pathlib import Path
+
+import docker
+from django.conf import settings
+
+from sandbox.services import image_tag
+
+IMAGES_DIR = Path(__file__).resolve().parent
+BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
+
+
+class BuildError(Exception):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageRecipe:
+    name: str
+    # host files copied into the context: {context name: candidate host paths}
+    host_files: dict[str, tuple[str, ...]]
+    depends_on: tuple[str, ...] = ()
+
+
+RECIPES: dict[str, ImageRecipe] = {
+    "base": ImageRecipe("base", {"busybox": BUSYBOX_CANDIDATES}),
+}
+
+
+def register(recipe: ImageRecipe) -> None:
+    """Other parts (the docker and kubernetes workspaces) add their images here."""
+    RECIPES[recipe.name] = recipe
+
+
+def _find_host_file(candidates: tuple[str, ...], name: str) -> Path:
+    for candidate in candidates:
+        path = Path(candidate)
+        if path.is_file():
+            return path
+    raise BuildError(
+        f"{name} is needed to build the sandbox images offline and was not found at "
+        f"{', '.join(candidates)}. On Debian: apt-get install busybox-static docker.io"
+    )
+
+
+def build_order(names: list[str]) -> list[str]:
+    ordered: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        if name not in RECIPES:
+            raise BuildError(f"no image recipe named {name!r}; known: {', '.join(sorted(RECIPES))}")
+        for dep in RECIPES[name].depends_on:
+            visit(dep)
+        ordered.append(name)
+
+    for name in names:
+        visit(name)
+    return ordered
+
+
+def build_image(client: docker.DockerClient, name: str, *, base: str | None = None) -> str:
+    recipe = RECIPES[name]
+    source = IMAGES_DIR / name
+    with tempfile.TemporaryDirectory(prefix=f"tutorial-image-{name}-") as tmp:
+        context = Path(tmp) / "context"
+        shutil.copytree(source, context)
+        for target, candidates in recipe.host_files.items():
+            found = _find_host_file(candidates, target)
+            destination = context / target
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(found, destination)
+        buildargs = {"BASE": base or settings.SANDBOX_BASE_IMAGE, "PREFIX": settings.SANDBOX_IMAGE_PREFIX}
+        tag = image_tag(name)
+        try:
+            image, _logs = client.images.build(
+                path=str(context), tag=tag, buildargs=buildargs, rm=True, forcerm=True,
+                labels={"tutorial.image": name},
+            )
+        except docker.errors.BuildError as exc:
+            lines = "".join(chunk.get("stream", "") or chunk.get("error", "") for chunk in exc.build_log)
+            raise BuildError(f"building {tag} failed: {exc.msg}\n{lines[-2000:]}") from exc
+        return f"{tag} {image.short_id}"

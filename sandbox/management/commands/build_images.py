@@ -1,0 +1,28 @@
+import docker
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from sandbox.images.build import RECIPES, BuildError, build_image, build_order
+
+
+class Command(BaseCommand):
+    help = "Build the sandbox images offline from sandbox/images/ (no registry needed)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("names", nargs="*", help=f"images to build (default: all of {', '.join(RECIPES)})")
+        parser.add_argument("--base", help="base image for the build (default: TUTORIAL_SANDBOX_BASE or scratch)")
+
+    def handle(self, *args, names, base, **options):
+        try:
+            client = docker.DockerClient(base_url=settings.DOCKER_HOST)
+            client.ping()
+        except Exception as exc:  # noqa: BLE001 - every failure here means "no engine"
+            raise CommandError(
+                f"The Docker engine does not answer at {settings.DOCKER_HOST} ({exc}). "
+                "Install it (apt-get install docker.io) and start it (scripts/start-dockerd.sh)."
+            ) from exc
+        try:
+            for name in build_order(names or list(RECIPES)):
+                self.stdout.write(f"built {build_image(client, name, base=base)}")
+        except BuildError as exc:
+            raise CommandError(str(exc)) from exc

@@ -1,0 +1,94 @@
+"""The console websocket protocol: parsing and validation, free of I/O (unit-tested alone).
+
+Binary frames carry terminal bytes both ways. Text frames carry JSON control messages:
+client ``{"type": "resize", "cols": c, "rows": r}`` and ``{"type": "ack", "bytes": n}``;
+server ``{"type": "state", "state": ...}`` and ``{"type": "error", "message": ...}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+MAX_FRAME_BYTES = 64 * 1024
+MAX_UNACKED_BYTES = 1024 * 1024
+MAX_TERMINAL_SIZE = 1000
+
+CLOSE_NOT_SIGNED_IN = 4401
+CLOSE_NOT_YOURS = 4403
+CLOSE_NO_SUCH_SANDBOX = 4404
+CLOSE_NOT_RUNNING = 4409
+CLOSE_TOO_MANY_CONSOLES = 4429
+CLOSE_POLICY = 1008  # a client that keeps breaking the protocol (e.g. flooding) is cut off
+
+
+class ProtocolError(ValueError):
+    """A control message we refuse; its text goes back to the client as an error message."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Resize:
+    cols: int
+    rows: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Ack:
+    bytes: int
+
+
+def _int_field(message: dict, name: str) -> int:
+    value = message.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ProtocolError(f"{name} must be an integer")
+    return value
+
+
+def parse_control(text: str) -> Resize | Ack:
+    if len(text.encode()) > MAX_FRAME_BYTES:
+        raise ProtocolError(f"control message larger than {MAX_FRAME_BYTES} bytes")
+    try:
+        message = json.loads(text)
+    except ValueError:
+        raise ProtocolError("control messages must be JSON") from None
+    if not isinstance(message, dict):
+        raise ProtocolError("control messages must be JSON objects")
+    kind = message.get("type")
+    if kind == "resize":
+        cols, rows = _int_field(message, "cols"), _int_field(message, "rows")
+        if not (1 <= cols <= MAX_TERMINAL_SIZE and 1 <= rows <= MAX_TERMINAL_SIZE):
+            raise ProtocolError(f"resize values must be between 1 and {MAX_TERMINAL_SIZE}")
+        return Resize(cols, rows)
+    if kind == "ack":
+        count = _int_field(message, "bytes")
+        if count < 0:
+            raise ProtocolError("ack bytes must not be negative")
+        return Ack(count)
+    raise ProtocolError(f"unknown control message type: {str(kind)[:40]!r}")
+
+
+def state_message(state: str, reason: str = "") -> str:
+    payload = {"type": "state", "state": state}
+    if reason:
+        payload["reason"] = reason
+    return json.dumps(payload)
+
+
+def error_message(text: str) -> str:
+    return json.dumps({"type": "error", "message": text})
+
+
+class TokenBucket:
+    """Inbound message rate limit: ``rate`` per second with bursts up to ``burst``."""
+
+    def __init__(self, rate: float, burst: float, now: float):
+        self.rate, self.burst = rate, burst
+        self.tokens, self.updated = burst, now
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False

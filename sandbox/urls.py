@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+app_name = "sandbox"
+urlpatterns = [
+    path("start/<slug:slug>/", views.start, name="start"),
+    path("<uuid:sandbox_id>/pane/", views.pane, name="pane"),
+    path("<uuid:sandbox_id>/stop/", views.stop, name="stop"),
+    path("<uuid:sandbox_id>/reset/", views.reset, name="reset"),
+    path("<uuid:sandbox_id>/restart/", views.restart, name="restart"),
+]

@@ -1,0 +1,131 @@
+"""Sandbox actions for the learner's own sandboxes. Each returns the terminal pane partial (htmx)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from . import services
+from .backends.base import BackendError
+from .models import Sandbox
+from .permissions import can_control
+
+ENGINE_PROBE_SECONDS = 3
+
+
+async def engine_problem(workspace: str) -> str:
+    """Empty when the workspace's engine answers; otherwise what is wrong and how to fix it."""
+    try:
+        backend = services.get_backend(workspace)
+        ping = getattr(backend, "ping", None)
+        if ping is not None:
+            await asyncio.wait_for(ping(), ENGINE_PROBE_SECONDS)
+    except asyncio.TimeoutError:
+        return "The sandbox engine did not answer within a few seconds; check that it is running."
+    except (BackendError, ImportError) as exc:
+        return str(exc)
+    return ""
+
+
+async def pane_context(lesson, sandbox: Sandbox | None, user) -> dict:
+    problem = ""
+    if sandbox is None or sandbox.state != Sandbox.State.RUNNING:
+        problem = await engine_problem(lesson.workspace)
+    return {
+        "lesson": lesson,
+        "sandbox": sandbox,
+        "engine_problem": problem,
+        "console_url": f"/ws/sandboxes/{sandbox.id}/console/" if sandbox else "",
+        "pane_url": reverse("sandbox:pane", args=[sandbox.id]) if sandbox else "",
+        "is_authenticated": user.is_authenticated,
+    }
+
+
+async def _own_sandbox(request: HttpRequest, sandbox_id: uuid.UUID) -> Sandbox:
+    sandbox = await Sandbox.objects.filter(pk=sandbox_id).afirst()
+    if sandbox is None:
+        raise Http404("No such sandbox")
+    if not can_control(await request.auser(), sandbox):
+        raise PermissionError
+    return sandbox
+
+
+def _lesson_of(sandbox: Sandbox):
+    from lessons.content_loader import get_lesson
+
+    lesson = get_lesson(sandbox.lesson)
+    if lesson is None:
+        raise Http404("The lesson of this sandbox no longer exists")
+    return lesson
+
+
+async def _render_pane(request: HttpRequest, lesson, sandbox: Sandbox | None, error: str = "") -> HttpResponse:
+    context = await pane_context(lesson, sandbox, await request.auser())
+    context["error"] = error
+    return render(request, "sandbox/_pane.html", context)
+
+
+@login_required
+@require_POST
+async def start(request: HttpRequest, slug: str) -> HttpResponse:
+    from lessons.content_loader import get_lesson
+
+    lesson = get_lesson(slug)
+    if lesson is None:
+        raise Http404("No such lesson")
+    user = await request.auser()
+    try:
+        sandbox = await services.start_sandbox(user, lesson.slug, lesson.workspace, lesson.image)
+    except services.SandboxLimitReached as exc:
+        return await _render_pane(request, lesson, None, error=str(exc))
+    return await _render_pane(request, lesson, sandbox)
+
+
+def _guarded(action):
+    """Load the requester's own sandbox: 404 for unknown ids, 403 for anyone else's."""
+
+    async def view(request: HttpRequest, sandbox_id: uuid.UUID) -> HttpResponse:
+        try:
+            sandbox = await _own_sandbox(request, sandbox_id)
+        except PermissionError:
+            return HttpResponseForbidden("This sandbox is not yours.")
+        return await action(request, sandbox)
+
+    view.__name__ = action.__name__
+    return login_required(view)
+
+
+@require_GET
+@_guarded
+async def pane(request: HttpRequest, sandbox: Sandbox) -> HttpResponse:
+    return await _render_pane(request, _lesson_of(sandbox), sandbox)
+
+
+@require_POST
+@_guarded
+async def stop(request: HttpRequest, sandbox: Sandbox) -> HttpResponse:
+    await services.stop_sandbox(sandbox)
+    return await _render_pane(request, _lesson_of(sandbox), sandbox)
+
+
+@require_POST
+@_guarded
+async def reset(request: HttpRequest, sandbox: Sandbox) -> HttpResponse:
+    await services.reset_sandbox(sandbox)
+    return await _render_pane(request, _lesson_of(sandbox), sandbox)
+
+
+@require_POST
+@_guarded
+async def restart(request: HttpRequest, sandbox: Sandbox) -> HttpResponse:
+    try:
+        await services.restart_sandbox(sandbox)
+    except services.SandboxLimitReached as exc:
+        return await _render_pane(request, _lesson_of(sandbox), sandbox, error=str(exc))
+    return await _render_pane(request, _lesson_of(sandbox), sandbox)

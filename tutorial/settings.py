@@ -1,0 +1,168 @@
+"""One settings module for every deployment; the environment overrides the embedded defaults.
+
+Embedded defaults (no variables set): SQLite under ``data/``, the in-memory channel layer and the
+local Docker socket, so one machine serves a class with nothing else to start.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("TUTORIAL_DATA_DIR", BASE_DIR / "data"))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment; in development, a random key kept under DATA_DIR."""
+    key = os.environ.get("DJANGO_SECRET_KEY")
+    if key:
+        return key
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_htmx",
+    "accounts",
+    "sandbox",
+    "lessons",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "tutorial.urls"
+ASGI_APPLICATION = "tutorial.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("TUTORIAL_SQLITE_PATH", str(DATA_DIR / "db.sqlite3")),
+        # Several processes (site, reaper) share the file: wait for a lock instead of failing.
+        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+    }
+}
+
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+if os.environ.get("REDIS_URL"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [os.environ["REDIS_URL"]]},
+        }
+    }
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "lessons:catalogue"
+LOGOUT_REDIRECT_URL = "lessons:catalogue"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("TUTORIAL_LOG_LEVEL", "INFO")},
+}
+
+# --- Sandboxes -------------------------------------------------------------------------------
+# One backend per workspace kind, loaded with import_string like Django's email backends.
+SANDBOX_BACKENDS = {
+    "plain": "sandbox.backends.docker.DockerBackend",
+    "docker": "sandbox.backends.docker.DockerBackend",
+    "kubernetes": "sandbox.backends.kubernetes.KubernetesBackend",
+}
+DOCKER_HOST = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+# Image tags are namespaced so `build_images` and the reaper only touch the project's own.
+SANDBOX_IMAGE_PREFIX = os.environ.get("TUTORIAL_IMAGE_PREFIX", "tutorial")
+# Build argument for the sandbox base: "scratch" bootstraps from the host's busybox-static;
+# a machine with a registry may use e.g. "busybox:1.36".
+SANDBOX_BASE_IMAGE = os.environ.get("TUTORIAL_SANDBOX_BASE", "scratch")
+SANDBOX_LIMITS = {
+    "memory_bytes": int(os.environ.get("TUTORIAL_SANDBOX_MEMORY", 512 * 1024 * 1024)),
+    "nano_cpus": int(os.environ.get("TUTORIAL_SANDBOX_NANO_CPUS", 1_000_000_000)),
+    "pids": int(os.environ.get("TUTORIAL_SANDBOX_PIDS", 256)),
+    "nofile": 1024,
+    "tmpfs_home_bytes": 64 * 1024 * 1024,
+    "tmpfs_tmp_bytes": 64 * 1024 * 1024,
+    "log_max_bytes": 512 * 1024,
+}
+SANDBOXES_PER_USER = int(os.environ.get("TUTORIAL_SANDBOXES_PER_USER", 2))
+CONSOLES_PER_USER = int(os.environ.get("TUTORIAL_CONSOLES_PER_USER", 8))
+CHECK_TIMEOUT_SECONDS = int(os.environ.get("TUTORIAL_CHECK_TIMEOUT", 20))
