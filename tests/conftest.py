@@ -1,0 +1,132 @@
+"""Shared fixtures: role users, a real Docker engine, and the real ASGI app with a real session.
+
+Integration tests *fail* (never skip) when ``CI`` is set and the engine is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import docker
+import pytest
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+IN_CI = bool(os.environ.get("CI"))
+
+
+def _engine_or_fail() -> docker.DockerClient:
+    try:
+        client = docker.DockerClient(base_url=settings.DOCKER_HOST, timeout=30)
+        client.ping()
+        return client
+    except Exception as exc:  # noqa: BLE001
+        message = f"no Docker engine at {settings.DOCKER_HOST}: {exc} (run scripts/start-dockerd.sh)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> docker.DockerClient:
+    """The real engine. Under CI a missing engine is a failure, not a skip."""
+    return _engine_or_fail()
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_client) -> str:
+    from sandbox.services import image_tag
+
+    tag = image_tag("base")
+    try:
+        docker_client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        from sandbox.images.build import build_image
+
+        build_image(docker_client, "base")
+    return tag
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dir(settings, tmp_path):
+    """Gateway sockets and other runtime files of a test go to its own folder."""
+    settings.DATA_DIR = tmp_path / "data"
+    settings.DATA_DIR.mkdir()
+
+
+def _make_user(username: str):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user(username=username, password="correct horse battery")
+
+
+@pytest.fixture
+def owner(db):
+    return _make_user("owner")
+
+
+@pytest.fixture
+def classmate(db):
+    return _make_user("classmate")
+
+
+@pytest.fixture
+def outsider(db):
+    return _make_user("outsider")
+
+
+@pytest.fixture
+def labelled_leftovers(docker_client):
+    """A function listing every engine object still labelled for a sandbox id."""
+    from sandbox.backends.base import LABEL_SANDBOX
+
+    def leftovers(sandbox_id) -> list[str]:
+        label = {"label": f"{LABEL_SANDBOX}={sandbox_id}"}
+        found = [f"container {c.name}" for c in docker_client.containers.list(all=True, filters=label)]
+        found += [f"network {n.name}" for n in docker_client.networks.list(filters=label)]
+        found += [f"volume {v.name}" for v in docker_client.volumes.list(filters=label)]
+        return found
+
+    return leftovers
+
+
+@pytest.fixture
+def session_cookie_for(db):
+    """Log a user in through Django's session machinery; returns the Cookie header value."""
+    from django.test import Client
+
+    def make(user) -> str:
+        client = Client()
+        client.force_login(user)
+        return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+    return make
+
+
+@pytest.fixture
+def console(session_cookie_for):
+    """Open a console websocket through the real ASGI app (origin validator, auth, session)."""
+    from channels.testing import WebsocketCommunicator
+
+    from tutorial.asgi import application
+
+    opened: list[WebsocketCommunicator] = []
+
+    async def open_console(sandbox_id, user=None, *, origin: str | None = "http://127.0.0.1:8000"):
+        headers = [(b"host", b"127.0.0.1:8000")]
+        if origin is not None:
+            headers.append((b"origin", origin.encode()))
+        if user is not None:
+            cookie = await sync_to_async(session_cookie_for)(user)
+            headers.append((b"cookie", cookie.encode()))
+        communicator = WebsocketCommunicator(application, f"/ws/sandboxes/{sandbox_id}/console/", headers=headers)
+        opened.append(communicator)
+        return communicator
+
+    yield open_console
+
+
+@pytest.fixture
+def unknown_sandbox_id() -> str:
+    return str(uuid.uuid4())
