@@ -8,6 +8,8 @@ import os
 import secrets
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("TUTORIAL_DATA_DIR", BASE_DIR / "data"))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -27,11 +29,28 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def _secret_key() -> str:
-    """SECRET_KEY from the environment; in development, a random key kept under DATA_DIR."""
-    key = os.environ.get("DJANGO_SECRET_KEY")
+def _secret_key(debug: bool) -> str:
+    """SECRET_KEY from the environment; in development, a random key kept under DATA_DIR.
+
+    With DEBUG off the key must come from ``DJANGO_SECRET_KEY`` (or the file named by
+    ``DJANGO_SECRET_KEY_FILE``): every server process of a classroom must share one key, and a
+    key generated on a container's disk would silently differ between processes and restarts.
+    """
+    key = os.environ.get("DJANGO_SECRET_KEY", "").strip()
+    key_file = os.environ.get("DJANGO_SECRET_KEY_FILE", "").strip()
+    if not key and key_file:
+        try:
+            key = Path(key_file).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"DJANGO_SECRET_KEY_FILE={key_file} cannot be read: {exc}") from exc
     if key:
         return key
+    if not debug:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off. Generate one with "
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe(50))'` and set it in .env "
+            "(or set DJANGO_SECRET_KEY_FILE to a file holding it)."
+        )
     path = DATA_DIR / "secret_key"
     if not path.exists():
         path.write_text(secrets.token_urlsafe(50))
@@ -40,7 +59,7 @@ def _secret_key() -> str:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
-SECRET_KEY = _secret_key()
+SECRET_KEY = _secret_key(DEBUG)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
@@ -166,3 +185,62 @@ SANDBOX_LIMITS = {
 SANDBOXES_PER_USER = int(os.environ.get("TUTORIAL_SANDBOXES_PER_USER", 2))
 CONSOLES_PER_USER = int(os.environ.get("TUTORIAL_CONSOLES_PER_USER", 8))
 CHECK_TIMEOUT_SECONDS = int(os.environ.get("TUTORIAL_CHECK_TIMEOUT", 20))
+
+# --- Classroom self-hosting (issue 8): production settings from the environment ---------------
+# Every variable below is optional: unset, the embedded defaults above stay as they are
+# (SQLite, the in-memory channel layer, DEBUG on). `.env.example` documents each one.
+if "*" in ALLOWED_HOSTS:
+    # The websocket origin check uses ALLOWED_HOSTS: a wildcard would accept any site's pages.
+    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must name the site's hosts; '*' is not allowed.")
+
+if os.environ.get("DATABASE_URL"):
+    import dj_database_url
+
+    try:
+        DATABASES = {
+            "default": dj_database_url.parse(
+                os.environ["DATABASE_URL"],
+                # Under ASGI each request may run in another thread: persistent connections are
+                # off by default; health checks make a reused one safe after a database restart.
+                conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", 0)),
+                conn_health_checks=True,
+            )
+        }
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL is not a database URL ({exc}); e.g. postgres://user:password@host:5432/name"
+        ) from exc
+
+# TLS ends at a reverse proxy: trust its X-Forwarded-Proto so Django knows the request was https,
+# and send cookies only over https. Only turn this on when the proxy sets (and overwrites) it.
+BEHIND_TLS_PROXY = env_bool("DJANGO_BEHIND_TLS_PROXY", False)
+if BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", BEHIND_TLS_PROXY)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # container health checks speak plain http inside
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", 0))
+
+# Static files: WhiteNoise (in MIDDLEWARE) serves STATIC_ROOT from the ASGI app itself. With DEBUG
+# off, names carry a content hash and gzip/brotli copies are made by `collectstatic`, so browsers
+# may cache them for ever. The site's Dockerfile runs collectstatic into TUTORIAL_STATIC_ROOT.
+STATIC_ROOT = Path(os.environ.get("TUTORIAL_STATIC_ROOT", STATIC_ROOT))
+if env_bool("TUTORIAL_STATIC_MANIFEST", not DEBUG):
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+
+# Structured logs: one JSON object per line for a log collector (TUTORIAL_LOG_FORMAT=json).
+LOG_FORMAT = os.environ.get("TUTORIAL_LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT == "json":
+    LOGGING["formatters"]["json"] = {"()": "tutorial.jsonlog.JsonFormatter"}
+    LOGGING["handlers"]["console"]["formatter"] = "json"
+elif LOG_FORMAT != "plain":
+    raise ImproperlyConfigured(f"TUTORIAL_LOG_FORMAT must be 'plain' or 'json', not {LOG_FORMAT!r}.")
+
+# The classroom registry as the site reaches it (the doctor checks it; lesson images live there).
+TUTORIAL_REGISTRY_URL = os.environ.get("TUTORIAL_REGISTRY_URL", "http://127.0.0.1:5000")
+# The doctor warns when the disk holding DATA_DIR or the engine's data has less than this free.
+DOCTOR_MIN_FREE_BYTES = int(os.environ.get("TUTORIAL_DOCTOR_MIN_FREE_GB", 5)) * 1024**3
