@@ -42,6 +42,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         self.window_open.set()
         self.bucket = protocol.TokenBucket(rate=200, burst=400, now=time.monotonic())
         self.input_since_flush = False
+        self.resized_once = False
 
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -133,8 +134,16 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             if self.unacked <= protocol.MAX_UNACKED_BYTES:
                 self.window_open.set()
         elif isinstance(message, protocol.Resize) and not self.read_only:
+            backend = services.get_backend(self.sandbox.workspace)
             try:
-                await services.get_backend(self.sandbox.workspace).resize(self.sandbox.engine_ref, message.cols, message.rows)
+                if not self.resized_once:
+                    # The engine's log replay holds whole lines only, so a new viewer would miss the
+                    # prompt (or a full-screen program's screen). A size change makes the shell and
+                    # programs like vi or top redraw, so the first resize always changes the size.
+                    self.resized_once = True
+                    other_rows = message.rows - 1 if message.rows > 1 else message.rows + 1
+                    await backend.resize(self.sandbox.engine_ref, message.cols, other_rows)
+                await backend.resize(self.sandbox.engine_ref, message.cols, message.rows)
             except BackendError as exc:
                 await self.send(text_data=protocol.error_message(str(exc)))
 

@@ -25,6 +25,10 @@ LABEL_SANDBOX = "tutorial.sandbox"
 LABEL_OWNER = "tutorial.owner"
 LABEL_LESSON = "tutorial.lesson"
 LABEL_WORKSPACE = "tutorial.workspace"
+# The sandbox's own console container is "console"; objects a learner makes inside carry the same
+# sandbox label with another role (e.g. "learner"), so reconciliation can tell them apart.
+LABEL_ROLE = "tutorial.role"
+ROLE_CONSOLE = "console"
 
 
 class BackendError(Exception):

@@ -18,7 +18,9 @@ from django.conf import settings
 
 from . import engine_socket
 from .base import (
+    LABEL_ROLE,
     LABEL_SANDBOX,
+    ROLE_CONSOLE,
     BackendError,
     ConsoleStream,
     EngineState,
@@ -111,20 +113,25 @@ class DockerBackend(SandboxBackend):
         label = f"{LABEL_SANDBOX}={sandbox_id}"
 
         def remove_all():
-            client = self.client
-            for container in client.containers.list(all=True, filters={"label": label}):
+            # Low-level listings: the high-level ones re-fetch each object and race with a
+            # concurrent destroy (the console ending while Stop is pressed).
+            api = self.client.api
+            for container in api.containers(all=True, filters={"label": label}):
                 try:
-                    container.remove(force=True, v=True)
+                    api.remove_container(container["Id"], force=True, v=True)
                 except docker.errors.NotFound:
                     pass
-            for network in client.networks.list(filters={"label": label}):
+                except docker.errors.APIError as exc:
+                    if "already in progress" not in str(exc):
+                        raise
+            for network in api.networks(filters={"label": label}):
                 try:
-                    network.remove()
+                    api.remove_network(network["Id"])
                 except docker.errors.NotFound:
                     pass
-            for volume in client.volumes.list(filters={"label": label}):
+            for volume in (api.volumes(filters={"label": label}) or {}).get("Volumes") or []:
                 try:
-                    volume.remove(force=True)
+                    api.remove_volume(volume["Name"], force=True)
                 except docker.errors.NotFound:
                     pass
 
@@ -179,8 +186,9 @@ class DockerBackend(SandboxBackend):
         return RunResult(exit_code=None if timed_out else exit_code, output=text, timed_out=timed_out, truncated=truncated)
 
     async def list_owned(self) -> dict[str, str]:
-        containers = await self._call(self.client.containers.list, all=True, filters={"label": LABEL_SANDBOX})
-        return {c.labels[LABEL_SANDBOX]: c.id for c in containers}
+        filters = {"label": [LABEL_SANDBOX, f"{LABEL_ROLE}={ROLE_CONSOLE}"]}
+        containers = await self._call(self.client.api.containers, all=True, filters=filters)
+        return {c["Labels"][LABEL_SANDBOX]: c["Id"] for c in containers}
 
     async def ping(self) -> str:
         """The engine's version, or ``EngineUnavailable``."""

@@ -5,7 +5,7 @@ The hardening in SECURITY.md lives here, in one place, so a test can read it bac
 
 from __future__ import annotations
 
-from .base import SandboxSpec, sandbox_labels
+from .base import LABEL_ROLE, ROLE_CONSOLE, SandboxSpec, sandbox_labels
 
 SANDBOX_USER = "1000:1000"
 SANDBOX_HOME = "/home/learner"
@@ -50,7 +50,7 @@ def sandbox_container_config(spec: SandboxSpec, *, gateway_dir: str | None = Non
         "command": ["/bin/sh", "-l"],
         "name": container_name(spec.sandbox_id),
         "hostname": "sandbox",
-        "labels": sandbox_labels(spec),
+        "labels": {**sandbox_labels(spec), LABEL_ROLE: ROLE_CONSOLE},
         "tty": True,
         "stdin_open": True,
         "init": True,
