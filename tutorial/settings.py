@@ -244,3 +244,39 @@ elif LOG_FORMAT != "plain":
 TUTORIAL_REGISTRY_URL = os.environ.get("TUTORIAL_REGISTRY_URL", "http://127.0.0.1:5000")
 # The doctor warns when the disk holding DATA_DIR or the engine's data has less than this free.
 DOCTOR_MIN_FREE_BYTES = int(os.environ.get("TUTORIAL_DOCTOR_MIN_FREE_GB", 5)) * 1024**3
+
+# --- Kubernetes workspace (issue 5) ------------------------------------------------------------
+# The cluster: a kubeconfig file (default: $KUBECONFIG, else ~/.kube/config) and a context in it
+# (default: its current context). The server's account there must be able to make namespaces and
+# the objects in sandbox/backends/k8s_manifests.py (on kind, the admin kubeconfig is enough).
+KUBERNETES_KUBECONFIG = os.environ.get("TUTORIAL_KUBECONFIG", "")
+KUBERNETES_CONTEXT = os.environ.get("TUTORIAL_K8S_CONTEXT", "")
+# The API address as the toolbox containers reach it; on one machine with kind that is the
+# address `kind get kubeconfig --internal` prints (e.g. https://kind-control-plane:6443).
+KUBERNETES_API_INTERNAL_SERVER = os.environ.get("TUTORIAL_K8S_API_INTERNAL_SERVER", "")
+# The Docker network the toolbox joins to reach that address ("kind" is kind's own network).
+KUBERNETES_TOOLBOX_NETWORK = os.environ.get("TUTORIAL_K8S_TOOLBOX_NETWORK", "kind")
+KUBERNETES_NAMESPACE_PREFIX = os.environ.get("TUTORIAL_K8S_NAMESPACE_PREFIX", "tutorial-")
+# Pod Security `restricted` is pinned to this version (enforce, warn and audit).
+KUBERNETES_POD_SECURITY_VERSION = os.environ.get("TUTORIAL_K8S_POD_SECURITY_VERSION", "v1.31")
+# Lifetime of the learner's ServiceAccount token in the toolbox (at least 600 seconds).
+KUBERNETES_TOKEN_SECONDS = int(os.environ.get("TUTORIAL_K8S_TOKEN_SECONDS", 4 * 3600))
+# How long `create` waits for a namespace of the same sandbox that is still terminating.
+KUBERNETES_NAMESPACE_WAIT_SECONDS = int(os.environ.get("TUTORIAL_K8S_NAMESPACE_WAIT", 90))
+# Lesson manifests name images as $REGISTRY/...: the classroom registry as the nodes reach it.
+KUBERNETES_LESSON_REGISTRY = os.environ.get("TUTORIAL_K8S_LESSON_REGISTRY", "localhost:5000")
+# Per-namespace quota and container limits (None: the defaults in k8s_manifests). NodePort and
+# LoadBalancer services are always 0, whatever is set here.
+KUBERNETES_QUOTA = {
+    "pods": os.environ.get("TUTORIAL_K8S_QUOTA_PODS", "20"),
+    "requests.cpu": "2",
+    "requests.memory": "2Gi",
+    "limits.cpu": "4",
+    "limits.memory": "4Gi",
+    "requests.storage": "1Gi",
+    "persistentvolumeclaims": "2",
+    "services": "10",
+    "configmaps": "20",
+    "secrets": "20",
+}
+KUBERNETES_LIMIT_RANGE = None

@@ -1,0 +1,279 @@
+"""Pure builders for the Kubernetes workspace: no cluster calls, unit-tested and schema-validated.
+
+One sandbox is one namespace. Everything a learner may and may not do there is decided here, in
+one place, so a test can read it back (SECURITY.md, "Kubernetes namespace per sandbox"):
+
+- the namespace carries the sandbox labels and Pod Security ``restricted`` (enforce, warn, audit,
+  pinned version): kind nodes run privileged, so a pod escape would be host root;
+- ServiceAccount ``learner`` gets a short-lived token (TokenRequest); ``default`` mounts none;
+- a Role with exactly :data:`LEARNER_RULES`, bound to ``learner`` and to nothing else;
+- ResourceQuota (no NodePort or LoadBalancer services), LimitRange defaults and maxima;
+- a default-deny NetworkPolicy that allows DNS and traffic inside the namespace.
+
+The console is a toolbox container on the host's Docker engine (``toolbox_container_config``):
+the same hardened container as a plain sandbox, plus ``kubectl`` and a kubeconfig that holds only
+this namespace's credentials, attached to kind's Docker network to reach the API server.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+
+import yaml
+
+from .base import LABEL_SANDBOX, SandboxSpec, sandbox_labels
+from .manifests import SANDBOX_HOME, sandbox_container_config
+
+NAMESPACE_PREFIX = "tutorial-"
+LEARNER_ACCOUNT = "learner"
+LEARNER_ROLE = "learner"
+POLICY_NAME = "tutorial-sandbox"
+KUBECONFIG_PATH = f"{SANDBOX_HOME}/.kube/config"
+MIN_TOKEN_SECONDS = 600  # the API server refuses shorter TokenRequests
+
+# What the learner may do in their own namespace: exactly this, nothing more (SECURITY.md).
+# Never: namespaces, resourcequotas, limitranges, networkpolicies, roles, rolebindings, escalate,
+# bind, impersonate. `deployments/scale` is the subresource `kubectl scale` writes.
+EDIT_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
+READ_VERBS = ("get", "list", "watch")
+LEARNER_RULES: tuple[dict, ...] = (
+    {"apiGroups": [""], "resources": ["pods", "services", "endpoints", "configmaps", "secrets"], "verbs": list(EDIT_VERBS)},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get", "list"]},
+    # exec and port-forward: `create` over SPDY, `get` over websockets (kubectl >= 1.30).
+    {"apiGroups": [""], "resources": ["pods/exec", "pods/portforward"], "verbs": ["get", "create"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": list(READ_VERBS)},
+    {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": list(EDIT_VERBS)},
+    {"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["get", "update", "patch"]},
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": list(EDIT_VERBS)},
+)
+FORBIDDEN_RESOURCES = frozenset({
+    "namespaces", "resourcequotas", "limitranges", "networkpolicies", "roles", "rolebindings",
+    "clusterroles", "clusterrolebindings", "nodes", "serviceaccounts/token",
+})
+FORBIDDEN_VERBS = frozenset({"escalate", "bind", "impersonate", "*"})
+
+DEFAULT_QUOTA = {
+    "pods": "20",
+    "requests.cpu": "2",
+    "requests.memory": "2Gi",
+    "limits.cpu": "4",
+    "limits.memory": "4Gi",
+    "requests.storage": "1Gi",
+    "persistentvolumeclaims": "2",
+    "services": "10",
+    "services.nodeports": "0",
+    "services.loadbalancers": "0",
+    "configmaps": "20",
+    "secrets": "20",
+}
+DEFAULT_LIMITS = {
+    "default": {"cpu": "200m", "memory": "128Mi"},
+    "defaultRequest": {"cpu": "50m", "memory": "64Mi"},
+    "max": {"cpu": "1", "memory": "512Mi"},
+}
+
+_POD_SECURITY_VERSION = re.compile(r"^(latest|v1\.\d+)$")
+
+
+def namespace_name(sandbox_id: str, prefix: str = NAMESPACE_PREFIX) -> str:
+    """The namespace of a sandbox: the prefix and the sandbox's UUID (a valid DNS-1123 label).
+
+    Raises ``ValueError`` for anything that is not a UUID: a namespace name is derived from it, and
+    two different inputs must never map to the same namespace."""
+    canonical = str(uuid.UUID(str(sandbox_id)))
+    if canonical != str(sandbox_id):
+        raise ValueError(f"sandbox id {sandbox_id!r} is not a canonical lowercase UUID")
+    name = f"{prefix}{canonical}"
+    if len(name) > 63 or not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name):
+        raise ValueError(f"namespace prefix {prefix!r} makes an invalid namespace name {name!r}")
+    return name
+
+
+def _meta(spec: SandboxSpec, name: str, namespace: str | None = None) -> dict:
+    meta = {"name": name, "labels": sandbox_labels(spec)}
+    if namespace:
+        meta["namespace"] = namespace
+    return meta
+
+
+def namespace_manifest(spec: SandboxSpec, *, pod_security_version: str, prefix: str = NAMESPACE_PREFIX) -> dict:
+    if not _POD_SECURITY_VERSION.match(pod_security_version):
+        raise ValueError(f"Pod Security version must look like 'v1.31' (or 'latest'), not {pod_security_version!r}")
+    labels = sandbox_labels(spec)
+    for mode in ("enforce", "warn", "audit"):
+        labels[f"pod-security.kubernetes.io/{mode}"] = "restricted"
+        labels[f"pod-security.kubernetes.io/{mode}-version"] = pod_security_version
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": namespace_name(spec.sandbox_id, prefix), "labels": labels},
+    }
+
+
+def learner_service_account(spec: SandboxSpec, namespace: str) -> dict:
+    # Its token is requested by the server (TokenRequest) for the toolbox; pods never mount it.
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _meta(spec, LEARNER_ACCOUNT, namespace),
+        "automountServiceAccountToken": False,
+    }
+
+
+def default_service_account(spec: SandboxSpec, namespace: str) -> dict:
+    """The namespace's ``default`` account with no token mounted into the learner's pods."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _meta(spec, "default", namespace),
+        "automountServiceAccountToken": False,
+    }
+
+
+def learner_role(spec: SandboxSpec, namespace: str) -> dict:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": _meta(spec, LEARNER_ROLE, namespace),
+        "rules": [dict(rule, apiGroups=list(rule["apiGroups"]), resources=list(rule["resources"]), verbs=list(rule["verbs"]))
+                  for rule in LEARNER_RULES],
+    }
+
+
+def learner_role_binding(spec: SandboxSpec, namespace: str) -> dict:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _meta(spec, LEARNER_ROLE, namespace),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": LEARNER_ROLE},
+        "subjects": [{"kind": "ServiceAccount", "name": LEARNER_ACCOUNT, "namespace": namespace}],
+    }
+
+
+def resource_quota(spec: SandboxSpec, namespace: str, hard: dict[str, str] | None = None) -> dict:
+    hard = dict(DEFAULT_QUOTA if hard is None else hard)
+    # Whatever the operator configures, no service may open a port on the nodes.
+    hard["services.nodeports"] = "0"
+    hard["services.loadbalancers"] = "0"
+    return {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": _meta(spec, POLICY_NAME, namespace),
+        "spec": {"hard": {key: str(value) for key, value in hard.items()}},
+    }
+
+
+def limit_range(spec: SandboxSpec, namespace: str, limits: dict[str, dict[str, str]] | None = None) -> dict:
+    limits = DEFAULT_LIMITS if limits is None else limits
+    return {
+        "apiVersion": "v1",
+        "kind": "LimitRange",
+        "metadata": _meta(spec, POLICY_NAME, namespace),
+        "spec": {"limits": [{"type": "Container", **{key: dict(value) for key, value in limits.items()}}]},
+    }
+
+
+def network_policy(spec: SandboxSpec, namespace: str) -> dict:
+    """Default deny, both ways, except traffic between this namespace's pods and DNS lookups."""
+    same_namespace = {"podSelector": {}}
+    cluster_dns = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+    }
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(spec, POLICY_NAME, namespace),
+        "spec": {
+            "podSelector": {},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [same_namespace]}],
+            "egress": [
+                {"to": [same_namespace]},
+                {"to": [cluster_dns], "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+            ],
+        },
+    }
+
+
+def namespace_objects(spec: SandboxSpec, namespace: str, *, quota: dict | None = None, limits: dict | None = None) -> list[dict]:
+    """Every namespaced object a sandbox gets, in the order they are created."""
+    return [
+        learner_service_account(spec, namespace),
+        default_service_account(spec, namespace),
+        learner_role(spec, namespace),
+        learner_role_binding(spec, namespace),
+        resource_quota(spec, namespace, quota),
+        limit_range(spec, namespace, limits),
+        network_policy(spec, namespace),
+    ]
+
+
+def token_request(seconds: int) -> dict:
+    """A TokenRequest for the learner's account, valid ``seconds`` (at least ten minutes)."""
+    if seconds < MIN_TOKEN_SECONDS:
+        raise ValueError(f"a learner token must live at least {MIN_TOKEN_SECONDS} seconds, not {seconds}")
+    return {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": {"expirationSeconds": int(seconds), "audiences": []},
+    }
+
+
+def learner_kubeconfig(*, server: str, namespace: str, token: str, ca_data: bytes | None, insecure: bool = False) -> dict:
+    """The toolbox's kubeconfig: one cluster, one user (the learner's token), one namespace.
+
+    It holds nothing of the server's own credentials. ``ca_data`` is the cluster CA in PEM."""
+    cluster: dict = {"server": server}
+    if ca_data:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_data).decode("ascii")
+    elif insecure:
+        cluster["insecure-skip-tls-verify"] = True
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "classroom", "cluster": cluster}],
+        "users": [{"name": LEARNER_ACCOUNT, "user": {"token": token}}],
+        "contexts": [{"name": "sandbox", "context": {"cluster": "classroom", "user": LEARNER_ACCOUNT, "namespace": namespace}}],
+        "current-context": "sandbox",
+        "preferences": {},
+    }
+
+
+def kubeconfig_install_script(kubeconfig: dict) -> str:
+    """A shell script that writes the kubeconfig into the toolbox's tmpfs home, readable only by
+    the learner. Base64 keeps the script free of quoting problems."""
+    encoded = base64.b64encode(yaml.safe_dump(kubeconfig, sort_keys=False).encode()).decode("ascii")
+    return (
+        "umask 077 && mkdir -p \"$HOME/.kube\" && "
+        f"echo '{encoded}' | base64 -d > \"$HOME/.kube/config.tmp\" && "
+        "mv \"$HOME/.kube/config.tmp\" \"$HOME/.kube/config\""
+    )
+
+
+def toolbox_container_config(spec: SandboxSpec, *, network: str, registry: str = "") -> dict:
+    """The console container: a plain sandbox's hardening, plus kubectl's environment and the
+    Docker network that reaches the cluster's API (kind's ``kind`` network on one machine).
+
+    Unlike a plain sandbox it has a network: the API server is not reachable otherwise. It is
+    still never the host network."""
+    if network == "host" or network.startswith("container:"):
+        raise ValueError(f"the toolbox may not use the {network!r} network mode")
+    config = sandbox_container_config(spec)
+    config["network_mode"] = network
+    config["environment"] = dict(
+        config["environment"],
+        KUBECONFIG=KUBECONFIG_PATH,
+        # Lesson manifests name their images as $REGISTRY/...: the classroom registry as the
+        # cluster's nodes reach it.
+        REGISTRY=registry,
+    )
+    config["labels"] = dict(config["labels"])
+    return config
+
+
+def owns(labels: dict | None, sandbox_id: str) -> bool:
+    """Does an object with these labels belong to this sandbox?"""
+    return bool(labels) and labels.get(LABEL_SANDBOX) == sandbox_id

@@ -1,0 +1,393 @@
+"""The Kubernetes backend for the ``kubernetes`` workspace: a namespace per sandbox.
+
+A sandbox is two things, both labelled ``tutorial.sandbox=<uuid>``:
+
+- a namespace on the configured cluster (kubeconfig setting, default: the current context) holding
+  the learner's ServiceAccount, Role, RoleBinding, quota, limits and network policy, all built by
+  the pure functions in :mod:`sandbox.backends.k8s_manifests`;
+- the console: a hardened toolbox container with ``kubectl`` on the host's Docker engine, whose
+  kubeconfig holds only that namespace's short-lived token. Its TTY, attach, resize and exec are
+  exactly the Docker backend's, so the learner cannot tell the transports apart. On one machine
+  with kind it joins kind's Docker network and reaches the API server at its internal address
+  (``kind get kubeconfig --internal``), never through 127.0.0.1.
+
+The engine reference is the toolbox container's id. Blocking client calls run in threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import time
+from pathlib import Path
+
+import docker.errors
+import urllib3.exceptions
+from django.conf import settings
+
+from . import k8s_manifests as km
+from .base import (
+    LABEL_SANDBOX,
+    LABEL_WORKSPACE,
+    BackendError,
+    ConsoleStream,
+    EngineState,
+    EngineUnavailable,
+    RunResult,
+    SandboxBackend,
+    SandboxSpec,
+)
+from .docker import DockerBackend
+
+log = logging.getLogger(__name__)
+
+WORKSPACE = "kubernetes"
+REQUEST_TIMEOUT = (5, 30)  # (connect, read) seconds for every management call
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+class KubernetesPermissionError(BackendError):
+    """The server's own Kubernetes account lacks a permission (the message names verb and resource)."""
+
+
+class KubernetesBackend(SandboxBackend):
+    workspaces = (WORKSPACE,)
+
+    def __init__(self, kubeconfig: str | None = None, context: str | None = None, docker_host: str | None = None):
+        self.kubeconfig = kubeconfig if kubeconfig is not None else _setting("KUBERNETES_KUBECONFIG", "")
+        self.context = context if context is not None else _setting("KUBERNETES_CONTEXT", "")
+        self.toolbox = DockerBackend(docker_host)
+        self._api_client = None
+        self._server = ""
+
+    # -- cluster access ---------------------------------------------------------------------------
+    def kubeconfig_path(self) -> Path:
+        """The kubeconfig the server uses: the setting, else $KUBECONFIG's first file, else ~/.kube/config."""
+        if self.kubeconfig:
+            return Path(self.kubeconfig).expanduser()
+        env = os.environ.get("KUBECONFIG", "")
+        first = next((p for p in env.split(os.pathsep) if p), "")
+        return Path(first or "~/.kube/config").expanduser()
+
+    def api_client(self):
+        """The official client for the configured cluster, made once; ``BackendError`` without a kubeconfig."""
+        if self._api_client is None:
+            from kubernetes import config as k8s_config
+
+            path = self.kubeconfig_path()
+            if not path.is_file():
+                raise BackendError(
+                    f"No kubeconfig at {path}: the kubernetes workspace needs a cluster. On one machine, "
+                    "`kind create cluster` writes one (see docs/kubernetes.md), or set "
+                    "TUTORIAL_KUBECONFIG to a kubeconfig file."
+                )
+            try:
+                client = k8s_config.new_client_from_config(config_file=str(path), context=self.context or None, persist_config=False)
+            except k8s_config.ConfigException as exc:
+                where = f"context {self.context!r} of " if self.context else ""
+                raise BackendError(f"Cannot use {where}kubeconfig {path}: {exc}") from exc
+            client.configuration.retries = 1
+            self._server = client.configuration.host
+            self._api_client = client
+        return self._api_client
+
+    def _apis(self):
+        from kubernetes import client
+
+        api = self.api_client()
+        return client.CoreV1Api(api), client.RbacAuthorizationV1Api(api), client.NetworkingV1Api(api)
+
+    async def _k8s(self, verb: str, resource: str, namespace: str | None, func, *args, **kwargs):
+        """Run one blocking API call in a thread; turn 'unreachable' and 403 into clear errors.
+
+        Other API errors (404, 409, ...) are raised as ``ApiException`` for the caller to decide."""
+        from kubernetes.client.exceptions import ApiException
+
+        kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
+        try:
+            return await asyncio.to_thread(functools.partial(func, *args, **kwargs))
+        except ApiException as exc:
+            if exc.status == 403:
+                where = f" in namespace {namespace}" if namespace else " (cluster-wide)"
+                raise KubernetesPermissionError(
+                    f"The server's Kubernetes account may not {verb} {resource}{where} on {self._server}: "
+                    f"grant it that permission (docs/kubernetes.md lists what it needs). "
+                    f"The API said: {_api_message(exc)}"
+                ) from exc
+            if exc.status in (0, None, 502, 503, 504):
+                raise EngineUnavailable(self._unreachable(exc)) from exc
+            raise
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise EngineUnavailable(self._unreachable(exc)) from exc
+
+    def _unreachable(self, exc: Exception) -> str:
+        return (
+            f"The Kubernetes cluster does not answer at {self._server or 'its API address'} ({type(exc).__name__}). "
+            f"Is it running? With kind: `kind get clusters`, or `kind create cluster` (kubeconfig: {self.kubeconfig_path()})."
+        )
+
+    def _cluster_ca(self) -> tuple[bytes | None, bool]:
+        """The CA the server trusts for the cluster (PEM), and whether TLS verification is off."""
+        configuration = self.api_client().configuration
+        ca = None
+        if configuration.ssl_ca_cert and Path(configuration.ssl_ca_cert).is_file():
+            ca = Path(configuration.ssl_ca_cert).read_bytes()
+        return ca, not configuration.verify_ssl
+
+    def learner_server(self) -> str:
+        """The API address as the toolbox reaches it: the internal address when one is set."""
+        self.api_client()
+        return _setting("KUBERNETES_API_INTERNAL_SERVER", "") or self._server
+
+    # -- namespace provisioning -------------------------------------------------------------------
+    def namespace_for(self, sandbox_id: str) -> str:
+        try:
+            return km.namespace_name(sandbox_id, _setting("KUBERNETES_NAMESPACE_PREFIX", km.NAMESPACE_PREFIX))
+        except ValueError as exc:
+            raise BackendError(str(exc)) from exc
+
+    async def _read_namespace(self, name: str):
+        from kubernetes.client.exceptions import ApiException
+
+        core, _, _ = self._apis()
+        try:
+            return await self._k8s("get", "namespaces", None, core.read_namespace, name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise BackendError(f"Could not read namespace {name}: {_api_message(exc)}") from exc
+
+    async def _claim_namespace(self, spec: SandboxSpec, name: str) -> None:
+        """Make the sandbox's namespace, or reuse it when it is already this sandbox's.
+
+        A namespace of that name that belongs to anything else is never touched. One that is still
+        terminating (a reset right after a destroy) is waited for, then made anew."""
+        from kubernetes.client.exceptions import ApiException
+
+        core, _, _ = self._apis()
+        manifest = km.namespace_manifest(
+            spec, pod_security_version=_setting("KUBERNETES_POD_SECURITY_VERSION", "v1.31"),
+            prefix=_setting("KUBERNETES_NAMESPACE_PREFIX", km.NAMESPACE_PREFIX),
+        )
+        deadline = time.monotonic() + _setting("KUBERNETES_NAMESPACE_WAIT_SECONDS", 90)
+        while True:
+            existing = await self._read_namespace(name)
+            if existing is not None and not km.owns(existing.metadata.labels, spec.sandbox_id):
+                raise BackendError(
+                    f"Namespace {name} already exists on the cluster and does not belong to sandbox "
+                    f"{spec.sandbox_id}; it was left untouched. Remove or rename it, or set "
+                    "TUTORIAL_K8S_NAMESPACE_PREFIX to another prefix."
+                )
+            if existing is None:
+                try:
+                    await self._k8s("create", "namespaces", None, core.create_namespace, manifest)
+                    return
+                except ApiException as exc:
+                    if exc.status != 409:
+                        raise BackendError(f"Could not create namespace {name}: {_api_message(exc)}") from exc
+            elif (existing.status and existing.status.phase) != "Terminating":
+                # Ours and active: bring its labels (Pod Security included) back to what they must be.
+                await self._k8s("patch", "namespaces", None, core.patch_namespace, name, {"metadata": {"labels": manifest["metadata"]["labels"]}})
+                return
+            if time.monotonic() > deadline:
+                raise BackendError(f"Namespace {name} is still being deleted; try again in a minute.")
+            await asyncio.sleep(1)
+
+    async def _apply(self, obj: dict) -> None:
+        """Create one namespaced object, or patch it back to exactly this content if it exists."""
+        from kubernetes.client.exceptions import ApiException
+
+        core, rbac, net = self._apis()
+        kind, name, namespace = obj["kind"], obj["metadata"]["name"], obj["metadata"]["namespace"]
+        create, patch, resource = {
+            "ServiceAccount": (core.create_namespaced_service_account, core.patch_namespaced_service_account, "serviceaccounts"),
+            "Role": (rbac.create_namespaced_role, rbac.patch_namespaced_role, "roles.rbac.authorization.k8s.io"),
+            "RoleBinding": (rbac.create_namespaced_role_binding, rbac.patch_namespaced_role_binding, "rolebindings.rbac.authorization.k8s.io"),
+            "ResourceQuota": (core.create_namespaced_resource_quota, core.patch_namespaced_resource_quota, "resourcequotas"),
+            "LimitRange": (core.create_namespaced_limit_range, core.patch_namespaced_limit_range, "limitranges"),
+            "NetworkPolicy": (net.create_namespaced_network_policy, net.patch_namespaced_network_policy, "networkpolicies.networking.k8s.io"),
+        }[kind]
+        try:
+            await self._k8s("create", resource, namespace, create, namespace, obj)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise BackendError(f"Could not create {kind} {name} in {namespace}: {_api_message(exc)}") from exc
+            await self._k8s("patch", resource, namespace, patch, name, namespace, obj)
+
+    async def _learner_token(self, namespace: str) -> str:
+        from kubernetes.client.exceptions import ApiException
+
+        core, _, _ = self._apis()
+        request = km.token_request(_setting("KUBERNETES_TOKEN_SECONDS", 4 * 3600))
+        try:
+            answer = await self._k8s("create", "serviceaccounts/token", namespace,
+                                     core.create_namespaced_service_account_token, km.LEARNER_ACCOUNT, namespace, request)
+        except ApiException as exc:
+            raise BackendError(f"Could not get a token for the learner in {namespace}: {_api_message(exc)}") from exc
+        token = answer.status.token if answer.status else None
+        if not token:
+            raise BackendError(f"The cluster returned no token for the learner in {namespace}.")
+        return token
+
+    async def provision_namespace(self, spec: SandboxSpec) -> dict:
+        """Make (or repair) the sandbox's namespace and return the learner's kubeconfig."""
+        namespace = self.namespace_for(spec.sandbox_id)
+        await self._claim_namespace(spec, namespace)
+        for obj in km.namespace_objects(spec, namespace, quota=_setting("KUBERNETES_QUOTA", None),
+                                        limits=_setting("KUBERNETES_LIMIT_RANGE", None)):
+            await self._apply(obj)
+        token = await self._learner_token(namespace)
+        ca, insecure = self._cluster_ca()
+        return km.learner_kubeconfig(server=self.learner_server(), namespace=namespace, token=token, ca_data=ca, insecure=insecure)
+
+    async def delete_namespace(self, sandbox_id: str) -> bool:
+        """Start deleting the sandbox's namespace and return at once: the cluster removes what is
+        inside in the background. Only a namespace labelled for this sandbox is deleted."""
+        from kubernetes.client.exceptions import ApiException
+
+        name = self.namespace_for(sandbox_id)
+        existing = await self._read_namespace(name)
+        if existing is None or not km.owns(existing.metadata.labels, sandbox_id):
+            return False
+        core, _, _ = self._apis()
+        try:
+            await self._k8s("delete", "namespaces", None, core.delete_namespace, name, propagation_policy="Background")
+        except ApiException as exc:
+            if exc.status != 404:
+                raise BackendError(f"Could not delete namespace {name}: {_api_message(exc)}") from exc
+        return True
+
+    # -- the toolbox console ----------------------------------------------------------------------
+    async def _start_toolbox(self, spec: SandboxSpec, kubeconfig: dict) -> str:
+        network = _setting("KUBERNETES_TOOLBOX_NETWORK", "kind")
+        config = km.toolbox_container_config(spec, network=network, registry=_setting("KUBERNETES_LESSON_REGISTRY", ""))
+        docker_client = self.toolbox.client
+        if network not in ("none", "bridge"):
+            try:
+                await self.toolbox._call(docker_client.networks.get, network)
+            except docker.errors.NotFound as exc:
+                raise BackendError(
+                    f"The Docker network {network!r} that reaches the cluster does not exist. With kind it "
+                    "appears with the first `kind create cluster`; otherwise set TUTORIAL_K8S_TOOLBOX_NETWORK."
+                ) from exc
+        try:
+            container = await self.toolbox._call(docker_client.containers.create, **config)
+            await self.toolbox._call(container.start)
+        except docker.errors.ImageNotFound as exc:
+            raise BackendError(
+                f"The toolbox image {spec.image} is not built. Run `.venv/bin/python manage.py build_images toolbox` "
+                "(it needs a static kubectl on this machine; see docs/kubernetes.md)."
+            ) from exc
+        except docker.errors.APIError as exc:
+            raise BackendError(f"The Docker engine could not start the toolbox: {exc.explanation or exc}") from exc
+        result = await self.toolbox.run(container.id, km.kubeconfig_install_script(kubeconfig), timeout=15)
+        if result.exit_code != 0:
+            raise BackendError(f"Could not give the toolbox its kubeconfig: {result.output.strip() or result.exit_code}")
+        return container.id
+
+    # -- the contract -----------------------------------------------------------------------------
+    async def create(self, spec: SandboxSpec) -> str:
+        if spec.workspace != WORKSPACE:
+            raise BackendError(f"the Kubernetes backend serves the {WORKSPACE!r} workspace, not {spec.workspace!r}")
+        self.namespace_for(spec.sandbox_id)  # a bad id fails before anything is made
+        await self.toolbox.destroy(spec.sandbox_id)  # never two consoles
+        made_namespace = False
+        try:
+            kubeconfig = await self.provision_namespace(spec)
+            made_namespace = True
+            return await self._start_toolbox(spec, kubeconfig)
+        except Exception:
+            await self.toolbox.destroy(spec.sandbox_id)
+            if made_namespace:
+                try:
+                    await self.delete_namespace(spec.sandbox_id)
+                except BackendError as cleanup:
+                    log.warning("could not remove namespace of failed sandbox %s: %s", spec.sandbox_id, cleanup)
+            raise
+
+    async def destroy(self, sandbox_id: str) -> None:
+        """Remove the toolbox now and start deleting the namespace (finished by the cluster in the
+        background). Raises ``BackendError`` when the cluster cannot be told, so the reaper retries."""
+        await self.toolbox.destroy(sandbox_id)
+        await self.delete_namespace(sandbox_id)
+
+    async def status(self, ref: str) -> EngineState:
+        state = await self.toolbox.status(ref)
+        if state != EngineState.RUNNING:
+            return state
+        # A console without its namespace is no sandbox: report it missing so it is cleaned up.
+        container = await self.toolbox._call(self.toolbox.client.containers.get, ref)
+        sandbox_id = container.labels.get(LABEL_SANDBOX, "")
+        namespace = await self._read_namespace(self.namespace_for(sandbox_id))
+        if namespace is None or not km.owns(namespace.metadata.labels, sandbox_id) or (namespace.status and namespace.status.phase) == "Terminating":
+            return EngineState.MISSING
+        return EngineState.RUNNING
+
+    async def open_console(self, ref: str, *, stdin: bool = True, replay: bool = True) -> ConsoleStream:
+        return await self.toolbox.open_console(ref, stdin=stdin, replay=replay)
+
+    async def resize(self, ref: str, cols: int, rows: int) -> None:
+        await self.toolbox.resize(ref, cols, rows)
+
+    async def run(self, ref: str, script: str, *, timeout: float, max_output: int = 64 * 1024) -> RunResult:
+        """Checks run in the toolbox with the learner's own kubeconfig (their permissions, no more)."""
+        return await self.toolbox.run(ref, script, timeout=timeout, max_output=max_output)
+
+    async def list_owned(self) -> dict[str, str]:
+        """Sandboxes with a labelled namespace or toolbox: ``{sandbox_id: toolbox id or namespace}``."""
+        core, _, _ = self._apis()
+        answer = await self._k8s("list", "namespaces", None, core.list_namespace, label_selector=f"{LABEL_SANDBOX},{LABEL_WORKSPACE}={WORKSPACE}")
+        owned: dict[str, str] = {}
+        for namespace in answer.items:
+            labels = namespace.metadata.labels or {}
+            sandbox_id = labels.get(LABEL_SANDBOX)
+            # Filter here too: a namespace is deleted on the strength of these labels.
+            if sandbox_id and labels.get(LABEL_WORKSPACE) == WORKSPACE and namespace.metadata.name == self._safe_name(sandbox_id):
+                owned[sandbox_id] = namespace.metadata.name
+        containers = await self.toolbox._call(
+            self.toolbox.client.containers.list, all=True, filters={"label": [LABEL_SANDBOX, f"{LABEL_WORKSPACE}={WORKSPACE}"]})
+        for container in containers:
+            owned[container.labels[LABEL_SANDBOX]] = container.id
+        return owned
+
+    def _safe_name(self, sandbox_id: str) -> str | None:
+        try:
+            return self.namespace_for(sandbox_id)
+        except BackendError:
+            return None
+
+    async def reconcile(self, live_sandbox_ids) -> list[str]:
+        """Remove every sandbox this backend holds whose id is not in ``live_sandbox_ids``; return
+        the ids removed. A failure on one sandbox is logged and does not stop the others."""
+        live = {str(sandbox_id) for sandbox_id in live_sandbox_ids}
+        removed = []
+        for sandbox_id in sorted(set(await self.list_owned()) - live):
+            try:
+                await self.destroy(sandbox_id)
+                removed.append(sandbox_id)
+            except BackendError as exc:
+                log.warning("could not reconcile sandbox %s: %s", sandbox_id, exc)
+        return removed
+
+    async def ping(self) -> str:
+        """The cluster's version, or a clear error."""
+        from kubernetes import client
+
+        info = await self._k8s("get", "version", None, client.VersionApi(self.api_client()).get_code)
+        return info.git_version
+
+
+def _api_message(exc) -> str:
+    """The human part of a Kubernetes API error (its Status message), else the HTTP reason."""
+    import json
+
+    try:
+        body = json.loads(exc.body or "{}")
+        return body.get("message") or exc.reason or str(exc.status)
+    except (ValueError, TypeError, AttributeError):
+        return str(exc.reason or exc.status)

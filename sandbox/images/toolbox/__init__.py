@@ -1,0 +1,49 @@
+"""The ``toolbox`` image: the sandbox base plus ``kubectl`` (the Kubernetes workspace console).
+
+No registry is reachable here, so kubectl is copied from this machine. It must be a *static*
+binary (the base has no libc). Looked for, in order:
+
+1. ``$TUTORIAL_KUBECTL`` (any static kubectl you downloaded yourself);
+2. ``/usr/local/bin/kubectl`` (the official release binary is static);
+3. the version-pinned kubectl binaries of the Google Cloud SDK package ``kubectl``
+   (``/usr/lib/google-cloud-sdk/bin/kubectl.1.3x``), which these machines have.
+
+Debian 12's own ``kubernetes-client`` package is kubectl 1.20: too old for any current cluster
+(kubectl supports one minor version of skew), so it is not used. Call :func:`find_kubectl` for a
+clear error when none is present.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sandbox.images.build import BuildError, ImageRecipe
+
+KUBECTL_CANDIDATES: tuple[str, ...] = tuple(
+    path
+    for path in (
+        os.environ.get("TUTORIAL_KUBECTL", ""),
+        "/usr/local/bin/kubectl",
+        "/usr/lib/google-cloud-sdk/bin/kubectl.1.33",
+        "/usr/lib/google-cloud-sdk/bin/kubectl.1.32",
+        "/usr/lib/google-cloud-sdk/bin/kubectl.1.31",
+    )
+    if path
+)
+
+RECIPE = ImageRecipe("toolbox", {"kubectl": KUBECTL_CANDIDATES}, depends_on=("base",))
+
+
+def find_kubectl() -> Path:
+    """The static kubectl the toolbox image will contain, or a ``BuildError`` that says what to do."""
+    for candidate in KUBECTL_CANDIDATES:
+        path = Path(candidate)
+        if path.is_file():
+            return path
+    raise BuildError(
+        "The toolbox image needs a static kubectl and none was found at "
+        f"{', '.join(KUBECTL_CANDIDATES)}. Download the official kubectl release binary for your "
+        "cluster's version and set TUTORIAL_KUBECTL=/path/to/kubectl (Debian 12's kubernetes-client "
+        "is kubectl 1.20, too old for current clusters)."
+    )
