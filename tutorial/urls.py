@@ -3,8 +3,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts import views as account_views
+from tutorial import health
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),  # container health checks (self-hosting)
     path("", include("lessons.urls")),
     path("sandboxes/", include("sandbox.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
