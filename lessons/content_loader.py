@@ -1,20 +1,81 @@
-"""Load lessons from folders: ``lesson.md`` with YAML front matter, rendered and sanitized.
+"""Load lessons from folders and validate them, naming the file and line of every problem.
 
-Minimal loader for the foundation; the lesson engine extends it with steps, scripts and checks.
+A lesson is a folder (under ``lessons/content/`` or any folder in ``settings.LESSON_DIRS``)::
+
+    my-lesson/
+      lesson.md               YAML front matter (title, summary, workspace, image, minutes, order,
+                              prerequisites, learned) + Markdown introduction
+      lesson.zh-hans.md       optional translation (text keys and body only)
+      steps/01-first-step.md  YAML front matter (title, type, check, hints, solution, setup,
+                              timeout, questions) + Markdown text
+      steps/01-first-step.zh-hans.md   optional translation (text only: scripts come from the original)
+
+``validate_dirs`` returns every problem as a :class:`Problem` (file, line, message); ``all_lessons``
+serves only the lessons that validate, so one broken folder never takes the site down.
+The full format is documented in ``docs/authoring.md``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import html
+import logging
+import re
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import nh3
 import yaml
 from django.conf import settings
+from django.utils import translation
 from markdown_it import MarkdownIt
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_by_name
+from pygments.util import ClassNotFound
+
+log = logging.getLogger(__name__)
 
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
+
+WORKSPACES = ("plain", "docker", "kubernetes")
+STEP_TYPES = ("task", "quiz")
+MAX_TIMEOUT_SECONDS = 300
+DEFAULT_TIMEOUT_SECONDS = 20
+
+LESSON_KEYS = {
+    "title": "required",
+    "summary": "required",
+    "workspace": "required",
+    "image": "optional",
+    "minutes": "required",
+    "order": "required",
+    "prerequisites": "optional",
+    "learned": "optional",
+}
+LESSON_TRANSLATABLE_KEYS = {"title", "summary", "learned"}
+STEP_KEYS = {
+    "title",
+    "type",
+    "check",
+    "check_file",
+    "hints",
+    "solution",
+    "solution_file",
+    "setup",
+    "setup_file",
+    "timeout",
+    "questions",
+}
+STEP_TRANSLATABLE_KEYS = {"title", "hints", "questions"}
+QUESTION_KEYS = {"prompt", "choices", "answer", "answer_text"}
+STEP_FILE_RE = re.compile(r"^(?P<number>\d+)-(?P<slug>[a-z0-9]+(?:-[a-z0-9]+)*)\.md$")
+STEP_TRANSLATION_RE = re.compile(r"^(?P<stem>\d+-[a-z0-9-]+)\.(?P<lang>[a-z]{2}(?:-[a-z]+)?)\.md$")
+LESSON_TRANSLATION_RE = re.compile(r"^lesson\.(?P<lang>[a-z]{2}(?:-[a-z]+)?)\.md$")
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# Links between lessons are written as site paths: /lessons/<slug>/ (optionally /steps/<step>/).
+LESSON_LINK_RE = re.compile(r"\]\(\s*/lessons/(?P<slug>[^/)\s]+)/?(?:steps/(?P<step>[^/)\s]+)/?)?[^)]*\)")
 
 
 class LessonError(ValueError):
@@ -22,69 +83,692 @@ class LessonError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
-class Lesson:
+class Problem:
+    """One problem in a lesson folder, printed as ``path:line: message``."""
+
+    path: Path
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Question:
+    prompt: str
+    choices: tuple[str, ...] = ()
+    answer: str | None = None  # the correct choice, for multiple choice
+    answer_text: tuple[str, ...] = ()  # accepted answers, for short answer
+
+    @property
+    def is_choice(self) -> bool:
+        return bool(self.choices)
+
+
+@dataclasses.dataclass(frozen=True)
+class StepText:
+    """The language-dependent part of a step."""
+
+    title: str
+    body_html: str
+    hints: tuple[str, ...]  # each already rendered to sanitized HTML
+    questions: tuple[Question, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
     slug: str
+    number: int
+    type: str
+    check: str
+    solution: str
+    setup: str
+    timeout: int
+    path: Path
+    text: StepText
+    translations: dict[str, StepText] = dataclasses.field(default_factory=dict)
+
+    # Convenience accessors in the active language, for templates.
+    def localized(self, language: str | None = None) -> StepText:
+        language = (language or translation.get_language() or "").lower()
+        return self.translations.get(language, self.text)
+
+    @property
+    def title(self) -> str:
+        return self.localized().title
+
+    @property
+    def body_html(self) -> str:
+        return self.localized().body_html
+
+    @property
+    def hints(self) -> tuple[str, ...]:
+        return self.localized().hints
+
+    @property
+    def questions(self) -> tuple[Question, ...]:
+        return self.localized().questions
+
+    @property
+    def is_quiz(self) -> bool:
+        return self.type == "quiz"
+
+    @property
+    def is_gated(self) -> bool:
+        """Whether the learner must pass something (a check or a quiz) to go on."""
+        return self.is_quiz or bool(self.check)
+
+
+@dataclasses.dataclass(frozen=True)
+class LessonText:
     title: str
     summary: str
+    body_html: str
+    learned: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Lesson:
+    slug: str
     workspace: str
     image: str
     minutes: int
     order: int
-    body_html: str
+    prerequisites: tuple[str, ...]
     path: Path
+    text: LessonText
+    steps: tuple[Step, ...] = ()
+    translations: dict[str, LessonText] = dataclasses.field(default_factory=dict)
+
+    def localized(self, language: str | None = None) -> LessonText:
+        language = (language or translation.get_language() or "").lower()
+        return self.translations.get(language, self.text)
+
+    @property
+    def title(self) -> str:
+        return self.localized().title
+
+    @property
+    def summary(self) -> str:
+        return self.localized().summary
+
+    @property
+    def body_html(self) -> str:
+        return self.localized().body_html
+
+    @property
+    def learned(self) -> tuple[str, ...]:
+        return self.localized().learned
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(sorted(self.translations))
+
+    def step(self, slug: str) -> Step | None:
+        return next((s for s in self.steps if s.slug == slug), None)
+
+    def step_index(self, slug: str) -> int:
+        return next(i for i, s in enumerate(self.steps) if s.slug == slug)
 
 
-def lesson_dirs() -> list[Path]:
-    return [CONTENT_DIR, *(Path(p) for p in getattr(settings, "LESSON_DIRS", []))]
+# --- Markdown ------------------------------------------------------------------------------------
+
+_formatter = HtmlFormatter(nowrap=True)
 
 
-def split_front_matter(text: str, path: Path) -> tuple[dict, str]:
-    if not text.startswith("---\n"):
-        raise LessonError(f"{path}:1: front matter must start with a '---' line")
-    end = text.find("\n---\n", 4)
-    if end < 0:
-        raise LessonError(f"{path}:1: front matter is not closed by a '---' line")
-    try:
-        meta = yaml.safe_load(text[4:end]) or {}
-    except yaml.YAMLError as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", 0) + 2
-        raise LessonError(f"{path}:{line}: front matter is not valid YAML: {exc}") from None
-    if not isinstance(meta, dict):
-        raise LessonError(f"{path}:2: front matter must be a mapping")
-    return meta, text[end + 5 :]
+def _fence(self, tokens, idx, options, env) -> str:
+    """Fenced code: ``run`` blocks are click-to-run, ``copy`` copy-only, others highlighted."""
+    token = tokens[idx]
+    info = (token.info or "").strip().split()
+    kind = info[0].lower() if info else ""
+    code = token.content
+    if kind in ("run", "copy"):
+        return f'<pre class="code-block" data-block="{kind}"><code>{html.escape(code)}</code></pre>\n'
+    language = kind
+    body = html.escape(code)
+    if language:
+        try:
+            body = highlight(code, get_lexer_by_name(language), _formatter)
+        except ClassNotFound:
+            pass
+    return f'<pre class="code-block highlight" data-block="code"><code>{body}</code></pre>\n'
 
 
-_markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
+# Raw HTML in lesson Markdown is escaped by the parser and everything is sanitized afterwards.
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+_markdown.add_render_rule("fence", _fence)
+_markdown.add_render_rule("code_block", lambda self, tokens, idx, options, env: _fence(self, tokens, idx, options, env))
+
+_ALLOWED_TAGS = set(nh3.ALLOWED_TAGS) | {"pre", "code", "span", "div", "table", "thead", "tbody", "tr", "th", "td"}
+_ALLOWED_ATTRIBUTES = {tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()}
+_ALLOWED_ATTRIBUTES.setdefault("span", set()).add("class")
+_ALLOWED_ATTRIBUTES.setdefault("code", set()).add("class")
+_ALLOWED_ATTRIBUTES.setdefault("pre", set()).update({"class", "data-block"})
+_ALLOWED_ATTRIBUTES.setdefault("th", set()).add("style")
+_ALLOWED_ATTRIBUTES.setdefault("td", set()).add("style")
 
 
 def render_markdown(text: str) -> str:
     """Markdown to sanitized HTML (lesson folders may come from instructors)."""
-    return nh3.clean(_markdown.render(text))
-
-
-def load_lesson(folder: Path) -> Lesson:
-    path = folder / "lesson.md"
-    meta, body = split_front_matter(path.read_text(encoding="utf-8"), path)
-    return Lesson(
-        slug=folder.name,
-        title=str(meta.get("title", folder.name)),
-        summary=str(meta.get("summary", "")),
-        workspace=str(meta.get("workspace", "plain")),
-        image=str(meta.get("image", "base")),
-        minutes=int(meta.get("minutes", 10)),
-        order=int(meta.get("order", 100)),
-        body_html=render_markdown(body),
-        path=folder,
+    rendered = _markdown.render(text)
+    return nh3.clean(
+        rendered,
+        tags=_ALLOWED_TAGS,
+        attributes=_ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        filter_style_properties={"text-align"},
     )
 
 
+def render_inline(text: str) -> str:
+    """One line of Markdown (a hint, a learned item) to sanitized HTML without a paragraph."""
+    return nh3.clean(_markdown.renderInline(text), tags=_ALLOWED_TAGS, attributes=_ALLOWED_ATTRIBUTES)
+
+
+# --- Front matter with line numbers -----------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Document:
+    path: Path
+    meta: dict[str, Any]
+    key_lines: dict[str, int]  # front-matter key -> line in the file (1-based)
+    body: str
+    body_line: int  # line where the Markdown body starts
+
+
+def split_front_matter(text: str, path: Path) -> tuple[dict, str]:
+    """Kept for callers of the foundation loader: (meta, body) or LessonError."""
+    doc = parse_document(text, path)
+    return doc.meta, doc.body
+
+
+def parse_document(text: str, path: Path) -> Document:
+    """Parse ``---`` YAML front matter and the Markdown body; errors name the file and line."""
+    text = text.replace("\r\n", "\n")
+    if not text.startswith("---\n"):
+        raise LessonError(f"{path}:1: front matter must start with a '---' line")
+    end = text.find("\n---\n", 3)
+    if end < 0:
+        if text.endswith("\n---"):
+            end = len(text) - 4
+        else:
+            raise LessonError(f"{path}:1: front matter is not closed by a '---' line")
+    source = text[4 : end + 1]
+    try:
+        node = yaml.compose(source, Loader=yaml.SafeLoader)
+        meta = yaml.safe_load(source) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = (mark.line + 2) if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise LessonError(f"{path}:{line}: front matter is not valid YAML: {problem}") from None
+    if not isinstance(meta, dict):
+        raise LessonError(f"{path}:2: front matter must be a mapping of keys to values")
+    key_lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, _value in node.value:
+            key_lines[str(key_node.value)] = key_node.start_mark.line + 2
+    body_line = text[: end + 5].count("\n") + 1
+    return Document(path, meta, key_lines, text[end + 5 :], body_line)
+
+
+# --- Validation and loading -------------------------------------------------------------------
+
+
+def lesson_dirs() -> list[Path]:
+    extra = getattr(settings, "LESSON_DIRS", []) or []
+    return [CONTENT_DIR, *(Path(p) for p in extra)]
+
+
+def known_images() -> set[str]:
+    from sandbox.images.build import RECIPES
+
+    return set(RECIPES) | set(getattr(settings, "LESSON_EXTRA_IMAGES", []) or [])
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, path: Path, line: int, message: str) -> None:
+        self.problems.append(Problem(path, line, message))
+
+    def at(self, doc: Document, key: str, message: str) -> None:
+        self.add(doc.path, doc.key_lines.get(key, 1), message)
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _string_list(value: Any) -> bool:
+    return isinstance(value, list) and all(_is_text(item) for item in value)
+
+
+def _script(doc: Document, key: str, folder: Path, out: _Collector) -> str:
+    """A script given inline (``check:``) or as a file beside the step (``check_file:``)."""
+    inline = doc.meta.get(key)
+    file_key = f"{key}_file"
+    filename = doc.meta.get(file_key)
+    if inline is not None and filename is not None:
+        out.at(doc, file_key, f"give either '{key}' or '{file_key}', not both")
+    if filename is not None:
+        if not _is_text(filename):
+            out.at(doc, file_key, f"'{file_key}' must be a file name")
+            return ""
+        script_path = (folder / filename).resolve()
+        if folder.resolve() not in script_path.parents or not script_path.is_file():
+            out.at(doc, file_key, f"script file {filename!r} does not exist in {folder}")
+            return ""
+        return script_path.read_text(encoding="utf-8")
+    if inline is None:
+        return ""
+    if not _is_text(inline):
+        out.at(doc, key, f"'{key}' must be a non-empty shell script (use '{key}: |' and indent it)")
+        return ""
+    return str(inline)
+
+
+def _questions(doc: Document, out: _Collector, raw: Any) -> tuple[Question, ...]:
+    if not isinstance(raw, list) or not raw:
+        out.at(doc, "questions", "'questions' must be a non-empty list")
+        return ()
+    questions = []
+    for number, item in enumerate(raw, start=1):
+        where = f"question {number}"
+        if not isinstance(item, dict):
+            out.at(doc, "questions", f"{where} must be a mapping with 'prompt' and 'choices'/'answer' or 'answer_text'")
+            continue
+        unknown = sorted(set(item) - QUESTION_KEYS)
+        if unknown:
+            out.at(doc, "questions", f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(QUESTION_KEYS))})")
+        prompt = item.get("prompt")
+        if not _is_text(prompt):
+            out.at(doc, "questions", f"{where}: 'prompt' is required")
+            continue
+        choices = item.get("choices")
+        answer = item.get("answer")
+        answer_text = item.get("answer_text")
+        if choices is not None:
+            if not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, (str, int, float)) for c in choices):
+                out.at(doc, "questions", f"{where}: 'choices' must be a list of at least two answers")
+                continue
+            choices = [str(c) for c in choices]
+            if len(set(choices)) != len(choices):
+                out.at(doc, "questions", f"{where}: 'choices' has duplicates")
+            if answer is None or str(answer) not in choices:
+                out.at(doc, "questions", f"{where}: 'answer' must be one of the choices")
+                continue
+            if answer_text is not None:
+                out.at(doc, "questions", f"{where}: give 'choices' + 'answer' or 'answer_text', not both")
+            questions.append(Question(str(prompt), tuple(choices), str(answer)))
+        elif answer_text is not None:
+            if isinstance(answer_text, (str, int, float)):
+                answer_text = [answer_text]
+            if not isinstance(answer_text, list) or not answer_text or not all(isinstance(a, (str, int, float)) for a in answer_text):
+                out.at(doc, "questions", f"{where}: 'answer_text' must be a list of accepted answers")
+                continue
+            if answer is not None:
+                out.at(doc, "questions", f"{where}: 'answer' needs 'choices'; use 'answer_text' for short answers")
+            questions.append(Question(str(prompt), (), None, tuple(str(a) for a in answer_text)))
+        else:
+            out.at(doc, "questions", f"{where}: needs 'choices' + 'answer' (multiple choice) or 'answer_text' (short answer)")
+    return tuple(questions)
+
+
+def _translated_questions(doc: Document, out: _Collector, raw: Any, original: tuple[Question, ...]) -> tuple[Question, ...]:
+    """Translated prompts and choices, position by position; answers stay those of the original."""
+    if not isinstance(raw, list) or len(raw) != len(original):
+        out.at(doc, "questions", f"a translation must give the same number of questions as the original ({len(original)})")
+        return original
+    translated = []
+    for number, (item, source) in enumerate(zip(raw, original), start=1):
+        if not isinstance(item, dict) or not _is_text(item.get("prompt")):
+            out.at(doc, "questions", f"question {number}: a translation needs a 'prompt'")
+            translated.append(source)
+            continue
+        unknown = sorted(set(item) - {"prompt", "choices", "answer_text"})
+        if unknown:
+            out.at(doc, "questions", f"question {number}: a translation may only change prompt, choices and answer_text, not {', '.join(unknown)}")
+        choices = item.get("choices", source.choices)
+        if source.is_choice and (not isinstance(choices, list) or len(choices) != len(source.choices)):
+            out.at(doc, "questions", f"question {number}: a translation must give the same number of choices ({len(source.choices)})")
+            choices = source.choices
+        accepted = item.get("answer_text") or []
+        if isinstance(accepted, str):
+            accepted = [accepted]
+        answer = None
+        if source.is_choice:
+            answer = str(choices[source.choices.index(source.answer)])
+        translated.append(
+            Question(
+                str(item["prompt"]),
+                tuple(str(c) for c in choices) if source.is_choice else (),
+                answer,
+                tuple(source.answer_text) + tuple(str(a) for a in accepted),
+            )
+        )
+    return tuple(translated)
+
+
+def _lesson_links(doc: Document, out: _Collector, slugs_and_steps: dict[str, set[str]]) -> None:
+    for offset, line in enumerate(doc.body.split("\n")):
+        for match in LESSON_LINK_RE.finditer(line):
+            slug, step = match.group("slug"), match.group("step")
+            if slug not in slugs_and_steps:
+                out.add(doc.path, doc.body_line + offset, f"link to a lesson that does not exist: /lessons/{slug}/")
+            elif step and step not in slugs_and_steps[slug]:
+                out.add(doc.path, doc.body_line + offset, f"link to a step that does not exist: /lessons/{slug}/steps/{step}/")
+
+
+def _read(path: Path, out: _Collector) -> Document | None:
+    try:
+        return parse_document(path.read_text(encoding="utf-8"), path)
+    except UnicodeDecodeError:
+        out.add(path, 1, "file is not UTF-8 text")
+    except LessonError as exc:
+        text = str(exc)
+        prefix = f"{path}:"
+        line, _, message = text[len(prefix) :].partition(": ") if text.startswith(prefix) else ("1", "", text)
+        out.add(path, int(line) if line.isdigit() else 1, message)
+    return None
+
+
+def _load_step(path: Path, match: re.Match, out: _Collector, languages: set[str]) -> Step | None:
+    doc = _read(path, out)
+    if doc is None:
+        return None
+    meta = doc.meta
+    unknown = sorted(set(meta) - STEP_KEYS)
+    for key in unknown:
+        out.at(doc, key, f"unknown key '{key}' (known: {', '.join(sorted(STEP_KEYS))})")
+    if not _is_text(meta.get("title")):
+        out.at(doc, "title", "'title' is required")
+    step_type = meta.get("type", "task")
+    if step_type not in STEP_TYPES:
+        out.at(doc, "type", f"'type' must be one of {', '.join(STEP_TYPES)}, not {step_type!r}")
+    folder = path.parent
+    check = _script(doc, "check", folder, out)
+    solution = _script(doc, "solution", folder, out)
+    setup = _script(doc, "setup", folder, out)
+    hints = meta.get("hints", [])
+    if isinstance(hints, str):
+        hints = [hints]
+    if not _string_list(hints):
+        out.at(doc, "hints", "'hints' must be a list of texts")
+        hints = []
+    timeout = meta.get("timeout", DEFAULT_TIMEOUT_SECONDS)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= MAX_TIMEOUT_SECONDS:
+        out.at(doc, "timeout", f"'timeout' must be a whole number of seconds from 1 to {MAX_TIMEOUT_SECONDS}")
+        timeout = DEFAULT_TIMEOUT_SECONDS
+    questions: tuple[Question, ...] = ()
+    if step_type == "quiz":
+        questions = _questions(doc, out, meta.get("questions"))
+        for key in ("check", "solution", "check_file", "solution_file"):
+            if key in meta:
+                out.at(doc, key, f"a quiz step is checked on the server: remove '{key}'")
+        check = solution = ""
+    else:
+        if "questions" in meta:
+            out.at(doc, "questions", "'questions' belong to quiz steps: add 'type: quiz'")
+        if check and not solution:
+            out.at(doc, "check", "a step with a check needs a 'solution' script (the tests run it)")
+        if solution and not check:
+            out.at(doc, "solution", "a 'solution' needs a 'check' that it makes pass")
+    if not doc.body.strip():
+        out.add(path, doc.body_line, "the step has no text")
+    text = StepText(
+        title=str(meta.get("title", match.group("slug"))),
+        body_html=render_markdown(doc.body),
+        hints=tuple(render_inline(h) for h in hints),
+        questions=questions,
+    )
+    translations: dict[str, StepText] = {}
+    for language in sorted(languages):
+        tpath = path.with_name(f"{path.stem}.{language}.md")
+        if not tpath.is_file():
+            continue
+        tdoc = _read(tpath, out)
+        if tdoc is None:
+            continue
+        for key in sorted(set(tdoc.meta) - STEP_TRANSLATABLE_KEYS):
+            out.at(tdoc, key, f"a translation may only set {', '.join(sorted(STEP_TRANSLATABLE_KEYS))}; '{key}' comes from the original")
+        thints = tdoc.meta.get("hints", hints)
+        if isinstance(thints, str):
+            thints = [thints]
+        if not _string_list(thints) or len(thints) != len(hints):
+            out.at(tdoc, "hints", f"a translation must give the same number of hints as the original ({len(hints)})")
+            thints = hints
+        tquestions = questions
+        if "questions" in tdoc.meta and questions:
+            tquestions = _translated_questions(tdoc, out, tdoc.meta["questions"], questions)
+        translations[language] = StepText(
+            title=str(tdoc.meta.get("title", text.title)),
+            body_html=render_markdown(tdoc.body) if tdoc.body.strip() else text.body_html,
+            hints=tuple(render_inline(h) for h in thints),
+            questions=tquestions,
+        )
+    return Step(
+        slug=match.group("slug"),
+        number=int(match.group("number")),
+        type=step_type if step_type in STEP_TYPES else "task",
+        check=check,
+        solution=solution,
+        setup=setup,
+        timeout=timeout,
+        path=path,
+        text=text,
+        translations=translations,
+    )
+
+
+def _site_languages() -> set[str]:
+    return {code.lower() for code, _name in getattr(settings, "LANGUAGES", [])} - {settings.LANGUAGE_CODE.lower()}
+
+
+def _load_lesson(folder: Path, out: _Collector) -> tuple[Lesson | None, Document | None, list[Document]]:
+    """Load one folder; problems go to ``out``. Returns the lesson and its documents for link checks."""
+    path = folder / "lesson.md"
+    doc = _read(path, out)
+    if doc is None:
+        return None, None, []
+    meta = doc.meta
+    if not SLUG_RE.match(folder.name):
+        out.add(path, 1, f"the folder name {folder.name!r} is the lesson's slug: use lowercase letters, digits and dashes")
+    for key in sorted(set(meta) - set(LESSON_KEYS)):
+        out.at(doc, key, f"unknown key '{key}' (known: {', '.join(LESSON_KEYS)})")
+    for key, need in LESSON_KEYS.items():
+        if need == "required" and key not in meta:
+            out.add(path, 1, f"'{key}' is required in the front matter")
+    for key in ("title", "summary"):
+        if key in meta and not _is_text(meta[key]):
+            out.at(doc, key, f"'{key}' must be text")
+    workspace = meta.get("workspace", "plain")
+    if workspace not in WORKSPACES:
+        out.at(doc, "workspace", f"'workspace' must be one of {', '.join(WORKSPACES)}, not {workspace!r}")
+    image = meta.get("image", "base")
+    images = known_images()
+    if not isinstance(image, str) or image not in images:
+        out.at(doc, "image", f"unknown image {image!r} (known: {', '.join(sorted(images))}; add one with LESSON_EXTRA_IMAGES)")
+    minutes = meta.get("minutes", 10)
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 1:
+        out.at(doc, "minutes", "'minutes' must be a positive whole number")
+        minutes = 10
+    order = meta.get("order", 100)
+    if isinstance(order, bool) or not isinstance(order, int):
+        out.at(doc, "order", "'order' must be a whole number")
+        order = 100
+    prerequisites = meta.get("prerequisites", [])
+    if not isinstance(prerequisites, list) or not all(isinstance(p, str) for p in prerequisites):
+        out.at(doc, "prerequisites", "'prerequisites' must be a list of lesson slugs")
+        prerequisites = []
+    learned = meta.get("learned", [])
+    if not _string_list(learned):
+        out.at(doc, "learned", "'learned' must be a list of texts (what the learner can do afterwards)")
+        learned = []
+
+    languages = _site_languages()
+    steps_dir = folder / "steps"
+    steps: list[Step] = []
+    step_docs: list[Document] = []
+    if not steps_dir.is_dir():
+        out.add(path, 1, f"no steps: add step files to {steps_dir}")
+    else:
+        seen_numbers: dict[int, Path] = {}
+        seen_slugs: dict[str, Path] = {}
+        for step_path in sorted(steps_dir.iterdir()):
+            if step_path.suffix != ".md":
+                continue
+            match = STEP_FILE_RE.match(step_path.name)
+            if not match:
+                tmatch = STEP_TRANSLATION_RE.match(step_path.name)
+                if tmatch:
+                    if tmatch.group("lang") not in languages:
+                        out.add(step_path, 1, f"translation into {tmatch.group('lang')!r}, which is not in LANGUAGES")
+                    elif not (steps_dir / f"{tmatch.group('stem')}.md").is_file():
+                        out.add(step_path, 1, f"translation of a step that does not exist: {tmatch.group('stem')}.md")
+                    continue
+                out.add(step_path, 1, "step files are named NN-slug.md (e.g. 01-look-at-pid-1.md)")
+                continue
+            number, slug = int(match.group("number")), match.group("slug")
+            if number in seen_numbers:
+                out.add(step_path, 1, f"duplicate step number {number:02d} (also {seen_numbers[number].name})")
+            if slug in seen_slugs:
+                out.add(step_path, 1, f"duplicate step slug {slug!r} (also {seen_slugs[slug].name})")
+            seen_numbers.setdefault(number, step_path)
+            seen_slugs.setdefault(slug, step_path)
+            step = _load_step(step_path, match, out, languages)
+            if step is not None:
+                steps.append(step)
+                step_docs.append(_read(step_path, _Collector()))
+        if not seen_numbers:
+            out.add(path, 1, f"no steps: add step files to {steps_dir}")
+
+    text = LessonText(
+        title=str(meta.get("title", folder.name)),
+        summary=str(meta.get("summary", "")),
+        body_html=render_markdown(doc.body),
+        learned=tuple(render_inline(item) for item in learned),
+    )
+    translations: dict[str, LessonText] = {}
+    for candidate in sorted(folder.glob("lesson.*.md")):
+        tmatch = LESSON_TRANSLATION_RE.match(candidate.name)
+        if not tmatch or tmatch.group("lang") not in languages:
+            out.add(candidate, 1, f"translation into {tmatch.group('lang') if tmatch else '?'!r}, which is not in LANGUAGES")
+            continue
+        tdoc = _read(candidate, out)
+        if tdoc is None:
+            continue
+        for key in sorted(set(tdoc.meta) - LESSON_TRANSLATABLE_KEYS):
+            out.at(tdoc, key, f"a translation may only set {', '.join(sorted(LESSON_TRANSLATABLE_KEYS))}; '{key}' comes from the original")
+        tlearned = tdoc.meta.get("learned", learned)
+        if not _string_list(tlearned):
+            out.at(tdoc, "learned", "'learned' must be a list of texts")
+            tlearned = learned
+        translations[tmatch.group("lang")] = LessonText(
+            title=str(tdoc.meta.get("title", text.title)),
+            summary=str(tdoc.meta.get("summary", text.summary)),
+            body_html=render_markdown(tdoc.body) if tdoc.body.strip() else text.body_html,
+            learned=tuple(render_inline(item) for item in tlearned),
+        )
+        step_docs.append(tdoc)
+
+    lesson = Lesson(
+        slug=folder.name,
+        workspace=workspace if workspace in WORKSPACES else "plain",
+        image=image if isinstance(image, str) else "base",
+        minutes=minutes,
+        order=order,
+        prerequisites=tuple(prerequisites),
+        path=folder,
+        text=text,
+        steps=tuple(sorted(steps, key=lambda s: s.number)),
+        translations=translations,
+    )
+    return lesson, doc, [d for d in step_docs if d is not None]
+
+
+def lesson_folders(dirs: list[Path]) -> list[Path]:
+    folders = []
+    for directory in dirs:
+        if not directory.is_dir():
+            continue
+        folders += sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    return folders
+
+
+def load_dirs(dirs: list[Path]) -> tuple[list[Lesson], list[Problem]]:
+    """Load and validate every lesson folder under ``dirs``.
+
+    Returns the lessons that have no problems (sorted by order, then slug) and every problem found.
+    """
+    out = _Collector()
+    loaded: list[tuple[Lesson, Document, list[Document], int]] = []
+    for folder in lesson_folders(dirs):
+        if not (folder / "lesson.md").is_file():
+            # Translations-only or stray folders are reported; a folder must hold lesson.md.
+            out.add(folder / "lesson.md", 1, "a lesson folder needs a lesson.md")
+            continue
+        before = len(out.problems)
+        lesson, doc, docs = _load_lesson(folder, out)
+        if lesson is not None and doc is not None:
+            loaded.append((lesson, doc, docs, before))
+
+    # Cross-lesson rules: duplicate slugs and orders, prerequisites and links that lead nowhere.
+    by_slug: dict[str, Lesson] = {}
+    by_order: dict[int, Lesson] = {}
+    steps_of = {lesson.slug: {s.slug for s in lesson.steps} for lesson, *_ in loaded}
+    broken: set[Path] = set()
+    for lesson, doc, docs, _ in loaded:
+        if lesson.slug in by_slug:
+            out.add(doc.path, 1, f"duplicate lesson slug {lesson.slug!r} (also {by_slug[lesson.slug].path / 'lesson.md'})")
+            broken.add(lesson.path)
+        else:
+            by_slug[lesson.slug] = lesson
+        if lesson.order in by_order and by_order[lesson.order].slug != lesson.slug:
+            out.at(doc, "order", f"duplicate order {lesson.order} (also {by_order[lesson.order].path / 'lesson.md'})")
+            broken.add(lesson.path)
+        else:
+            by_order.setdefault(lesson.order, lesson)
+        for prerequisite in lesson.prerequisites:
+            if prerequisite not in steps_of:
+                out.at(doc, "prerequisites", f"prerequisite {prerequisite!r} is not a lesson")
+            elif prerequisite == lesson.slug:
+                out.at(doc, "prerequisites", "a lesson cannot be its own prerequisite")
+        for document in [doc, *docs]:
+            _lesson_links(document, out, steps_of)
+
+    problem_paths = {p.path for p in out.problems}
+    good = []
+    for lesson, *_ in loaded:
+        if lesson.path in broken or any(lesson.path == p or lesson.path in p.parents for p in problem_paths):
+            continue
+        good.append(lesson)
+    return sorted(good, key=lambda lesson: (lesson.order, lesson.slug)), out.problems
+
+
+def validate_dirs(dirs: list[Path] | None = None) -> list[Problem]:
+    """Every problem in every lesson folder (the configured ones by default)."""
+    return load_dirs(dirs if dirs is not None else lesson_dirs())[1]
+
+
 @cache
+def _cached_lessons(dirs: tuple[Path, ...]) -> tuple[Lesson, ...]:
+    lessons, problems = load_dirs(list(dirs))
+    for problem in problems:
+        log.error("lesson not served: %s", problem)
+    return tuple(lessons)
+
+
 def all_lessons() -> tuple[Lesson, ...]:
-    lessons = []
-    for directory in lesson_dirs():
-        for folder in sorted(p for p in directory.iterdir() if (p / "lesson.md").is_file()):
-            lessons.append(load_lesson(folder))
-    return tuple(sorted(lessons, key=lambda lesson: (lesson.order, lesson.slug)))
+    """Every valid lesson in the configured folders, in catalogue order (cached per folder set)."""
+    return _cached_lessons(tuple(lesson_dirs()))
+
+
+def clear_cache() -> None:
+    _cached_lessons.cache_clear()
 
 
 def get_lesson(slug: str) -> Lesson | None:

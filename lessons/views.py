@@ -1,23 +1,248 @@
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+"""Lesson pages: catalogue, step page beside the terminal, Check / Hint / Solution (htmx partials),
+and the finish page. Logic lives in ``lessons.services``; these views load, authorise and render.
+
+Check runs a script in the learner's sandbox and may take seconds, so it is an async view (it must
+not hold Django's single thread for sync views). The quick views are plain sync views.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
 
 from sandbox.models import Sandbox
 from sandbox.views import pane_context
 
-from .content_loader import all_lessons, get_lesson
+from . import services
+from .content_loader import Lesson, Step, all_lessons, get_lesson
+from .models import CheckAttempt
 
 
-def catalogue(request: HttpRequest) -> HttpResponse:
-    return render(request, "lessons/catalogue.html", {"lessons": all_lessons()})
-
-
-async def lesson_detail(request: HttpRequest, slug: str) -> HttpResponse:
+def _lesson_or_404(slug: str) -> Lesson:
     lesson = get_lesson(slug)
-    if lesson is None:
-        raise Http404("No such lesson")
+    if lesson is None or not lesson.steps:
+        raise Http404(_("No such lesson"))
+    return lesson
+
+
+def _step_or_404(lesson: Lesson, step_slug: str) -> Step:
+    step = lesson.step(step_slug)
+    if step is None:
+        raise Http404(_("No such step"))
+    return step
+
+
+def _neighbours(lesson: Lesson, step: Step) -> tuple[Step | None, Step | None]:
+    index = lesson.step_index(step.slug)
+    previous = lesson.steps[index - 1] if index > 0 else None
+    following = lesson.steps[index + 1] if index + 1 < len(lesson.steps) else None
+    return previous, following
+
+
+def _step_url(lesson: Lesson, step: Step) -> str:
+    return reverse("lessons:step", args=[lesson.slug, step.slug])
+
+
+def _next_url(lesson: Lesson, step: Step) -> str:
+    _previous, following = _neighbours(lesson, step)
+    if following is None:
+        return reverse("lessons:finish", args=[lesson.slug])
+    return _step_url(lesson, following)
+
+
+@require_GET
+def catalogue(request: HttpRequest) -> HttpResponse:
+    lessons = all_lessons()
+    progress = services.catalogue_progress(request.user, lessons)
+    rows = [{"lesson": lesson, "done": progress[lesson.slug][0], "total": progress[lesson.slug][1]} for lesson in lessons]
+    return render(request, "lessons/catalogue.html", {"rows": rows, "lessons": lessons})
+
+
+@require_GET
+async def lesson_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """The lesson's current step for this learner: the first one not passed yet."""
+    lesson = _lesson_or_404(slug)
     user = await request.auser()
+    passed = await services.apassed_steps(user, lesson)
+    return await _render_step(request, lesson, services.first_open_step(lesson, passed))
+
+
+@require_GET
+async def step_detail(request: HttpRequest, slug: str, step_slug: str) -> HttpResponse:
+    lesson = _lesson_or_404(slug)
+    return await _render_step(request, lesson, _step_or_404(lesson, step_slug))
+
+
+async def _render_step(request: HttpRequest, lesson: Lesson, step: Step) -> HttpResponse:
+    user = await request.auser()
+    request.user = user  # templates read it; the async lookup is already done
+    progress = None
+    passed: set[str] = set()
     sandbox = None
+    setup_error = ""
+    last_attempt = None
     if user.is_authenticated:
-        sandbox = await Sandbox.objects.filter(owner=user, lesson=slug).order_by("-created_at").afirst()
-    context = {"lesson": lesson, **(await pane_context(lesson, sandbox, user))}
+        passed = await services.apassed_steps(user, lesson)
+        if not services.step_is_open(lesson, step, passed):
+            return redirect(_step_url(lesson, services.first_open_step(lesson, passed)))
+        progress = await services.aopen_step(user, lesson, step)
+        if progress.passed:
+            passed.add(step.slug)
+        sandbox = await Sandbox.objects.filter(owner=user, lesson=lesson.slug).order_by("-created_at").afirst()
+        if sandbox is not None and sandbox.state == Sandbox.State.RUNNING:
+            setup_error = await services.ensure_setup(user, lesson, step, sandbox)
+        last_attempt = await CheckAttempt.objects.filter(progress=progress).order_by("-at", "-id").afirst()
+    previous, following = _neighbours(lesson, step)
+    steps_nav = [
+        {
+            "step": s,
+            "passed": s.slug in passed,
+            "current": s.slug == step.slug,
+            "open": not user.is_authenticated or services.step_is_open(lesson, s, passed),
+            "url": _step_url(lesson, s),
+        }
+        for s in lesson.steps
+    ]
+    context = {
+        **(await pane_context(lesson, sandbox, user)),
+        "lesson": lesson,
+        "step": step,
+        "steps_nav": steps_nav,
+        "step_number": lesson.step_index(step.slug) + 1,
+        "progress": progress,
+        "step_passed": step.slug in passed,
+        "hints_shown": step.hints[: progress.hints_used] if progress else (),
+        "more_hints": bool(progress) and progress.hints_used < len(step.hints),
+        "solution_shown": bool(progress and progress.solution_viewed),
+        "previous_url": _step_url(lesson, previous) if previous else "",
+        "next_url": _next_url(lesson, step),
+        "is_last_step": following is None,
+        "setup_error": setup_error,
+        "last_attempt": last_attempt,
+    }
     return render(request, "lessons/lesson.html", context)
+
+
+@login_required
+@require_POST
+async def step_check(request: HttpRequest, slug: str, step_slug: str) -> HttpResponse:
+    """Check the step: run its check in the learner's own sandbox, or grade the quiz answers."""
+    lesson = _lesson_or_404(slug)
+    step = _step_or_404(lesson, step_slug)
+    user = await request.auser()
+    request.user = user
+    passed = await services.apassed_steps(user, lesson)
+    if not services.step_is_open(lesson, step, passed):
+        return HttpResponseForbidden(_("Finish the earlier steps first."))
+    progress = await services.aprogress_for(user, lesson, step)
+    results = []
+    if step.is_quiz:
+        quiz_passed, results = services.grade_quiz(step, request.POST)
+        outcome = services.quiz_outcome(quiz_passed, results)
+    elif step.check:
+        sandbox = await services.running_sandbox(user, lesson)
+        if sandbox is None:
+            outcome = services.CheckOutcome(False, CheckAttempt.Outcome.ERROR, _("Your sandbox is not running: start it, then check again."))
+        else:
+            setup_error = await services.ensure_setup(user, lesson, step, sandbox)
+            if setup_error:
+                outcome = services.CheckOutcome(False, CheckAttempt.Outcome.ERROR, setup_error)
+            else:
+                outcome = await services.run_check(sandbox, step)
+    else:
+        return HttpResponseBadRequest(_("This step has nothing to check."))
+    attempt = await services.arecord_attempt(progress, outcome)
+    context = {
+        "lesson": lesson,
+        "step": step,
+        "outcome": outcome,
+        "attempt": attempt,
+        "results": results,
+        "next_url": _next_url(lesson, step) if outcome.passed else "",
+        "is_last_step": lesson.steps[-1].slug == step.slug,
+    }
+    return render(request, "lessons/_check_result.html", context)
+
+
+@login_required
+@require_POST
+def step_hint(request: HttpRequest, slug: str, step_slug: str) -> HttpResponse:
+    """Reveal the next hint; returns the hints partial."""
+    lesson = _lesson_or_404(slug)
+    step = _step_or_404(lesson, step_slug)
+    if not services.step_is_open(lesson, step, services.passed_steps(request.user, lesson)):
+        return HttpResponseForbidden(_("Finish the earlier steps first."))
+    progress = services.reveal_hint(request.user, lesson, step)
+    context = {
+        "lesson": lesson,
+        "step": step,
+        "hints_shown": step.hints[: progress.hints_used],
+        "more_hints": progress.hints_used < len(step.hints),
+    }
+    return render(request, "lessons/_hints.html", context)
+
+
+@login_required
+@require_POST
+def step_solution(request: HttpRequest, slug: str, step_slug: str) -> HttpResponse:
+    """Show the solution and record that the learner viewed it."""
+    lesson = _lesson_or_404(slug)
+    step = _step_or_404(lesson, step_slug)
+    if not step.solution and not step.is_quiz:
+        raise Http404(_("This step has no solution."))
+    if not services.step_is_open(lesson, step, services.passed_steps(request.user, lesson)):
+        return HttpResponseForbidden(_("Finish the earlier steps first."))
+    services.view_solution(request.user, lesson, step)
+    return render(request, "lessons/_solution.html", {"lesson": lesson, "step": step})
+
+
+@login_required
+@require_POST
+async def step_setup(request: HttpRequest, slug: str, step_slug: str) -> HttpResponse:
+    """Run the step's setup in the learner's sandbox once it is running (called by lessons.js)."""
+    lesson = _lesson_or_404(slug)
+    step = _step_or_404(lesson, step_slug)
+    user = await request.auser()
+    sandbox = await services.running_sandbox(user, lesson)
+    if sandbox is None:
+        return HttpResponse(status=204)
+    error = await services.ensure_setup(user, lesson, step, sandbox)
+    if error:
+        return HttpResponse(error, status=502, content_type="text/plain; charset=utf-8")
+    return HttpResponse(status=204)
+
+
+@login_required
+@require_GET
+def lesson_finish(request: HttpRequest, slug: str) -> HttpResponse:
+    """What the learner did and learned in the lesson, and where to go next."""
+    lesson = _lesson_or_404(slug)
+    progress = services.lesson_progress(request.user, lesson)
+    passed = {s for s, p in progress.items() if p.passed}
+    if not services.is_finished(lesson, passed):
+        return redirect(_step_url(lesson, services.first_open_step(lesson, passed)))
+    attempts: dict[int, int] = {}
+    for progress_id in CheckAttempt.objects.filter(progress__in=progress.values()).values_list("progress_id", flat=True):
+        attempts[progress_id] = attempts.get(progress_id, 0) + 1
+    rows = []
+    for step in lesson.steps:
+        row = progress.get(step.slug)
+        rows.append(
+            {
+                "step": step,
+                "attempts": attempts.get(row.pk, 0) if row else 0,
+                "hints": row.hints_used if row else 0,
+                "solution": bool(row and row.solution_viewed),
+            }
+        )
+    lessons = list(all_lessons())
+    index = next(i for i, candidate in enumerate(lessons) if candidate.slug == lesson.slug)
+    next_lesson = lessons[index + 1] if index + 1 < len(lessons) else None
+    context = {"lesson": lesson, "rows": rows, "next_lesson": next_lesson}
+    return render(request, "lessons/finish.html", context)
+
+
