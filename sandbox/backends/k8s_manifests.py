@@ -274,6 +274,42 @@ def toolbox_container_config(spec: SandboxSpec, *, network: str, registry: str =
     return config
 
 
+_STUCK_REASONS = {
+    "ErrImagePull": "cannot pull its image {image}",
+    "ImagePullBackOff": "cannot pull its image {image}",
+    "InvalidImageName": "names an invalid image {image}",
+    "CrashLoopBackOff": "keeps crashing and is being restarted",
+    "CreateContainerConfigError": "cannot be started with its configuration",
+    "RunContainerError": "cannot be started",
+}
+
+
+def explain_pod(pod: dict) -> list[str]:
+    """Sentences that tell a learner why a pod's containers are stuck (pure: takes the pod as a
+    dict, with either the API's camelCase or the Python client's snake_case keys)."""
+
+    def get(obj, *keys):
+        for key in keys:
+            if isinstance(obj, dict) and obj.get(key) is not None:
+                return obj[key]
+        return None
+
+    name = get(get(pod, "metadata") or {}, "name") or "?"
+    status = get(pod, "status") or {}
+    problems = []
+    for container in (get(status, "initContainerStatuses", "init_container_statuses") or []) + (
+        get(status, "containerStatuses", "container_statuses") or []
+    ):
+        waiting = get(get(container, "state") or {}, "waiting") or {}
+        reason = get(waiting, "reason")
+        if reason in _STUCK_REASONS:
+            what = _STUCK_REASONS[reason].format(image=get(container, "image") or "?")
+            message = get(waiting, "message")
+            detail = f": {message}" if message else ""
+            problems.append(f"Pod {name}, container {get(container, 'name')} {what} ({reason}){detail}")
+    return problems
+
+
 def owns(labels: dict | None, sandbox_id: str) -> bool:
     """Does an object with these labels belong to this sandbox?"""
     return bool(labels) and labels.get(LABEL_SANDBOX) == sandbox_id

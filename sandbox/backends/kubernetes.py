@@ -296,18 +296,17 @@ class KubernetesBackend(SandboxBackend):
             raise BackendError(f"the Kubernetes backend serves the {WORKSPACE!r} workspace, not {spec.workspace!r}")
         self.namespace_for(spec.sandbox_id)  # a bad id fails before anything is made
         await self.toolbox.destroy(spec.sandbox_id)  # never two consoles
-        made_namespace = False
         try:
             kubeconfig = await self.provision_namespace(spec)
-            made_namespace = True
             return await self._start_toolbox(spec, kubeconfig)
         except Exception:
+            # Remove whatever was made. delete_namespace touches only a namespace labelled for
+            # this sandbox, so a colliding namespace that is someone else's survives this.
             await self.toolbox.destroy(spec.sandbox_id)
-            if made_namespace:
-                try:
-                    await self.delete_namespace(spec.sandbox_id)
-                except BackendError as cleanup:
-                    log.warning("could not remove namespace of failed sandbox %s: %s", spec.sandbox_id, cleanup)
+            try:
+                await self.delete_namespace(spec.sandbox_id)
+            except BackendError as cleanup:
+                log.warning("could not remove the namespace of failed sandbox %s: %s", spec.sandbox_id, cleanup)
             raise
 
     async def destroy(self, sandbox_id: str) -> None:
@@ -373,6 +372,21 @@ class KubernetesBackend(SandboxBackend):
             except BackendError as exc:
                 log.warning("could not reconcile sandbox %s: %s", sandbox_id, exc)
         return removed
+
+    async def pod_problems(self, sandbox_id: str) -> list[str]:
+        """Why the learner's pods are stuck, in words: an image that cannot be pulled, a container
+        that keeps crashing, a config it cannot start with. Empty when nothing is stuck."""
+        from kubernetes.client.exceptions import ApiException
+
+        core, _, _ = self._apis()
+        namespace = self.namespace_for(sandbox_id)
+        try:
+            pods = await self._k8s("list", "pods", namespace, core.list_namespaced_pod, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return []
+            raise BackendError(f"Could not list the pods in {namespace}: {_api_message(exc)}") from exc
+        return [problem for pod in pods.items for problem in km.explain_pod(pod.to_dict())]
 
     async def ping(self) -> str:
         """The cluster's version, or a clear error."""
