@@ -1,0 +1,107 @@
+"""Every step of every lesson, verified end to end against the real engine.
+
+For each lesson (discovered from every lesson folder, including ones added later), one real sandbox
+is made through ``sandbox.services``; then, step by step in order: run its setup, the check must
+FAIL, run the solution in the sandbox, the check must PASS. Quiz steps: the answer key passes and a
+wrong answer fails. Finally the sandbox is destroyed and nothing labelled for it may remain.
+
+The one allowed skip: kubernetes-workspace lessons when ``TUTORIAL_TEST_KUBECONFIG`` is not set.
+"""
+
+from __future__ import annotations
+
+import os
+
+import docker
+import pytest
+from asgiref.sync import sync_to_async
+from django.utils import translation
+
+from lessons import services as lesson_services
+from lessons.content_loader import Step, all_lessons
+from sandbox import services as sandbox_services
+from sandbox.models import Sandbox
+
+LESSONS = all_lessons()
+
+
+def _correct_answers(step: Step) -> dict[str, str]:
+    answers = {}
+    for number, question in enumerate(step.text.questions):
+        answers[f"q{number}"] = str(question.choices.index(question.answer)) if question.is_choice else question.answer_text[0]
+    return answers
+
+
+def _wrong_answers(step: Step) -> dict[str, str]:
+    answers = _correct_answers(step)
+    question = step.text.questions[0]
+    if question.is_choice:
+        answers["q0"] = str((question.choices.index(question.answer) + 1) % len(question.choices))
+    else:
+        answers["q0"] = "certainly not " + question.answer_text[0]
+    return answers
+
+
+def test_lessons_are_discovered():
+    slugs = {lesson.slug for lesson in LESSONS}
+    assert {"big-picture", "what-is-a-container"} <= slugs
+    assert all(lesson.steps for lesson in LESSONS)
+
+
+def _ensure_image(client: docker.DockerClient, name: str) -> None:
+    from sandbox.images.build import RECIPES, build_image
+
+    try:
+        client.images.get(sandbox_services.image_tag(name))
+    except docker.errors.ImageNotFound:
+        if name not in RECIPES:
+            pytest.fail(f"image {name!r} is not built and has no recipe")
+        build_image(client, name)
+
+
+@pytest.mark.engine
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("lesson", LESSONS, ids=[lesson.slug for lesson in LESSONS])
+async def test_every_step_fails_fresh_then_passes_after_its_solution(lesson, docker_client, base_image, labelled_leftovers):
+    if lesson.workspace == "kubernetes" and not os.environ.get("TUTORIAL_TEST_KUBECONFIG"):
+        pytest.skip("kubernetes-workspace lesson: set TUTORIAL_TEST_KUBECONFIG to verify it against a real cluster")
+    from django.contrib.auth import get_user_model
+
+    learner = await sync_to_async(get_user_model().objects.create_user)(username=f"verify-{lesson.slug}"[:150])
+    sandbox: Sandbox | None = None
+    checked = 0
+    try:
+        for step in lesson.steps:
+            where = f"{lesson.slug}/{step.path.name}"
+            if step.is_quiz:
+                passed, _results = lesson_services.grade_quiz(step, _correct_answers(step))
+                assert passed, f"{where}: the answer key does not pass the quiz"
+                passed, _results = lesson_services.grade_quiz(step, _wrong_answers(step))
+                assert not passed, f"{where}: a wrong answer passes the quiz"
+                for language in step.translations:
+                    with translation.override(language):
+                        assert lesson_services.grade_quiz(step, _correct_answers(step))[0], f"{where} ({language}): the answer key does not pass"
+                        assert not lesson_services.grade_quiz(step, _wrong_answers(step))[0], f"{where} ({language}): a wrong answer passes"
+                checked += 1
+                continue
+            if not step.check:
+                continue
+            if sandbox is None:
+                await sync_to_async(_ensure_image)(docker_client, lesson.image)
+                sandbox = await sandbox_services.start_sandbox(learner, lesson.slug, lesson.workspace, lesson.image)
+                assert sandbox.state == Sandbox.State.RUNNING, f"{lesson.slug}: sandbox did not start: {sandbox.failure_reason}"
+            await lesson_services.run_setup(sandbox, step)
+            before = await lesson_services.run_check(sandbox, step)
+            assert before.outcome == "failed", f"{where}: the check must fail before the solution; got {before}"
+            assert before.feedback.strip(), f"{where}: a failing check must tell the learner why"
+            solution = await sandbox_services.run_script(sandbox, step.solution, timeout=max(step.timeout, 60))
+            assert not solution.timed_out and solution.exit_code == 0, f"{where}: the solution failed: {solution}"
+            after = await lesson_services.run_check(sandbox, step)
+            assert after.passed, f"{where}: the check must pass after the solution; got {after}"
+            checked += 1
+    finally:
+        if sandbox is not None:
+            await sandbox_services.stop_sandbox(sandbox)
+            assert await sync_to_async(labelled_leftovers)(sandbox.id) == []
+    assert checked, f"{lesson.slug}: no step was verified"
