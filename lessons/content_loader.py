@@ -105,6 +105,14 @@ class Question:
     def is_choice(self) -> bool:
         return bool(self.choices)
 
+    @property
+    def prompt_html(self) -> str:
+        return render_inline(self.prompt)
+
+    @property
+    def choices_html(self) -> tuple[str, ...]:
+        return tuple(render_inline(choice) for choice in self.choices)
+
 
 @dataclasses.dataclass(frozen=True)
 class StepText:
