@@ -1,0 +1,613 @@
+"""The per-learner Docker Engine API proxy: one instance per sandbox socket.
+
+Every request is normalised, matched against the allowlist (``ROUTES``), judged by ``policy`` and
+ownership checks against the engine (404 for what is not the learner's), and forwarded on a fresh
+engine connection. Streams (logs -f, events, pull/push progress, build output) are relayed as they
+come; attach and exec are relayed byte for byte after the engine switches protocols.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from pathlib import Path
+from urllib.parse import quote
+
+from . import httpio, policy
+from .httpio import HttpError
+from .policy import Learner, Limits, PolicyDenied, not_found
+from .state import TagBook
+
+log = logging.getLogger(__name__)
+
+FORWARDED_REQUEST_HEADERS = {"content-type", "x-registry-auth", "user-agent", "accept"}
+ID_OR_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
+
+ROUTES: list[tuple[str, re.Pattern, str]] = [
+    (m, re.compile(p), h)
+    for m, p, h in [
+        ("GET HEAD", r"^/_ping$", "passthrough"),
+        ("GET", r"^/version$", "passthrough"),
+        ("GET", r"^/info$", "info"),
+        ("GET", r"^/containers/json$", "list_owned"),
+        ("POST", r"^/containers/create$", "container_create"),
+        ("POST", r"^/containers/prune$", "prune"),
+        ("GET", r"^/containers/(?P<id>[^/]+)/(json|top|logs|changes|export|stats)$", "container_op"),
+        ("GET HEAD PUT", r"^/containers/(?P<id>[^/]+)/archive$", "container_archive"),
+        ("POST", r"^/containers/(?P<id>[^/]+)/(start|stop|restart|kill|pause|unpause|wait|resize|attach|rename)$",
+         "container_op"),
+        ("POST", r"^/containers/(?P<id>[^/]+)/update$", "container_update"),
+        ("POST", r"^/containers/(?P<id>[^/]+)/exec$", "exec_create"),
+        ("DELETE", r"^/containers/(?P<id>[^/]+)$", "container_op"),
+        ("POST", r"^/exec/(?P<id>[^/]+)/(start|resize)$", "exec_op"),
+        ("GET", r"^/exec/(?P<id>[^/]+)/json$", "exec_op"),
+        ("GET", r"^/images/json$", "images_list"),
+        ("POST", r"^/images/create$", "image_pull"),
+        ("POST", r"^/images/prune$", "prune"),
+        ("GET", r"^/images/(?P<name>.+)/(json|history)$", "image_read"),
+        ("POST", r"^/images/(?P<name>.+)/tag$", "image_tag"),
+        ("POST", r"^/images/(?P<name>.+)/push$", "image_push"),
+        ("DELETE", r"^/images/(?P<name>.+)$", "image_remove"),
+        ("POST", r"^/build$", "build"),
+        ("GET", r"^/networks$", "list_owned"),
+        ("POST", r"^/networks/create$", "network_create"),
+        ("POST", r"^/networks/prune$", "prune"),
+        ("GET DELETE", r"^/networks/(?P<id>[^/]+)$", "network_op"),
+        ("POST", r"^/networks/(?P<id>[^/]+)/(connect|disconnect)$", "network_connect"),
+        ("GET", r"^/volumes$", "list_owned"),
+        ("POST", r"^/volumes/create$", "volume_create"),
+        ("POST", r"^/volumes/prune$", "prune"),
+        ("GET DELETE", r"^/volumes/(?P<id>[^/]+)$", "volume_op"),
+        ("GET", r"^/events$", "events"),
+    ]
+]
+
+
+class Request:
+    def __init__(self, method, path, pairs, head, framing, reader, writer, match):
+        self.method = method
+        self.path = path
+        self.pairs = pairs
+        self.head = head
+        self.framing = framing
+        self.reader = reader
+        self.writer = writer
+        self.match = match
+        self.body_consumed = framing[0] == "none"
+        self.close = head.get("connection").lower() == "close"
+
+    @property
+    def query(self) -> dict[str, str]:
+        return policy.query_dict(self.pairs)
+
+    async def json_body(self):
+        raw = await httpio.read_body(self.reader, self.framing, policy.MAX_JSON_BODY)
+        self.body_consumed = True
+        return policy.loads_strict(raw)
+
+    async def discard_body(self) -> None:
+        if not self.body_consumed:
+            await httpio.read_body(self.reader, self.framing, policy.MAX_JSON_BODY)
+            self.body_consumed = True
+
+
+class LearnerProxy:
+    def __init__(self, learner: Learner, engine_socket: str, state_dir: Path, limits: Limits = Limits()):
+        self.learner = learner
+        self.engine_socket = engine_socket
+        self.limits = limits
+        self.book = TagBook(state_dir, learner.sandbox_id)
+        self.book.remember_owner(learner.owner_id, learner.namespace)
+
+    # -- connection loop --------------------------------------------------------------------------
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await httpio.read_head(reader)
+                if head is None:
+                    break
+                if not await self._one(head, reader, writer):
+                    break
+        except HttpError as exc:
+            self._send(writer, httpio.error_response(exc.status, exc.message, close=True))
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        except Exception:  # noqa: BLE001 - one bad request must not take the gateway down
+            log.exception("gateway error for sandbox %s", self.learner.sandbox_id)
+            self._send(writer, httpio.error_response(500, "the classroom gateway failed on this request", close=True))
+        finally:
+            try:
+                writer.close()
+                await writer.wait_closed()
+            except (ConnectionError, OSError):
+                pass
+
+    @staticmethod
+    def _send(writer, data: bytes) -> None:
+        if not writer.is_closing():
+            writer.write(data)
+
+    async def _one(self, head, reader, writer) -> bool:
+        parts = head.start.split(" ")
+        if len(parts) != 3 or parts[2] not in ("HTTP/1.1", "HTTP/1.0"):
+            raise HttpError(400, "malformed request line")
+        method, target = parts[0], parts[1]
+        framing = httpio.body_framing(head)
+        req = None
+        try:
+            path, pairs = policy.normalise_target(target)
+            req = self._route(method, path, pairs, head, framing, reader, writer)
+            return await getattr(self, f"h_{req.handler}")(req)
+        except PolicyDenied as exc:
+            consumed = req.body_consumed if req else framing[0] == "none"
+            if not consumed and framing[0] == "length" and framing[1] <= policy.MAX_JSON_BODY:
+                await httpio.read_body(reader, framing, policy.MAX_JSON_BODY)
+                consumed = True
+            writer.write(httpio.error_response(exc.status, exc.message, close=not consumed))
+            await writer.drain()
+            return consumed
+
+    def _route(self, method, path, pairs, head, framing, reader, writer) -> Request:
+        for methods, pattern, handler in ROUTES:
+            match = pattern.match(path)
+            if match and method in methods.split():
+                req = Request(method, path, pairs, head, framing, reader, writer, match)
+                req.handler = handler
+                return req
+        raise PolicyDenied(f"{method} {path} is not allowed through the classroom gateway")
+
+    # -- engine calls -----------------------------------------------------------------------------
+    async def _open_engine(self):
+        return await asyncio.open_unix_connection(self.engine_socket, limit=1 << 20)
+
+    async def engine(self, method: str, path: str, query: list | None = None, body=None) -> tuple[int, object]:
+        """A small JSON call to the engine (ownership checks, quotas)."""
+        reader, writer = await self._open_engine()
+        try:
+            payload = policy.dumps(body) if body is not None else b""
+            qs = f"?{policy.encode_query(query)}" if query else ""
+            headers = [("Host", "docker"), ("Connection", "close"), ("Content-Length", str(len(payload)))]
+            if body is not None:
+                headers.append(("Content-Type", "application/json"))
+            writer.write(httpio.encode_head(f"{method} /{policy.API_VERSION}{path}{qs} HTTP/1.1", headers) + payload)
+            await writer.drain()
+            head = await httpio.read_head(reader)
+            if head is None:
+                raise HttpError(502, "the engine closed the connection")
+            raw = await httpio.read_response_body(reader, httpio.response_framing(head, method))
+            try:
+                data = json.loads(raw) if raw.strip() else None
+            except ValueError:
+                data = raw.decode(errors="replace")
+            return httpio.status_of(head), data
+        finally:
+            writer.close()
+
+    async def forward(self, req: Request, *, path: str | None = None, pairs: list | None = None,
+                      body: object = None, stream_limit: int | None = None, transform=None,
+                      sanitize=None) -> bool:
+        """Send the (rewritten) request to the engine and relay the answer. Returns keep-alive."""
+        path = path if path is not None else req.path
+        pairs = req.pairs if pairs is None else pairs
+        qs = f"?{policy.encode_query(pairs)}" if pairs else ""
+        headers = [("Host", "docker")]
+        headers += [(k, v) for k, v in req.head.headers if k.lower() in FORWARDED_REQUEST_HEADERS]
+        upgrade = req.head.get("upgrade").lower() == "tcp" and "upgrade" in req.head.get("connection").lower()
+        headers.append(("Connection", "Upgrade") if upgrade else ("Connection", "close"))
+        if upgrade:
+            headers.append(("Upgrade", "tcp"))
+        payload = b""
+        streaming = False
+        if body is not None:
+            payload = policy.dumps(body)
+            headers = [h for h in headers if h[0].lower() != "content-type"] + [("Content-Type", "application/json")]
+            headers.append(("Content-Length", str(len(payload))))
+        elif stream_limit is not None and not req.body_consumed:
+            streaming = True
+            if req.framing[0] == "chunked":
+                headers.append(("Transfer-Encoding", "chunked"))
+            else:
+                headers.append(("Content-Length", str(req.framing[1])))
+        else:
+            await req.discard_body()
+            headers.append(("Content-Length", "0"))
+        up_reader, up_writer = await self._open_engine()
+        try:
+            up_writer.write(httpio.encode_head(f"{req.method} /{policy.API_VERSION}{path}{qs} HTTP/1.1", headers) + payload)
+            if streaming:
+                await httpio.copy_body(req.reader, up_writer, req.framing, stream_limit)
+                req.body_consumed = True
+            await up_writer.drain()
+            head = await httpio.read_head(up_reader)
+            if head is None:
+                raise HttpError(502, "the engine closed the connection")
+            status = httpio.status_of(head)
+            if status == 101:
+                req.writer.write(httpio.encode_head(head.start, head.headers))
+                await req.writer.drain()
+                await _splice(req.reader, req.writer, up_reader, up_writer)
+                return False
+            framing = httpio.response_framing(head, req.method)
+            if (transform and status == 200) or (sanitize and status >= 400):
+                raw = await httpio.read_response_body(up_reader, framing)
+                data = json.loads(raw) if raw.strip() else None
+                data = await transform(data) if status == 200 else sanitize(status, data)
+                out = policy.dumps(data)
+                keep = [(k, v) for k, v in head.headers
+                        if k.lower() not in ("content-length", "transfer-encoding", "connection")]
+                req.writer.write(httpio.encode_head(head.start, keep + [("Content-Length", str(len(out)))]) + out)
+                await req.writer.drain()
+                return not req.close
+            keep = [(k, v) for k, v in head.headers if k.lower() != "connection"]
+            if framing[0] == "eof":
+                keep.append(("Connection", "close"))
+            req.writer.write(httpio.encode_head(head.start, keep))
+            if framing[0] == "eof":
+                await httpio.copy_to_eof(up_reader, req.writer)
+                return False
+            await httpio.copy_body(up_reader, req.writer, framing)
+            await req.writer.drain()
+            return not req.close
+        finally:
+            up_writer.close()
+
+    # -- ownership ----------------------------------------------------------------------------------
+    async def own_container(self, ref: str) -> dict:
+        if not ID_OR_NAME.match(ref):
+            raise not_found(f"No such container: {ref}")
+        status, info = await self.engine("GET", f"/containers/{quote(ref)}/json")
+        if status != 200 or not self.learner.owns_labels((info.get("Config") or {}).get("Labels")):
+            raise not_found(f"No such container: {ref}")
+        return info
+
+    async def own_network(self, ref: str) -> dict:
+        if not ID_OR_NAME.match(ref):
+            raise not_found(f"network {ref} not found")
+        status, info = await self.engine("GET", f"/networks/{quote(ref)}")
+        if status != 200 or not self.learner.owns_labels(info.get("Labels")):
+            raise not_found(f"network {ref} not found")
+        return info
+
+    async def own_volume(self, ref: str) -> dict:
+        if not ID_OR_NAME.match(ref):
+            raise not_found(f"get {ref}: no such volume")
+        status, info = await self.engine("GET", f"/volumes/{quote(ref)}")
+        if status != 200 or not self.learner.owns_labels(info.get("Labels")):
+            raise not_found(f"get {ref}: no such volume")
+        return info
+
+    async def image_info(self, ref: str) -> dict | None:
+        status, info = await self.engine("GET", f"/images/{quote(ref, safe='/:@')}/json")
+        return info if status == 200 else None
+
+    def _image_visible(self, info: dict, ref_text: str | None) -> bool:
+        labels = (info.get("Config") or {}).get("Labels") or {}
+        if self.learner.owns_labels(labels):
+            return True
+        if policy.LABEL_SANDBOX in labels:
+            return False  # another learner's build
+        if ref_text and not policy.looks_like_image_id(ref_text):
+            try:
+                if str(policy.parse_reference(ref_text)) in self.book.tags():
+                    return True
+            except PolicyDenied:
+                return False
+        return self._shared(info)
+
+    def _shared(self, info: dict) -> bool:
+        labels = (info.get("Config") or info).get("Labels") or {}
+        prefix = f"{self.learner.registry}/{policy.SHARED_NAMESPACE}/"
+        return policy.LABEL_IMAGE in labels and policy.LABEL_SANDBOX not in labels and any(
+            t.startswith(prefix) for t in info.get("RepoTags") or [])
+
+    async def visible_image(self, ref: str) -> dict:
+        info = await self.image_info(ref)
+        if info is None or not self._image_visible(info, ref):
+            raise not_found(f"No such image: {ref}")
+        return info
+
+    async def claim_name(self, ref: policy.Reference) -> None:
+        """A learner may take an image name nobody else holds."""
+        text = str(ref)
+        taken = PolicyDenied(f"the image name {text} is in use by another learner; choose another name")
+        if self.book.held_by_other(text):
+            raise taken
+        info = await self.image_info(text)
+        if info is not None and text not in self.book.tags() and not self.learner.owns_labels(
+                (info.get("Config") or {}).get("Labels")):
+            raise taken
+
+    async def count(self, path: str) -> int:
+        query = [("filters", json.dumps({"label": self.learner.label_filters}))]
+        if path == "/containers/json":
+            query.append(("all", "1"))
+        status, data = await self.engine("GET", path, query)
+        if path == "/volumes" and isinstance(data, dict):
+            data = data.get("Volumes") or []
+        return len(data) if isinstance(data, list) else 0
+
+    # -- handlers -------------------------------------------------------------------------------------
+    async def h_passthrough(self, req: Request) -> bool:
+        return await self.forward(req)
+
+    async def h_info(self, req: Request) -> bool:
+        async def scrub(info):
+            for key in ("Containers", "ContainersRunning", "ContainersPaused", "ContainersStopped", "Images"):
+                info[key] = 0
+            info["Name"] = "classroom"
+            return info
+        return await self.forward(req, transform=scrub)
+
+    async def h_list_owned(self, req: Request) -> bool:
+        query = req.query
+        pairs = [(k, v) for k, v in req.pairs if k != "filters"]
+        pairs.append(("filters", policy.owner_filters(self.learner, query.get("filters"))))
+        return await self.forward(req, pairs=pairs)
+
+    async def h_prune(self, req: Request) -> bool:
+        return await self.h_list_owned(req)
+
+    async def h_events(self, req: Request) -> bool:
+        return await self.h_list_owned(req)
+
+    async def h_container_create(self, req: Request) -> bool:
+        query = req.query
+        plan = policy.plan_container_create(self.learner, await req.json_body(), self.limits)
+        pairs = []
+        if query.get("name"):
+            pairs.append(("name", policy.check_name(query["name"].lstrip("/"), "container")))
+        if await self.count("/containers/json") >= self.limits.containers_max:
+            raise PolicyDenied(f"you may have at most {self.limits.containers_max} containers; remove some (docker rm)")
+        await self.visible_image(plan.image)
+        for network in plan.networks:
+            await self.own_network(network)
+        if plan.uses_own_network:
+            await self.ensure_own_network()
+        for volume in plan.volumes:
+            await self.ensure_volume(volume)
+
+        def sanitize(status, data):
+            message = (data or {}).get("message", "") if isinstance(data, dict) else str(data)
+            if status == 409 and "already in use" in message:
+                # The engine names the other container's id; a learner must not learn it.
+                message = f'the container name "{query.get("name", "")}" is already in use; choose another name'
+            return {"message": message}
+
+        return await self.forward(req, pairs=pairs, body=plan.body, sanitize=sanitize)
+
+    async def ensure_own_network(self) -> None:
+        status, info = await self.engine("GET", f"/networks/{self.learner.network}")
+        if status == 200:
+            if not self.learner.owns_labels(info.get("Labels")):
+                raise PolicyDenied("your network name is taken; ask your instructor")
+            return
+        status, data = await self.engine("POST", "/networks/create",
+                                         body=policy.network_create_body(self.learner, self.learner.network))
+        if status not in (200, 201, 409):
+            raise PolicyDenied(f"could not make your network: {data}", status=500)
+
+    async def ensure_volume(self, name: str) -> None:
+        status, info = await self.engine("GET", f"/volumes/{quote(name)}")
+        if status == 200:
+            if not self.learner.owns_labels(info.get("Labels")):
+                raise PolicyDenied(f"the volume name {name} is in use by another learner; choose another name")
+            return
+        if await self.count("/volumes") >= self.limits.volumes_max:
+            raise PolicyDenied(f"you may have at most {self.limits.volumes_max} volumes; remove some")
+        await self.engine("POST", "/volumes/create", body=policy.volume_create_body(self.learner, name))
+
+    async def h_container_op(self, req: Request) -> bool:
+        info = await self.own_container(req.match.group("id"))
+        path = req.path.replace(f"/containers/{req.match.group('id')}", f"/containers/{info['Id']}", 1)
+        if req.path.endswith("/start") or req.path.endswith("/rename"):
+            await req.discard_body()  # a start body could carry an old-style HostConfig
+        if req.path.endswith("/rename"):
+            policy.check_name(req.query.get("name", "").lstrip("/"), "container")
+        return await self.forward(req, path=path)
+
+    async def h_container_archive(self, req: Request) -> bool:
+        info = await self.own_container(req.match.group("id"))
+        path = f"/containers/{info['Id']}/archive"
+        if req.method == "PUT":
+            return await self.forward(req, path=path, stream_limit=self.limits.upload_max)
+        return await self.forward(req, path=path)
+
+    async def h_container_update(self, req: Request) -> bool:
+        info = await self.own_container(req.match.group("id"))
+        body = policy.plan_container_update(await req.json_body(), self.limits)
+        return await self.forward(req, path=f"/containers/{info['Id']}/update", body=body)
+
+    async def h_exec_create(self, req: Request) -> bool:
+        info = await self.own_container(req.match.group("id"))
+        body = policy.plan_exec_create(await req.json_body())
+        return await self.forward(req, path=f"/containers/{info['Id']}/exec", body=body)
+
+    async def h_exec_op(self, req: Request) -> bool:
+        exec_id = req.match.group("id")
+        if not ID_OR_NAME.match(exec_id):
+            raise not_found(f"No such exec instance: {exec_id}")
+        status, info = await self.engine("GET", f"/exec/{exec_id}/json")
+        if status != 200:
+            raise not_found(f"No such exec instance: {exec_id}")
+        await self.own_container(info.get("ContainerID", "")) if info.get("ContainerID") else None
+        if not info.get("ContainerID"):
+            raise not_found(f"No such exec instance: {exec_id}")
+        if req.path.endswith("/start"):
+            body = policy.plan_exec_start(await req.json_body())
+            return await self.forward(req, body=body)
+        return await self.forward(req)
+
+    async def h_images_list(self, req: Request) -> bool:
+        tags = self.book.tags()
+        prefix = f"{self.learner.registry}/{policy.SHARED_NAMESPACE}/"
+
+        async def visible(images):
+            out = []
+            for image in images or []:
+                labels = image.get("Labels") or {}
+                repo_tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
+                if self.learner.owns_labels(labels):
+                    kept = [t for t in repo_tags if not self.book.held_by_other(t)]
+                elif policy.LABEL_SANDBOX in labels:
+                    continue
+                else:
+                    mine = [t for t in repo_tags if t in tags]
+                    shared = [t for t in repo_tags if t.startswith(prefix)] if policy.LABEL_IMAGE in labels else []
+                    kept = shared + [t for t in mine if t not in shared]
+                    if not kept:
+                        continue
+                repos = {t.rsplit(":", 1)[0] for t in kept}
+                image["RepoTags"] = kept or None
+                image["RepoDigests"] = [d for d in image.get("RepoDigests") or [] if d.split("@", 1)[0] in repos]
+                image["Containers"] = -1
+                out.append(image)
+            return out
+
+        return await self.forward(req, transform=visible)
+
+    async def h_image_read(self, req: Request) -> bool:
+        name = req.match.group("name")
+        info = await self.visible_image(name)
+        return await self.forward(req, path=req.path.replace(name, info["Id"], 1) if name != info["Id"] else None)
+
+    async def h_image_tag(self, req: Request) -> bool:
+        name = req.match.group("name")
+        await self.visible_image(name)
+        query = req.query
+        target = policy.parse_reference(query.get("repo", ""), query.get("tag", ""))
+        policy.check_tag_target(self.learner, target)
+        await self.claim_name(target)
+        self.book.add(str(target))
+        return await self.forward(req, pairs=[("repo", target.name), ("tag", target.tag)])
+
+    async def h_image_push(self, req: Request) -> bool:
+        name = req.match.group("name")
+        ref = policy.parse_reference(name, req.query.get("tag", ""))
+        policy.check_push(self.learner, ref)
+        await self.visible_image(str(ref))
+        return await self.forward(req, path=f"/images/{ref.name}/push", pairs=[("tag", ref.tag)])
+
+    async def h_image_pull(self, req: Request) -> bool:
+        query = req.query
+        if query.get("fromSrc") or query.get("repo") and not query.get("fromImage"):
+            raise PolicyDenied("docker import is not allowed")
+        ref = policy.parse_reference(query.get("fromImage", ""), query.get("tag", "") if "@" not in query.get("fromImage", "") else "")
+        policy.check_pull(self.learner, ref)
+        own = not ref.path.startswith(f"{policy.SHARED_NAMESPACE}/")
+        if own and not ref.digest:
+            await self.claim_name(ref)
+            self.book.add(str(ref))
+        pairs = [("fromImage", ref.name), ("tag", ref.digest or ref.tag)]
+        return await self.forward(req, pairs=pairs)
+
+    async def h_image_remove(self, req: Request) -> bool:
+        name = req.match.group("name")
+        info = await self.image_info(name)
+        if info is None:
+            raise not_found(f"No such image: {name}")
+        owned = self.learner.owns_labels((info.get("Config") or {}).get("Labels"))
+        text = None
+        if not policy.looks_like_image_id(name):
+            text = str(policy.parse_reference(name))
+        if text and text in self.book.tags():
+            self.book.discard(text)
+            pairs = [(k, v) for k, v in req.pairs if k == "noprune"]
+            return await self.forward(req, path=f"/images/{text}", pairs=pairs)
+        if owned:
+            return await self.forward(req)
+        if self._image_visible(info, name):
+            raise PolicyDenied(f"{name} is a shared lesson image and cannot be removed")
+        raise not_found(f"No such image: {name}")
+
+    async def h_build(self, req: Request) -> bool:
+        pairs, tags = policy.plan_build(self.learner, req.pairs, self.limits)
+        for tag in tags:
+            await self.claim_name(tag)
+        if await self.count("/images/json") >= self.limits.images_max:
+            raise PolicyDenied(f"you may have at most {self.limits.images_max} images; remove some (docker rmi)")
+        status, images = await self.engine("GET", "/images/json", [
+            ("filters", json.dumps({"label": self.learner.label_filters}))])
+        if sum(i.get("Size", 0) for i in images or []) > self.limits.images_bytes_max:
+            raise PolicyDenied(f"your images use more than {self.limits.images_bytes_max >> 20} MiB; remove some")
+        for tag in tags:
+            self.book.add(str(tag))
+        return await self.forward(req, pairs=pairs, stream_limit=self.limits.build_context_max)
+
+    async def h_network_create(self, req: Request) -> bool:
+        body = policy.plan_network_create(self.learner, await req.json_body())
+        if await self.count("/networks") >= self.limits.networks_max:
+            raise PolicyDenied(f"you may have at most {self.limits.networks_max} networks; remove some")
+        return await self.forward(req, body=body)
+
+    async def h_network_op(self, req: Request) -> bool:
+        info = await self.own_network(req.match.group("id"))
+        return await self.forward(req, path=f"/networks/{info['Id']}")
+
+    async def h_network_connect(self, req: Request) -> bool:
+        info = await self.own_network(req.match.group("id"))
+        body = policy.canonical(await req.json_body(), {"Container": None, "EndpointConfig": None, "Force": None},
+                                "network connect")
+        container = await self.own_container(policy._str(body.get("Container", ""), "Container"))
+        clean = {"Container": container["Id"]}
+        if req.path.endswith("/connect"):
+            endpoint = policy.canonical(body.get("EndpointConfig"), {
+                "Aliases": None, "IPAMConfig": "--ip is not allowed", "Links": "--link is not allowed",
+                "DriverOpts": "network driver options are not allowed"}, "EndpointConfig")
+            if endpoint.get("Aliases"):
+                clean["EndpointConfig"] = {"Aliases": policy._str_list(endpoint["Aliases"], "Aliases")}
+        else:
+            clean["Force"] = bool(body.get("Force"))
+        return await self.forward(req, path=req.path.replace(req.match.group("id"), info["Id"], 1), body=clean)
+
+    async def h_volume_create(self, req: Request) -> bool:
+        body = policy.plan_volume_create(self.learner, await req.json_body())
+        status, info = await self.engine("GET", f"/volumes/{quote(body['Name'])}")
+        if status == 200 and not self.learner.owns_labels(info.get("Labels")):
+            raise PolicyDenied(f"the volume name {body['Name']} is in use by another learner; choose another name")
+        if status != 200 and await self.count("/volumes") >= self.limits.volumes_max:
+            raise PolicyDenied(f"you may have at most {self.limits.volumes_max} volumes; remove some")
+        return await self.forward(req, body=body)
+
+    async def h_volume_op(self, req: Request) -> bool:
+        info = await self.own_volume(req.match.group("id"))
+        return await self.forward(req, path=f"/volumes/{quote(info['Name'])}")
+
+
+async def _splice(client_reader, client_writer, up_reader, up_writer) -> None:
+    """Relay a hijacked stream both ways until the engine side ends."""
+
+    async def client_to_engine():
+        try:
+            while True:
+                chunk = await client_reader.read(httpio.COPY_CHUNK)
+                if not chunk:
+                    break
+                up_writer.write(chunk)
+                await up_writer.drain()
+            if up_writer.can_write_eof():
+                up_writer.write_eof()  # stdin closed: the engine sees EOF, the process may end
+        except (ConnectionError, OSError):
+            pass
+
+    async def engine_to_client():
+        try:
+            while True:
+                chunk = await up_reader.read(httpio.COPY_CHUNK)
+                if not chunk:
+                    break
+                client_writer.write(chunk)
+                await client_writer.drain()
+        except (ConnectionError, OSError):
+            pass
+
+    inbound = asyncio.create_task(client_to_engine())
+    try:
+        await engine_to_client()
+    finally:
+        inbound.cancel()
+        try:
+            await inbound
+        except (asyncio.CancelledError, Exception):  # noqa: BLE001
+            pass

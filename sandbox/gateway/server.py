@@ -1,0 +1,237 @@
+"""One listener per docker-workspace sandbox, at ``<DATA_DIR>/gateway/<uuid>/docker.sock``.
+
+The socket identifies the learner: only that sandbox mounts that folder. Sockets are bound in a
+private folder and renamed into the shared one, so a learner who plants a symlink there cannot make
+the gateway chmod a host file. The folder (not the socket) is what the sandbox mounts, so a gateway
+restart that renames a fresh socket in place does not strand any sandbox.
+
+``GatewayServer.watch`` follows the engine (events plus a periodic list) and opens or closes
+listeners as sandboxes come and go; ``ensure_gateway``/``release_gateway`` let the Docker backend
+open a listener in-process when no ``run_gateway`` process is running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import stat
+import weakref
+from pathlib import Path
+
+from django.conf import settings
+
+from . import httpio, policy
+from .policy import Learner, Limits
+from .proxy import LearnerProxy
+
+log = logging.getLogger(__name__)
+
+LABEL_WORKSPACE = "tutorial.workspace"
+SOCKET_NAME = "docker.sock"
+
+
+def engine_socket_path(docker_host: str | None = None) -> str:
+    host = docker_host or settings.DOCKER_HOST
+    if not host.startswith("unix://"):
+        raise ValueError(f"the gateway needs a unix-socket engine, not {host!r}")
+    return host[len("unix://"):]
+
+
+def gateway_limits() -> Limits:
+    return Limits(**getattr(settings, "GATEWAY_LIMITS", {}))
+
+
+class GatewayServer:
+    def __init__(self, data_dir: Path | None = None, docker_host: str | None = None, limits: Limits | None = None):
+        self.data_dir = Path(data_dir or settings.DATA_DIR)
+        self.engine_socket = engine_socket_path(docker_host)
+        self.limits = limits or gateway_limits()
+        self.registry = getattr(settings, "GATEWAY_REGISTRY", "127.0.0.1:5000")
+        self.servers: dict[str, asyncio.base_events.Server] = {}
+        self._lock = asyncio.Lock()
+
+    @property
+    def state_dir(self) -> Path:
+        return self.data_dir / "gateway-state"
+
+    @property
+    def private_dir(self) -> Path:
+        path = self.data_dir / "gateway-private"
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
+
+    def public_dir(self, sandbox_id: str) -> Path:
+        path = self.data_dir / "gateway" / sandbox_id
+        if not path.is_dir():
+            path.mkdir(parents=True, exist_ok=True)
+            path.chmod(0o777)  # uid 1000 inside the sandbox must reach the socket
+        return path
+
+    def socket_path(self, sandbox_id: str) -> Path:
+        return self.data_dir / "gateway" / sandbox_id / SOCKET_NAME
+
+    async def serve(self, sandbox_id: str, owner_id: str, lesson: str = "") -> Path:
+        """Open (idempotently) the listener of one sandbox; returns the socket path."""
+        async with self._lock:
+            public = self.socket_path(sandbox_id)
+            if sandbox_id in self.servers and _is_socket(public):
+                return public
+            old = self.servers.pop(sandbox_id, None)
+            if old:
+                old.close()
+            learner = Learner(sandbox_id=sandbox_id, owner_id=str(owner_id), lesson=lesson, registry=self.registry)
+            proxy = LearnerProxy(learner, self.engine_socket, self.state_dir, self.limits)
+            private = self.private_dir / f"{sandbox_id}.sock"
+            private.unlink(missing_ok=True)
+            server = await asyncio.start_unix_server(proxy.handle, path=str(private), limit=1 << 20)
+            os.chmod(private, 0o666)
+            os.rename(private, self.public_dir(sandbox_id) / SOCKET_NAME)
+            # What `registry` prints inside the sandbox: the learner's own namespace.
+            note = self.private_dir / f"{sandbox_id}.registry"
+            note.write_text(f"{learner.registry}/{learner.namespace}\n")
+            note.chmod(0o644)
+            os.rename(note, self.public_dir(sandbox_id) / "registry")
+            self.servers[sandbox_id] = server
+            log.info("gateway listening for sandbox %s", sandbox_id)
+            return public
+
+    async def stop(self, sandbox_id: str) -> None:
+        server = self.servers.pop(sandbox_id, None)
+        if server is None:
+            return
+        server.close()
+        public = self.socket_path(sandbox_id)
+        if _is_socket(public):
+            public.unlink(missing_ok=True)
+
+    async def close(self) -> None:
+        for sandbox_id in list(self.servers):
+            await self.stop(sandbox_id)
+
+    # -- following the engine -------------------------------------------------------------------
+    async def _engine_json(self, path: str, query: str = "") -> object:
+        reader, writer = await asyncio.open_unix_connection(self.engine_socket)
+        try:
+            writer.write(f"GET /{policy.API_VERSION}{path}{query} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n".encode())
+            head = await httpio.read_head(reader)
+            return json.loads(await httpio.read_response_body(reader, httpio.response_framing(head, "GET")))
+        finally:
+            writer.close()
+
+    async def reconcile(self, cleanup_vanished: bool = True) -> None:
+        from urllib.parse import quote
+
+        filters = quote(json.dumps({"label": [f"{LABEL_WORKSPACE}=docker"], "status": ["running", "created", "restarting"]}))
+        containers = await self._engine_json("/containers/json", f"?all=1&filters={filters}")
+        live = {}
+        for container in containers:
+            labels = container.get("Labels") or {}
+            if labels.get(policy.LABEL_SANDBOX) and policy.LABEL_CREATED not in labels:
+                live[labels[policy.LABEL_SANDBOX]] = labels
+        for sandbox_id, labels in live.items():
+            if sandbox_id not in self.servers or not _is_socket(self.socket_path(sandbox_id)):
+                try:
+                    await self.serve(sandbox_id, labels.get(policy.LABEL_OWNER, "0"), labels.get(policy.LABEL_LESSON, ""))
+                except OSError as exc:
+                    log.warning("cannot open the gateway of sandbox %s: %s", sandbox_id, exc)
+        for sandbox_id in list(self.servers):
+            if sandbox_id not in live:
+                await self.stop(sandbox_id)
+                if cleanup_vanished:
+                    from .cleanup import destroy_learner_objects
+
+                    await asyncio.to_thread(destroy_learner_objects, sandbox_id, data_dir=self.data_dir)
+
+    async def watch(self, interval: float = 2.0) -> None:
+        """Follow the engine for ever: react to container events at once, re-list every interval."""
+        wake = asyncio.Event()
+        events = asyncio.create_task(self._follow_events(wake))
+        try:
+            while True:
+                try:
+                    await self.reconcile()
+                except (OSError, ValueError, httpio.HttpError) as exc:
+                    log.warning("gateway cannot reach the engine: %s", exc)
+                wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(wake.wait(), interval)
+        finally:
+            events.cancel()
+
+    async def _follow_events(self, wake: asyncio.Event) -> None:
+        from urllib.parse import quote
+
+        filters = quote(json.dumps({"type": ["container"], "label": [f"{LABEL_WORKSPACE}=docker"],
+                                    "event": ["start", "die", "destroy"]}))
+        while True:
+            try:
+                reader, writer = await asyncio.open_unix_connection(self.engine_socket)
+                writer.write(f"GET /{policy.API_VERSION}/events?filters={filters} HTTP/1.1\r\nHost: docker\r\n\r\n".encode())
+                await httpio.read_head(reader)
+                while True:
+                    line = await reader.readline()
+                    if not line:
+                        break
+                    if b"{" in line:
+                        wake.set()
+            except (OSError, ValueError, httpio.HttpError):
+                pass
+            await asyncio.sleep(1)
+
+
+def _is_socket(path: Path) -> bool:
+    try:
+        return stat.S_ISSOCK(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+# -- the gateway process, and the in-process fallback -------------------------------------------
+def manager_pid_file(data_dir: Path | None = None) -> Path:
+    return Path(data_dir or settings.DATA_DIR) / "gateway-private" / "run_gateway.pid"
+
+
+def gateway_process_running(data_dir: Path | None = None) -> bool:
+    try:
+        pid = int(manager_pid_file(data_dir).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# In-process servers, per event loop (a test's loop ends with its test) and per DATA_DIR.
+_embedded: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, GatewayServer]]" = weakref.WeakKeyDictionary()
+
+
+def _embedded_server(create: bool = True) -> GatewayServer | None:
+    servers = _embedded.setdefault(asyncio.get_running_loop(), {})
+    server = servers.get(str(settings.DATA_DIR))
+    if server is None and create:
+        server = servers[str(settings.DATA_DIR)] = GatewayServer()
+    return server
+
+
+async def ensure_gateway(sandbox_id: str, owner_id: str | int, lesson: str = "") -> None:
+    """Make sure this sandbox's socket answers: served in-process unless ``run_gateway`` runs.
+
+    The in-process listener lives in the running event loop (Daphne's, or a test's)."""
+    if gateway_process_running():
+        return
+    await _embedded_server().serve(sandbox_id, str(owner_id), lesson)
+
+
+async def release_gateway(sandbox_id: str) -> None:
+    server = _embedded_server(create=False)
+    if server is not None:
+        await server.stop(sandbox_id)

@@ -1,0 +1,37 @@
+import docker
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from sandbox.gateway.images import LESSON_IMAGES
+from sandbox.images.build import BuildError, build_image, build_order
+from sandbox.services import image_tag
+
+
+class Command(BaseCommand):
+    help = ("Push the lesson images (built offline) into the classroom registry's shared namespace, "
+            "e.g. 127.0.0.1:5000/library/hello, so a `docker pull` in a lesson is a real pull.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--rebuild", action="store_true", help="build the lesson images even if present")
+
+    def handle(self, *args, rebuild, **options):
+        client = docker.DockerClient(base_url=settings.DOCKER_HOST, timeout=120)
+        try:
+            for name in build_order(list(LESSON_IMAGES)):
+                try:
+                    if rebuild:
+                        raise docker.errors.ImageNotFound(name)
+                    client.images.get(image_tag(name))
+                except docker.errors.ImageNotFound:
+                    self.stdout.write(f"built {build_image(client, name)}")
+        except BuildError as exc:
+            raise CommandError(str(exc)) from exc
+        for name, shared in LESSON_IMAGES.items():
+            target = f"{settings.GATEWAY_REGISTRY}/library/{shared}"
+            client.images.get(image_tag(name)).tag(target, "latest")
+            error = None
+            for line in client.images.push(target, "latest", stream=True, decode=True):
+                error = line.get("error") or error
+            if error:
+                raise CommandError(f"pushing {target} failed: {error} (is the registry running? scripts/start-registry.sh)")
+            self.stdout.write(f"pushed {target}:latest")
