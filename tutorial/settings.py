@@ -287,3 +287,15 @@ KUBERNETES_LIMIT_RANGE = None
 LESSON_DIRS = [p for p in os.environ.get("TUTORIAL_LESSON_DIRS", "").split(os.pathsep) if p.strip()]
 # Images lessons may name besides the project's build recipes (sandbox.images.build.RECIPES).
 LESSON_EXTRA_IMAGES = env_list("TUTORIAL_LESSON_EXTRA_IMAGES", [])
+
+# --- Docker workspace gateway and classroom registry (sandbox/gateway) ---------------------------
+# The registry learners pull from and push to (only their own namespace); loopback, no auth.
+GATEWAY_REGISTRY = os.environ.get("TUTORIAL_REGISTRY", "127.0.0.1:5000")
+# Where scripts/start-registry.sh keeps the registry's storage (not DATA_DIR: tests move that).
+GATEWAY_REGISTRY_DIR = Path(os.environ.get("TUTORIAL_REGISTRY_DIR", BASE_DIR / "data" / "registry"))
+# Caps for what a learner makes through the gateway (fields of sandbox.gateway.policy.Limits).
+GATEWAY_LIMITS = {
+    "containers_max": int(os.environ.get("TUTORIAL_GATEWAY_CONTAINERS", 10)),
+    "images_max": int(os.environ.get("TUTORIAL_GATEWAY_IMAGES", 10)),
+    "memory_max": int(os.environ.get("TUTORIAL_GATEWAY_MEMORY_MAX", 512 * 1024 * 1024)),
+}
