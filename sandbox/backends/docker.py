@@ -99,6 +99,11 @@ class DockerBackend(SandboxBackend):
         try:
             container = await self._call(self.client.containers.create, **config)
             await self._call(container.start)
+            if spec.workspace == "docker":
+                # The learner's `docker` answers within the start: in-process unless run_gateway runs.
+                from sandbox.gateway.server import ensure_gateway
+
+                await ensure_gateway(spec.sandbox_id, spec.owner_id, spec.lesson)
         except docker.errors.ImageNotFound as exc:
             await self.destroy(spec.sandbox_id)
             raise BackendError(
@@ -136,6 +141,12 @@ class DockerBackend(SandboxBackend):
                     pass
 
         await self._call(remove_all)
+        # What the learner made through the docker gateway: built images, tags, registry repositories.
+        from sandbox.gateway.cleanup import destroy_learner_objects
+        from sandbox.gateway.server import release_gateway
+
+        await release_gateway(sandbox_id)
+        await self._call(destroy_learner_objects, sandbox_id, docker_host=self.docker_host)
 
     async def status(self, ref: str) -> EngineState:
         try:
