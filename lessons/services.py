@@ -8,6 +8,7 @@ Views call these functions and only render. Checks run through ``sandbox.service
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import unicodedata
 
 from asgiref.sync import sync_to_async
@@ -16,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from sandbox import services as sandbox_services
-from sandbox.backends.base import BackendError
+from sandbox.backends.base import BackendError, RunResult
 from sandbox.models import Sandbox
 
 from .content_loader import Lesson, Question, Step
@@ -156,10 +157,42 @@ async def running_sandbox(user, lesson: Lesson) -> Sandbox | None:
     return await Sandbox.objects.filter(owner=user, lesson=lesson.slug, state=Sandbox.State.RUNNING).order_by("-created_at").afirst()
 
 
+TIMEOUT_MARKER = "__TUTORIAL_SCRIPT_TIMED_OUT__"
+# The backend kills the script's shell at the timeout, but not what that shell started (a check's
+# `sleep 600` would live on and hold one of the sandbox's pids). So the script runs in a session
+# of its own and a watchdog kills the whole process group at the deadline, leaving a marker.
+_GUARD = """script={script}
+setsid sh -c "$script" &
+pid=$!
+setsid sh -c "sleep {seconds}; echo; echo {marker}; kill -9 -$pid $pid" 2>/dev/null &
+watchdog=$!
+wait $pid
+code=$?
+kill -9 -$watchdog $watchdog 2>/dev/null
+exit $code
+"""
+# Extra time the backend's own timeout gives the watchdog to act first.
+GUARD_GRACE_SECONDS = 5
+
+
+def guarded(script: str, seconds: int) -> str:
+    """Wrap a script so that it and everything it started are killed after ``seconds``."""
+    return _GUARD.format(script=shlex.quote(script), seconds=int(seconds), marker=TIMEOUT_MARKER)
+
+
+async def run_guarded(sandbox: Sandbox, script: str, seconds: int) -> RunResult:
+    """Run a check or setup script with a whole-process-group timeout (see ``guarded``)."""
+    result = await sandbox_services.run_script(sandbox, guarded(script, seconds), timeout=seconds + GUARD_GRACE_SECONDS)
+    if TIMEOUT_MARKER not in result.output:
+        return result
+    output = result.output.split(TIMEOUT_MARKER)[0].rstrip("\n")
+    return RunResult(exit_code=None, output=output, timed_out=True, truncated=result.truncated)
+
+
 async def run_check(sandbox: Sandbox, step: Step) -> CheckOutcome:
     """Run the step's check inside the sandbox: exit 0 passes; its output is the feedback."""
     try:
-        result = await sandbox_services.run_script(sandbox, step.check, timeout=step.timeout)
+        result = await run_guarded(sandbox, step.check, step.timeout)
     except BackendError as exc:
         return CheckOutcome(False, CheckAttempt.Outcome.ERROR, str(exc))
     feedback, cut = shape_feedback(result.output)
@@ -177,7 +210,7 @@ async def run_check(sandbox: Sandbox, step: Step) -> CheckOutcome:
 async def run_setup(sandbox: Sandbox, step: Step) -> None:
     """Run the step's setup script before the learner starts it (errors are logged by the caller)."""
     if step.setup:
-        result = await sandbox_services.run_script(sandbox, step.setup, timeout=step.timeout)
+        result = await run_guarded(sandbox, step.setup, step.timeout)
         if result.exit_code != 0:
             raise BackendError(f"the setup of step {step.slug!r} failed: {result.output[-500:]}")
 
