@@ -68,7 +68,9 @@ class DockerBackend(SandboxBackend):
     @property
     def client(self) -> docker.DockerClient:
         if self._client is None:
-            self._client = docker.DockerClient(base_url=self.docker_host, timeout=60)
+            # A fixed API version: no version probe at construction, so "engine down" surfaces
+            # inside _call as one clear error. 1.41 is Debian 12's engine; newer engines accept it.
+            self._client = docker.DockerClient(base_url=self.docker_host, version=engine_socket.API_VERSION[1:], timeout=60)
         return self._client
 
     async def _call(self, func, *args, **kwargs):

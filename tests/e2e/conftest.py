@@ -1,0 +1,100 @@
+"""A real site (daphne in a subprocess, its own SQLite and data folder) and Debian's Chromium."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_site(tmp_path_factory, docker_client, base_image):
+    """Base URL of the real ASGI site served by daphne, migrated and ready."""
+    data_dir = tmp_path_factory.mktemp("site-data")
+    env = {
+        **os.environ,
+        "TUTORIAL_DATA_DIR": str(data_dir),
+        "TUTORIAL_SQLITE_PATH": str(data_dir / "db.sqlite3"),
+        "DJANGO_SETTINGS_MODULE": "tutorial.settings",
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("DATABASE_URL", None)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    port = _free_port()
+    log = open(data_dir / "daphne.log", "wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tutorial.asgi:application"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url + "/", timeout=1)
+            break
+        except OSError:
+            if server.poll() is not None:
+                raise RuntimeError((data_dir / "daphne.log").read_text())
+            time.sleep(0.1)
+    yield url
+    server.terminate()
+    server.wait(10)
+    log.close()
+    # Sandboxes the browser started belong to this site's database; remove them from the engine.
+    subprocess.run(
+        [sys.executable, "-c", _CLEANUP], cwd=ROOT, env=env, check=False, timeout=60,
+    )
+
+
+# Stop every sandbox the live site's database knows, through the real services.
+_CLEANUP = """
+import asyncio, django
+django.setup()
+from sandbox.models import Sandbox
+from sandbox import services
+async def main():
+    async for sandbox in Sandbox.objects.select_related('owner'):
+        await services.stop_sandbox(sandbox)
+asyncio.run(main())
+"""
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} is missing: apt-get install chromium"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    yield page
+    context.close()

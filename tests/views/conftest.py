@@ -1,0 +1,39 @@
+import pytest
+from django.test import Client
+
+from sandbox import services
+from sandbox.models import Sandbox
+
+LESSON = "what-is-a-container"
+
+
+@pytest.fixture
+def client_for():
+    """A test client signed in as the given user (None: anonymous), with CSRF checks on."""
+
+    def make(user=None) -> Client:
+        client = Client(enforce_csrf_checks=True)
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return make
+
+
+def csrf_post(client: Client, url: str, **kwargs):
+    """POST as htmx does from our pages: the CSRF token from a page, sent in a header."""
+    client.get(f"/lessons/{LESSON}/")
+    token = client.cookies["csrftoken"].value
+    return client.post(url, HTTP_X_CSRFTOKEN=token, HTTP_HX_REQUEST="true", **kwargs)
+
+
+@pytest.fixture
+def owners_sandbox(owner, base_image, labelled_leftovers):
+    """A real running sandbox of the owner (made through the services, on the real engine)."""
+    from asgiref.sync import async_to_sync
+
+    sandbox = async_to_sync(services.start_sandbox)(owner, LESSON, "plain", "base")
+    assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason
+    yield sandbox
+    async_to_sync(services.stop_sandbox)(sandbox)
+    assert labelled_leftovers(sandbox.id) == []
