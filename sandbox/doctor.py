@@ -271,8 +271,11 @@ def check_disk() -> Finding:
 
 def check_static_files() -> Finding:
     """With hashed static names (DEBUG off), collectstatic has run, or every page would fail."""
-    storage = settings.STORAGES.get("staticfiles", {}).get("BACKEND", "")
-    if "Manifest" not in storage:
+    from django.contrib.staticfiles.storage import ManifestFilesMixin
+    from django.utils.module_loading import import_string
+
+    backend = settings.STORAGES.get("staticfiles", {}).get("BACKEND", "")
+    if not backend or not issubclass(import_string(backend), ManifestFilesMixin):
         return Finding(True, "static files served from the source folders (DEBUG mode)")
     manifest = Path(settings.STATIC_ROOT) / "staticfiles.json"
     if not manifest.is_file():
