@@ -189,3 +189,19 @@ def test_owns_compares_the_sandbox_label_exactly():
     assert not km.owns({LABEL_SANDBOX: "other"}, SANDBOX_ID)
     assert not km.owns(None, SANDBOX_ID)
     assert not km.owns({}, SANDBOX_ID)
+
+
+def test_explain_pod_names_images_that_cannot_be_pulled_and_crash_loops():
+    pod = {"metadata": {"name": "web"}, "status": {"containerStatuses": [
+        {"name": "web", "image": "localhost:5000/x:1", "state": {"waiting": {"reason": "ErrImagePull", "message": "not found"}}},
+        {"name": "side", "image": "i", "state": {"waiting": {"reason": "CrashLoopBackOff"}}},
+        {"name": "ok", "image": "i", "state": {"running": {}}},
+    ]}}
+    assert km.explain_pod(pod) == [
+        "Pod web, container web cannot pull its image localhost:5000/x:1 (ErrImagePull): not found",
+        "Pod web, container side keeps crashing and is being restarted (CrashLoopBackOff)",
+    ]
+    snake = {"metadata": {"name": "p"}, "status": {"container_statuses": [
+        {"name": "c", "image": "i", "state": {"waiting": {"reason": "ImagePullBackOff", "message": None}}}]}}
+    assert km.explain_pod(snake) == ["Pod p, container c cannot pull its image i (ImagePullBackOff)"]
+    assert km.explain_pod({"metadata": {"name": "q"}, "status": {}}) == []
