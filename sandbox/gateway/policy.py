@@ -856,7 +856,9 @@ def plan_build(learner: Learner, pairs: list[tuple[str, str]], limits: Limits = 
 
     Returns the query to forward and the tags the learner asked for (the proxy checks each name)."""
     query = query_dict(pairs)
-    for key in query:
+    for key, value in query.items():
+        if key not in BUILD_ALLOWED and value.strip() in ("", "0", "false", "null", "[]", "{}"):
+            continue  # the CLI sends every option, mostly empty
         if key not in BUILD_ALLOWED:
             if key == "remote":
                 raise PolicyDenied("building from a remote URL is not allowed; build from a folder")

@@ -100,9 +100,14 @@ class LearnerProxy:
         self.limits = limits
         self.book = TagBook(state_dir, learner.sandbox_id)
         self.book.remember_owner(learner.owner_id, learner.namespace)
+        self._tasks: set[asyncio.Task] = set()
 
     # -- connection loop --------------------------------------------------------------------------
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # asyncio holds stream readers weakly: once the client half-closes (attach without stdin),
+        # nothing but this set keeps a relaying task alive, and the garbage collector would end it.
+        task = asyncio.current_task()
+        self._tasks.add(task)
         try:
             while True:
                 head = await httpio.read_head(reader)
@@ -118,11 +123,8 @@ class LearnerProxy:
             log.exception("gateway error for sandbox %s", self.learner.sandbox_id)
             self._send(writer, httpio.error_response(500, "the classroom gateway failed on this request", close=True))
         finally:
-            try:
-                writer.close()
-                await writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass
+            self._tasks.discard(task)
+            writer.close()
 
     @staticmethod
     def _send(writer, data: bytes) -> None:
@@ -139,6 +141,7 @@ class LearnerProxy:
         try:
             path, pairs = policy.normalise_target(target)
             req = self._route(method, path, pairs, head, framing, reader, writer)
+            log.debug("%s %s -> %s", method, target, req.handler)
             return await getattr(self, f"h_{req.handler}")(req)
         except PolicyDenied as exc:
             consumed = req.body_consumed if req else framing[0] == "none"
@@ -224,6 +227,7 @@ class LearnerProxy:
             if head is None:
                 raise HttpError(502, "the engine closed the connection")
             status = httpio.status_of(head)
+            log.debug("engine answered %s to %s %s", status, req.method, path)
             if status == 101:
                 req.writer.write(httpio.encode_head(head.start, head.headers))
                 await req.writer.drain()
