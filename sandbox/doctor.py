@@ -136,7 +136,8 @@ def check_images() -> Finding:
 
 def check_registry() -> Finding:
     """The classroom registry answers the Docker registry API (``/v2/``)."""
-    url = settings.TUTORIAL_REGISTRY_URL.rstrip("/") + "/v2/"
+    base = settings.TUTORIAL_REGISTRY_URL or f"http://{getattr(settings, 'GATEWAY_REGISTRY', '127.0.0.1:5000')}"
+    url = base.rstrip("/") + "/v2/"
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 - operator's URL
             status = response.status
@@ -221,21 +222,23 @@ def check_cluster() -> Finding:
         return Finding(True, "no Kubernetes lessons: no cluster needed")
     from kubernetes import client, config
 
-    kubeconfig = getattr(settings, "KUBERNETES_KUBECONFIG", None)
+    kubeconfig = getattr(settings, "KUBERNETES_KUBECONFIG", "") or None  # None: $KUBECONFIG or ~/.kube/config
+    context = getattr(settings, "KUBERNETES_CONTEXT", "") or None
     try:
-        api_client = config.new_client_from_config(config_file=kubeconfig)
+        api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
     except Exception as exc:  # noqa: BLE001 - missing file, bad YAML, no current context
         return Finding(
             False,
             f"{len(lessons)} Kubernetes lessons, but no usable kubeconfig ({exc})",
-            "Create a cluster (`kind create cluster`) or point KUBECONFIG at one; see docs/self-hosting.md.",
+            "Create a cluster (`kind create cluster`) or set TUTORIAL_KUBECONFIG (and TUTORIAL_K8S_CONTEXT) to one; "
+            "see docs/kubernetes.md and docs/self-hosting.md.",
         )
     try:
         with api_client:
             version = client.VersionApi(api_client).get_code(_request_timeout=TIMEOUT_SECONDS)
     except Exception as exc:  # noqa: BLE001
         return Finding(False, f"the Kubernetes cluster does not answer: {exc}",
-                       "Start the cluster (`kind get clusters`; `docker start <name>-control-plane`) or fix KUBECONFIG.")
+                       "Start the cluster (`kind get clusters`; `docker start <name>-control-plane`) or fix TUTORIAL_KUBECONFIG.")
     return Finding(True, f"Kubernetes {version.git_version} answers ({len(lessons)} lessons use it)")
 
 

@@ -240,8 +240,9 @@ if LOG_FORMAT == "json":
 elif LOG_FORMAT != "plain":
     raise ImproperlyConfigured(f"TUTORIAL_LOG_FORMAT must be 'plain' or 'json', not {LOG_FORMAT!r}.")
 
-# The classroom registry as the site reaches it (the doctor checks it; lesson images live there).
-TUTORIAL_REGISTRY_URL = os.environ.get("TUTORIAL_REGISTRY_URL", "http://127.0.0.1:5000")
+# The classroom registry as the site reaches it, for the doctor (default: http://TUTORIAL_REGISTRY,
+# the engine's view of it). Under compose the site reaches it as http://registry:5000.
+TUTORIAL_REGISTRY_URL = os.environ.get("TUTORIAL_REGISTRY_URL", "")
 # The doctor warns when the disk holding DATA_DIR or the engine's data has less than this free.
 DOCTOR_MIN_FREE_BYTES = int(os.environ.get("TUTORIAL_DOCTOR_MIN_FREE_GB", 5)) * 1024**3
 
