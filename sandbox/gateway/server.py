@@ -86,7 +86,8 @@ class GatewayServer:
             proxy = LearnerProxy(learner, self.engine_socket, self.state_dir, self.limits)
             private = self.private_dir / f"{sandbox_id}.sock"
             private.unlink(missing_ok=True)
-            server = await asyncio.start_unix_server(proxy.handle, path=str(private), limit=1 << 20)
+            with short_path(private) as bind_path:  # sun_path holds 108 bytes; DATA_DIR may be deep
+                server = await asyncio.start_unix_server(proxy.handle, path=bind_path, limit=1 << 20)
             os.chmod(private, 0o666)
             os.rename(private, self.public_dir(sandbox_id) / SOCKET_NAME)
             # What `registry` prints inside the sandbox: the learner's own namespace.
@@ -180,6 +181,19 @@ class GatewayServer:
             except (OSError, ValueError, httpio.HttpError):
                 pass
             await asyncio.sleep(1)
+
+
+@contextlib.contextmanager
+def short_path(path: Path):
+    """A name for ``path`` short enough for a unix socket address: through /proc/self/fd."""
+    if len(str(path)) < 100:
+        yield str(path)
+        return
+    fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{fd}/{path.name}"
+    finally:
+        os.close(fd)
 
 
 def _is_socket(path: Path) -> bool:
