@@ -294,7 +294,9 @@ CHECKS: list[Check] = [
     Check("registry", "classroom registry", check_registry, required=False),
     Check("channels", "channel layer round trip", check_channel_layer),
     Check("database", "database", check_database),
-    Check("cluster", "Kubernetes cluster", check_cluster),
+    # Required once a cluster is configured (TUTORIAL_KUBECONFIG); else a warning that the
+    # Kubernetes lessons will not start (see checks_named).
+    Check("cluster", "Kubernetes cluster", check_cluster, required=False),
     Check("disk", "free disk", check_disk),
     Check("static", "static files", check_static_files),
 ]
@@ -307,6 +309,7 @@ def checks_named(names: list[str] | None, *, require_registry: bool = False) -> 
     if unknown:
         raise ValueError(f"unknown check {', '.join(unknown)}; known: {', '.join(known)}")
     chosen = [known[name] for name in names] if names else list(CHECKS)
-    if require_registry:
-        chosen = [dataclasses.replace(c, required=True) if c.name == "registry" else c for c in chosen]
-    return chosen
+    promoted = {"registry"} if require_registry else set()
+    if getattr(settings, "KUBERNETES_KUBECONFIG", ""):
+        promoted.add("cluster")
+    return [dataclasses.replace(c, required=True) if c.name in promoted else c for c in chosen]

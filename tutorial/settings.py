@@ -225,8 +225,10 @@ SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", 0))
 # Static files: WhiteNoise (in MIDDLEWARE) serves STATIC_ROOT from the ASGI app itself. With DEBUG
 # off, names carry a content hash and gzip/brotli copies are made by `collectstatic`, so browsers
 # may cache them for ever. The site's Dockerfile runs collectstatic into TUTORIAL_STATIC_ROOT.
-STATIC_ROOT = Path(os.environ.get("TUTORIAL_STATIC_ROOT", STATIC_ROOT))
-if env_bool("TUTORIAL_STATIC_MANIFEST", not DEBUG):
+STATIC_ROOT = Path(os.environ.get("TUTORIAL_STATIC_ROOT") or STATIC_ROOT)
+# Hashed names: on with DEBUG off unless TUTORIAL_STATIC_MANIFEST says otherwise (empty = unset).
+STATIC_MANIFEST = env_bool("TUTORIAL_STATIC_MANIFEST", False) if os.environ.get("TUTORIAL_STATIC_MANIFEST", "").strip() else not DEBUG
+if STATIC_MANIFEST:
     STORAGES = {
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
         "staticfiles": {"BACKEND": "tutorial.static_storage.StaticFilesStorage"},

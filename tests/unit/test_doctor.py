@@ -162,6 +162,16 @@ def test_cluster_check_fails_with_the_fix_when_kubernetes_lessons_have_no_cluste
     assert "kind create cluster" in finding.fix
 
 
+def test_missing_cluster_is_a_warning_until_a_kubeconfig_is_configured(monkeypatch, settings, tmp_path):
+    monkeypatch.setattr(doctor, "kubernetes_lessons", lambda: ["pods-101"])
+    settings.KUBERNETES_KUBECONFIG = ""
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
+    call_command("doctor", "--only", "cluster")  # warning only: the class may not teach Kubernetes
+    settings.KUBERNETES_KUBECONFIG = str(tmp_path / "none")
+    with pytest.raises(CommandError, match="cluster"):
+        call_command("doctor", "--only", "cluster")
+
+
 def test_disk_check_fails_below_the_threshold_and_names_the_fix(settings):
     settings.DOCTOR_MIN_FREE_BYTES = 1 << 60  # an exabyte: no disk has that free
     finding = doctor.check_disk()
