@@ -61,6 +61,8 @@ ROUTES: list[tuple[str, re.Pattern, str]] = [
         ("POST", r"^/volumes/prune$", "prune"),
         ("GET DELETE", r"^/volumes/(?P<id>[^/]+)$", "volume_op"),
         ("GET", r"^/events$", "events"),
+        # `docker inspect NAME` tries plugins last: "no such object", not a refusal.
+        ("GET", r"^/plugins/(?P<name>.+)/json$", "not_found"),
     ]
 ]
 
@@ -333,6 +335,9 @@ class LearnerProxy:
         return len(data) if isinstance(data, list) else 0
 
     # -- handlers -------------------------------------------------------------------------------------
+    async def h_not_found(self, req: Request) -> bool:
+        raise not_found(f"no such object: {req.match.group('name')}")
+
     async def h_passthrough(self, req: Request) -> bool:
         return await self.forward(req)
 
