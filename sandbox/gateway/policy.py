@@ -325,6 +325,8 @@ def parse_reference(ref: str, tag: str = "") -> Reference:
     digest = ""
     if "@" in ref:
         ref, digest = ref.split("@", 1)
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+            raise PolicyDenied(f"invalid digest {digest!r}", status=400)
     head, sep, rest = ref.partition("/")
     if sep and ("." in head or ":" in head or head == "localhost"):
         registry, remainder = head, rest

@@ -502,7 +502,10 @@ class LearnerProxy:
         query = req.query
         if query.get("fromSrc") or query.get("repo") and not query.get("fromImage"):
             raise PolicyDenied("docker import is not allowed")
-        ref = policy.parse_reference(query.get("fromImage", ""), query.get("tag", "") if "@" not in query.get("fromImage", "") else "")
+        from_image, tag = query.get("fromImage", ""), query.get("tag", "")
+        if tag.startswith("sha256:") and "@" not in from_image:
+            from_image, tag = f"{from_image}@{tag}", ""  # the CLI sends a digest as the tag
+        ref = policy.parse_reference(from_image, tag if "@" not in from_image else "")
         policy.check_pull(self.learner, ref)
         own = not ref.path.startswith(f"{policy.SHARED_NAMESPACE}/")
         if own and not ref.digest:
