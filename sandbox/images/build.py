@@ -92,3 +92,8 @@ def build_image(client: docker.DockerClient, name: str, *, base: str | None = No
             lines = "".join(chunk.get("stream", "") or chunk.get("error", "") for chunk in exc.build_log)
             raise BuildError(f"building {tag} failed: {exc.msg}\n{lines[-2000:]}") from exc
         return f"{tag} {image.short_id}"
+
+
+# The docker workspace's recipes (its sandbox image with the docker CLI, and the lesson images the
+# classroom registry serves) register themselves; imported last, once `register` exists.
+import sandbox.gateway.images  # noqa: E402,F401
