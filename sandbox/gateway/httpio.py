@@ -147,23 +147,17 @@ async def copy_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
             total += size
             if limit is not None and total > limit:
                 raise HttpError(413, f"the upload is larger than the classroom limit of {limit // (1024 * 1024)} MiB")
-            writer.write(b"%x\r\n" % size)
             if size == 0:
                 await _skip_trailers(reader)
-                writer.write(b"\r\n")
+                writer.write(b"0\r\n\r\n")
                 await writer.drain()
                 return total
-            remaining = size
-            while remaining:
-                chunk = await reader.read(min(remaining, COPY_CHUNK))
-                if not chunk:
-                    raise HttpError(400, "truncated chunk")
-                writer.write(chunk)
-                remaining -= len(chunk)
-            if await reader.readexactly(2) != b"\r\n":
+            # One read and one write per chunk: the CLI sends many small chunks (docker cp, build).
+            data = await reader.readexactly(size + 2)
+            if data[-2:] != b"\r\n":
                 raise HttpError(400, "malformed chunk")
-            writer.write(b"\r\n")
-            if writer.transport.get_write_buffer_size() > COPY_CHUNK:
+            writer.write(b"%x\r\n" % size + data)
+            if writer.transport.get_write_buffer_size() > 4 * COPY_CHUNK:
                 await writer.drain()
     return 0
 
