@@ -33,12 +33,18 @@ engine:
 images:
 	$(PY) manage.py build_images
 
+# Without a Docker engine (or without root to start one) the site still runs; the lesson pages say
+# what is wrong and how to fix it.
 run: setup
-	-./scripts/start-dockerd.sh && $(PY) manage.py build_images
-	.venv/bin/daphne -b $(HOST) -p $(PORT) tutorial.asgi:application
+	-./scripts/start-dockerd.sh && $(PY) manage.py build_images && ./scripts/start-registry.sh && $(PY) manage.py seed_registry
+	HOST=$(HOST) PORT=$(PORT) ./scripts/run-site.sh
 
 test: setup-dev
+	./scripts/start-dockerd.sh
 	$(PY) manage.py build_images
+	./scripts/start-registry.sh
+	$(PY) manage.py seed_registry
+	$(PY) manage.py check_lessons
 	.venv/bin/pytest $(PYTEST_ARGS)
 
 unit: setup-dev
@@ -46,3 +52,4 @@ unit: setup-dev
 
 bench: setup-dev
 	$(PY) bench/console.py --json
+	$(PY) bench/gateway.py --json

@@ -8,7 +8,6 @@ Views call these functions and only render. Checks run through ``sandbox.service
 from __future__ import annotations
 
 import dataclasses
-import shlex
 import unicodedata
 
 from asgiref.sync import sync_to_async
@@ -157,36 +156,9 @@ async def running_sandbox(user, lesson: Lesson) -> Sandbox | None:
     return await Sandbox.objects.filter(owner=user, lesson=lesson.slug, state=Sandbox.State.RUNNING).order_by("-created_at").afirst()
 
 
-TIMEOUT_MARKER = "__TUTORIAL_SCRIPT_TIMED_OUT__"
-# The backend kills the script's shell at the timeout, but not what that shell started (a check's
-# `sleep 600` would live on and hold one of the sandbox's pids). So the script runs in a session
-# of its own and a watchdog kills the whole process group at the deadline, leaving a marker.
-_GUARD = """script={script}
-setsid sh -c "$script" &
-pid=$!
-setsid sh -c "sleep {seconds}; echo; echo {marker}; kill -9 -$pid $pid" 2>/dev/null &
-watchdog=$!
-wait $pid
-code=$?
-kill -9 -$watchdog $watchdog 2>/dev/null
-exit $code
-"""
-# Extra time the backend's own timeout gives the watchdog to act first.
-GUARD_GRACE_SECONDS = 5
-
-
-def guarded(script: str, seconds: int) -> str:
-    """Wrap a script so that it and everything it started are killed after ``seconds``."""
-    return _GUARD.format(script=shlex.quote(script), seconds=int(seconds), marker=TIMEOUT_MARKER)
-
-
 async def run_guarded(sandbox: Sandbox, script: str, seconds: int) -> RunResult:
-    """Run a check or setup script with a whole-process-group timeout (see ``guarded``)."""
-    result = await sandbox_services.run_script(sandbox, guarded(script, seconds), timeout=seconds + GUARD_GRACE_SECONDS)
-    if TIMEOUT_MARKER not in result.output:
-        return result
-    output = result.output.split(TIMEOUT_MARKER)[0].rstrip("\n")
-    return RunResult(exit_code=None, output=output, timed_out=True, truncated=result.truncated)
+    """Run a check or setup script; the backend kills it and all it started at ``seconds``."""
+    return await sandbox_services.run_script(sandbox, script, timeout=seconds)
 
 
 async def run_check(sandbox: Sandbox, step: Step) -> CheckOutcome:

@@ -140,16 +140,18 @@ async def _create_on_engine(sandbox: Sandbox) -> None:
 
 async def stop_sandbox(sandbox: Sandbox, reason: str = "") -> Sandbox:
     """Stop the sandbox and remove everything it made on the engine. Progress is kept elsewhere."""
-    try:
-        await get_backend(sandbox.workspace).destroy(str(sandbox.id))
-    except BackendError as exc:
-        # The engine may be down: the row still stops; the reaper removes leftovers later.
-        log.warning("could not remove sandbox %s now: %s", sandbox.id, exc)
+    # Save and announce first: consoles (on any server process) hear "stopped" before their
+    # attach ends, and console_ended() then finds the row stopped instead of stopping it again.
     sandbox.state = Sandbox.State.STOPPED
     sandbox.stopped_at = timezone.now()
     sandbox.failure_reason = reason
     await _save(sandbox, "state", "stopped_at", "failure_reason")
     await broadcast_state(sandbox)
+    try:
+        await get_backend(sandbox.workspace).destroy(str(sandbox.id))
+    except BackendError as exc:
+        # The engine may be down: the row still stops; the reaper removes leftovers later.
+        log.warning("could not remove sandbox %s now: %s", sandbox.id, exc)
     return sandbox
 
 

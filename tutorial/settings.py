@@ -290,10 +290,6 @@ KUBERNETES_LIMIT_RANGE = None
 LESSON_DIRS = [p for p in os.environ.get("TUTORIAL_LESSON_DIRS", "").split(os.pathsep) if p.strip()]
 # Images lessons may name besides the project's build recipes (sandbox.images.build.RECIPES).
 LESSON_EXTRA_IMAGES = env_list("TUTORIAL_LESSON_EXTRA_IMAGES", [])
-# The toolbox image (sandbox/images/toolbox) is what kubernetes-workspace lessons name; its recipe
-# lives beside its Dockerfile until sandbox/images/build.py registers it.
-if "toolbox" not in LESSON_EXTRA_IMAGES:
-    LESSON_EXTRA_IMAGES = [*LESSON_EXTRA_IMAGES, "toolbox"]
 
 # --- Docker workspace gateway and classroom registry (sandbox/gateway) ---------------------------
 # The registry learners pull from and push to (only their own namespace); loopback, no auth.

@@ -31,8 +31,20 @@ from .base import (
 )
 from .manifests import sandbox_container_config
 
-# Exit code of a script that busybox `timeout -s KILL` ended.
-KILLED_EXIT_CODE = 137
+TIMEOUT_MARKER = "__TUTORIAL_SCRIPT_TIMED_OUT__"
+# Checks and setup scripts run under this guard ($1: the script, $2: seconds). Killing only the
+# script's shell at the deadline would leave what it started (a check's `sleep 600`) holding the
+# sandbox's pids, so the script gets a session of its own and a watchdog kills the whole process
+# group, leaving a marker that tells a timeout from the script's own SIGKILL (e.g. the OOM killer).
+TIMEOUT_GUARD = f"""setsid sh -c "$1" &
+pid=$!
+setsid sh -c "sleep $2; echo; echo {TIMEOUT_MARKER}; kill -9 -$pid $pid" 2>/dev/null &
+watchdog=$!
+wait $pid
+code=$?
+kill -9 -$watchdog $watchdog 2>/dev/null
+exit $code
+"""
 
 
 def engine_unavailable_message(docker_host: str, exc: Exception | None = None) -> str:
@@ -173,8 +185,7 @@ class DockerBackend(SandboxBackend):
 
     async def run(self, ref: str, script: str, *, timeout: float, max_output: int = 64 * 1024) -> RunResult:
         seconds = max(1, math.ceil(timeout))
-        # busybox `timeout` kills the script inside the sandbox; the outer wait guards a stuck engine.
-        command = ["timeout", "-s", "KILL", str(seconds), "/bin/sh", "-c", script]
+        command = ["/bin/sh", "-c", TIMEOUT_GUARD, "tutorial-check", script, str(seconds)]
         try:
             exec_id = (await self._call(self.client.api.exec_create, ref, command, user="1000:1000",
                                         workdir="/home/learner", environment={"HOME": "/home/learner"}))["Id"]
@@ -182,21 +193,20 @@ class DockerBackend(SandboxBackend):
             raise BackendError("the sandbox is gone") from exc
         except docker.errors.APIError as exc:
             raise BackendError(f"could not run the script: {exc.explanation or exc}") from exc
-        started = asyncio.get_running_loop().time()
         stream = await engine_socket.hijack(self.docker_host, f"/exec/{exec_id}/start", body={"Detach": False, "Tty": False})
         try:
+            # The guard inside kills at the deadline; this outer wait only covers a stuck engine.
             output, truncated = await asyncio.wait_for(engine_socket.read_multiplexed(stream, max_output), seconds + 10)
         except asyncio.TimeoutError:
-            await stream.close()
             return RunResult(exit_code=None, output="", timed_out=True)
-        await stream.close()
+        finally:
+            await stream.close()
         info = await self._call(self.client.api.exec_inspect, exec_id)
-        exit_code = info.get("ExitCode")
-        # 137 alone could be the script's own OOM kill; only a kill at the deadline is a timeout.
-        elapsed = asyncio.get_running_loop().time() - started
-        timed_out = exit_code == KILLED_EXIT_CODE and elapsed >= seconds - 0.5
         text = output.decode("utf-8", errors="replace")
-        return RunResult(exit_code=None if timed_out else exit_code, output=text, timed_out=timed_out, truncated=truncated)
+        if TIMEOUT_MARKER in text:
+            return RunResult(exit_code=None, output=text.split(TIMEOUT_MARKER)[0].rstrip("\n"), timed_out=True,
+                             truncated=truncated)
+        return RunResult(exit_code=info.get("ExitCode"), output=text, truncated=truncated)
 
     async def list_owned(self) -> dict[str, str]:
         filters = {"label": [LABEL_SANDBOX, f"{LABEL_ROLE}={ROLE_CONSOLE}"]}

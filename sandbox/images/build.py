@@ -97,3 +97,7 @@ def build_image(client: docker.DockerClient, name: str, *, base: str | None = No
 # The docker workspace's recipes (its sandbox image with the docker CLI, and the lesson images the
 # classroom registry serves) register themselves; imported last, once `register` exists.
 import sandbox.gateway.images  # noqa: E402,F401
+# The kubernetes workspace's console image (kubectl copied from this machine, see its module).
+from sandbox.images.toolbox import RECIPE as _TOOLBOX_RECIPE  # noqa: E402
+
+register(_TOOLBOX_RECIPE)

@@ -1,0 +1,94 @@
+"""Shared by the benchmarks: a real site (daphne subprocess on its own SQLite) and signed-in users."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.asynccontextmanager
+async def running_site():
+    """Yield (base_url, daphne_pid) of a fresh site; Django is set up in this process on the same DB."""
+    data_dir = Path(tempfile.mkdtemp(prefix="tutorial-bench-"))
+    os.environ.update({
+        "TUTORIAL_DATA_DIR": str(data_dir),
+        "TUTORIAL_SQLITE_PATH": str(data_dir / "db.sqlite3"),
+        "DJANGO_SETTINGS_MODULE": "tutorial.settings",
+        "TUTORIAL_SANDBOXES_PER_USER": "50",
+        "TUTORIAL_LOG_LEVEL": "WARNING",
+    })
+    sys.path.insert(0, str(ROOT))
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
+    import django
+
+    django.setup()
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "tutorial.asgi:application"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(data_dir / "daphne.log", "wb"),
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url + "/", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    try:
+        yield url, server.pid
+    finally:
+        server.terminate()
+        server.wait(10)
+        await _stop_all_sandboxes()
+
+
+async def _stop_all_sandboxes() -> None:
+    from sandbox import services
+    from sandbox.models import Sandbox
+
+    async for sandbox in Sandbox.objects.all():
+        await services.stop_sandbox(sandbox)
+
+
+async def session_cookie(username: str) -> dict[str, str]:
+    """A real Django session for a new user, as the browser would hold it."""
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(_session_cookie)(username)
+
+
+def _session_cookie(username: str) -> dict[str, str]:
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
+
+    user = get_user_model().objects.create_user(username=username, password="bench-password-1")
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.save()
+    return {settings.SESSION_COOKIE_NAME: store.session_key}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]

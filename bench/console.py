@@ -1,0 +1,196 @@
+"""Console benchmark against the real engine and a real daphne site.
+
+Measures sandbox ready time (start request -> first prompt byte on the websocket), keystroke echo
+through the websocket vs. directly on the engine's attach socket, and output throughput to a client
+that acks like xterm.js, with the server's RSS growth. Prints JSON with --json.
+
+    .venv/bin/python bench/console.py --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import statistics
+import time
+
+import aiohttp
+import psutil
+import yarl
+
+from _site import percentile, running_site, session_cookie
+
+LESSON = "what-is-a-container"
+PROMPT = re.compile(rb"\$ ")
+
+
+class Learner:
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.http = None
+        self.ws = None
+        self.sandbox_id = None
+
+    @classmethod
+    async def signed_in(cls, base_url: str, name: str) -> "Learner":
+        learner = cls(base_url)
+        # unsafe=True: aiohttp otherwise ignores cookies set by an IP-address host (127.0.0.1).
+        learner.http = aiohttp.ClientSession(cookies=await session_cookie(name), cookie_jar=aiohttp.CookieJar(unsafe=True))
+        return learner
+
+    async def start(self) -> str:
+        async with self.http.get(f"{self.base_url}/lessons/{LESSON}/") as response:
+            await response.read()
+        token = self.http.cookie_jar.filter_cookies(yarl.URL(self.base_url))["csrftoken"].value
+        async with self.http.post(
+            f"{self.base_url}/sandboxes/start/{LESSON}/", headers={"X-CSRFToken": token, "HX-Request": "true"}
+        ) as response:
+            body = await response.text()
+        match = re.search(r'data-sandbox-id="([0-9a-f-]+)"', body)
+        if not match:
+            raise RuntimeError(f"no sandbox started: {body[:500]}")
+        self.sandbox_id = match.group(1)
+        return self.sandbox_id
+
+    async def attach(self) -> None:
+        url = self.base_url.replace("http", "ws") + f"/ws/sandboxes/{self.sandbox_id}/console/"
+        self.ws = await self.http.ws_connect(url, origin=self.base_url, max_msg_size=0)
+        await self.ws.send_str(json.dumps({"type": "resize", "cols": 120, "rows": 40}))
+
+    async def read_until(self, pattern: re.Pattern, timeout: float = 30) -> bytes:
+        seen = b""
+        deadline = time.monotonic() + timeout
+        while not pattern.search(seen):
+            message = await self.ws.receive(timeout=max(0.01, deadline - time.monotonic()))
+            if message.type == aiohttp.WSMsgType.BINARY:
+                seen += message.data
+                await self.ws.send_str(json.dumps({"type": "ack", "bytes": len(message.data)}))
+            elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                raise RuntimeError(f"console closed: {seen[-200:]!r}")
+        return seen
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        await self.http.close()
+
+
+async def ready_time(base_url: str, name: str) -> float:
+    learner = await Learner.signed_in(base_url, name)
+    try:
+        started = time.perf_counter()
+        await learner.start()
+        await learner.attach()
+        await learner.read_until(PROMPT)
+        return time.perf_counter() - started
+    finally:
+        await learner.close()
+
+
+async def echo_times(learner: Learner, count: int) -> list[float]:
+    times = []
+    for i in range(count):
+        char = "abcdefghij"[i % 10]
+        started = time.perf_counter()
+        await learner.ws.send_bytes(char.encode())
+        await learner.read_until(re.compile(re.escape(char.encode())), timeout=10)
+        times.append((time.perf_counter() - started) * 1000)
+    await learner.ws.send_bytes(b"\x15")  # Ctrl-U: clear the typed line
+    return times
+
+
+async def raw_echo_times(container_id: str, count: int) -> list[float]:
+    from django.conf import settings
+
+    from sandbox.backends import engine_socket
+
+    stream = await engine_socket.hijack(settings.DOCKER_HOST, f"/containers/{container_id}/attach",
+                                        {"stream": 1, "stdin": 1, "stdout": 1, "stderr": 1})
+    times = []
+    try:
+        for i in range(count):
+            char = "klmnopqrst"[i % 10].encode()
+            started = time.perf_counter()
+            await stream.write(char)
+            seen = b""
+            while char not in seen:
+                chunk = await asyncio.wait_for(stream.read(), 10)
+                if not chunk:
+                    raise RuntimeError("the engine closed the attach stream")
+                seen += chunk
+            times.append((time.perf_counter() - started) * 1000)
+        await stream.write(b"\x15")
+    finally:
+        await stream.close()
+    return times
+
+
+async def throughput(learner: Learner, daphne_pid: int, megabytes: int) -> tuple[float, float]:
+    server = psutil.Process(daphne_pid)
+    rss_before = server.memory_info().rss
+    peak = rss_before
+    size = megabytes * 1_000_000
+    await learner.ws.send_bytes(f"head -c {size} /dev/zero | tr '\\0' x; echo; echo DONE-$((1+1))\r".encode())
+    started = time.perf_counter()
+    received = 0
+    seen_tail = b""
+    while b"DONE-2" not in seen_tail:
+        message = await learner.ws.receive(timeout=120)
+        if message.type != aiohttp.WSMsgType.BINARY:
+            continue
+        received += len(message.data)
+        seen_tail = (seen_tail + message.data)[-64:]
+        await learner.ws.send_str(json.dumps({"type": "ack", "bytes": len(message.data)}))
+        if received % (4 << 20) < len(message.data):
+            peak = max(peak, server.memory_info().rss)
+    elapsed = time.perf_counter() - started
+    peak = max(peak, server.memory_info().rss)
+    return received / 1e6 / elapsed, (peak - rss_before) / 2**20
+
+
+async def main(args) -> dict:
+    async with running_site() as (base_url, daphne_pid):
+        await ready_time(base_url, "warmup")
+        ready = [await ready_time(base_url, f"ready-{i}") for i in range(args.runs)]
+        concurrent = await asyncio.gather(*(ready_time(base_url, f"conc-{i}") for i in range(10)))
+
+        learner = await Learner.signed_in(base_url, "echo")
+        await learner.start()
+        await learner.attach()
+        await learner.read_until(PROMPT)
+        from sandbox.models import Sandbox
+
+        sandbox = await Sandbox.objects.aget(pk=learner.sandbox_id)
+        echo = await echo_times(learner, args.keystrokes)
+        raw = await raw_echo_times(sandbox.engine_ref, args.keystrokes)
+        mb_s, rss_growth = await throughput(learner, daphne_pid, args.megabytes)
+        await learner.close()
+
+    return {
+        "ready_p50_s": round(statistics.median(ready), 3),
+        "ready_p95_s": round(percentile(ready, 95), 3),
+        "ready10_p95_s": round(percentile(list(concurrent), 95), 3),
+        "echo_p50_ms": round(statistics.median(echo), 2),
+        "echo_p99_ms": round(percentile(echo, 99), 2),
+        "raw_echo_p50_ms": round(statistics.median(raw), 2),
+        "raw_echo_p99_ms": round(percentile(raw, 99), 2),
+        "added_echo_p99_ms": round(percentile(echo, 99) - percentile(raw, 99), 2),
+        "throughput_mb_s": round(mb_s, 1),
+        "server_rss_growth_mb": round(rss_growth, 1),
+        "runs": args.runs,
+        "keystrokes": args.keystrokes,
+        "megabytes": args.megabytes,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--keystrokes", type=int, default=1000)
+    parser.add_argument("--megabytes", type=int, default=50)
+    options = parser.parse_args()
+    result = asyncio.run(main(options))
+    print(json.dumps(result) if options.json else json.dumps(result, indent=2))
