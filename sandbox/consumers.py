@@ -153,6 +153,10 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         if event["state"] != Sandbox.State.RUNNING:
             await self.close(code=1000)
 
+    async def sandbox_notice(self, event):
+        """A message for whoever watches this console (an instructor's broadcast or take-over)."""
+        await self.send(text_data=protocol.notice_message(event["message"]))
+
     async def disconnect(self, code):
         for task in (self.reader_task, self.flush_task):
             if task is not None:

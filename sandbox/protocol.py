@@ -2,7 +2,8 @@
 
 Binary frames carry terminal bytes both ways. Text frames carry JSON control messages:
 client ``{"type": "resize", "cols": c, "rows": r}`` and ``{"type": "ack", "bytes": n}``;
-server ``{"type": "state", "state": ...}`` and ``{"type": "error", "message": ...}``.
+server ``{"type": "state", "state": ...}``, ``{"type": "error", "message": ...}`` and
+``{"type": "notice", "message": ...}`` (from an instructor).
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ def state_message(state: str, reason: str = "") -> str:
     if reason:
         payload["reason"] = reason
     return json.dumps(payload)
+
+
+def notice_message(text: str) -> str:
+    return json.dumps({"type": "notice", "message": text})
 
 
 def error_message(text: str) -> str:

@@ -51,6 +51,13 @@ async def broadcast_state(sandbox: Sandbox) -> None:
     )
 
 
+async def send_notice(sandbox_id, message: str) -> None:
+    """Show a message on every open console of this sandbox (instructor broadcast, take-over)."""
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(group_name(sandbox_id), {"type": "sandbox.notice", "message": message})
+
+
 def spec_for(sandbox: Sandbox) -> SandboxSpec:
     return SandboxSpec(
         sandbox_id=str(sandbox.id),

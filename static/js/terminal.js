@@ -91,6 +91,9 @@
           setStatus("Sandbox " + msg.state + (msg.reason ? ": " + msg.reason : ""), "state-" + msg.state);
         } else if (msg.type === "error") {
           setStatus(msg.message, "state-error");
+        } else if (msg.type === "notice") {
+          const box = document.getElementById("console-notice");
+          if (box) { box.textContent = msg.message; box.hidden = false; }
         }
       };
       ws.onclose = (ev) => {

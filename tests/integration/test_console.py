@@ -223,3 +223,10 @@ async def test_too_many_consoles_is_closed_with_4429(console, running_sandbox, o
     await expect_close(third, 4429)
     await first.disconnect()
     await second.disconnect()
+
+
+async def test_notice_reaches_every_open_console(console, running_sandbox, owner):
+    ws = await connect(console, running_sandbox, owner)
+    await services.send_notice(running_sandbox.id, "Five minutes left in class")
+    assert await next_text(ws) == {"type": "notice", "message": "Five minutes left in class"}
+    await ws.disconnect()
