@@ -18,7 +18,7 @@ from django.conf import settings
 from . import protocol, services
 from .backends.base import BackendError, ConsoleStream
 from .models import Sandbox
-from .permissions import Access, console_access
+from .permissions import Access, aconsole_access
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,8 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         sandbox = await Sandbox.objects.filter(pk=self.scope["url_route"]["kwargs"]["sandbox_id"]).afirst()
         if sandbox is None:
             return await self.close(code=protocol.CLOSE_NO_SUCH_SANDBOX)
-        access = console_access(user, sandbox)
+        # Async: an instructor watching a learner (classroom) is decided by a database query.
+        access = await aconsole_access(user, sandbox)
         if access is Access.NONE:
             return await self.close(code=protocol.CLOSE_NOT_YOURS)
         if sandbox.state != Sandbox.State.RUNNING:

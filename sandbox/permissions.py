@@ -21,6 +21,22 @@ def console_access(user, sandbox: Sandbox) -> Access:
     return Access.NONE
 
 
+async def aconsole_access(user, sandbox: Sandbox) -> Access:
+    """``console_access`` plus the classroom rule, which needs the database (so it is async):
+    an instructor of a classroom the owner is in, with this lesson assigned, watches read-only,
+    and gets full access while they have taken control (the learner is shown a notice)."""
+    access = console_access(user, sandbox)
+    if access is not Access.NONE or not user.is_authenticated:
+        return access
+    from django.apps import apps
+
+    if not apps.is_installed("classroom"):
+        return access
+    from classroom.services import ainstructor_console_access  # classroom builds on sandbox, not the reverse
+
+    return await ainstructor_console_access(user, sandbox)
+
+
 def can_control(user, sandbox: Sandbox) -> bool:
     """Stop, reset, restart, run checks: the owner only."""
     return user.is_authenticated and sandbox.owner_id == user.pk

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "accounts",
     "sandbox",
     "lessons",
+    "classroom",
 ]
 
 MIDDLEWARE = [
@@ -302,3 +303,38 @@ GATEWAY_LIMITS = {
     "images_max": int(os.environ.get("TUTORIAL_GATEWAY_IMAGES", 10)),
     "memory_max": int(os.environ.get("TUTORIAL_GATEWAY_MEMORY_MAX", 512 * 1024 * 1024)),
 }
+
+# --- Classrooms (issue 7) ----------------------------------------------------------------------
+# A learner with no console input, check or progress for this long shows as idle on the dashboard.
+CLASSROOM_IDLE_SECONDS = int(os.environ.get("TUTORIAL_CLASSROOM_IDLE_SECONDS", 300))
+# The most an instructor may add to the class's sandbox time in one go.
+CLASSROOM_MAX_EXTEND_SECONDS = int(os.environ.get("TUTORIAL_CLASSROOM_MAX_EXTEND_SECONDS", 4 * 3600))
+
+# --- Sandbox lifecycle (issue 6): limits, idle culling, capacity queue, warm pool, reaper -------
+import json as _json  # noqa: E402  (kept inside this section)
+
+# Sandboxes running (or starting) at once on this engine; past it, starts wait in a queue.
+SANDBOX_CAPACITY = int(os.environ.get("TUTORIAL_SANDBOX_CAPACITY", 30))
+# Time to live from a sandbox's first start (a two-hour lesson with room to spare); at the end it
+# stops and its saved files are dropped. Learner progress is kept in the database regardless.
+SANDBOX_TTL_SECONDS = int(os.environ.get("TUTORIAL_SANDBOX_TTL", 3 * 3600))
+# No console input, check or gateway call for this long stops the sandbox (its files are kept).
+SANDBOX_IDLE_SECONDS = int(os.environ.get("TUTORIAL_SANDBOX_IDLE", 30 * 60))
+# The learner is warned this long before either end.
+SANDBOX_WARN_SECONDS = int(os.environ.get("TUTORIAL_SANDBOX_WARN", 5 * 60))
+# "Extend" adds this much time to live, at most this many times (0: no extend button).
+SANDBOX_EXTEND_SECONDS = int(os.environ.get("TUTORIAL_SANDBOX_EXTEND", 30 * 60))
+SANDBOX_MAX_EXTENSIONS = int(os.environ.get("TUTORIAL_SANDBOX_MAX_EXTENSIONS", 2))
+# A sandbox still "starting" after this long (its server died mid-create) is failed and cleaned up.
+SANDBOX_START_TIMEOUT_SECONDS = int(os.environ.get("TUTORIAL_SANDBOX_START_TIMEOUT", 120))
+# Per-lesson overrides of the four limits above, as JSON: {"slug": {"ttl": s, "idle": s,
+# "extend": s, "max_extensions": n}}.
+SANDBOX_LESSON_LIMITS = _json.loads(os.environ.get("TUTORIAL_SANDBOX_LESSON_LIMITS", "{}") or "{}")
+# Warm pool: pre-created sandboxes per image, e.g. "base=30,lesson-hello=5" (plain workspaces).
+SANDBOX_WARM_POOL = {
+    name.strip(): int(count)
+    for name, _, count in (item.partition("=") for item in env_list("TUTORIAL_WARM_POOL", []))
+    if name.strip() and count.strip()
+}
+# How often `reap_sandboxes --loop` applies the limits, promotes the queue and refills the pool.
+SANDBOX_REAPER_INTERVAL_SECONDS = float(os.environ.get("TUTORIAL_REAPER_INTERVAL", 5))

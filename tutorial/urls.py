@@ -9,6 +9,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),  # container health checks (self-hosting)
     path("", include("lessons.urls")),
     path("sandboxes/", include("sandbox.urls")),
+    path("classrooms/", include("classroom.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", account_views.signup, name="signup"),

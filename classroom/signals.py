@@ -1,0 +1,147 @@
+"""Progress and sandbox events for the live dashboard, hooked on the lesson engine's rows.
+
+Each saved ``StepProgress``, new ``CheckAttempt`` and sandbox state change becomes one compact
+event sent, after the transaction commits, to the channel-layer group of every classroom the
+learner is in that has the lesson assigned. The event carries everything a dashboard cell shows,
+so dashboards never query the database per event. Cost per saved row: one query (the learner's
+classrooms for that lesson).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.db.models.signals import post_save
+
+from .models import Membership, group_name
+
+log = logging.getLogger(__name__)
+
+# The dashboard shows the start of the feedback; the full text is one click away in the CSV.
+FEEDBACK_PREVIEW_CHARS = 300
+EVENT_TYPE = "classroom.event"  # handled by DashboardConsumer.classroom_event
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def classrooms_watching(user_id: int, lesson: str) -> list[int]:
+    """Ids of the classrooms the learner is in that have this lesson assigned (one query)."""
+    return list(
+        Membership.objects.filter(user_id=user_id, classroom__assigned_lessons__lesson=lesson).values_list(
+            "classroom_id", flat=True
+        )
+    )
+
+
+def progress_event(progress) -> dict:
+    return {
+        "kind": "progress",
+        "user": progress.user_id,
+        "lesson": progress.lesson,
+        "step": progress.step,
+        "opened_at": _iso(progress.first_opened_at),
+        "passed_at": _iso(progress.passed_at),
+        "hints_used": progress.hints_used,
+        "solution_viewed": progress.solution_viewed_at is not None,
+    }
+
+
+def attempt_event(attempt, progress) -> dict:
+    return {
+        "kind": "attempt",
+        "user": progress.user_id,
+        "lesson": progress.lesson,
+        "step": progress.step,
+        "outcome": attempt.outcome,
+        "at": _iso(attempt.at),
+        "feedback": (attempt.feedback or "")[:FEEDBACK_PREVIEW_CHARS],
+    }
+
+
+def sandbox_event(sandbox) -> dict:
+    return {
+        "kind": "sandbox",
+        "user": sandbox.owner_id,
+        "lesson": sandbox.lesson,
+        "sandbox": str(sandbox.id),
+        "state": sandbox.state,
+        "at": _iso(sandbox.last_activity_at),
+    }
+
+
+def send_to_classrooms(classroom_ids: list[int], event: dict) -> None:
+    """Send the event to each classroom's group, from sync or async code, never raising."""
+    layer = get_channel_layer()
+    if layer is None or not classroom_ids:
+        return
+    message = {"type": EVENT_TYPE, "event": {**event, "sent_at": time.time()}}
+
+    async def send_all() -> None:
+        for classroom_id in classroom_ids:
+            await layer.group_send(group_name(classroom_id), message)
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    try:
+        if loop is not None:
+            # Called on the event loop's own thread (async_to_sync would refuse): schedule it.
+            task = loop.create_task(send_all())
+            _pending.add(task)
+            task.add_done_callback(_pending.discard)
+        else:
+            # A plain thread or a sync_to_async worker: async_to_sync runs it on the right loop.
+            async_to_sync(send_all)()
+    except Exception:  # the dashboard is a view of progress: it must never break a learner's check
+        log.exception("could not send a classroom event")
+
+
+_pending: set[asyncio.Task] = set()  # asyncio keeps tasks only weakly
+
+
+def _dispatch(user_id: int, lesson: str, event: dict) -> None:
+    classroom_ids = classrooms_watching(user_id, lesson)
+    if classroom_ids:
+        transaction.on_commit(lambda: send_to_classrooms(classroom_ids, event))
+
+
+def on_progress_saved(sender, instance, raw=False, **kwargs) -> None:
+    if raw:
+        return
+    update_fields = kwargs.get("update_fields")
+    if update_fields is not None and set(update_fields) <= {"setup_ran_in"}:
+        return  # bookkeeping the dashboard does not show
+    _dispatch(instance.user_id, instance.lesson, progress_event(instance))
+
+
+def on_attempt_saved(sender, instance, created=False, raw=False, **kwargs) -> None:
+    if raw or not created:
+        return
+    progress = instance.progress  # cached: record_attempt passes the row it holds
+    _dispatch(progress.user_id, progress.lesson, attempt_event(instance, progress))
+
+
+def on_sandbox_saved(sender, instance, raw=False, **kwargs) -> None:
+    if raw:
+        return
+    update_fields = kwargs.get("update_fields")
+    if update_fields is not None and "state" not in update_fields:
+        return
+    _dispatch(instance.owner_id, instance.lesson, sandbox_event(instance))
+
+
+def connect() -> None:
+    from lessons.models import CheckAttempt, StepProgress
+    from sandbox.models import Sandbox
+
+    post_save.connect(on_progress_saved, sender=StepProgress, dispatch_uid="classroom-progress")
+    post_save.connect(on_attempt_saved, sender=CheckAttempt, dispatch_uid="classroom-attempt")
+    post_save.connect(on_sandbox_saved, sender=Sandbox, dispatch_uid="classroom-sandbox")

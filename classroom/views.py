@@ -1,0 +1,304 @@
+"""Classroom pages. Permission rule: a classroom's pages exist only for its instructor (404 for
+everyone else, another instructor included); a learner sees only their own progress."""
+
+from __future__ import annotations
+
+import secrets
+
+from asgiref.sync import sync_to_async
+from django.contrib import messages
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from lessons import services as lesson_services
+from lessons.content_loader import all_lessons
+
+from . import services
+from .services import ClassroomError
+
+
+def _instructor_only(request: HttpRequest) -> None:
+    if not services.is_instructor(request.user):
+        raise Http404("Classrooms are for instructors.")
+
+
+async def _auser(request: HttpRequest):
+    return await request.auser()
+
+
+# --- Instructors: list, create, settings --------------------------------------------------------
+
+
+@login_required
+def classroom_list(request: HttpRequest) -> HttpResponse:
+    """Instructors see their classrooms and create new ones; learners see the classrooms they joined."""
+    instructor = services.is_instructor(request.user)
+    error = ""
+    if request.method == "POST":
+        if not instructor:
+            raise Http404("Classrooms are for instructors.")
+        try:
+            classroom = services.create_classroom(request.user, request.POST.get("name", ""), request.POST.getlist("lessons"))
+        except ClassroomError as exc:
+            error = str(exc)
+        else:
+            return redirect("classroom:dashboard", classroom.pk)
+    taught = request.user.classrooms_taught.all() if instructor else []
+    joined = request.user.classroom_memberships.select_related("classroom")
+    return render(
+        request,
+        "classroom/list.html",
+        {"instructor": instructor, "taught": taught, "joined": joined, "lessons": all_lessons(), "error": error},
+        status=400 if error else 200,
+    )
+
+
+@login_required
+@require_POST
+def update_classroom(request: HttpRequest, classroom_id: int) -> HttpResponse:
+    classroom = services.classroom_for_instructor(request.user, classroom_id)
+    if "open_for_joining" in request.POST:
+        classroom.open_for_joining = request.POST["open_for_joining"] == "1"
+        classroom.save(update_fields=["open_for_joining"])
+    if request.POST.get("new_code"):
+        classroom.join_code = services.new_join_code()
+        classroom.save(update_fields=["join_code"])
+    lessons = request.POST.getlist("lessons")
+    if lessons:
+        unknown = [slug for slug in lessons if not any(lesson.slug == slug for lesson in all_lessons())]
+        if unknown:
+            messages.error(request, f"No such lesson: {', '.join(unknown)}.")
+        else:
+            services.set_lessons(classroom, lessons)
+    return redirect("classroom:dashboard", classroom.pk)
+
+
+# --- Joining ---------------------------------------------------------------------------------
+
+
+def join_by_code(request: HttpRequest) -> HttpResponse:
+    code = request.GET.get("code", "")
+    if code:
+        classroom = services.classroom_by_code(code)
+        if classroom is not None:
+            return redirect("classroom:join", classroom.join_code)
+    return render(request, "classroom/join_code.html", {"code": code, "not_found": bool(code)}, status=404 if code else 200)
+
+
+def join(request: HttpRequest, code: str) -> HttpResponse:
+    """The join link. Anyone signed in joins with a display name; a visitor joins as a guest."""
+    classroom = services.classroom_by_code(code)
+    if classroom is None:
+        raise Http404("No classroom has this code.")
+    error = ""
+    if request.method == "POST":
+        name = request.POST.get("display_name", "")
+        if not request.user.is_authenticated:
+            if not name.strip():
+                error = "Choose the name your instructor will see."
+            elif not classroom.open_for_joining:
+                error = "This classroom is closed to new learners; ask your instructor."
+            else:
+                user = get_user_model().objects.create_user(username=f"guest-{secrets.token_hex(4)}")
+                user.set_unusable_password()
+                user.save(update_fields=["password"])
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        if not error:
+            try:
+                membership = services.join(classroom, request.user, name)
+            except ClassroomError as exc:
+                error = str(exc)
+            else:
+                return redirect("classroom:mine", membership.classroom_id)
+    return render(request, "classroom/join.html", {"classroom": classroom, "error": error}, status=400 if error else 200)
+
+
+@login_required
+def learner_view(request: HttpRequest, classroom_id: int) -> HttpResponse:
+    """A learner's own view of a classroom: its lessons and their own progress, nobody else's."""
+    membership = services.membership_for_learner(request.user, classroom_id)
+    lessons = services.assigned_lessons(membership.classroom)
+    progress = lesson_services.catalogue_progress(request.user, lessons)
+    rows = [{"lesson": lesson, "done": progress[lesson.slug][0], "total": progress[lesson.slug][1]} for lesson in lessons]
+    return render(request, "classroom/mine.html", {"membership": membership, "classroom": membership.classroom, "rows": rows})
+
+
+# --- The dashboard ---------------------------------------------------------------------------
+
+
+@login_required
+def dashboard(request: HttpRequest, classroom_id: int) -> HttpResponse:
+    classroom = services.classroom_for_instructor(request.user, classroom_id)
+    join_url = request.build_absolute_uri(reverse("classroom:join", args=[classroom.join_code]))
+    return render(
+        request,
+        "classroom/dashboard.html",
+        {
+            "classroom": classroom,
+            "snapshot": services.dashboard_snapshot(classroom),
+            "join_url": join_url,
+            "members": classroom.memberships.all(),
+            "lessons": all_lessons(),
+            "assigned": set(classroom.lesson_slugs()),
+            "dashboard_ws": f"/ws/classrooms/{classroom.pk}/dashboard/",
+        },
+    )
+
+
+@login_required
+@require_GET
+def snapshot_json(request: HttpRequest, classroom_id: int) -> JsonResponse:
+    classroom = services.classroom_for_instructor(request.user, classroom_id)
+    return JsonResponse(services.dashboard_snapshot(classroom))
+
+
+@login_required
+@require_GET
+def activity_json(request: HttpRequest, classroom_id: int) -> JsonResponse:
+    classroom = services.classroom_for_instructor(request.user, classroom_id)
+    return JsonResponse({"sandboxes": services.activity(classroom)})
+
+
+@login_required
+@require_GET
+def insights(request: HttpRequest, classroom_id: int) -> HttpResponse:
+    classroom = services.classroom_for_instructor(request.user, classroom_id)
+    return render(request, "classroom/_insights.html", {"classroom": classroom, "insights": services.class_insights(classroom)})
+
+
+@login_required
+@require_GET
+def export(request: HttpRequest, classroom_id: int) -> HttpResponse:
+    classroom = services.classroom_for_instructor(request.user, classroom_id)
+    response = HttpResponse(services.export_csv(classroom), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="classroom-{classroom.pk}-progress.csv"'
+    return response
+
+
+# --- Roster -----------------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def remove_member(request: HttpRequest, classroom_id: int, membership_id: int) -> HttpResponse:
+    classroom = services.classroom_for_instructor(request.user, classroom_id)
+    services.remove_member(classroom, membership_id)
+    return redirect("classroom:dashboard", classroom.pk)
+
+
+@login_required
+@require_POST
+def rename_member(request: HttpRequest, classroom_id: int, membership_id: int) -> HttpResponse:
+    classroom = services.classroom_for_instructor(request.user, classroom_id)
+    services.rename_member(classroom, membership_id, request.POST.get("display_name", ""))
+    return redirect("classroom:dashboard", classroom.pk)
+
+
+# --- Actions (async: they talk to the engine and the channel layer) ----------------------------
+
+
+async def _instructor_classroom(request: HttpRequest, classroom_id: int):
+    user = await _auser(request)
+    if not user.is_authenticated:
+        raise Http404("No such classroom.")
+    return user, await sync_to_async(services.classroom_for_instructor)(user, classroom_id)
+
+
+def _done(request: HttpRequest, classroom_id: int, text: str, *, error: bool = False) -> HttpResponse:
+    if request.headers.get("HX-Request"):
+        return HttpResponse(f'<p class="notice {"error" if error else "info"}" role="status">{_escape(text)}</p>', status=400 if error else 200)
+    return redirect("classroom:dashboard", classroom_id)
+
+
+def _escape(text: str) -> str:
+    from django.utils.html import escape
+
+    return escape(text)
+
+
+@require_POST
+async def broadcast(request: HttpRequest, classroom_id: int) -> HttpResponse:
+    _user, classroom = await _instructor_classroom(request, classroom_id)
+    try:
+        count = await services.broadcast(classroom, request.POST.get("message", ""))
+    except ClassroomError as exc:
+        return _done(request, classroom_id, str(exc), error=True)
+    return _done(request, classroom_id, f"Sent to {count} open sandbox(es).")
+
+
+@require_POST
+async def extend(request: HttpRequest, classroom_id: int) -> HttpResponse:
+    _user, classroom = await _instructor_classroom(request, classroom_id)
+    try:
+        minutes = int(request.POST.get("minutes", ""))
+        count = await services.extend_class(classroom, minutes * 60)
+    except ValueError:
+        return _done(request, classroom_id, "Give the number of minutes to add.", error=True)
+    except ClassroomError as exc:
+        return _done(request, classroom_id, str(exc), error=True)
+    return _done(request, classroom_id, f"Extended {count} sandbox(es) by {minutes} minutes.")
+
+
+@require_POST
+async def stop_all(request: HttpRequest, classroom_id: int) -> HttpResponse:
+    _user, classroom = await _instructor_classroom(request, classroom_id)
+    count = await services.stop_all(classroom)
+    return _done(request, classroom_id, f"Stopped {count} sandbox(es).")
+
+
+async def _learner_sandbox(request: HttpRequest, classroom_id: int, sandbox_id):
+    user, classroom = await _instructor_classroom(request, classroom_id)
+    sandbox = await sync_to_async(services.learner_sandbox)(classroom, sandbox_id)
+    return user, classroom, sandbox
+
+
+@require_POST
+async def stop_sandbox(request: HttpRequest, classroom_id: int, sandbox_id) -> HttpResponse:
+    _user, _classroom, sandbox = await _learner_sandbox(request, classroom_id, sandbox_id)
+    await services.stop_learner_sandbox(sandbox)
+    return _done(request, classroom_id, f"Stopped the sandbox of {sandbox.owner.get_username()}.")
+
+
+@require_POST
+async def reset_sandbox(request: HttpRequest, classroom_id: int, sandbox_id) -> HttpResponse:
+    _user, _classroom, sandbox = await _learner_sandbox(request, classroom_id, sandbox_id)
+    await services.reset_learner_sandbox(sandbox)
+    return _done(request, classroom_id, f"Reset the sandbox of {sandbox.owner.get_username()}.")
+
+
+@require_POST
+async def take_control(request: HttpRequest, classroom_id: int, sandbox_id) -> HttpResponse:
+    user, classroom, sandbox = await _learner_sandbox(request, classroom_id, sandbox_id)
+    await services.take_control(classroom, sandbox, user)
+    return redirect("classroom:watch", classroom_id, sandbox.id)
+
+
+@require_POST
+async def release_control(request: HttpRequest, classroom_id: int, sandbox_id) -> HttpResponse:
+    user, classroom, sandbox = await _learner_sandbox(request, classroom_id, sandbox_id)
+    await services.release_control(classroom, sandbox, user)
+    return redirect("classroom:watch", classroom_id, sandbox.id)
+
+
+@login_required
+@require_GET
+def watch(request: HttpRequest, classroom_id: int, sandbox_id) -> HttpResponse:
+    """The shadow terminal: the learner's console, read-only unless the instructor took control."""
+    classroom = services.classroom_for_instructor(request.user, classroom_id)
+    sandbox = services.learner_sandbox(classroom, sandbox_id)
+    member = classroom.memberships.filter(user_id=sandbox.owner_id).first()
+    return render(
+        request,
+        "classroom/watch.html",
+        {
+            "classroom": classroom,
+            "sandbox": sandbox,
+            "learner_name": member.display_name if member else sandbox.owner.get_username(),
+            "in_control": services.has_control(sandbox, request.user),
+            "console_url": f"/ws/sandboxes/{sandbox.id}/console/",
+        },
+    )
