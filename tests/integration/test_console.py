@@ -119,6 +119,11 @@ async def test_exit_stops_the_sandbox_and_removes_it(console, running_sandbox, o
     await expect_close(ws, 1000)
     await running_sandbox.arefresh_from_db()
     assert running_sandbox.state == Sandbox.State.STOPPED
+    # "stopped" is announced before the engine objects are removed; removal follows at once.
+    for _ in range(50):
+        if not labelled_leftovers(running_sandbox.id):
+            break
+        await asyncio.sleep(0.2)
     assert labelled_leftovers(running_sandbox.id) == []
 
 
