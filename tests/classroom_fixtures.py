@@ -1,0 +1,53 @@
+"""Fixtures for the classroom tests: two instructors, a classroom with the owner and classmate in it.
+
+Import with ``from tests.classroom_fixtures import *`` (tests/views/conftest.py belongs to the lead).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+LESSON = "what-is-a-container"
+
+__all__ = ["LESSON", "instructor", "other_instructor", "classroom", "other_classroom", "make_instructor"]
+
+
+def make_instructor(username: str):
+    from django.contrib.auth import get_user_model
+
+    from classroom.services import grant_instructor
+
+    user = get_user_model().objects.create_user(username=username, password="correct horse battery")
+    grant_instructor(user)
+    return user
+
+
+@pytest.fixture
+def instructor(db):
+    return make_instructor("instructor")
+
+
+@pytest.fixture
+def other_instructor(db):
+    return make_instructor("other-instructor")
+
+
+@pytest.fixture
+def classroom(instructor, owner, classmate):
+    """The instructor's classroom for LESSON, with owner and classmate joined."""
+    from classroom import services
+
+    room = services.create_classroom(instructor, "Monday class", [LESSON])
+    services.join(room, owner, "Olive Owner")
+    services.join(room, classmate, "Cleo Classmate")
+    return room
+
+
+@pytest.fixture
+def other_classroom(other_instructor, outsider):
+    """Another instructor's classroom (same lesson), with the outsider in it."""
+    from classroom import services
+
+    room = services.create_classroom(other_instructor, "Other class", [LESSON])
+    services.join(room, outsider, "Otto Outsider")
+    return room
