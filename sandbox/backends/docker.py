@@ -102,7 +102,7 @@ class DockerBackend(SandboxBackend):
         """The host directory bind-mounted into a docker-workspace sandbox for its gateway socket."""
         path = Path(settings.DATA_DIR) / "gateway" / sandbox_id
         path.mkdir(parents=True, exist_ok=True)
-        path.chmod(0o777)  # the sandbox user (uid 1000) must reach the socket inside
+        path.chmod(0o755)  # the sandbox user reaches the socket (mode 666) but cannot write here
         return str(path)
 
     # -- the contract ---------------------------------------------------------------------------

@@ -67,7 +67,9 @@ class GatewayServer:
         path = self.data_dir / "gateway" / sandbox_id
         if not path.is_dir():
             path.mkdir(parents=True, exist_ok=True)
-            path.chmod(0o777)  # uid 1000 inside the sandbox must reach the socket
+            # Traversable, not writable, by the sandbox user: it reaches the socket (mode 666)
+            # but cannot fill the host disk under DATA_DIR through this mount.
+            path.chmod(0o755)
         return path
 
     def socket_path(self, sandbox_id: str) -> Path:
