@@ -172,7 +172,7 @@ def dashboard_snapshot(classroom: Classroom) -> dict:
 
     cells: dict[str, dict] = {}
     progress_rows = StepProgress.objects.filter(member_filter, lesson__in=slugs).annotate(
-        attempts=Count("attempts"),
+        attempt_count=Count("attempts"),
         failures=Count("attempts", filter=~Q(attempts__outcome=CheckAttempt.Outcome.PASSED)),
         last_attempt_at=Max("attempts__at"),
     )  # 1
@@ -182,7 +182,7 @@ def dashboard_snapshot(classroom: Classroom) -> dict:
             "passed_at": _iso(p.passed_at),
             "hints_used": p.hints_used,
             "solution_viewed": p.solution_viewed_at is not None,
-            "attempts": p.attempts,
+            "attempts": p.attempt_count,
             "failures": p.failures,
             "last_attempt_at": _iso(p.last_attempt_at),
             "feedback": "",
