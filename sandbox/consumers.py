@@ -7,6 +7,7 @@ Each viewer is its own attach to the sandbox's TTY. The keystroke path is websoc
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import Counter
@@ -15,8 +16,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import protocol, services
-from .backends.base import BackendError, ConsoleStream
+from . import lifecycle, protocol, services
+from .backends.base import BackendError, ConsoleStream, EngineUnavailable
 from .models import Sandbox
 from .permissions import Access, aconsole_access
 
@@ -25,6 +26,23 @@ log = logging.getLogger(__name__)
 # Open consoles per user in this process (bounded per CONSOLES_PER_USER).
 _open_consoles: Counter[int] = Counter()
 ACTIVITY_FLUSH_SECONDS = 30
+# A console may wait for a sandbox in these states (it attaches when "running" arrives).
+WAITABLE_STATES = (Sandbox.State.QUEUED, Sandbox.State.STARTING)
+# The engine does not answer: the page keeps retrying (4409 and the other 44xx codes are final).
+CLOSE_ENGINE_UNAVAILABLE = 4503
+
+
+def state_text(state: str, reason: str = "", position: int | None = None) -> str:
+    """A state message; a queued sandbox's carries its place in the queue (1 = next)."""
+    message = json.loads(protocol.state_message(state, reason))
+    if position is not None:
+        message["position"] = position
+    return json.dumps(message)
+
+
+def timer_text(fields: dict) -> str:
+    return json.dumps({"type": "timer", "seconds_left": fields.get("seconds_left"),
+                       "extensions_left": fields.get("extensions_left", 0)})
 
 
 class ConsoleConsumer(AsyncWebsocketConsumer):
@@ -43,6 +61,8 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         self.bucket = protocol.TokenBucket(rate=200, burst=400, now=time.monotonic())
         self.input_since_flush = False
         self.resized_once = False
+        self.grouped = False
+        self.closing = False
 
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -54,29 +74,58 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         access = await aconsole_access(user, sandbox)
         if access is Access.NONE:
             return await self.close(code=protocol.CLOSE_NOT_YOURS)
-        if sandbox.state != Sandbox.State.RUNNING:
-            await self.send(text_data=protocol.state_message(sandbox.state, sandbox.failure_reason))
-            return await self.close(code=protocol.CLOSE_NOT_RUNNING)
         if _open_consoles[user.pk] >= settings.CONSOLES_PER_USER:
             await self.send(text_data=protocol.error_message("Too many consoles open: close a tab and reload."))
             return await self.close(code=protocol.CLOSE_TOO_MANY_CONSOLES)
+        if sandbox.state not in (Sandbox.State.RUNNING, *WAITABLE_STATES):
+            await self.send(text_data=state_text(sandbox.state, sandbox.failure_reason))
+            return await self.close(code=protocol.CLOSE_NOT_RUNNING)
         _open_consoles[user.pk] += 1
         self.counted_user = user.pk
         self.sandbox = sandbox
         self.read_only = access is Access.READ_ONLY
+        # Join the sandbox's group before looking at its state again, so no change is missed
+        # between the two: a queued or starting sandbox's console waits here for "running".
+        await self.channel_layer.group_add(services.group_name(sandbox.id), self.channel_name)
+        self.grouped = True
+        await sandbox.arefresh_from_db()
+        if sandbox.state == Sandbox.State.RUNNING:
+            await self.attach()
+        elif sandbox.state in WAITABLE_STATES:
+            position = await services.queue_position(sandbox)
+            await self.send(text_data=state_text(sandbox.state, sandbox.failure_reason, position))
+        else:
+            await self.send(text_data=state_text(sandbox.state, sandbox.failure_reason))
+            await self.close(code=protocol.CLOSE_NOT_RUNNING)
 
+    async def attach(self):
+        """Open this viewer's attach to the running sandbox's TTY and start pumping output."""
+        if self.stream is not None or self.closing:
+            return
+        sandbox = self.sandbox
+        await sandbox.arefresh_from_db()
         try:
             self.stream = await services.get_backend(sandbox.workspace).open_console(
                 sandbox.engine_ref, stdin=not self.read_only, replay=True
             )
+        except EngineUnavailable as exc:
+            return await self.engine_down(exc)
         except BackendError as exc:
             await self.send(text_data=protocol.error_message(str(exc)))
-            await services.console_ended(sandbox.id)
+            try:
+                await services.console_ended(sandbox.id)
+            except EngineUnavailable as down:
+                return await self.engine_down(down)
             return await self.close(code=protocol.CLOSE_NOT_RUNNING)
-        await self.channel_layer.group_add(services.group_name(sandbox.id), self.channel_name)
         await self.send(text_data=protocol.state_message("running"))
         self.reader_task = asyncio.create_task(self.pump_output())
         self.flush_task = asyncio.create_task(self.flush_activity())
+
+    async def engine_down(self, exc: Exception):
+        """The engine does not answer: say so, and close with a code the page retries on."""
+        await self.send(text_data=protocol.error_message(
+            f"{exc} Your sandbox comes back when the engine does; this page reconnects by itself."))
+        await self.close(code=CLOSE_ENGINE_UNAVAILABLE)
 
     async def pump_output(self):
         """Engine -> browser, pausing while this viewer has too much unacknowledged output."""
@@ -94,15 +143,21 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             raise
         except Exception:  # a broken engine stream must not leave the socket hanging
             log.exception("console stream of %s failed", self.sandbox.id)
-        sandbox = await services.console_ended(self.sandbox.id)
+        try:
+            sandbox = await services.console_ended(self.sandbox.id)
+        except EngineUnavailable as exc:
+            return await self.engine_down(exc)
         state = sandbox.state if sandbox else "gone"
         await self.send(text_data=protocol.state_message(state, sandbox.failure_reason if sandbox else ""))
         await self.close(code=1000)
 
     async def flush_activity(self):
-        """Write learner activity to the database at most every ACTIVITY_FLUSH_SECONDS."""
+        """Write learner activity to the database at most every ACTIVITY_FLUSH_SECONDS (more often
+        when the lesson's idle timeout is short, so typing always counts in time)."""
+        idle = lifecycle.policy_for(self.sandbox.lesson).idle_seconds
+        every = max(1.0, min(ACTIVITY_FLUSH_SECONDS, idle / 4)) if idle else ACTIVITY_FLUSH_SECONDS
         while True:
-            await asyncio.sleep(ACTIVITY_FLUSH_SECONDS)
+            await asyncio.sleep(every)
             if self.input_since_flush:
                 self.input_since_flush = False
                 await services.touch(self.sandbox.id)
@@ -149,10 +204,22 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
                 await self.send(text_data=protocol.error_message(str(exc)))
 
     async def sandbox_state(self, event):
-        """A state change from services (another tab pressed Stop, the reaper, an instructor)."""
-        await self.send(text_data=protocol.state_message(event["state"], event.get("reason", "")))
-        if event["state"] != Sandbox.State.RUNNING:
+        """A state change from services (another tab pressed Stop, the reaper, an instructor, the
+        queue moving). A waiting console attaches when its sandbox runs; "stopping" keeps the
+        console open until "stopped"."""
+        state = event["state"]
+        if self.closing:
+            return
+        if state == Sandbox.State.RUNNING and self.stream is None:
+            return await self.attach()
+        await self.send(text_data=state_text(state, event.get("reason", ""), event.get("position")))
+        if state not in (Sandbox.State.RUNNING, Sandbox.State.STOPPING, *WAITABLE_STATES):
+            self.closing = True
             await self.close(code=1000)
+
+    async def sandbox_timer(self, event):
+        """When the sandbox will stop, and how many extensions are left (after an extension)."""
+        await self.send(text_data=timer_text(event))
 
     async def sandbox_notice(self, event):
         """A message for whoever watches this console (an instructor's broadcast or take-over)."""
@@ -164,7 +231,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
                 task.cancel()
         if self.stream is not None:
             await self.stream.close()
-        if self.sandbox is not None:
+        if self.grouped:
             await self.channel_layer.group_discard(services.group_name(self.sandbox.id), self.channel_name)
             if self.input_since_flush:
                 await services.touch(self.sandbox.id)

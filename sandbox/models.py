@@ -5,19 +5,36 @@ from django.db import models
 
 
 class Sandbox(models.Model):
-    """One learner's sandbox for one lesson. The engine objects are found by the id label."""
+    """One learner's sandbox for one lesson. The engine objects are found by the id label.
+
+    Life of a row: ``queued`` (past the global capacity, waiting its turn) -> ``starting`` ->
+    ``running`` -> ``stopping`` (files being saved) -> ``stopped`` (restartable; its files kept
+    until ``expires_at``) or ``failed`` (with a reason) or ``gone`` (the engine lost it).
+    ``pooled`` rows belong to the warm pool: a running container with no owner yet, claimed by
+    giving the row an owner and a lesson in one guarded UPDATE (see ``sandbox.pool``).
+    """
 
     class State(models.TextChoices):
+        POOLED = "pooled"
+        QUEUED = "queued"
         STARTING = "starting"
         RUNNING = "running"
+        STOPPING = "stopping"
         STOPPED = "stopped"
         FAILED = "failed"
         GONE = "gone"
 
     LIVE_STATES = (State.STARTING, State.RUNNING)
+    # What a learner holds (counted against SANDBOXES_PER_USER): waiting, starting or running.
+    HELD_STATES = (State.QUEUED, State.STARTING, State.RUNNING)
+    # What takes room on the engine (counted against SANDBOX_CAPACITY). Pooled containers are
+    # counted too: the pool is filled only from room the class does not use.
+    ENGINE_STATES = (State.STARTING, State.RUNNING, State.STOPPING, State.POOLED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sandboxes")
+    # Empty only for warm-pool rows that nobody has claimed yet.
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sandboxes",
+                              null=True, blank=True)
     lesson = models.SlugField(max_length=100)
     workspace = models.CharField(max_length=20)
     image = models.CharField(max_length=200)
@@ -28,6 +45,15 @@ class Sandbox(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(null=True, blank=True)
+    # Lifecycle (sandbox.lifecycle): when the time to live runs out (extended by extend_sandbox),
+    # how often it was extended, which warnings were already sent, when it joined the queue, and
+    # when its files were last saved on stop (kept until expires_at).
+    expires_at = models.DateTimeField(null=True, blank=True)
+    extensions = models.PositiveIntegerField(default=0)
+    expiry_warned_at = models.DateTimeField(null=True, blank=True)
+    idle_warned_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    files_saved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["owner", "lesson"]), models.Index(fields=["state"])]

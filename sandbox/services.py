@@ -2,10 +2,18 @@
 
 Database rows say what a learner has; the backend says what the engine holds. Every function here
 keeps the two in step and turns engine failures into a state and a reason the learner can read.
+
+Lifecycle (issue 6): a start past ``SANDBOX_CAPACITY`` joins a queue (state ``queued``) and is
+started by :func:`promote_queue` when room frees; a plain-workspace start claims a pre-created
+sandbox from the warm pool (``sandbox.pool``) when one is ready; a stop saves the learner's home
+(``sandbox.home_files``) so a restart gets it back until the time to live runs out; the reaper
+(``sandbox.reaper``) applies the time to live and the idle timeout and reconciles the engine.
 """
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
 import uuid
 from functools import cache
@@ -14,17 +22,26 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from .backends.base import BackendError, Limits, RunResult, SandboxBackend, SandboxSpec
+from . import home_files, lifecycle
+from .backends.base import BackendError, EngineState, EngineUnavailable, Limits, RunResult, SandboxBackend, SandboxSpec
 from .models import Sandbox
 
 log = logging.getLogger(__name__)
 
+POOL_OWNER_ID = 0
+POOL_OWNER_NAME = "warm-pool"
+
 
 class SandboxLimitReached(Exception):
     """The learner already has as many live sandboxes as allowed."""
+
+
+class ExtendNotAllowed(Exception):
+    """The learner may not extend this sandbox (not running, no extensions left); says why."""
 
 
 @cache
@@ -40,15 +57,56 @@ def group_name(sandbox_id: uuid.UUID | str) -> str:
     return f"sandbox-{sandbox_id}"
 
 
-async def broadcast_state(sandbox: Sandbox) -> None:
+# -- background work ----------------------------------------------------------------------------
+# asyncio keeps only weak references to tasks: hold them until they finish.
+_background: set[asyncio.Task] = set()
+
+
+def spawn(coro) -> asyncio.Task:
+    task = asyncio.get_running_loop().create_task(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    task.add_done_callback(_log_failure)
+    return task
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background sandbox task failed", exc_info=task.exception())
+
+
+async def wait_for_background() -> None:
+    """Wait for queue promotions and pool refills started by this process (tests, commands)."""
+    while _background:
+        await asyncio.gather(*list(_background), return_exceptions=True)
+
+
+# -- events ---------------------------------------------------------------------------------------
+async def broadcast_state(sandbox: Sandbox, *, position: int | None = None) -> None:
     """Tell every open console of this sandbox its new state (events, never terminal bytes)."""
     layer = get_channel_layer()
     if layer is None:
         return
-    await layer.group_send(
-        group_name(sandbox.id),
-        {"type": "sandbox.state", "state": sandbox.state, "reason": sandbox.failure_reason},
-    )
+    event = {"type": "sandbox.state", "state": sandbox.state, "reason": sandbox.failure_reason}
+    if position is not None:
+        event["position"] = position
+    await layer.group_send(group_name(sandbox.id), event)
+
+
+async def broadcast_timer(sandbox: Sandbox) -> None:
+    """Tell open consoles when the sandbox will stop (after an extension or activity)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    await layer.group_send(group_name(sandbox.id), {"type": "sandbox.timer", **timer_fields(sandbox)})
+
+
+def timer_fields(sandbox: Sandbox, now: dt.datetime | None = None) -> dict:
+    policy = lifecycle.policy_for(sandbox.lesson)
+    return {
+        "seconds_left": lifecycle.seconds_left(sandbox, policy, now or timezone.now()),
+        "extensions_left": lifecycle.extensions_left(sandbox, policy),
+    }
 
 
 async def send_notice(sandbox_id, message: str) -> None:
@@ -61,8 +119,8 @@ async def send_notice(sandbox_id, message: str) -> None:
 def spec_for(sandbox: Sandbox) -> SandboxSpec:
     return SandboxSpec(
         sandbox_id=str(sandbox.id),
-        owner_id=sandbox.owner_id,
-        owner_name=sandbox.owner.get_username(),
+        owner_id=sandbox.owner_id if sandbox.owner_id is not None else POOL_OWNER_ID,
+        owner_name=sandbox.owner.get_username() if sandbox.owner_id is not None else POOL_OWNER_NAME,
         lesson=sandbox.lesson,
         workspace=sandbox.workspace,
         image=sandbox.image,
@@ -77,24 +135,62 @@ def image_tag(name: str) -> str:
     return f"{settings.SANDBOX_IMAGE_PREFIX}/{name}:latest"
 
 
+# -- rows -----------------------------------------------------------------------------------------
+def _limit_message(held: int) -> str:
+    return f"You already have {held} sandboxes running; stop one to start another."
+
+
+def _learner_sandboxes_on_engine() -> int:
+    return Sandbox.objects.filter(
+        state__in=(Sandbox.State.STARTING, Sandbox.State.RUNNING, Sandbox.State.STOPPING), owner__isnull=False
+    ).count()
+
+
+def _has_room() -> bool:
+    """Room for one more learner sandbox, and no one waiting ahead (the queue is first served)."""
+    if Sandbox.objects.filter(state=Sandbox.State.QUEUED).exists():
+        return False
+    return _learner_sandboxes_on_engine() < settings.SANDBOX_CAPACITY
+
+
+def _queue(sandbox: Sandbox, now) -> None:
+    sandbox.state = Sandbox.State.QUEUED
+    sandbox.queued_at = now
+    sandbox.failure_reason = ""
+    sandbox.save(update_fields=["state", "queued_at", "failure_reason"])
+
+
 @sync_to_async
-def _claim_row(user, lesson: str, workspace: str, image: str) -> tuple[Sandbox, bool]:
-    """Find the learner's live sandbox for this lesson, or make a starting row for a new one."""
+def _claim_row(user, lesson: str, workspace: str, image: str) -> tuple[Sandbox, str]:
+    """Find the learner's sandbox for this lesson, or make one; says what to do next:
+    ``"have"`` (it exists: running, starting or queued), ``"warm"`` (a pooled one was claimed),
+    ``"queued"`` (no room: it waits) or ``"create"`` (a new starting row to create on the engine)."""
+    from . import pool
+
+    now = timezone.now()
     with transaction.atomic():
         existing = (
             Sandbox.objects.select_for_update()
-            .filter(owner=user, lesson=lesson, state__in=Sandbox.LIVE_STATES)
+            .filter(owner=user, lesson=lesson, state__in=Sandbox.HELD_STATES)
             .first()
         )
         if existing:
-            return existing, False
-        live = Sandbox.objects.filter(owner=user, state__in=Sandbox.LIVE_STATES).count()
-        if live >= settings.SANDBOXES_PER_USER:
-            raise SandboxLimitReached(
-                f"You already have {live} sandboxes running; stop one to start another."
-            )
-        sandbox = Sandbox.objects.create(owner=user, lesson=lesson, workspace=workspace, image=image_tag(image))
-        return sandbox, True
+            return existing, "have"
+        held = Sandbox.objects.filter(owner=user, state__in=Sandbox.HELD_STATES).count()
+        if held >= settings.SANDBOXES_PER_USER:
+            raise SandboxLimitReached(_limit_message(held))
+        tag = image_tag(image)
+        if not _has_room():
+            sandbox = Sandbox(owner=user, lesson=lesson, workspace=workspace, image=tag)
+            _queue(sandbox, now)
+            return sandbox, "queued"
+        if workspace in pool.POOLED_WORKSPACES:
+            claimed = pool.claim(user, lesson, tag, lifecycle.policy_for(lesson), now)
+            if claimed is not None:
+                return claimed, "warm"
+        sandbox = Sandbox.objects.create(owner=user, lesson=lesson, workspace=workspace, image=tag,
+                                         state=Sandbox.State.STARTING, started_at=now)
+        return sandbox, "create"
 
 
 @sync_to_async
@@ -105,97 +201,291 @@ def _save(sandbox: Sandbox, *fields: str) -> None:
 @sync_to_async
 def _load_owner(sandbox: Sandbox) -> None:
     # spec_for reads the owner's name; fetch it here, outside the event loop.
-    sandbox.owner  # noqa: B018
+    if sandbox.owner_id is not None:
+        sandbox.owner  # noqa: B018
 
 
+@sync_to_async
+def queue_position(sandbox: Sandbox) -> int | None:
+    """1 for the next to start; None when the sandbox is not queued."""
+    if sandbox.state != Sandbox.State.QUEUED:
+        return None
+    order = _queue_order()
+    for index, row in enumerate(order, start=1):
+        if row.pk == sandbox.pk:
+            return index
+    return None
+
+
+def _queue_order() -> list[Sandbox]:
+    queued = list(Sandbox.objects.filter(state=Sandbox.State.QUEUED))
+    running_owners = set(
+        Sandbox.objects.filter(state__in=Sandbox.LIVE_STATES, owner__isnull=False).values_list("owner_id", flat=True)
+    )
+    return lifecycle.queue_order(queued, running_owners)
+
+
+# -- start, stop, reset ----------------------------------------------------------------------------
 async def start_sandbox(user, lesson: str, workspace: str, image: str) -> Sandbox:
-    """Return the learner's running sandbox for this lesson, creating it if needed.
+    """Return the learner's sandbox for this lesson: running, or queued with a position, or
+    failed with a reason. Creates it if needed, from the warm pool when one is ready.
 
     On an engine failure the row is marked failed with the reason and returned, never raised:
-    the page shows the reason.
+    the page shows the reason. Past the global capacity the row is ``queued``, never refused.
     """
-    sandbox, created = await _claim_row(user, lesson, workspace, image)
-    if not created and sandbox.state == Sandbox.State.RUNNING:
+    sandbox, outcome = await _claim_row(user, lesson, workspace, image)
+    if outcome == "queued":
+        await broadcast_queue_positions()
+        return sandbox
+    if outcome == "warm":
+        from . import pool
+
+        if await pool.still_running(sandbox):
+            await broadcast_state(sandbox)
+            pool.schedule_refill()
+            return sandbox
+        # The pooled container died (an engine restart): give this learner a fresh one instead.
+        await pool.discard(sandbox)
+        return await start_sandbox(user, lesson, workspace, image)
+    if outcome == "have":
         return sandbox
     await _create_on_engine(sandbox)
+    from . import pool
+
+    pool.schedule_refill()
     return sandbox
 
 
 async def _create_on_engine(sandbox: Sandbox) -> None:
     await _load_owner(sandbox)
+    now = timezone.now()
     sandbox.state = Sandbox.State.STARTING
     sandbox.failure_reason = ""
-    await _save(sandbox, "state", "failure_reason")
+    sandbox.started_at = now
+    await _save(sandbox, "state", "failure_reason", "started_at")
+    await broadcast_state(sandbox)
+    backend = get_backend(sandbox.workspace)
     try:
-        ref = await get_backend(sandbox.workspace).create(spec_for(sandbox))
+        ref = await backend.create(spec_for(sandbox))
     except BackendError as exc:
         log.warning("sandbox %s failed to start: %s", sandbox.id, exc)
         sandbox.state = Sandbox.State.FAILED
         sandbox.failure_reason = str(exc)
         await _save(sandbox, "state", "failure_reason")
         await broadcast_state(sandbox)
+        spawn(promote_queue())
         return
+    notice = ""
+    if home_files.supports(backend):
+        try:
+            await home_files.restore(backend, sandbox.id, ref)
+        except home_files.FilesNotKept as exc:
+            log.warning("sandbox %s: %s", sandbox.id, exc)
+            notice = str(exc)
     now = timezone.now()
+    policy = lifecycle.policy_for(sandbox.lesson)
+    # Only a row still starting becomes running: Stop (or the reaper) may have ended it meanwhile,
+    # and then what was just made must go instead.
+    if not await Sandbox.objects.filter(pk=sandbox.pk, state=Sandbox.State.STARTING).aexists():
+        log.info("sandbox %s was stopped while it started; removing it", sandbox.id)
+        await backend.destroy(str(sandbox.id))
+        await sandbox.arefresh_from_db()
+        return
     sandbox.engine_ref = ref
     sandbox.state = Sandbox.State.RUNNING
     sandbox.started_at = now
     sandbox.last_activity_at = now
     sandbox.stopped_at = None
-    await _save(sandbox, "engine_ref", "state", "started_at", "last_activity_at", "stopped_at")
+    sandbox.queued_at = None
+    sandbox.idle_warned_at = None
+    fields = ["engine_ref", "state", "started_at", "last_activity_at", "stopped_at", "queued_at", "idle_warned_at"]
+    if sandbox.expires_at is None or sandbox.expires_at <= now:
+        # A new time to live: the first start, or a start after the old one ran out.
+        sandbox.expires_at = now + dt.timedelta(seconds=policy.ttl_seconds) if policy.ttl_seconds else None
+        sandbox.extensions = 0
+        sandbox.expiry_warned_at = None
+        fields += ["expires_at", "extensions", "expiry_warned_at"]
+    await _save(sandbox, *fields)
     await broadcast_state(sandbox)
+    if notice:
+        await send_notice(sandbox.id, notice)
 
 
-async def stop_sandbox(sandbox: Sandbox, reason: str = "") -> Sandbox:
-    """Stop the sandbox and remove everything it made on the engine. Progress is kept elsewhere."""
-    # Save and announce first: consoles (on any server process) hear "stopped" before their
-    # attach ends, and console_ended() then finds the row stopped instead of stopping it again.
+async def stop_sandbox(sandbox: Sandbox, reason: str = "", *, keep_files: bool = True,
+                       announce_stopping: bool | None = None) -> Sandbox:
+    """Stop the sandbox and remove everything it made on the engine. Progress is kept elsewhere.
+
+    With ``keep_files`` (the default) the learner's home is saved first and comes back on the
+    next start until the time to live runs out; the time-to-live stop passes ``False``.
+    """
+    was = sandbox.state
+    if was == Sandbox.State.QUEUED:
+        sandbox.state = Sandbox.State.STOPPED
+        sandbox.stopped_at = timezone.now()
+        sandbox.failure_reason = reason
+        await _save(sandbox, "state", "stopped_at", "failure_reason")
+        await broadcast_state(sandbox)
+        await broadcast_queue_positions()
+        return sandbox
+    backend = get_backend(sandbox.workspace)
+    # "stopping" is saved (a second Stop, the reaper and restart see it) and pushed with its reason
+    # only when someone else stops the sandbox (time up, idle, an instructor): the learner who
+    # pressed Stop sees the pane say so, and their consoles hear "stopped" as the first word.
+    sandbox.state = Sandbox.State.STOPPING
+    sandbox.failure_reason = reason
+    await _save(sandbox, "state", "failure_reason")
+    if reason if announce_stopping is None else announce_stopping:
+        await broadcast_state(sandbox)
+    files_problem = ""
+    if keep_files and was == Sandbox.State.RUNNING and sandbox.engine_ref and home_files.supports(backend):
+        try:
+            await home_files.save(backend, sandbox.id, sandbox.engine_ref)
+            sandbox.files_saved_at = timezone.now()
+        except (home_files.FilesNotKept, BackendError) as exc:
+            # The shell exited (nothing left to save), the engine is down, or the disk is full.
+            files_problem = str(exc)
+            log.info("sandbox %s: files not kept: %s", sandbox.id, exc)
+    elif not keep_files:
+        home_files.drop(sandbox.id)
+        sandbox.files_saved_at = None
+    # Save and announce before destroying: consoles (on any server process) hear "stopped" before
+    # their attach ends, and console_ended() then finds the row stopped instead of stopping it again.
     sandbox.state = Sandbox.State.STOPPED
     sandbox.stopped_at = timezone.now()
-    sandbox.failure_reason = reason
-    await _save(sandbox, "state", "stopped_at", "failure_reason")
+    if files_problem and "disk is full" in files_problem:
+        sandbox.failure_reason = f"{reason} {files_problem[0].upper()}{files_problem[1:]}.".strip()
+    await _save(sandbox, "state", "stopped_at", "failure_reason", "files_saved_at")
     await broadcast_state(sandbox)
     try:
-        await get_backend(sandbox.workspace).destroy(str(sandbox.id))
+        await backend.destroy(str(sandbox.id))
     except BackendError as exc:
         # The engine may be down: the row still stops; the reaper removes leftovers later.
         log.warning("could not remove sandbox %s now: %s", sandbox.id, exc)
+    spawn(promote_queue())
     return sandbox
 
 
 async def reset_sandbox(sandbox: Sandbox) -> Sandbox:
     """Throw the sandbox away and give the learner a fresh one for the same lesson."""
     await get_backend(sandbox.workspace).destroy(str(sandbox.id))
+    home_files.drop(sandbox.id)
     await _create_on_engine(sandbox)
     return sandbox
 
 
 async def restart_sandbox(sandbox: Sandbox) -> Sandbox:
-    """Start a stopped or failed sandbox again (a new container under the same id)."""
-    await _claim_restart(sandbox)
+    """Start a stopped or failed sandbox again (a new container under the same id, with the
+    files it had when it stopped); past the capacity it is queued."""
+    if await _claim_restart(sandbox):
+        await broadcast_queue_positions()
+        return sandbox
     await _create_on_engine(sandbox)
     return sandbox
 
 
 @sync_to_async
-def _claim_restart(sandbox: Sandbox) -> None:
-    live = Sandbox.objects.filter(owner_id=sandbox.owner_id, state__in=Sandbox.LIVE_STATES).exclude(pk=sandbox.pk).count()
-    if live >= settings.SANDBOXES_PER_USER:
-        raise SandboxLimitReached(f"You already have {live} sandboxes running; stop one to start another.")
+def _claim_restart(sandbox: Sandbox) -> bool:
+    """Check the learner's limit; True when the sandbox had to join the queue."""
+    held = (Sandbox.objects.filter(owner_id=sandbox.owner_id, state__in=Sandbox.HELD_STATES)
+            .exclude(pk=sandbox.pk).count())
+    if held >= settings.SANDBOXES_PER_USER:
+        raise SandboxLimitReached(_limit_message(held))
+    if not _has_room():
+        _queue(sandbox, timezone.now())
+        return True
+    return False
 
 
+# -- time ------------------------------------------------------------------------------------------
+async def extend_sandbox(sandbox: Sandbox, seconds: int) -> Sandbox:
+    """Give the sandbox ``seconds`` more time to live (from now if it already ran out) and count
+    as activity. For instructors and for :func:`learner_extend`; checks no allowance itself."""
+    if seconds <= 0:
+        raise ValueError("seconds must be positive")
+    now = timezone.now()
+    base = sandbox.expires_at if sandbox.expires_at and sandbox.expires_at > now else now
+    sandbox.expires_at = base + dt.timedelta(seconds=seconds)
+    sandbox.expiry_warned_at = None
+    sandbox.last_activity_at = now
+    await _save(sandbox, "expires_at", "expiry_warned_at", "last_activity_at")
+    await broadcast_timer(sandbox)
+    return sandbox
+
+
+async def learner_extend(sandbox: Sandbox) -> Sandbox:
+    """The learner's Extend button: the lesson's extension, while extensions are left."""
+    policy = lifecycle.policy_for(sandbox.lesson)
+    if sandbox.state != Sandbox.State.RUNNING:
+        raise ExtendNotAllowed("Only a running sandbox can be extended.")
+    if lifecycle.extensions_left(sandbox, policy) <= 0:
+        raise ExtendNotAllowed("This sandbox cannot be extended any further.")
+    updated = await Sandbox.objects.filter(pk=sandbox.pk, extensions=sandbox.extensions).aupdate(
+        extensions=F("extensions") + 1)
+    if not updated:  # another tab extended it at the same moment
+        raise ExtendNotAllowed("The sandbox was just extended; reload to see its time.")
+    sandbox.extensions += 1
+    return await extend_sandbox(sandbox, policy.extend_seconds)
+
+
+# -- the queue -------------------------------------------------------------------------------------
+_promote_locks: dict[int, asyncio.Lock] = {}
+
+
+async def promote_queue() -> list[Sandbox]:
+    """Start queued sandboxes, in queue order, while there is room; returns those started.
+
+    Safe from several processes at once: a row moves from queued to starting in one guarded
+    UPDATE, so each is started once."""
+    lock = _promote_locks.setdefault(id(asyncio.get_running_loop()), asyncio.Lock())
+    async with lock:
+        chosen = await _choose_queued()
+        if chosen:
+            await asyncio.gather(*(_create_on_engine(s) for s in chosen))
+        await broadcast_queue_positions()
+        return chosen
+
+
+@sync_to_async
+def _choose_queued() -> list[Sandbox]:
+    room = settings.SANDBOX_CAPACITY - _learner_sandboxes_on_engine()
+    chosen = []
+    now = timezone.now()
+    for sandbox in _queue_order():
+        if room <= 0:
+            break
+        if Sandbox.objects.filter(pk=sandbox.pk, state=Sandbox.State.QUEUED).update(
+                state=Sandbox.State.STARTING, started_at=now):
+            sandbox.state, sandbox.started_at = Sandbox.State.STARTING, now
+            sandbox.owner  # noqa: B018  (spec_for needs the name)
+            chosen.append(sandbox)
+            room -= 1
+    return chosen
+
+
+async def broadcast_queue_positions() -> None:
+    """Tell every queued learner their place (positions move when anyone ahead leaves)."""
+    order = await sync_to_async(_queue_order)()
+    for position, sandbox in enumerate(order, start=1):
+        await broadcast_state(sandbox, position=position)
+
+
+# -- consoles, checks, activity ----------------------------------------------------------------------
 async def console_ended(sandbox_id: uuid.UUID | str) -> Sandbox | None:
-    """A console stream ended: if the shell exited, the sandbox is stopped (and cleaned up)."""
+    """A console stream ended: if the shell exited, the sandbox is stopped (and cleaned up).
+
+    Raises :class:`EngineUnavailable` when the engine does not answer: the sandbox is then left
+    as it is (the reaper reconciles it when the engine is back)."""
     sandbox = await Sandbox.objects.filter(pk=sandbox_id).afirst()
     if sandbox is None or sandbox.state != Sandbox.State.RUNNING:
         return sandbox
-    from .backends.base import EngineState
-
     try:
         state = await get_backend(sandbox.workspace).status(sandbox.engine_ref)
+    except EngineUnavailable:
+        raise
     except BackendError:
         return sandbox
     if state != EngineState.RUNNING:
-        await stop_sandbox(sandbox, reason="The shell exited.")
+        await stop_sandbox(sandbox, reason="The shell exited.", announce_stopping=False)
     return sandbox
 
 

@@ -9,4 +9,5 @@ urlpatterns = [
     path("<uuid:sandbox_id>/stop/", views.stop, name="stop"),
     path("<uuid:sandbox_id>/reset/", views.reset, name="reset"),
     path("<uuid:sandbox_id>/restart/", views.restart, name="restart"),
+    path("<uuid:sandbox_id>/extend/", views.extend, name="extend"),
 ]

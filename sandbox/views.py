@@ -11,7 +11,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from . import services
+from . import home_files, services
 from .backends.base import BackendError
 from .models import Sandbox
 from .permissions import can_control
@@ -35,15 +35,30 @@ async def engine_problem(workspace: str) -> str:
 
 async def pane_context(lesson, sandbox: Sandbox | None, user) -> dict:
     problem = ""
-    if sandbox is None or sandbox.state != Sandbox.State.RUNNING:
+    if sandbox is None or sandbox.state not in (Sandbox.State.RUNNING, Sandbox.State.QUEUED):
         problem = await engine_problem(lesson.workspace)
     return {
         "lesson": lesson,
         "sandbox": sandbox,
         "engine_problem": problem,
+        **(await lifecycle_context(sandbox)),
         "console_url": f"/ws/sandboxes/{sandbox.id}/console/" if sandbox else "",
         "pane_url": reverse("sandbox:pane", args=[sandbox.id]) if sandbox else "",
         "is_authenticated": user.is_authenticated,
+    }
+
+
+async def lifecycle_context(sandbox: Sandbox | None) -> dict:
+    """Time left, extensions, queue position and kept files, for the pane and its timer."""
+    if sandbox is None:
+        return {"timer": None, "queue_position": None, "files_kept": False}
+    timer = services.timer_fields(sandbox) if sandbox.state == Sandbox.State.RUNNING else None
+    return {
+        "timer": timer,
+        "queue_position": await services.queue_position(sandbox),
+        "files_kept": sandbox.state == Sandbox.State.STOPPED and home_files.has_saved_files(sandbox.id),
+        # The pane re-reads itself while the sandbox is between states.
+        "poll": sandbox.state in (Sandbox.State.QUEUED, Sandbox.State.STARTING, Sandbox.State.STOPPING),
     }
 
 
@@ -129,3 +144,16 @@ async def restart(request: HttpRequest, sandbox: Sandbox) -> HttpResponse:
     except services.SandboxLimitReached as exc:
         return await _render_pane(request, _lesson_of(sandbox), sandbox, error=str(exc))
     return await _render_pane(request, _lesson_of(sandbox), sandbox)
+
+
+@require_POST
+@_guarded
+async def extend(request: HttpRequest, sandbox: Sandbox) -> HttpResponse:
+    """The learner's Extend button: more time to live while the lesson allows; answers the timer."""
+    error = ""
+    try:
+        await services.learner_extend(sandbox)
+    except services.ExtendNotAllowed as exc:
+        error = str(exc)
+    context = {"sandbox": sandbox, "error": error, **(await lifecycle_context(sandbox))}
+    return render(request, "sandbox/_timer.html", context)  # 200 either way: htmx swaps only 2xx

@@ -43,7 +43,34 @@
 
     let ws = null;
     let ended = false;
+    let waiting = false; // the sandbox is queued or starting: the server attaches when it runs
     let retry = 0;
+
+    // Time left (time to live or inactivity, whichever is first), counted down between updates.
+    let countdown = null;
+    function startCountdown(seconds) {
+      if (countdown) clearInterval(countdown);
+      const timer = document.getElementById("sandbox-timer");
+      const label = timer && timer.querySelector("[data-time-left]");
+      if (!label || seconds === null || seconds === undefined) return;
+      timer.dataset.counting = "1";
+      const endsAt = Date.now() + seconds * 1000;
+      const show = () => {
+        const left = Math.max(0, Math.round((endsAt - Date.now()) / 1000));
+        const m = Math.floor(left / 60), s = left % 60;
+        label.textContent = m + ":" + String(s).padStart(2, "0") + " left";
+        timer.classList.toggle("ending", left <= 300);
+      };
+      show();
+      countdown = setInterval(show, 1000);
+    }
+    const timerEl = document.getElementById("sandbox-timer");
+    if (timerEl && timerEl.dataset.secondsLeft) startCountdown(Number(timerEl.dataset.secondsLeft));
+    // The Extend button swaps the timer in place: start counting from its new figure.
+    document.addEventListener("htmx:afterSettle", () => {
+      const t = document.getElementById("sandbox-timer");
+      if (t && t.dataset.secondsLeft && !t.dataset.counting) startCountdown(Number(t.dataset.secondsLeft));
+    });
 
     const send = (data) => {
       if (ws && ws.readyState === WebSocket.OPEN) ws.send(data);
@@ -86,9 +113,22 @@
         }
         let msg;
         try { msg = JSON.parse(ev.data); } catch (e) { return; }
-        if (msg.type === "state" && msg.state !== "running") {
+        if (msg.type === "state" && msg.state === "running") {
+          if (waiting) { waiting = false; setStatus("Connected", "state-running"); sendResize(); term.focus(); }
+        } else if (msg.type === "state" && msg.state === "queued") {
+          waiting = true;
+          setStatus(msg.position ? "Waiting for a free sandbox: you are number " + msg.position + " in the queue."
+                                 : "Waiting for a free sandbox…", "state-queued");
+        } else if (msg.type === "state" && msg.state === "starting") {
+          waiting = true;
+          setStatus("Starting your sandbox…", "state-starting");
+        } else if (msg.type === "state" && msg.state === "stopping") {
+          setStatus("Stopping" + (msg.reason ? ": " + msg.reason : "…"), "state-stopping");
+        } else if (msg.type === "state") {
           ended = true;
           setStatus("Sandbox " + msg.state + (msg.reason ? ": " + msg.reason : ""), "state-" + msg.state);
+        } else if (msg.type === "timer") {
+          startCountdown(msg.seconds_left);
         } else if (msg.type === "error") {
           setStatus(msg.message, "state-error");
         } else if (msg.type === "notice") {
@@ -97,12 +137,14 @@
         }
       };
       ws.onclose = (ev) => {
+        if (countdown && ended) clearInterval(countdown);
         if (ended || (ev.code >= 4400 && ev.code < 4500) || ev.code === 1000) {
           setStatus("Disconnected", "state-stopped");
           refreshPane();
           return;
         }
-        // A dropped connection (network, server restart): the shell lives on; reattach.
+        // A dropped connection (network, server restart) or an engine that does not answer now
+        // (4503): the shell lives on, or comes back with the engine; reattach.
         retry = Math.min(retry + 1, 6);
         setStatus("Connection lost, reconnecting…", "state-starting");
         setTimeout(open, 250 * 2 ** retry);

@@ -1,0 +1,160 @@
+"""Keeping a stopped sandbox's files: /home/learner saved on stop, put back on the next start.
+
+Why an archive and not a volume: the learner's home is a size-capped tmpfs (SECURITY.md: "error
+at the cap"), and a Docker ``local`` volume has no size cap on an ext4 host (``--storage-opt size``
+needs XFS with project quotas), so a volume would let one learner fill the host's disk. A tmpfs
+does not survive ``docker stop`` either. So on stop the home is streamed out with ``tar`` through
+exec (never through the learner's TTY) into ``DATA_DIR/homes/<sandbox id>.tar.gz``, bounded by the
+tmpfs cap, the container is removed as before, and the archive is unpacked into the next
+container of the same sandbox. The archive is deleted once restored, or when the sandbox's time
+to live runs out (the reaper), so at most one archive per stopped sandbox exists.
+
+Only Docker workspaces keep files; a Kubernetes sandbox's namespace is deleted on stop.
+Limit: when the shell itself exits (``exit``), the container has already stopped and its tmpfs is
+gone, so there is nothing to save; the learner's lesson progress is kept regardless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+from pathlib import Path
+
+from django.conf import settings
+
+from .backends import engine_socket
+from .backends.base import BackendError
+from .backends.manifests import SANDBOX_HOME, SANDBOX_USER
+
+log = logging.getLogger(__name__)
+
+SAVE_TIMEOUT_SECONDS = 60
+
+
+class FilesNotKept(Exception):
+    """The files could not be saved or put back; the message says why, for the learner."""
+
+
+def archive_path(sandbox_id) -> Path:
+    return Path(settings.DATA_DIR) / "homes" / f"{sandbox_id}.tar.gz"
+
+
+def has_saved_files(sandbox_id) -> bool:
+    return archive_path(sandbox_id).exists()
+
+
+def drop(sandbox_id) -> None:
+    """Forget a sandbox's saved files (its time to live ran out, or it was reset)."""
+    for path in (archive_path(sandbox_id), archive_path(sandbox_id).with_suffix(".part")):
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def supports(backend) -> bool:
+    from .backends.docker import DockerBackend
+
+    return isinstance(backend, DockerBackend)
+
+
+async def _exec(backend, ref: str, command: list[str], *, stdin: bool) -> tuple[str, engine_socket.HijackedStream]:
+    try:
+        created = await asyncio.to_thread(
+            backend.client.api.exec_create, ref, command, user=SANDBOX_USER, stdin=stdin,
+            workdir=SANDBOX_HOME, environment={"HOME": SANDBOX_HOME})
+    except Exception as exc:  # noqa: BLE001  (engine down, container gone: the caller reports it)
+        raise FilesNotKept(f"the sandbox could not be reached ({exc})") from exc
+    stream = await engine_socket.hijack(backend.docker_host, f"/exec/{created['Id']}/start",
+                                        body={"Detach": False, "Tty": False})
+    return created["Id"], stream
+
+
+async def save(backend, sandbox_id, ref: str) -> int:
+    """Stream the running sandbox's home into its archive; returns the archive's size in bytes.
+
+    Raises :class:`FilesNotKept` (nothing half-written is left) when the sandbox is not running,
+    the server's disk is full, or the copy does not finish in time.
+    """
+    target = archive_path(sandbox_id)
+    part = target.with_suffix(".part")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FilesNotKept(_disk_message(exc)) from exc
+    exec_id, stream = await _exec(backend, ref, ["tar", "-czf", "-", "-C", SANDBOX_HOME, "."], stdin=False)
+    try:
+        written = await asyncio.wait_for(_copy_stdout(stream, part), SAVE_TIMEOUT_SECONDS)
+        info = await asyncio.to_thread(backend.client.api.exec_inspect, exec_id)
+        if info.get("ExitCode") not in (0, None):
+            raise FilesNotKept(f"tar ended with code {info.get('ExitCode')}")
+        os.replace(part, target)
+        return written
+    except asyncio.TimeoutError as exc:
+        raise FilesNotKept(f"saving the files took longer than {SAVE_TIMEOUT_SECONDS} s") from exc
+    except OSError as exc:
+        raise FilesNotKept(_disk_message(exc)) from exc
+    finally:
+        await stream.close()
+        try:
+            part.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _disk_message(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "the server's disk is full, so your files could not be kept (your lesson progress is safe)"
+    return f"your files could not be written on the server ({exc.strerror or exc})"
+
+
+async def _copy_stdout(stream: engine_socket.HijackedStream, part: Path) -> int:
+    """Write the stdout frames of a multiplexed exec stream to ``part``; stderr is logged."""
+    import struct
+
+    written = 0
+    reader = stream.reader
+    with open(part, "wb") as out:
+        while True:
+            try:
+                header = await reader.readexactly(8)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return written
+            kind, size = struct.unpack(">BxxxL", header)
+            try:
+                payload = await reader.readexactly(size)
+            except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                raise FilesNotKept("the copy of the files was cut off") from exc
+            if kind == 1:
+                out.write(payload)
+                written += len(payload)
+            else:
+                log.info("tar while saving files: %s", payload[:200].decode(errors="replace"))
+
+
+async def restore(backend, sandbox_id, ref: str) -> bool:
+    """Unpack the saved archive into the new container's home; returns False when there was none.
+
+    The archive is deleted once unpacked (the running sandbox now holds the files).
+    """
+    source = archive_path(sandbox_id)
+    if not source.exists():
+        return False
+    exec_id, stream = await _exec(backend, ref, ["tar", "-xzf", "-", "-C", SANDBOX_HOME], stdin=True)
+    try:
+        with open(source, "rb") as archive:
+            while chunk := archive.read(256 * 1024):
+                await stream.write(chunk)
+        stream.writer.write_eof()
+        await asyncio.wait_for(engine_socket.read_multiplexed(stream, 4096), SAVE_TIMEOUT_SECONDS)
+    except (OSError, BackendError, asyncio.TimeoutError) as exc:
+        raise FilesNotKept(f"your saved files could not be put back ({exc})") from exc
+    finally:
+        await stream.close()
+    info = await asyncio.to_thread(backend.client.api.exec_inspect, exec_id)
+    if info.get("ExitCode") not in (0, None):
+        raise FilesNotKept(f"your saved files could not be put back (tar ended with code {info.get('ExitCode')})")
+    drop(sandbox_id)
+    return True

@@ -1,0 +1,190 @@
+"""The warm pool: pre-created sandboxes per image, claimed on start, refilled in the background.
+
+A container's labels cannot change after it is made, so a pooled sandbox keeps the id it was
+created with (its ``tutorial.sandbox`` label) and the *row* takes the identity at claim: a
+``pooled`` row has no owner, and claiming is one guarded UPDATE (``... WHERE state='pooled' AND
+owner IS NULL``) that only one request can win, on SQLite and PostgreSQL alike. So a pooled
+sandbox is never handed to two learners.
+
+Only ``plain`` workspaces are pooled: a ``docker`` workspace's gateway takes the learner from the
+container's ``tutorial.owner`` label, which a pooled container made for nobody cannot carry.
+A pooled container's owner label is ``0`` and its ``TUTORIAL_LESSON`` is ``warm-pool``; the row
+(which every check, console and permission reads) carries the real owner and lesson.
+
+The pool only fills room the class does not use: learner sandboxes plus pooled ones stay within
+``SANDBOX_CAPACITY``, so a full class drains the pool instead of growing past the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .backends.base import BackendError, EngineState
+from .models import Sandbox
+
+log = logging.getLogger(__name__)
+
+POOLED_WORKSPACES = ("plain",)
+POOL_LESSON = "warm-pool"
+REFILL_CONCURRENCY = 2  # creating containers is CPU-bound on the engine: do not starve learners
+
+_refilling: dict[int, asyncio.Task] = {}
+
+
+def targets() -> dict[str, int]:
+    """``{image tag: pooled sandboxes wanted}`` from ``SANDBOX_WARM_POOL``."""
+    from .services import image_tag
+
+    return {image_tag(name): count for name, count in (settings.SANDBOX_WARM_POOL or {}).items() if count > 0}
+
+
+def _unclaimed():
+    return Sandbox.objects.filter(owner__isnull=True, workspace__in=POOLED_WORKSPACES)
+
+
+def claim(user, lesson: str, tag: str, policy, now: dt.datetime) -> Sandbox | None:
+    """Give the oldest ready pooled sandbox of this image to ``user`` (sync, in a transaction)."""
+    candidates = list(_unclaimed().filter(state=Sandbox.State.POOLED, image=tag)
+                      .order_by("created_at").values_list("pk", flat=True)[:8])
+    expires = now + dt.timedelta(seconds=policy.ttl_seconds) if policy.ttl_seconds else None
+    for pk in candidates:
+        won = Sandbox.objects.filter(pk=pk, state=Sandbox.State.POOLED, owner__isnull=True).update(
+            owner=user, lesson=lesson, state=Sandbox.State.RUNNING, created_at=now, started_at=now,
+            last_activity_at=now, expires_at=expires, extensions=0, failure_reason="")
+        if won:
+            sandbox = Sandbox.objects.get(pk=pk)
+            sandbox.save(update_fields=["state"])  # post_save listeners (the dashboard) hear it
+            return sandbox
+    return None
+
+
+async def still_running(sandbox: Sandbox) -> bool:
+    from .services import get_backend
+
+    try:
+        return await get_backend(sandbox.workspace).status(sandbox.engine_ref) == EngineState.RUNNING
+    except BackendError:
+        return False
+
+
+async def discard(sandbox: Sandbox) -> None:
+    """A claimed pooled sandbox turned out dead: mark its row gone and remove what is left."""
+    from .services import get_backend
+
+    sandbox.state = Sandbox.State.GONE
+    sandbox.failure_reason = "The pre-started sandbox had stopped; a new one was made."
+    await sync_to_async(sandbox.save)(update_fields=["state", "failure_reason"])
+    try:
+        await get_backend(sandbox.workspace).destroy(str(sandbox.id))
+    except BackendError as exc:
+        log.warning("could not remove dead pooled sandbox %s: %s", sandbox.id, exc)
+
+
+def schedule_refill() -> None:
+    """Refill the pool in the background of this process, once at a time."""
+    if not targets():
+        return
+    loop = asyncio.get_running_loop()
+    running = _refilling.get(id(loop))
+    if running is not None and not running.done():
+        return
+    from .services import spawn
+
+    _refilling[id(loop)] = spawn(refill())
+
+
+@sync_to_async
+def _plan() -> list[Sandbox]:
+    """New pooled rows (state ``starting``, no owner) for what each image lacks, within room."""
+    from .services import _learner_sandboxes_on_engine
+
+    wanted = targets()
+    if not wanted:
+        return []
+    rows = []
+    with transaction.atomic():
+        pooled_total = _unclaimed().filter(state__in=(Sandbox.State.POOLED, Sandbox.State.STARTING)).count()
+        room = settings.SANDBOX_CAPACITY - _learner_sandboxes_on_engine() - pooled_total
+        now = timezone.now()
+        for tag, count in wanted.items():
+            have = _unclaimed().filter(image=tag, state__in=(Sandbox.State.POOLED, Sandbox.State.STARTING)).count()
+            for _ in range(max(0, min(count - have, room))):
+                rows.append(Sandbox.objects.create(lesson=POOL_LESSON, workspace=POOLED_WORKSPACES[0], image=tag,
+                                                   state=Sandbox.State.STARTING, started_at=now))
+                room -= 1
+    return rows
+
+
+async def refill() -> int:
+    """Create what the pool lacks; returns how many pooled sandboxes are now ready."""
+    from .services import get_backend, spec_for
+
+    rows = await _plan()
+    gate = asyncio.Semaphore(REFILL_CONCURRENCY)
+
+    async def make(sandbox: Sandbox) -> bool:
+        async with gate:
+            backend = get_backend(sandbox.workspace)
+            try:
+                ref = await backend.create(spec_for(sandbox))
+            except BackendError as exc:
+                log.warning("warm pool: could not pre-start a sandbox of %s: %s", sandbox.image, exc)
+                await Sandbox.objects.filter(pk=sandbox.pk).adelete()
+                return False
+            # Only a row still unclaimed and starting becomes pooled (the reaper may have failed it).
+            made = await Sandbox.objects.filter(pk=sandbox.pk, state=Sandbox.State.STARTING, owner__isnull=True).aupdate(
+                state=Sandbox.State.POOLED, engine_ref=ref)
+            if not made:
+                await backend.destroy(str(sandbox.id))
+            return bool(made)
+
+    results = await asyncio.gather(*(make(s) for s in rows))
+    return sum(results)
+
+
+async def drain(keep: dict[str, int] | None = None) -> int:
+    """Remove pooled sandboxes beyond each image's target (all, for images no longer pooled)."""
+    from .services import get_backend
+
+    keep = targets() if keep is None else keep
+    removed = 0
+    pooled = [s async for s in _unclaimed().filter(state=Sandbox.State.POOLED).order_by("-created_at")]
+    seen: dict[str, int] = {}
+    for sandbox in pooled:
+        seen[sandbox.image] = seen.get(sandbox.image, 0) + 1
+        if seen[sandbox.image] <= keep.get(sandbox.image, 0):
+            continue
+        # Take it out of the pool first (guarded: a learner may be claiming it right now).
+        if not await Sandbox.objects.filter(pk=sandbox.pk, state=Sandbox.State.POOLED, owner__isnull=True).aupdate(
+                state=Sandbox.State.GONE):
+            continue
+        try:
+            await get_backend(sandbox.workspace).destroy(str(sandbox.id))
+        except BackendError as exc:
+            log.warning("warm pool: could not remove %s now: %s", sandbox.id, exc)
+        await Sandbox.objects.filter(pk=sandbox.pk).adelete()
+        removed += 1
+    return removed
+
+
+async def drain_one(sandbox: Sandbox) -> bool:
+    """Take one pooled sandbox out (its container died): guarded against a claim racing it."""
+    from .services import get_backend
+
+    if not await Sandbox.objects.filter(pk=sandbox.pk, state=Sandbox.State.POOLED, owner__isnull=True).aupdate(
+            state=Sandbox.State.GONE):
+        return False
+    try:
+        await get_backend(sandbox.workspace).destroy(str(sandbox.id))
+    except BackendError as exc:
+        log.warning("warm pool: could not remove %s now: %s", sandbox.id, exc)
+        return True  # the row stays "gone"; the next pass removes the leftovers as orphans
+    await Sandbox.objects.filter(pk=sandbox.pk).adelete()
+    return True

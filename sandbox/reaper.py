@@ -1,0 +1,308 @@
+"""The reaper: applies the lifecycle limits and keeps the engine and the database in step.
+
+One pass (:func:`reap_once`), run at start-up and then every ``SANDBOX_REAPER_INTERVAL_SECONDS``
+by ``manage.py reap_sandboxes --loop``:
+
+1. Reconcile the Docker engine: objects labelled ``tutorial.sandbox`` whose sandbox has no row on
+   the engine (starting, running, stopping, pooled) are destroyed; running or pooled rows whose
+   console container is missing become ``gone``, those whose container exited (the engine
+   restarted) are stopped, each with a reason the learner reads. Kubernetes sandboxes are left to
+   the Kubernetes backend's own ``reconcile`` (only when a cluster is configured).
+2. Sandboxes stuck ``starting`` (their server died mid-create) are failed and cleaned up.
+3. Time to live and idle timeout: warn, then stop (see ``sandbox.lifecycle.decide``).
+4. Saved files of sandboxes whose time to live ran out are dropped; so are files of no sandbox.
+5. The queue is promoted into freed room, and the warm pool refilled (or drained).
+
+When the engine does not answer, the engine steps wait for the next pass; nothing is marked gone
+because of an outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from . import home_files, lifecycle, pool, services
+from .backends.base import LABEL_ROLE, LABEL_SANDBOX, LABEL_WORKSPACE, ROLE_CONSOLE, BackendError, EngineUnavailable
+from .models import Sandbox
+
+log = logging.getLogger(__name__)
+
+ENGINE_RESTARTED = "The sandbox stopped because its engine restarted; start it again to carry on."
+CONTAINER_VANISHED = "The sandbox's container disappeared from the engine; start it again to carry on."
+STUCK_STARTING = "The sandbox did not finish starting (the server restarted during it); start it again."
+TIME_UP = "Time is up for this sandbox: it was stopped and its files removed. Your progress is kept."
+
+
+def idle_message(policy: lifecycle.Policy) -> str:
+    return (f"Stopped after {max(1, policy.idle_seconds // 60)} minutes without activity; your files are kept "
+            "— start it again to carry on.")
+
+
+@dataclasses.dataclass
+class Report:
+    orphans_removed: list[str] = dataclasses.field(default_factory=list)
+    marked_gone: list[str] = dataclasses.field(default_factory=list)
+    stopped_after_engine_restart: list[str] = dataclasses.field(default_factory=list)
+    stuck_failed: list[str] = dataclasses.field(default_factory=list)
+    expired: list[str] = dataclasses.field(default_factory=list)
+    idle_stopped: list[str] = dataclasses.field(default_factory=list)
+    warned: list[str] = dataclasses.field(default_factory=list)
+    files_dropped: list[str] = dataclasses.field(default_factory=list)
+    promoted: list[str] = dataclasses.field(default_factory=list)
+    pool_created: int = 0
+    pool_removed: int = 0
+    engine_problem: str = ""
+
+    def summary(self) -> dict:
+        return {k: (len(v) if isinstance(v, list) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+Scope = Callable[[str], bool]
+
+
+def _everything(_sandbox_id: str) -> bool:
+    return True
+
+
+async def reap_once(scope: Scope | None = None) -> Report:
+    """One pass of the reaper. ``scope`` limits it to some sandbox ids (``--sandbox``; tests on
+    an engine shared with other work); queue and pool steps run only without a scope."""
+    in_scope = scope or _everything
+    report = Report()
+    try:
+        await reconcile_docker(in_scope, report)
+    except EngineUnavailable as exc:
+        report.engine_problem = str(exc)
+        log.warning("reaper: engine steps wait for the engine: %s", exc)
+    await _reconcile_kubernetes(report)
+    await fail_stuck_starting(in_scope, report, engine_up=not report.engine_problem)
+    await apply_limits(in_scope, report)
+    await drop_expired_files(in_scope, report)
+    if scope is None:
+        report.promoted = [str(s.id) for s in await services.promote_queue()]
+        if not report.engine_problem:
+            report.pool_removed = await pool.drain()
+            report.pool_created = await pool.refill()
+    return report
+
+
+# -- 1. reconciliation ---------------------------------------------------------------------------
+def _docker_backend():
+    return services.get_backend("plain")
+
+
+def _labelled_objects(client) -> tuple[dict[str, dict], set[str]]:
+    """Console containers ``{sandbox id: {"ref", "running", "workspace"}}`` and every sandbox id
+    any labelled container, network or volume carries (Kubernetes toolboxes excluded)."""
+    api = client.api
+    consoles: dict[str, dict] = {}
+    ids: set[str] = set()
+    for container in api.containers(all=True, filters={"label": LABEL_SANDBOX}):
+        labels = container.get("Labels") or {}
+        if labels.get(LABEL_WORKSPACE) == "kubernetes":
+            continue  # the Kubernetes backend reconciles its own toolboxes
+        sandbox_id = labels.get(LABEL_SANDBOX, "")
+        ids.add(sandbox_id)
+        if labels.get(LABEL_ROLE) == ROLE_CONSOLE:
+            consoles[sandbox_id] = {"ref": container["Id"], "running": container.get("State") == "running"}
+    for network in api.networks(filters={"label": LABEL_SANDBOX}):
+        labels = network.get("Labels") or {}
+        if labels.get(LABEL_WORKSPACE) != "kubernetes":
+            ids.add(labels.get(LABEL_SANDBOX, ""))
+    for volume in (api.volumes(filters={"label": LABEL_SANDBOX}) or {}).get("Volumes") or []:
+        labels = volume.get("Labels") or {}
+        if labels.get(LABEL_WORKSPACE) != "kubernetes":
+            ids.add(labels.get(LABEL_SANDBOX, ""))
+    ids.discard("")
+    return consoles, ids
+
+
+@sync_to_async
+def _rows_on_engine() -> dict[str, Sandbox]:
+    rows = Sandbox.objects.filter(state__in=Sandbox.ENGINE_STATES).exclude(workspace="kubernetes")
+    return {str(s.id): s for s in rows.select_related("owner")}
+
+
+async def reconcile_docker(in_scope: Scope, report: Report) -> None:
+    backend = _docker_backend()
+    consoles, labelled_ids = await backend._call(_labelled_objects, backend.client)
+    rows = await _rows_on_engine()
+    # Engine objects of no live sandbox: orphans (a row deleted, a stop whose destroy failed, a
+    # server killed between creating and recording). Removed with the backend's own destroy,
+    # which also removes what the learner made through the gateway.
+    for sandbox_id in sorted(labelled_ids - set(rows)):
+        if not in_scope(sandbox_id):
+            continue
+        # Re-read: a start in another process may have made the row since the listing.
+        if await Sandbox.objects.filter(pk=sandbox_id, state__in=Sandbox.ENGINE_STATES).aexists():
+            continue
+        await backend.destroy(sandbox_id)
+        report.orphans_removed.append(sandbox_id)
+    # Rows whose engine objects vanished or stopped underneath them.
+    for sandbox_id, sandbox in rows.items():
+        if not in_scope(sandbox_id) or sandbox.state not in (Sandbox.State.RUNNING, Sandbox.State.POOLED):
+            continue
+        console = consoles.get(sandbox_id)
+        if console is not None and console["running"]:
+            continue
+        fresh = await Sandbox.objects.filter(pk=sandbox_id).afirst()
+        if fresh is None or fresh.state != sandbox.state:
+            continue  # it moved on meanwhile (stopped, claimed)
+        if fresh.state == Sandbox.State.POOLED:
+            await pool.drain_one(fresh)
+            continue
+        if console is None:
+            fresh.state = Sandbox.State.GONE
+            fresh.failure_reason = CONTAINER_VANISHED
+            fresh.stopped_at = timezone.now()
+            await sync_to_async(fresh.save)(update_fields=["state", "failure_reason", "stopped_at"])
+            await services.broadcast_state(fresh)
+            await backend.destroy(sandbox_id)  # whatever else is labelled for it
+            report.marked_gone.append(sandbox_id)
+        else:
+            await services.stop_sandbox(fresh, reason=ENGINE_RESTARTED)
+            report.stopped_after_engine_restart.append(sandbox_id)
+
+
+async def _reconcile_kubernetes(report: Report) -> None:
+    """Hand the live Kubernetes ids to that backend's reconcile, only when a cluster is set."""
+    if "kubernetes" not in settings.SANDBOX_BACKENDS or not getattr(settings, "KUBERNETES_KUBECONFIG", ""):
+        return
+    try:
+        backend = services.get_backend("kubernetes")
+        live = await sync_to_async(list)(
+            Sandbox.objects.filter(workspace="kubernetes", state__in=Sandbox.ENGINE_STATES).values_list("pk", flat=True))
+        reconcile = getattr(backend, "reconcile", None)
+        if reconcile is not None:
+            removed = await reconcile([str(pk) for pk in live])
+            report.orphans_removed.extend(removed)
+    except (BackendError, ImportError, OSError) as exc:
+        log.warning("reaper: the Kubernetes cluster could not be reconciled now: %s", exc)
+
+
+# -- 2. stuck starts -----------------------------------------------------------------------------
+async def fail_stuck_starting(in_scope: Scope, report: Report, *, engine_up: bool) -> None:
+    limit = timezone.now() - dt.timedelta(seconds=settings.SANDBOX_START_TIMEOUT_SECONDS)
+    stuck = [s async for s in Sandbox.objects.filter(state=Sandbox.State.STARTING, started_at__lt=limit)]
+    for sandbox in stuck:
+        if not in_scope(str(sandbox.id)):
+            continue
+        won = await Sandbox.objects.filter(pk=sandbox.pk, state=Sandbox.State.STARTING, started_at=sandbox.started_at
+                                           ).aupdate(state=Sandbox.State.FAILED, failure_reason=STUCK_STARTING)
+        if not won:
+            continue
+        sandbox.state, sandbox.failure_reason = Sandbox.State.FAILED, STUCK_STARTING
+        if sandbox.owner_id is None:  # a pool refill that never finished: nobody to tell
+            await Sandbox.objects.filter(pk=sandbox.pk).adelete()
+        else:
+            await services.broadcast_state(sandbox)
+        if engine_up:
+            try:
+                await services.get_backend(sandbox.workspace).destroy(str(sandbox.id))
+            except BackendError as exc:
+                log.warning("reaper: could not clean up stuck sandbox %s now: %s", sandbox.id, exc)
+        report.stuck_failed.append(str(sandbox.id))
+
+
+# -- 3. time to live and idleness -------------------------------------------------------------------
+async def apply_limits(in_scope: Scope, report: Report) -> None:
+    now = timezone.now()
+    running = [s async for s in Sandbox.objects.filter(state=Sandbox.State.RUNNING, owner__isnull=False)]
+    for sandbox in running:
+        if not in_scope(str(sandbox.id)):
+            continue
+        try:
+            policy = lifecycle.policy_for(sandbox.lesson)
+        except ValueError as exc:
+            log.error("reaper: %s", exc)
+            continue
+        action = lifecycle.decide(sandbox, policy, now)
+        if action is lifecycle.Action.NONE:
+            continue
+        # Re-read right before acting: the learner may have typed or extended meanwhile.
+        await sandbox.arefresh_from_db()
+        if sandbox.state != Sandbox.State.RUNNING or lifecycle.decide(sandbox, policy, now) is not action:
+            continue
+        if action is lifecycle.Action.EXPIRE:
+            await services.stop_sandbox(sandbox, reason=TIME_UP, keep_files=False)
+            report.expired.append(str(sandbox.id))
+        elif action is lifecycle.Action.IDLE_STOP:
+            await services.stop_sandbox(sandbox, reason=idle_message(policy), keep_files=True)
+            report.idle_stopped.append(str(sandbox.id))
+        else:
+            left = lifecycle.seconds_left(sandbox, policy, now) or 0
+            minutes = max(1, round(left / 60))
+            if action is lifecycle.Action.WARN_EXPIRY:
+                sandbox.expiry_warned_at = now
+                field = "expiry_warned_at"
+                extend = " Press Extend to keep it longer." if lifecycle.extensions_left(sandbox, policy) else ""
+                message = f"Your sandbox's time runs out in about {minutes} min: it will stop.{extend}"
+            else:
+                sandbox.idle_warned_at = now
+                field = "idle_warned_at"
+                message = (f"No activity for a while: your sandbox stops in about {minutes} min unless you type "
+                           "something (your files are kept).")
+            await sync_to_async(sandbox.save)(update_fields=[field])
+            await services.send_notice(sandbox.id, message)
+            await services.broadcast_timer(sandbox)
+            report.warned.append(str(sandbox.id))
+
+
+# -- 4. saved files ------------------------------------------------------------------------------
+async def drop_expired_files(in_scope: Scope, report: Report) -> None:
+    folder = home_files.archive_path("x").parent
+    if not folder.is_dir():
+        return
+    now = timezone.now()
+    names = [p.name.split(".")[0] for p in folder.iterdir() if p.name.endswith((".tar.gz", ".part"))]
+    for sandbox_id in names:
+        if not in_scope(sandbox_id):
+            continue
+        sandbox = await Sandbox.objects.filter(pk=sandbox_id).afirst() if _is_uuid(sandbox_id) else None
+        if sandbox is not None and sandbox.state in Sandbox.HELD_STATES + (Sandbox.State.STOPPING,):
+            continue  # in use: restored on start, or being written by a stop
+        if sandbox is None or lifecycle.files_expired(sandbox, now):
+            home_files.drop(sandbox_id)
+            if sandbox is not None and sandbox.files_saved_at is not None:
+                await Sandbox.objects.filter(pk=sandbox.pk).aupdate(files_saved_at=None)
+            report.files_dropped.append(sandbox_id)
+
+
+def _is_uuid(text: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+# -- the loop ------------------------------------------------------------------------------------
+async def run_loop(interval: float | None = None, *, passes: int | None = None) -> None:
+    """Reap at start-up, then every ``interval`` seconds, for ever (or ``passes`` times). A pass
+    that fails is logged and the next one runs: the reaper must outlive any one bad sandbox."""
+    interval = settings.SANDBOX_REAPER_INTERVAL_SECONDS if interval is None else interval
+    done = 0
+    while passes is None or done < passes:
+        started = asyncio.get_running_loop().time()
+        try:
+            report = await reap_once()
+            changes = {k: v for k, v in report.summary().items() if v and k != "engine_problem"}
+            if changes:
+                log.info("reaper: %s", changes)
+        except Exception:  # noqa: BLE001
+            log.exception("reaper pass failed; trying again in %s s", interval)
+        done += 1
+        await services.wait_for_background()
+        elapsed = asyncio.get_running_loop().time() - started
+        if passes is None or done < passes:
+            await asyncio.sleep(max(0.0, interval - elapsed))
