@@ -1,0 +1,158 @@
+"""Lifecycle benchmark: sandbox ready time with and without the warm pool, and idle memory.
+
+Against the real engine and a real daphne site (its own SQLite). Ready time is what a learner
+waits: the Start request -> the first prompt byte on the console websocket. For 1, 10 and 30
+learners starting at once, cold (a container created per start) and warm (claimed from a pool
+pre-filled to that size). Idle memory is each idle sandbox's cgroup memory (``usage`` minus page
+cache, as ``docker stats`` shows), averaged over the 30 idle sandboxes of the last round.
+
+    .venv/bin/python bench/lifecycle.py --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import re
+import statistics
+import sys
+import time
+
+import aiohttp
+import yarl
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _site import percentile, running_site, session_cookie  # noqa: E402
+
+LESSON = "what-is-a-container"
+PROMPT = re.compile(rb"\$ ")
+_names = itertools.count()
+
+
+async def ready_time(base_url: str) -> tuple[float, str]:
+    """Seconds from a fresh learner's Start to their first prompt; and the sandbox id."""
+    cookies = await session_cookie(f"bench-{next(_names)}")
+    async with aiohttp.ClientSession(cookies=cookies, cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(f"{base_url}/lessons/{LESSON}/") as response:
+            await response.read()
+        token = http.cookie_jar.filter_cookies(yarl.URL(base_url))["csrftoken"].value
+        started = time.perf_counter()
+        async with http.post(f"{base_url}/sandboxes/start/{LESSON}/",
+                             headers={"X-CSRFToken": token, "HX-Request": "true"}) as response:
+            body = await response.text()
+        match = re.search(r'data-sandbox-id="([0-9a-f-]+)"', body)
+        if not match:
+            raise RuntimeError(f"no sandbox started: {body[:400]}")
+        url = base_url.replace("http", "ws") + f"/ws/sandboxes/{match.group(1)}/console/"
+        async with http.ws_connect(url, origin=base_url, max_msg_size=0) as ws:
+            await ws.send_str(json.dumps({"type": "resize", "cols": 120, "rows": 40}))
+            seen = b""
+            while not PROMPT.search(seen):
+                message = await asyncio.wait_for(ws.receive(), 60)
+                if message.type == aiohttp.WSMsgType.BINARY:
+                    seen += message.data
+                    await ws.send_str(json.dumps({"type": "ack", "bytes": len(message.data)}))
+                elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                    raise RuntimeError(f"console closed before the prompt: {message}")
+            return time.perf_counter() - started, match.group(1)
+
+
+async def stop_all() -> None:
+    from sandbox import pool, services
+    from sandbox.models import Sandbox
+
+    async for sandbox in Sandbox.objects.filter(owner__isnull=False, state__in=("starting", "running")):
+        await services.stop_sandbox(sandbox)
+    await services.wait_for_background()
+    await pool.drain({})
+
+
+async def fill_pool(count: int) -> None:
+    from django.conf import settings
+
+    from sandbox import pool
+
+    settings.SANDBOX_WARM_POOL = {"base": count}
+    made = await pool.refill()
+    settings.SANDBOX_WARM_POOL = {}
+    if made < count:
+        raise RuntimeError(f"the pool made {made} of {count} sandboxes")
+    await asyncio.sleep(1)  # let the shells settle, as a pool filled minutes before a class would
+
+
+async def round_of(base_url: str, count: int, repeat: int = 1) -> tuple[list[float], list[str]]:
+    times, ids = [], []
+    for _ in range(repeat):
+        results = await asyncio.gather(*(ready_time(base_url) for _ in range(count)))
+        times += [t for t, _ in results]
+        ids += [i for _, i in results]
+    return times, ids
+
+
+def idle_memory_mib(sandbox_ids: list[str]) -> tuple[float, float]:
+    """Mean MiB per idle sandbox: inside its cgroup, and its containerd shim on the host (which
+    the cgroup does not count but the machine pays for)."""
+    import docker
+    import psutil
+    from django.conf import settings
+
+    client = docker.DockerClient(base_url=settings.DOCKER_HOST, timeout=60)
+    used, shims = [], []
+    shim_rss = {}
+    for process in psutil.process_iter(["name", "cmdline", "memory_info"]):
+        if (process.info["name"] or "").startswith("containerd-shim") and process.info["cmdline"]:
+            cmd = process.info["cmdline"]
+            if "-id" in cmd:
+                shim_rss[cmd[cmd.index("-id") + 1]] = process.info["memory_info"].rss / 2**20
+    for sandbox_id in sandbox_ids:
+        container = client.containers.get(f"tutorial-sbx-{sandbox_id}")
+        stats = container.stats(stream=False)["memory_stats"]
+        cache = (stats.get("stats") or {}).get("inactive_file", (stats.get("stats") or {}).get("cache", 0))
+        used.append((stats.get("usage", 0) - cache) / 2**20)
+        shims.append(shim_rss.get(container.id, 0.0))
+    return statistics.mean(used), statistics.mean(shims)
+
+
+async def main(args) -> dict:
+    os.environ.update({"TUTORIAL_SANDBOX_CAPACITY": "200", "TUTORIAL_WARM_POOL": "", "TUTORIAL_SANDBOXES_PER_USER": "5"})
+    result: dict = {}
+    async with running_site() as (base_url, _pid):
+        await ready_time(base_url)  # warm up the site and the image cache
+        await stop_all()
+        for count in args.counts:
+            repeat = args.single_runs if count == 1 else 1
+            cold, _ = await round_of(base_url, count, repeat)
+            await stop_all()
+            warm = []
+            for _ in range(repeat):
+                await fill_pool(count)
+                times, ids = await round_of(base_url, count)
+                warm += times
+                if count == max(args.counts):
+                    await asyncio.sleep(args.settle)
+                    inside, shim = await asyncio.to_thread(idle_memory_mib, ids)
+                    rss = inside + shim
+                    result["idle_cgroup_mb_per_sandbox"] = round(inside, 2)
+                    result["idle_shim_rss_mb_per_sandbox"] = round(shim, 2)
+                    result["idle_rss_mb_per_sandbox"] = round(rss, 2)
+                    result["idle_sandboxes_per_20gib"] = int(20 * 1024 // rss) if rss > 0 else None
+                await stop_all()
+            for name, values in (("cold", cold), ("warm", warm)):
+                result[f"{name}{count}_p50_s"] = round(statistics.median(values), 3)
+                result[f"{name}{count}_p95_s"] = round(percentile(values, 95), 3)
+    result["cpus"] = os.cpu_count()
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--counts", type=int, nargs="+", default=[1, 10, 30])
+    parser.add_argument("--single-runs", type=int, default=5, help="sequential runs for the 1-learner figures")
+    parser.add_argument("--settle", type=float, default=5.0, help="seconds idle before memory is read")
+    options = parser.parse_args()
+    figures = asyncio.run(main(options))
+    print(json.dumps(figures) if options.json else json.dumps(figures, indent=2))
