@@ -49,6 +49,12 @@ def base_image(docker_client) -> str:
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Role users are made per test; the production hasher would dominate the suite's time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _isolated_data_dir(settings, tmp_path):
     """Gateway sockets and other runtime files of a test go to its own folder."""
     settings.DATA_DIR = tmp_path / "data"
