@@ -118,10 +118,14 @@ def record_attempt(progress: StepProgress, outcome: CheckOutcome) -> CheckAttemp
 
 def reveal_hint(user, lesson: Lesson, step: Step) -> StepProgress:
     """Reveal one more hint (in order), up to the number the step has."""
-    progress = progress_for(user, lesson, step)
-    if progress.hints_used < len(step.hints):
-        StepProgress.objects.filter(pk=progress.pk, hints_used=progress.hints_used).update(hints_used=progress.hints_used + 1)
-        progress.refresh_from_db()
+    pk = progress_for(user, lesson, step).pk
+    # Locked read-then-save (not a queryset update): two tabs cannot skip a hint, and save() fires
+    # post_save, which is how the instructor's dashboard hears of it.
+    with transaction.atomic():
+        progress = StepProgress.objects.select_for_update().get(pk=pk)
+        if progress.hints_used < len(step.hints):
+            progress.hints_used += 1
+            progress.save(update_fields=["hints_used"])
     return progress
 
 

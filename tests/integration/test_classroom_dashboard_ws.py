@@ -97,9 +97,10 @@ async def test_failed_attempt_carries_its_feedback_and_hints_and_solutions_arriv
     await lesson_services.arecord_attempt(progress, lesson_services.CheckOutcome(False, "failed", "There is no pid1.txt yet", exit_code=1))
     event = json.loads(await ws.receive_from(timeout=5))
     assert (event["kind"], event["outcome"], event["feedback"]) == ("attempt", "failed", "There is no pid1.txt yet")
-    # reveal_hint counts with a queryset update (no post_save): the page's periodic snapshot
-    # refresh shows it, and the next saved row (here the solution) carries the count.
+    # Each hint revealed and the solution viewed reach the dashboard as they happen.
     await sync_to_async(lesson_services.reveal_hint)(owner, lesson, step)
+    event = json.loads(await ws.receive_from(timeout=5))
+    assert event["hints_used"] == 1 and event["solution_viewed"] is False
     await sync_to_async(lesson_services.view_solution)(owner, lesson, step)
     event = json.loads(await ws.receive_from(timeout=5))
     assert event["hints_used"] == 1 and event["solution_viewed"] is True
