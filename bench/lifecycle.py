@@ -30,24 +30,34 @@ from _site import percentile, running_site, session_cookie  # noqa: E402
 LESSON = "what-is-a-container"
 PROMPT = re.compile(rb"\$ ")
 _names = itertools.count()
+ANSWERED: list[float] = []  # Start request -> page answered, of the last round (the rest is the console)
 
 
-async def ready_time(base_url: str) -> tuple[float, str]:
-    """Seconds from a fresh learner's Start to their first prompt; and the sandbox id."""
-    cookies = await session_cookie(f"bench-{next(_names)}")
-    async with aiohttp.ClientSession(cookies=cookies, cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        async with http.get(f"{base_url}/lessons/{LESSON}/") as response:
+class Learner:
+    """A signed-in learner on the lesson page, CSRF token in hand, about to press Start."""
+
+    async def prepare(self, base_url: str) -> "Learner":
+        self.base_url = base_url
+        cookies = await session_cookie(f"bench-{next(_names)}")
+        self.http = aiohttp.ClientSession(cookies=cookies, cookie_jar=aiohttp.CookieJar(unsafe=True))
+        async with self.http.get(f"{base_url}/lessons/{LESSON}/") as response:
             await response.read()
-        token = http.cookie_jar.filter_cookies(yarl.URL(base_url))["csrftoken"].value
+        self.token = self.http.cookie_jar.filter_cookies(yarl.URL(base_url))["csrftoken"].value
+        return self
+
+    async def start(self, go: asyncio.Event) -> tuple[float, str]:
+        """Seconds from Start to the first prompt byte on the console; and the sandbox id."""
+        await go.wait()  # every learner of the round presses Start at the same moment
         started = time.perf_counter()
-        async with http.post(f"{base_url}/sandboxes/start/{LESSON}/",
-                             headers={"X-CSRFToken": token, "HX-Request": "true"}) as response:
+        async with self.http.post(f"{self.base_url}/sandboxes/start/{LESSON}/",
+                                  headers={"X-CSRFToken": self.token, "HX-Request": "true"}) as response:
             body = await response.text()
+        self.answered = time.perf_counter() - started
         match = re.search(r'data-sandbox-id="([0-9a-f-]+)"', body)
         if not match:
             raise RuntimeError(f"no sandbox started: {body[:400]}")
-        url = base_url.replace("http", "ws") + f"/ws/sandboxes/{match.group(1)}/console/"
-        async with http.ws_connect(url, origin=base_url, max_msg_size=0) as ws:
+        url = self.base_url.replace("http", "ws") + f"/ws/sandboxes/{match.group(1)}/console/"
+        async with self.http.ws_connect(url, origin=self.base_url, max_msg_size=0) as ws:
             await ws.send_str(json.dumps({"type": "resize", "cols": 120, "rows": 40}))
             seen = b""
             while not PROMPT.search(seen):
@@ -57,7 +67,15 @@ async def ready_time(base_url: str) -> tuple[float, str]:
                     await ws.send_str(json.dumps({"type": "ack", "bytes": len(message.data)}))
                 elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                     raise RuntimeError(f"console closed before the prompt: {message}")
-            return time.perf_counter() - started, match.group(1)
+            elapsed = time.perf_counter() - started
+        await self.http.close()
+        return elapsed, match.group(1)
+
+
+async def ready_time(base_url: str) -> tuple[float, str]:
+    go = asyncio.Event()
+    go.set()
+    return await (await Learner().prepare(base_url)).start(go)
 
 
 async def stop_all() -> None:
@@ -86,7 +104,13 @@ async def fill_pool(count: int) -> None:
 async def round_of(base_url: str, count: int, repeat: int = 1) -> tuple[list[float], list[str]]:
     times, ids = [], []
     for _ in range(repeat):
-        results = await asyncio.gather(*(ready_time(base_url) for _ in range(count)))
+        learners = [await Learner().prepare(base_url) for _ in range(count)]
+        go = asyncio.Event()
+        pending = [asyncio.create_task(learner.start(go)) for learner in learners]
+        await asyncio.sleep(0.2)
+        go.set()
+        results = await asyncio.gather(*pending)
+        ANSWERED.extend(learner.answered for learner in learners)
         times += [t for t, _ in results]
         ids += [i for _, i in results]
     return times, ids
@@ -127,6 +151,7 @@ async def main(args) -> dict:
             cold, _ = await round_of(base_url, count, repeat)
             await stop_all()
             warm = []
+            ANSWERED.clear()
             for _ in range(repeat):
                 await fill_pool(count)
                 times, ids = await round_of(base_url, count)
@@ -140,6 +165,7 @@ async def main(args) -> dict:
                     result["idle_rss_mb_per_sandbox"] = round(rss, 2)
                     result["idle_sandboxes_per_20gib"] = int(20 * 1024 // rss) if rss > 0 else None
                 await stop_all()
+            result[f"warm{count}_start_answer_p95_s"] = round(percentile(ANSWERED, 95), 3)
             for name, values in (("cold", cold), ("warm", warm)):
                 result[f"{name}{count}_p50_s"] = round(statistics.median(values), 3)
                 result[f"{name}{count}_p95_s"] = round(percentile(values, 95), 3)
