@@ -135,6 +135,8 @@ def on_sandbox_saved(sender, instance, raw=False, **kwargs) -> None:
     update_fields = kwargs.get("update_fields")
     if update_fields is not None and "state" not in update_fields:
         return
+    if instance.owner_id is None:
+        return  # an unclaimed warm-pool sandbox belongs to no learner yet
     _dispatch(instance.owner_id, instance.lesson, sandbox_event(instance))
 
 

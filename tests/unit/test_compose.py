@@ -76,7 +76,12 @@ def test_site_is_built_from_the_repository_dockerfile_and_serves_with_daphne(res
 def test_gateway_and_reaper_run_their_commands_from_the_same_image(resolved):
     services = resolved["services"]
     assert services["gateway"]["command"] == ["python", "manage.py", "run_gateway"]
-    assert services["reaper"]["command"] == ["python", "manage.py", "reap_sandboxes"]
+    # The reaper is a long-lived service: one pass and exit would leave limits unapplied.
+    assert services["reaper"]["command"] == ["python", "manage.py", "reap_sandboxes", "--loop"]
+    from django.core.management import load_command_class
+
+    parser = load_command_class("sandbox", "reap_sandboxes").create_parser("manage.py", "reap_sandboxes")
+    assert parser.parse_args(["--loop"]).loop is True
     assert services["gateway"]["image"] == services["reaper"]["image"] == services["site"]["image"]
 
 
