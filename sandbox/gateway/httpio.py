@@ -7,9 +7,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
+import re
+import socket
+from typing import NamedTuple
 
 MAX_HEAD = 64 * 1024
-COPY_CHUNK = 256 * 1024
+COPY_CHUNK = 256 * 1024  # the most read and relayed in one pass
+MAX_CHUNK_LINE = 4096  # a chunk-size line (with extensions) longer than this is refused
 
 
 class HttpError(Exception):
@@ -79,14 +84,7 @@ def body_framing(head: Head) -> tuple[str, int]:
 
 async def read_chunk_size(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     line = await reader.readuntil(b"\r\n")
-    size_text = line[:-2].split(b";", 1)[0].strip()
-    try:
-        size = int(size_text, 16)
-    except ValueError:
-        raise HttpError(400, "invalid chunk size") from None
-    if size < 0:
-        raise HttpError(400, "invalid chunk size")
-    return size, line
+    return parse_chunk_size(line[:-2]), line
 
 
 async def read_body(reader: asyncio.StreamReader, framing: tuple[str, int], limit: int) -> bytes:
@@ -121,11 +119,31 @@ async def _skip_trailers(reader: asyncio.StreamReader) -> None:
             return
 
 
+class Relayed(NamedTuple):
+    """What ``copy_body`` moved: payload bytes, and bytes it read past the end of the body.
+
+    ``surplus`` is non-empty only when a client pipelined its next request behind a chunked body;
+    those bytes are gone from the reader, so the connection must close after this answer."""
+
+    total: int
+    surplus: bytes = b""
+
+
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
+
+def parse_chunk_size(line: bytes) -> int:
+    """The size in a chunk-size line (without its CRLF); extensions are ignored. Strict: hex only."""
+    size_text = line.split(b";", 1)[0].strip(b" \t")
+    if not _CHUNK_SIZE.fullmatch(size_text):
+        raise HttpError(400, "invalid chunk size")
+    return int(size_text, 16)
+
+
 async def copy_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, framing: tuple[str, int],
-                    limit: int | None = None) -> int:
-    """Relay a body as it comes, keeping its framing; returns the bytes of payload relayed."""
+                    limit: int | None = None) -> Relayed:
+    """Relay a body as it comes, keeping its framing (chunk boundaries may move)."""
     kind, length = framing
-    total = 0
     if kind == "length":
         if limit is not None and length > limit:
             raise HttpError(413, f"the upload is larger than the classroom limit of {limit // (1024 * 1024)} MiB")
@@ -136,30 +154,188 @@ async def copy_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
                 raise HttpError(400, "the body is shorter than its Content-Length")
             writer.write(chunk)
             remaining -= len(chunk)
-            total += len(chunk)
             if writer.transport.get_write_buffer_size() > COPY_CHUNK:
                 await writer.drain()
         await writer.drain()
-        return total
+        return Relayed(length)
     if kind == "chunked":
-        while True:
-            size, line = await read_chunk_size(reader)
-            total += size
-            if limit is not None and total > limit:
-                raise HttpError(413, f"the upload is larger than the classroom limit of {limit // (1024 * 1024)} MiB")
-            if size == 0:
-                await _skip_trailers(reader)
-                writer.write(b"0\r\n\r\n")
+        relay = ChunkedRelay(limit)
+        while not relay.done:
+            block = await reader.read(COPY_CHUNK)
+            if not block:
+                raise asyncio.IncompleteReadError(relay.pending, None)
+            for piece in relay.feed(block):
+                writer.write(piece)
+            if writer.transport.get_write_buffer_size() > COPY_CHUNK:
                 await writer.drain()
-                return total
-            # One read and one write per chunk: the CLI sends many small chunks (docker cp, build).
-            data = await reader.readexactly(size + 2)
-            if data[-2:] != b"\r\n":
-                raise HttpError(400, "malformed chunk")
-            writer.write(b"%x\r\n" % size + data)
-            if writer.transport.get_write_buffer_size() > 4 * COPY_CHUNK:
-                await writer.drain()
-    return 0
+        await writer.drain()
+        return Relayed(relay.total, relay.surplus)
+    return Relayed(0)
+
+
+class ChunkedRelay:
+    """A chunked body, checked as it passes: ``feed`` takes bytes as they arrive and returns the
+    pieces to send on, in order. Every size line is parsed strictly and counted against ``limit``
+    before its data goes out; the CRLF after each chunk's data is checked; trailers are dropped.
+
+    What goes out is canonical framing: a size line already written as ``%x`` is passed on as it
+    came, with its data, as slices of the fed buffer (no copy); any other line is rewritten. The
+    pieces are views of what was fed: send them before feeding (or reusing) that buffer again."""
+
+    def __init__(self, limit: int | None = None):
+        self.limit = limit
+        self.total = 0
+        self.done = False
+        self.surplus = b""  # bytes fed after the end of the body
+        self.pending = b""  # an unfinished size line or CRLF, kept for the next feed
+        self._remaining = 0  # payload bytes still due in the current chunk
+        self._state = "size"  # size -> data -> crlf -> size ... -> trailers
+        self._trailer_bytes = 0
+
+    def feed(self, block) -> list:
+        if self.done:
+            self.surplus += bytes(block)
+            return []
+        data = self.pending + bytes(block) if self.pending else block
+        view = memoryview(data)
+        out: list = []
+        pos, end = 0, len(view)
+        start = 0  # the checked bytes from here to ``pos`` go out verbatim
+        state, remaining = self._state, self._remaining
+        while pos < end:
+            if state == "data":
+                n = min(remaining, end - pos)
+                pos += n
+                remaining -= n
+                if not remaining:
+                    state = "crlf"
+                continue
+            if state == "crlf":
+                if end - pos < 2:
+                    break
+                if view[pos:pos + 2] != b"\r\n":
+                    raise HttpError(400, "malformed chunk")
+                pos += 2
+                state = "size"
+                continue
+            window = bytes(view[pos:pos + MAX_CHUNK_LINE + 2])
+            eol = window.find(b"\r\n")
+            if eol < 0:
+                if len(window) > MAX_CHUNK_LINE:
+                    raise HttpError(400, "chunk header line too long")
+                break
+            line = window[:eol]
+            line_end = pos + eol + 2
+            if state == "trailers":
+                pos = start = line_end
+                self._trailer_bytes += eol + 2
+                if self._trailer_bytes > MAX_HEAD:
+                    raise HttpError(431, "chunked trailers too large")
+                if not line:
+                    self.done = True
+                    break
+                continue
+            size = parse_chunk_size(line)
+            self.total += size
+            if self.limit is not None and self.total > self.limit:
+                raise HttpError(413, f"the upload is larger than the classroom limit of {self.limit // (1024 * 1024)} MiB")
+            if not size:  # the last chunk: what follows (trailers) is not passed on
+                if pos > start:
+                    out.append(view[start:pos])
+                pos = start = line_end
+                state = "trailers"
+                continue
+            if line != b"%x" % size:  # extensions, upper case, leading zeros: rewrite the line
+                if pos > start:
+                    out.append(view[start:pos])
+                out.append(b"%x\r\n" % size)
+                start = line_end
+            pos = line_end
+            remaining, state = size, "data"
+        if state != "trailers" and pos > start:
+            out.append(view[start:pos])
+        self._state, self._remaining = state, remaining
+        if self.done:
+            out.append(b"0\r\n\r\n")
+            self.surplus, self.pending = bytes(view[pos:]), b""
+        else:
+            self.pending = bytes(view[pos:])
+        return out
+
+
+async def copy_request_body_direct(reader: asyncio.StreamReader, client: asyncio.StreamWriter,
+                                   engine: asyncio.StreamWriter, framing: tuple[str, int],
+                                   limit: int | None) -> Relayed | None:
+    """``copy_body`` for a large upload (docker cp, build context), on the sockets themselves.
+
+    Why: through StreamReader and the transport's write buffer every byte is copied four or five
+    times in Python (~110 ms of CPU per 100 MB on these machines, a third of a direct `docker cp`).
+    Here the client's socket is read into one reused buffer and the checked slices are sent
+    straight to the engine's: the kernel's copies only. The checks are ``ChunkedRelay``'s (or the
+    length), the same as ``copy_body``. Returns None, having read nothing, when it cannot take
+    over the sockets (then use ``copy_body``)."""
+    buffered = getattr(reader, "_buffer", None)  # CPython's StreamReader keeps unread bytes here
+    client_sock = client.get_extra_info("socket")
+    engine_sock = engine.get_extra_info("socket")
+    if (not isinstance(buffered, bytearray) or client_sock is None or engine_sock is None
+            or reader.exception() is not None or engine.transport.get_write_buffer_size()
+            or framing[0] not in ("length", "chunked")):
+        return None
+    kind, length = framing
+    if kind == "length" and limit is not None and length > limit:
+        raise HttpError(413, f"the upload is larger than the classroom limit of {limit // (1024 * 1024)} MiB")
+    loop = asyncio.get_running_loop()
+    # Take what the reader holds (no await happens while it holds data), then stop the transport
+    # reading and read from a duplicate of its socket: asyncio refuses sock_* calls on a socket
+    # a transport owns, and the transport must keep the connection for the answer.
+    first = await reader.read(len(buffered)) if buffered else b""
+    client.transport.pause_reading()
+    eof = reader.at_eof()
+    inbound = socket.socket(fileno=os.dup(client_sock.fileno()))
+    outbound = socket.socket(fileno=os.dup(engine_sock.fileno()))
+    inbound.setblocking(False)
+    outbound.setblocking(False)
+    engine_gone = False
+
+    async def send(pieces) -> None:
+        nonlocal engine_gone
+        for piece in pieces:
+            if engine_gone:
+                return
+            try:
+                await loop.sock_sendall(outbound, piece)
+            except OSError:
+                engine_gone = True  # keep reading the body; the engine's answer says why
+
+    buf = bytearray(COPY_CHUNK)
+    view = memoryview(buf)
+    try:
+        if kind == "length":
+            extra = first[length:]
+            await send([first[:length]])
+            remaining = length - min(length, len(first))
+            while remaining:
+                n = 0 if eof else await loop.sock_recv_into(inbound, view[:min(remaining, COPY_CHUNK)])
+                if not n:
+                    raise HttpError(400, "the body is shorter than its Content-Length")
+                await send([view[:n]])
+                remaining -= n
+            return Relayed(length, bytes(extra))
+        relay = ChunkedRelay(limit)
+        if first:
+            await send(relay.feed(first))
+        while not relay.done:
+            n = 0 if eof else await loop.sock_recv_into(inbound, view)
+            if not n:
+                raise asyncio.IncompleteReadError(relay.pending, None)
+            await send(relay.feed(view[:n]))
+        return Relayed(relay.total, relay.surplus)
+    finally:
+        view.release()
+        inbound.close()
+        outbound.close()
+        if not client.is_closing():
+            client.transport.resume_reading()
 
 
 def response_framing(head: Head, method: str) -> tuple[str, int]:
@@ -193,9 +369,11 @@ async def copy_to_eof(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     while True:
         chunk = await reader.read(COPY_CHUNK)
         if not chunk:
+            await writer.drain()
             return
         writer.write(chunk)
-        await writer.drain()
+        if writer.transport.get_write_buffer_size() > COPY_CHUNK:
+            await writer.drain()
 
 
 def encode_head(start: str, headers: list[tuple[str, str]]) -> bytes:

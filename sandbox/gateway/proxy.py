@@ -222,8 +222,13 @@ class LearnerProxy:
         try:
             up_writer.write(httpio.encode_head(f"{req.method} /{policy.API_VERSION}{path}{qs} HTTP/1.1", headers) + payload)
             if streaming:
-                await httpio.copy_body(req.reader, up_writer, req.framing, stream_limit)
+                relayed = await httpio.copy_request_body_direct(req.reader, req.writer, up_writer, req.framing,
+                                                                stream_limit)
+                if relayed is None:
+                    relayed = await httpio.copy_body(req.reader, up_writer, req.framing, stream_limit)
                 req.body_consumed = True
+                if relayed.surplus:
+                    req.close = True  # the client pipelined past the body: those bytes are spent
             await up_writer.drain()
             head = await httpio.read_head(up_reader)
             if head is None:
@@ -247,7 +252,7 @@ class LearnerProxy:
                 await req.writer.drain()
                 return not req.close
             keep = [(k, v) for k, v in head.headers if k.lower() != "connection"]
-            if framing[0] == "eof":
+            if framing[0] == "eof" or req.close:
                 keep.append(("Connection", "close"))
             req.writer.write(httpio.encode_head(head.start, keep))
             if framing[0] == "eof":
