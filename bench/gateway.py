@@ -4,6 +4,13 @@ Through the gateway and directly: `docker ps`, `docker run --rm <small image> tr
 `docker cp` (Debian's docker CLI on the host, DOCKER_HOST switched between the two sockets), plus
 single API calls (`GET /containers/json`) for the added latency per call.
 
+`run` is measured three ways. The gateway forces the classroom policy on every container (limits,
+dropped capabilities, the learner's own bridge network instead of the default bridge), so besides
+plain `direct` there is `direct_same_options`: straight to the engine with the very HostConfig the
+policy produced (read from ``plan_container_create``, on the learner's own network). ``run_ratio``
+keeps its meaning (gateway vs plain direct, the target); ``run_ratio_vs_same_options`` is the
+proxy's own share and ``run_policy_ratio`` what the policy itself costs.
+
     .venv/bin/python bench/gateway.py --json
 """
 
@@ -32,11 +39,40 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 
+from sandbox.gateway import policy  # noqa: E402
 from sandbox.gateway.cleanup import destroy_learner_objects  # noqa: E402
-from sandbox.gateway.server import GatewayServer, engine_socket_path, short_path  # noqa: E402
+from sandbox.gateway.server import GatewayServer, engine_socket_path, gateway_limits, short_path  # noqa: E402
 
 IMAGE = f"{settings.GATEWAY_REGISTRY}/library/busybox"
 DOCKER = "/usr/bin/docker"
+
+
+def forced_run_flags(learner: policy.Learner) -> list[str]:
+    """`docker run` flags giving, straight to the engine, the container the gateway makes of
+    `docker run --rm IMAGE true`. Built from the policy's own plan; a forced field this does not
+    know fails the benchmark rather than silently comparing different containers."""
+    request = {"Image": IMAGE, "Cmd": ["true"], "HostConfig": {"AutoRemove": True}}
+    plan = policy.plan_container_create(learner, request, gateway_limits())
+    host = dict(plan.body["HostConfig"])
+    flags = [f"--label={k}={v}" for k, v in plan.body["Labels"].items()]
+    if host.pop("AutoRemove"):
+        flags.append("--rm")
+    flags += [f"--memory={host.pop('Memory')}b", f"--memory-swap={host.pop('MemorySwap')}b",
+              f"--cpus={host.pop('NanoCpus') / 1e9:g}", f"--pids-limit={host.pop('PidsLimit')}",
+              f"--shm-size={host.pop('ShmSize')}b", f"--network={host.pop('NetworkMode')}"]
+    flags += [f"--cap-drop={cap}" for cap in host.pop("CapDrop")]
+    flags += [f"--security-opt={opt}" for opt in host.pop("SecurityOpt")]
+    flags += [f"--ulimit={u['Name']}={u['Soft']}:{u['Hard']}" for u in host.pop("Ulimits")]
+    log_config = host.pop("LogConfig")
+    flags += [f"--log-driver={log_config['Type']}"] + [f"--log-opt={k}={v}" for k, v in log_config["Config"].items()]
+    restart = host.pop("RestartPolicy")
+    if restart["Name"] not in ("", "no"):
+        flags.append(f"--restart={restart['Name']}")
+    if host.pop("PortBindings"):
+        raise SystemExit("bench: the policy now publishes ports for a plain run; update forced_run_flags")
+    if host:
+        raise SystemExit(f"bench: forced HostConfig fields not mirrored in the direct run: {sorted(host)}")
+    return flags
 
 
 def timed(cmd: list[str], host: str) -> float:
@@ -60,7 +96,7 @@ async def api_call(path: str, query: str = "") -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="gwbench-"))
@@ -83,6 +119,9 @@ def main() -> None:
     gateway = f"unix://{link}"
     direct = f"unix://{engine_socket_path()}"
     results: dict[str, dict[str, list[float]]] = {"ps": {}, "run": {}, "cp": {}}
+    cp_cpu: list[float] = []  # the gateway's CPU per `docker cp` (it runs in this process)
+    learner = policy.Learner(sandbox_id=sandbox_id, owner_id="999999", lesson="bench", registry=server.registry)
+    same_options = [DOCKER, "run", *forced_run_flags(learner), IMAGE, "true"]
     payload = data_dir / "payload.bin"
     with open(payload, "wb") as out:
         out.write(os.urandom(1 << 20) * 100)  # 100 MiB
@@ -91,13 +130,22 @@ def main() -> None:
                        capture_output=True)
         target = subprocess.run([DOCKER, "create", IMAGE, "true"], env={**os.environ, "DOCKER_HOST": gateway},
                                 check=True, capture_output=True, text=True).stdout.strip()
-        for _ in range(args.rounds):
-            for name, host in (("gateway", gateway), ("direct", direct)):
+        # The learner's own network, made by the gateway on first need, for the same-options run.
+        subprocess.run([DOCKER, "run", "--rm", IMAGE, "true"], env={**os.environ, "DOCKER_HOST": gateway},
+                       check=True, capture_output=True)
+        for round_no in range(args.rounds):
+            order = (("gateway", gateway), ("direct", direct))
+            for name, host in order if round_no % 2 == 0 else order[::-1]:  # no side always goes first
                 # Directly, with the same owner filter the gateway adds: the same answer, the same work.
                 ps = [DOCKER, "ps", "--filter", f"label=tutorial.sandbox={sandbox_id}", "--filter", "label=tutorial.gateway=learner"]
                 results["ps"].setdefault(name, []).append(timed(ps if name == "direct" else [DOCKER, "ps"], host))
                 results["run"].setdefault(name, []).append(timed([DOCKER, "run", "--rm", IMAGE, "true"], host))
+                if name == "direct":
+                    results["run"].setdefault("direct_same_options", []).append(timed(same_options, host))
+                cpu = time.process_time()
                 results["cp"].setdefault(name, []).append(timed([DOCKER, "cp", str(payload), f"{target}:/tmp/payload.bin"], host))
+                if name == "gateway":
+                    cp_cpu.append(time.process_time() - cpu)
         with short_path(socket_path) as gw_sock:
             api = {"gateway": [], "direct": []}
             owner_query = "?filters=" + quote(json.dumps({"label": [f"tutorial.sandbox={sandbox_id}", "tutorial.gateway=learner"]}))
@@ -113,11 +161,14 @@ def main() -> None:
     report = {
         "ps_ratio": round(med(results["ps"]["gateway"]) / med(results["ps"]["direct"]), 3),
         "run_ratio": round(med(results["run"]["gateway"]) / med(results["run"]["direct"]), 3),
+        "run_ratio_vs_same_options": round(med(results["run"]["gateway"]) / med(results["run"]["direct_same_options"]), 3),
+        "run_policy_ratio": round(med(results["run"]["direct_same_options"]) / med(results["run"]["direct"]), 3),
         "cp_ratio": round(med(results["cp"]["gateway"]) / med(results["cp"]["direct"]), 3),
         "added_ms_per_call_p50": round((med(api["gateway"]) - med(api["direct"])) * 1000, 3),
         "ps_ms": {k: round(med(v) * 1000, 1) for k, v in results["ps"].items()},
         "run_ms": {k: round(med(v) * 1000, 1) for k, v in results["run"].items()},
         "cp_100mb_ms": {k: round(med(v) * 1000, 1) for k, v in results["cp"].items()},
+        "cp_gateway_cpu_ms": round(med(cp_cpu) * 1000, 1),
         "api_call_ms_p50": {k: round(med(v) * 1000, 3) for k, v in api.items()},
         "rounds": args.rounds,
         "targets": {"ratios": 1.2, "added_ms_per_call_p50": 5},
