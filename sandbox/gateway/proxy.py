@@ -119,6 +119,8 @@ class LearnerProxy:
                     break
         except HttpError as exc:
             self._send(writer, httpio.error_response(exc.status, exc.message, close=True))
+            if exc.status == 413:
+                await _linger(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
         except Exception:  # noqa: BLE001 - one bad request must not take the gateway down
@@ -590,6 +592,23 @@ class LearnerProxy:
     async def h_volume_op(self, req: Request) -> bool:
         info = await self.own_volume(req.match.group("id"))
         return await self.forward(req, path=f"/volumes/{quote(info['Name'])}")
+
+
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seconds: float = 2.0) -> None:
+    """After refusing an upload mid-stream: stop sending, and swallow what the client is still
+    writing for a moment, so it reads our message instead of dying of a broken pipe."""
+    try:
+        await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+
+        async def swallow():
+            while await reader.read(httpio.COPY_CHUNK):
+                pass
+
+        await asyncio.wait_for(swallow(), seconds)
+    except (asyncio.TimeoutError, ConnectionError, OSError):
+        pass
 
 
 async def _splice(client_reader, client_writer, up_reader, up_writer) -> None:
