@@ -148,8 +148,10 @@ async def main(args) -> dict:
         await stop_all()
         for count in args.counts:
             repeat = args.single_runs if count == 1 else 1
-            cold, _ = await round_of(base_url, count, repeat)
-            await stop_all()
+            cold = []
+            if not args.warm_only:
+                cold, _ = await round_of(base_url, count, repeat)
+                await stop_all()
             warm = []
             ANSWERED.clear()
             for _ in range(repeat):
@@ -167,6 +169,8 @@ async def main(args) -> dict:
                 await stop_all()
             result[f"warm{count}_start_answer_p95_s"] = round(percentile(ANSWERED, 95), 3)
             for name, values in (("cold", cold), ("warm", warm)):
+                if not values:
+                    continue
                 result[f"{name}{count}_p50_s"] = round(statistics.median(values), 3)
                 result[f"{name}{count}_p95_s"] = round(percentile(values, 95), 3)
     result["cpus"] = os.cpu_count()
@@ -178,6 +182,7 @@ if __name__ == "__main__":
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--counts", type=int, nargs="+", default=[1, 10, 30])
     parser.add_argument("--single-runs", type=int, default=5, help="sequential runs for the 1-learner figures")
+    parser.add_argument("--warm-only", action="store_true", help="skip the cold rounds (to measure the pool alone)")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds idle before memory is read")
     options = parser.parse_args()
     figures = asyncio.run(main(options))
