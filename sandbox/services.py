@@ -13,15 +13,17 @@ sandbox from the warm pool (``sandbox.pool``) when one is ready; a stop saves th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
+import threading
 import uuid
 from functools import cache
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -136,6 +138,25 @@ def image_tag(name: str) -> str:
 
 
 # -- rows -----------------------------------------------------------------------------------------
+# Each request runs its database work in a thread of its own (Django's ThreadSensitiveContext),
+# so 30 simultaneous Starts are 30 connections asking SQLite for its one write lock. SQLite's own
+# wait is a sleep-and-retry with back-off (up to 100 ms between tries), which left a class's last
+# learners waiting seconds for a few milliseconds of work. Writers of this process queue here
+# instead and go the moment the lock is free; other processes (the reaper) still wait in SQLite.
+_sqlite_writer = threading.Lock()
+
+
+@contextlib.contextmanager
+def write_transaction():
+    """``transaction.atomic()``, queued in this process first when the database is SQLite."""
+    if connection.vendor != "sqlite":
+        with transaction.atomic():
+            yield
+        return
+    with _sqlite_writer, transaction.atomic():
+        yield
+
+
 def _limit_message(held: int) -> str:
     return f"You already have {held} sandboxes running; stop one to start another."
 
@@ -168,7 +189,7 @@ def _claim_row(user, lesson: str, workspace: str, image: str) -> tuple[Sandbox, 
     from . import pool
 
     now = timezone.now()
-    with transaction.atomic():
+    with write_transaction():
         existing = (
             Sandbox.objects.select_for_update()
             .filter(owner=user, lesson=lesson, state__in=Sandbox.HELD_STATES)
