@@ -266,23 +266,26 @@ class ChunkedRelay:
         return out
 
 
-async def copy_request_body_direct(reader: asyncio.StreamReader, client: asyncio.StreamWriter,
-                                   engine: asyncio.StreamWriter, framing: tuple[str, int],
-                                   limit: int | None) -> Relayed | None:
-    """``copy_body`` for a large upload (docker cp, build context), on the sockets themselves.
+async def relay_body_direct(reader: asyncio.StreamReader, source: asyncio.StreamWriter,
+                            dest: asyncio.StreamWriter, framing: tuple[str, int], limit: int | None = None,
+                            *, upload: bool = True) -> Relayed | None:
+    """``copy_body`` for a large body (docker cp either way, build context), on the sockets.
 
-    Why: through StreamReader and the transport's write buffer every byte is copied four or five
-    times in Python (~110 ms of CPU per 100 MB on these machines, a third of a direct `docker cp`).
-    Here the client's socket is read into one reused buffer and the checked slices are sent
-    straight to the engine's: the kernel's copies only. The checks are ``ChunkedRelay``'s (or the
-    length), the same as ``copy_body``. Returns None, having read nothing, when it cannot take
+    ``reader``/``source`` are the two halves of the connection the body comes from, ``dest``
+    the one it goes to. Why: through StreamReader and the transport's write buffer every byte is
+    copied four or five times in Python (~110 ms of CPU per 100 MB on these machines, a third of
+    a direct `docker cp`). Here the source socket is read into one reused buffer and the checked
+    slices are sent straight to the destination socket: the kernel's copies only. The checks are
+    ``ChunkedRelay``'s (or the length), the same as ``copy_body``. An ``upload`` whose engine
+    goes away is still read to its end (the engine's answer says why); an answer whose client
+    goes away ends with ConnectionError. Returns None, having read nothing, when it cannot take
     over the sockets (then use ``copy_body``)."""
     buffered = getattr(reader, "_buffer", None)  # CPython's StreamReader keeps unread bytes here
-    client_sock = client.get_extra_info("socket")
-    engine_sock = engine.get_extra_info("socket")
-    if (not isinstance(buffered, bytearray) or client_sock is None or engine_sock is None
-            or reader.exception() is not None or engine.transport.get_write_buffer_size()
-            or framing[0] not in ("length", "chunked")):
+    source_sock = source.get_extra_info("socket")
+    dest_sock = dest.get_extra_info("socket")
+    if (not isinstance(buffered, bytearray) or source_sock is None or dest_sock is None
+            or reader.exception() is not None or dest.transport.get_write_buffer_size()
+            or dest.is_closing() or framing[0] not in ("length", "chunked")):
         return None
     kind, length = framing
     if kind == "length" and limit is not None and length > limit:
@@ -290,29 +293,31 @@ async def copy_request_body_direct(reader: asyncio.StreamReader, client: asyncio
     loop = asyncio.get_running_loop()
     # Take what the reader holds (no await happens while it holds data), then stop the transport
     # reading and read from a duplicate of its socket: asyncio refuses sock_* calls on a socket
-    # a transport owns, and the transport must keep the connection for the answer.
+    # a transport owns, and the transports must keep the connections for what follows.
     first = await reader.read(len(buffered)) if buffered else b""
-    client.transport.pause_reading()
+    source.transport.pause_reading()
     eof = reader.at_eof()
-    inbound = socket.socket(fileno=os.dup(client_sock.fileno()))
-    outbound = socket.socket(fileno=os.dup(engine_sock.fileno()))
+    inbound = socket.socket(fileno=os.dup(source_sock.fileno()))
+    outbound = socket.socket(fileno=os.dup(dest_sock.fileno()))
     inbound.setblocking(False)
     outbound.setblocking(False)
-    # A unix socket's send buffer bounds what is in flight to the engine: the default 208 KiB
-    # meant a wait for the engine every buffer or so (1 MiB: ~20% less gateway CPU per upload).
+    # A unix socket's send buffer bounds what is in flight: the default 208 KiB meant a wait for
+    # the engine every buffer or so (1 MiB: ~20% less gateway CPU per upload).
     with contextlib.suppress(OSError):
         outbound.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, ENGINE_SEND_BUFFER)
-    engine_gone = False
+    dest_gone = False
 
     async def send(pieces) -> None:
-        nonlocal engine_gone
+        nonlocal dest_gone
         for piece in pieces:
-            if engine_gone:
+            if dest_gone:
                 return
             try:
                 await loop.sock_sendall(outbound, piece)
-            except OSError:
-                engine_gone = True  # keep reading the body; the engine's answer says why
+            except OSError as exc:
+                if not upload:
+                    raise ConnectionResetError("the client went away") from exc
+                dest_gone = True  # keep reading the upload; the engine's answer says why
 
     buf = bytearray(DIRECT_BUFFER)
     view = memoryview(buf)
@@ -341,8 +346,8 @@ async def copy_request_body_direct(reader: asyncio.StreamReader, client: asyncio
         view.release()
         inbound.close()
         outbound.close()
-        if not client.is_closing():
-            client.transport.resume_reading()
+        if not source.is_closing():
+            source.transport.resume_reading()
 
 
 def response_framing(head: Head, method: str) -> tuple[str, int]:

@@ -224,8 +224,7 @@ class LearnerProxy:
         try:
             up_writer.write(httpio.encode_head(f"{req.method} /{policy.API_VERSION}{path}{qs} HTTP/1.1", headers) + payload)
             if streaming:
-                relayed = await httpio.copy_request_body_direct(req.reader, req.writer, up_writer, req.framing,
-                                                                stream_limit)
+                relayed = await httpio.relay_body_direct(req.reader, req.writer, up_writer, req.framing, stream_limit)
                 if relayed is None:
                     relayed = await httpio.copy_body(req.reader, up_writer, req.framing, stream_limit)
                 req.body_consumed = True
@@ -260,8 +259,12 @@ class LearnerProxy:
             if framing[0] == "eof":
                 await httpio.copy_to_eof(up_reader, req.writer)
                 return False
-            await httpio.copy_body(up_reader, req.writer, framing)
-            await req.writer.drain()
+            # Streams and big bodies (docker cp out, export, logs) on the sockets; small JSON as before.
+            direct = framing[0] == "chunked" or framing[1] > httpio.COPY_CHUNK
+            if not direct or await httpio.relay_body_direct(up_reader, up_writer, req.writer, framing,
+                                                            upload=False) is None:
+                await httpio.copy_body(up_reader, req.writer, framing)
+                await req.writer.drain()
             return not req.close
         finally:
             up_writer.close()
