@@ -1,7 +1,7 @@
 """Benchmark the Docker gateway against the engine socket, in the same run.
 
 Through the gateway and directly: `docker ps`, `docker run --rm <small image> true` and a 100 MB
-`docker cp` (Debian's docker CLI on the host, DOCKER_HOST switched between the two sockets), plus
+`docker cp` into a container and back out (Debian's docker CLI on the host, DOCKER_HOST switched between the two sockets), plus
 single API calls (`GET /containers/json`) for the added latency per call.
 
 `run` is measured three ways. The gateway forces the classroom policy on every container (limits,
@@ -96,7 +96,7 @@ async def api_call(path: str, query: str = "") -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="gwbench-"))
@@ -118,7 +118,7 @@ def main() -> None:
     link.symlink_to(socket_path)  # a short path for the CLI's unix address
     gateway = f"unix://{link}"
     direct = f"unix://{engine_socket_path()}"
-    results: dict[str, dict[str, list[float]]] = {"ps": {}, "run": {}, "cp": {}}
+    results: dict[str, dict[str, list[float]]] = {"ps": {}, "run": {}, "cp": {}, "cp_out": {}}
     cp_cpu: list[float] = []  # the gateway's CPU per `docker cp` (it runs in this process)
     learner = policy.Learner(sandbox_id=sandbox_id, owner_id="999999", lesson="bench", registry=server.registry)
     same_options = [DOCKER, "run", *forced_run_flags(learner), IMAGE, "true"]
@@ -133,19 +133,30 @@ def main() -> None:
         # The learner's own network, made by the gateway on first need, for the same-options run.
         subprocess.run([DOCKER, "run", "--rm", IMAGE, "true"], env={**os.environ, "DOCKER_HOST": gateway},
                        check=True, capture_output=True)
+        # Directly, `ps` gets the same owner filter the gateway adds: the same answer, the same work.
+        ps_direct = [DOCKER, "ps", "--filter", f"label=tutorial.sandbox={sandbox_id}", "--filter",
+                     "label=tutorial.gateway=learner"]
+        copied_back = data_dir / "copied-back.bin"
+        variants = {
+            "ps": [("gateway", gateway, [DOCKER, "ps"]), ("direct", direct, ps_direct)],
+            "run": [("gateway", gateway, [DOCKER, "run", "--rm", IMAGE, "true"]),
+                    ("direct", direct, [DOCKER, "run", "--rm", IMAGE, "true"]),
+                    ("direct_same_options", direct, same_options)],
+            "cp": [(name, host, [DOCKER, "cp", str(payload), f"{target}:/tmp/payload.bin"])
+                   for name, host in (("gateway", gateway), ("direct", direct))],
+            # And back out of the container: the engine's answer relayed to the CLI.
+            "cp_out": [(name, host, [DOCKER, "cp", f"{target}:/tmp/payload.bin", str(copied_back)])
+                       for name, host in (("gateway", gateway), ("direct", direct))],
+        }
         for round_no in range(args.rounds):
-            order = (("gateway", gateway), ("direct", direct))
-            for name, host in order if round_no % 2 == 0 else order[::-1]:  # no side always goes first
-                # Directly, with the same owner filter the gateway adds: the same answer, the same work.
-                ps = [DOCKER, "ps", "--filter", f"label=tutorial.sandbox={sandbox_id}", "--filter", "label=tutorial.gateway=learner"]
-                results["ps"].setdefault(name, []).append(timed(ps if name == "direct" else [DOCKER, "ps"], host))
-                results["run"].setdefault(name, []).append(timed([DOCKER, "run", "--rm", IMAGE, "true"], host))
-                if name == "direct":
-                    results["run"].setdefault("direct_same_options", []).append(timed(same_options, host))
-                cpu = time.process_time()
-                results["cp"].setdefault(name, []).append(timed([DOCKER, "cp", str(payload), f"{target}:/tmp/payload.bin"], host))
-                if name == "gateway":
-                    cp_cpu.append(time.process_time() - cpu)
+            for kind, runs in variants.items():
+                shift = round_no % len(runs)  # no variant always goes first (the box is shared, load drifts)
+                for name, host, cmd in runs[shift:] + runs[:shift]:
+                    cpu = time.process_time()
+                    results[kind].setdefault(name, []).append(timed(cmd, host))
+                    if kind == "cp" and name == "gateway":
+                        cp_cpu.append(time.process_time() - cpu)  # the gateway runs in this process
+                    copied_back.unlink(missing_ok=True)
         with short_path(socket_path) as gw_sock:
             api = {"gateway": [], "direct": []}
             owner_query = "?filters=" + quote(json.dumps({"label": [f"tutorial.sandbox={sandbox_id}", "tutorial.gateway=learner"]}))
@@ -169,6 +180,8 @@ def main() -> None:
         "run_ms": {k: round(med(v) * 1000, 1) for k, v in results["run"].items()},
         "cp_100mb_ms": {k: round(med(v) * 1000, 1) for k, v in results["cp"].items()},
         "cp_gateway_cpu_ms": round(med(cp_cpu) * 1000, 1),
+        "cp_out_ratio": round(med(results["cp_out"]["gateway"]) / med(results["cp_out"]["direct"]), 3),
+        "cp_out_100mb_ms": {k: round(med(v) * 1000, 1) for k, v in results["cp_out"].items()},
         "api_call_ms_p50": {k: round(med(v) * 1000, 3) for k, v in api.items()},
         "rounds": args.rounds,
         "targets": {"ratios": 1.2, "added_ms_per_call_p50": 5},
