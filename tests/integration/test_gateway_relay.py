@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.gateway import httpio
 from sandbox.gateway.cleanup import destroy_learner_objects
 from sandbox.gateway.policy import Limits
 from sandbox.gateway.server import GatewayServer, short_path
@@ -73,6 +74,20 @@ async def test_uploads_keep_every_byte_and_the_cap(gateway_images, docker_client
         assert b"Connection: close" in answer and answer.count(b"HTTP/1.1") == 1, answer
         rc, out = await docker(str(link), "cp", f"{target}:/hello.txt", str(tmp_path / "hello.txt"))
         assert rc == 0 and (tmp_path / "hello.txt").read_bytes() == b"hello\n", out
+
+        # Without pipelining the connection stays usable: the next request is read and answered.
+        with short_path(socket_path) as path:
+            reader, writer = await asyncio.open_unix_connection(path)
+            writer.write(f"PUT /v1.41/containers/{target}/archive?path=/ HTTP/1.1\r\nHost: d\r\n"
+                         "Content-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n\r\n".encode() + body)
+            head = await asyncio.wait_for(httpio.read_head(reader), 30)
+            assert httpio.status_of(head) == 200, head
+            await httpio.read_response_body(reader, httpio.response_framing(head, "PUT"))
+            writer.write(b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")
+            head = await asyncio.wait_for(httpio.read_head(reader), 30)
+            ping = await httpio.read_response_body(reader, httpio.response_framing(head, "GET"))
+            writer.close()
+        assert httpio.status_of(head) == 200 and ping == b"OK", (head, ping)
     finally:
         link.unlink(missing_ok=True)
         await server.close()
