@@ -23,7 +23,8 @@ import logging
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import transaction
+from django.db import router, transaction
+from django.db.models.signals import post_save
 from django.utils import timezone
 
 from .backends.base import BackendError, EngineState
@@ -50,19 +51,28 @@ def _unclaimed():
 
 
 def claim(user, lesson: str, tag: str, policy, now: dt.datetime) -> Sandbox | None:
-    """Give the oldest ready pooled sandbox of this image to ``user`` (sync, in a transaction)."""
-    candidates = list(_unclaimed().filter(state=Sandbox.State.POOLED, image=tag)
-                      .order_by("created_at").values_list("pk", flat=True)[:8])
-    expires = now + dt.timedelta(seconds=policy.ttl_seconds) if policy.ttl_seconds else None
-    for pk in candidates:
-        won = Sandbox.objects.filter(pk=pk, state=Sandbox.State.POOLED, owner__isnull=True).update(
-            owner=user, lesson=lesson, state=Sandbox.State.RUNNING, created_at=now, started_at=now,
-            last_activity_at=now, expires_at=expires, extensions=0, failure_reason="")
-        if won:
-            sandbox = Sandbox.objects.get(pk=pk)
-            sandbox.save(update_fields=["state"])  # post_save listeners (the dashboard) hear it
+    """Give the oldest ready pooled sandbox of this image to ``user`` (sync, in a transaction).
+
+    Two statements: read the candidates whole, then one guarded UPDATE per candidate until one is
+    won (the row is then updated in memory, not read again). The caller runs :func:`announce`
+    after the transaction commits, outside the database's write lock."""
+    candidates = list(_unclaimed().filter(state=Sandbox.State.POOLED, image=tag).order_by("created_at")[:8])
+    claimed = {"owner": user, "lesson": lesson, "state": Sandbox.State.RUNNING, "created_at": now, "started_at": now,
+               "last_activity_at": now, "expires_at": now + dt.timedelta(seconds=policy.ttl_seconds)
+               if policy.ttl_seconds else None, "extensions": 0, "failure_reason": ""}
+    for sandbox in candidates:
+        if Sandbox.objects.filter(pk=sandbox.pk, state=Sandbox.State.POOLED, owner__isnull=True).update(**claimed):
+            for field, value in claimed.items():
+                setattr(sandbox, field, value)
             return sandbox
     return None
+
+
+def announce(sandbox: Sandbox) -> None:
+    """Tell post_save listeners (the classroom dashboard) that a claimed sandbox now runs, as a
+    save of its state would, without writing the row again."""
+    post_save.send(sender=Sandbox, instance=sandbox, created=False, update_fields=frozenset(["state"]),
+                   raw=False, using=router.db_for_write(Sandbox, instance=sandbox))
 
 
 async def still_running(sandbox: Sandbox) -> bool:

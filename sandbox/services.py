@@ -24,7 +24,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -168,10 +168,17 @@ def _learner_sandboxes_on_engine() -> int:
 
 
 def _has_room() -> bool:
-    """Room for one more learner sandbox, and no one waiting ahead (the queue is first served)."""
-    if Sandbox.objects.filter(state=Sandbox.State.QUEUED).exists():
+    """Room for one more learner sandbox, and no one waiting ahead (the queue is first served).
+
+    One query (rows per state, on the state index): it runs inside every Start's write lock."""
+    engine_states = (Sandbox.State.STARTING, Sandbox.State.RUNNING, Sandbox.State.STOPPING)
+    per_state = dict(
+        Sandbox.objects.filter(Q(state=Sandbox.State.QUEUED) | Q(state__in=engine_states, owner__isnull=False))
+        .values_list("state").annotate(rows=Count("pk")).order_by()
+    )
+    if per_state.get(Sandbox.State.QUEUED):
         return False
-    return _learner_sandboxes_on_engine() < settings.SANDBOX_CAPACITY
+    return sum(per_state.get(state, 0) for state in engine_states) < settings.SANDBOX_CAPACITY
 
 
 def _queue(sandbox: Sandbox, now) -> None:
@@ -190,28 +197,28 @@ def _claim_row(user, lesson: str, workspace: str, image: str) -> tuple[Sandbox, 
 
     now = timezone.now()
     with write_transaction():
-        existing = (
-            Sandbox.objects.select_for_update()
-            .filter(owner=user, lesson=lesson, state__in=Sandbox.HELD_STATES)
-            .first()
-        )
+        # The learner's held rows in one read: the one for this lesson, and how many in all.
+        held = sorted(Sandbox.objects.select_for_update().filter(owner=user, state__in=Sandbox.HELD_STATES),
+                      key=lambda row: str(row.pk))
+        existing = next((row for row in held if row.lesson == lesson), None)
         if existing:
             return existing, "have"
-        held = Sandbox.objects.filter(owner=user, state__in=Sandbox.HELD_STATES).count()
-        if held >= settings.SANDBOXES_PER_USER:
-            raise SandboxLimitReached(_limit_message(held))
+        if len(held) >= settings.SANDBOXES_PER_USER:
+            raise SandboxLimitReached(_limit_message(len(held)))
         tag = image_tag(image)
         if not _has_room():
             sandbox = Sandbox(owner=user, lesson=lesson, workspace=workspace, image=tag)
             _queue(sandbox, now)
             return sandbox, "queued"
+        claimed = None
         if workspace in pool.POOLED_WORKSPACES:
             claimed = pool.claim(user, lesson, tag, lifecycle.policy_for(lesson), now)
-            if claimed is not None:
-                return claimed, "warm"
-        sandbox = Sandbox.objects.create(owner=user, lesson=lesson, workspace=workspace, image=tag,
-                                         state=Sandbox.State.STARTING, started_at=now)
-        return sandbox, "create"
+        if claimed is None:
+            sandbox = Sandbox.objects.create(owner=user, lesson=lesson, workspace=workspace, image=tag,
+                                             state=Sandbox.State.STARTING, started_at=now)
+            return sandbox, "create"
+    pool.announce(claimed)  # committed: the dashboard hears it, outside the write lock
+    return claimed, "warm"
 
 
 @sync_to_async
@@ -226,11 +233,15 @@ def _load_owner(sandbox: Sandbox) -> None:
         sandbox.owner  # noqa: B018
 
 
-@sync_to_async
-def queue_position(sandbox: Sandbox) -> int | None:
-    """1 for the next to start; None when the sandbox is not queued."""
+async def queue_position(sandbox: Sandbox) -> int | None:
+    """1 for the next to start; None when the sandbox is not queued (without a database trip:
+    every pane render and console asks, and a thread hop costs the event loop under load)."""
     if sandbox.state != Sandbox.State.QUEUED:
         return None
+    return await sync_to_async(_position_in_queue)(sandbox)
+
+
+def _position_in_queue(sandbox: Sandbox) -> int | None:
     order = _queue_order()
     for index, row in enumerate(order, start=1):
         if row.pk == sandbox.pk:
