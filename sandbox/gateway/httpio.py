@@ -221,8 +221,11 @@ class ChunkedRelay:
                 pos += 2
                 state = "size"
                 continue
-            window = bytes(view[pos:pos + MAX_CHUNK_LINE + 2])
+            window = bytes(view[pos:pos + 64])  # size lines are short: copy 64 bytes, not 4 KiB
             eol = window.find(b"\r\n")
+            if eol < 0 and end - pos > 64:
+                window = bytes(view[pos:pos + MAX_CHUNK_LINE + 2])
+                eol = window.find(b"\r\n")
             if eol < 0:
                 if len(window) > MAX_CHUNK_LINE:
                     raise HttpError(400, "chunk header line too long")
