@@ -307,6 +307,8 @@ GATEWAY_LIMITS = {
     "containers_max": int(os.environ.get("TUTORIAL_GATEWAY_CONTAINERS", 10)),
     "images_max": int(os.environ.get("TUTORIAL_GATEWAY_IMAGES", 10)),
     "memory_max": int(os.environ.get("TUTORIAL_GATEWAY_MEMORY_MAX", 512 * 1024 * 1024)),
+    # Address range for learners' own bridge networks (one /26 each); pick one your LAN does not use.
+    "network_pool": os.environ.get("TUTORIAL_GATEWAY_NETWORK_POOL", "10.213.0.0/16"),
 }
 
 # --- Classrooms (issue 7) ----------------------------------------------------------------------

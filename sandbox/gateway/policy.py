@@ -12,8 +12,10 @@ docker CLI prints it as ``Error response from daemon: denied by classroom policy
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
 
@@ -66,6 +68,10 @@ class Limits:
     networks_max: int = 5
     build_context_max: int = 200 * MiB
     upload_max: int = 256 * MiB
+    # Learner networks get small subnets from this range: the engine's default address pools
+    # hold only about 30 bridge networks, fewer than one class of learners with their own.
+    network_pool: str = "10.213.0.0/16"
+    network_prefix: int = 26
 
 
 @dataclasses.dataclass(frozen=True)
@@ -813,6 +819,25 @@ def network_create_body(learner: Learner, name: str, labels: Any = None, interna
         "Options": dict(LEARNER_NETWORK_OPTIONS),
         "Labels": own_labels(learner, labels),
     }
+
+
+def with_subnet(body: dict, subnet: str) -> dict:
+    """The network body with the subnet the gateway chose (learners may not choose one)."""
+    return {**body, "IPAM": {"Driver": "default", "Config": [{"Subnet": subnet}]}}
+
+
+def free_subnet(pool: str, prefix: int, taken: Iterable[str]) -> str:
+    """The first subnet of size ``prefix`` in ``pool`` overlapping none of ``taken``."""
+    used = []
+    for cidr in taken:
+        try:
+            used.append(ipaddress.ip_network(cidr, strict=False))
+        except ValueError:
+            continue
+    for candidate in ipaddress.ip_network(pool).subnets(new_prefix=prefix):
+        if not any(candidate.overlaps(network) for network in used if network.version == candidate.version):
+            return str(candidate)
+    raise PolicyDenied("the classroom has no network addresses left; ask your instructor", status=503)
 
 
 def plan_network_create(learner: Learner, body: Any) -> dict:

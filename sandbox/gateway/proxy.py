@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import re
+import weakref
 from pathlib import Path
 from urllib.parse import quote
 
@@ -19,6 +20,14 @@ from . import httpio, policy
 from .httpio import HttpError
 from .policy import Learner, Limits, PolicyDenied, not_found
 from .state import TagBook
+
+# One gateway process places every learner network (see policy.free_subnet): one lock per event
+# loop, since an asyncio.Lock belongs to the loop that first waits on it.
+_subnet_locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def subnet_lock() -> asyncio.Lock:
+    return _subnet_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
 log = logging.getLogger(__name__)
 
@@ -402,10 +411,21 @@ class LearnerProxy:
             if not self.learner.owns_labels(info.get("Labels")):
                 raise PolicyDenied("your network name is taken; ask your instructor")
             return
-        status, data = await self.engine("POST", "/networks/create",
-                                         body=policy.network_create_body(self.learner, self.learner.network))
+        async with subnet_lock():
+            body = policy.with_subnet(policy.network_create_body(self.learner, self.learner.network),
+                                      await self.free_subnet())
+            status, data = await self.engine("POST", "/networks/create", body=body)
         if status not in (200, 201, 409):
             raise PolicyDenied(f"could not make your network: {data}", status=500)
+
+    async def free_subnet(self) -> str:
+        """A subnet for a new learner network, clear of every network on the engine."""
+        status, networks = await self.engine("GET", "/networks")
+        if status != 200:
+            raise PolicyDenied("could not list networks to place yours; try again", status=500)
+        taken = [config.get("Subnet", "") for network in networks
+                 for config in ((network.get("IPAM") or {}).get("Config") or [])]
+        return policy.free_subnet(self.limits.network_pool, self.limits.network_prefix, taken)
 
     async def ensure_volume(self, name: str) -> None:
         status, info = await self.engine("GET", f"/volumes/{quote(name)}")
@@ -561,7 +581,9 @@ class LearnerProxy:
         body = policy.plan_network_create(self.learner, await req.json_body())
         if await self.count("/networks") >= self.limits.networks_max:
             raise PolicyDenied(f"you may have at most {self.limits.networks_max} networks; remove some")
-        return await self.forward(req, body=body)
+        # Choosing and creating under one lock: two learners never race for the same subnet.
+        async with subnet_lock():
+            return await self.forward(req, body=policy.with_subnet(body, await self.free_subnet()))
 
     async def h_network_op(self, req: Request) -> bool:
         info = await self.own_network(req.match.group("id"))

@@ -220,3 +220,24 @@ def test_owner_filters_are_forced_into_lists_events_and_prune():
     assert filters["status"] == {"exited": True}
     with pytest.raises(PolicyDenied):
         policy.owner_filters(LEARNER, '{"label": [], "label": []}')
+
+
+# -- learner network addresses ----------------------------------------------------------------
+
+def test_free_subnet_skips_every_subnet_in_use():
+    taken = ["10.213.0.0/26", "10.213.0.64/26", "172.17.0.0/16", "not-a-subnet"]
+    assert policy.free_subnet("10.213.0.0/16", 26, taken) == "10.213.0.128/26"
+
+
+def test_free_subnet_skips_a_larger_network_overlapping_the_pool():
+    assert policy.free_subnet("10.213.0.0/16", 26, ["10.213.0.0/24"]) == "10.213.1.0/26"
+
+
+def test_an_exhausted_pool_is_a_clear_refusal():
+    with pytest.raises(policy.PolicyDenied, match="no network addresses left"):
+        policy.free_subnet("10.213.0.0/25", 26, ["10.213.0.0/26", "10.213.0.64/26"])
+
+
+def test_learners_still_cannot_choose_a_subnet_themselves():
+    with pytest.raises(policy.PolicyDenied, match="--subnet"):
+        policy.plan_network_create(LEARNER, {"Name": "mine", "IPAM": {"Config": [{"Subnet": "10.0.0.0/8"}]}})
