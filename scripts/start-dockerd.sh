@@ -18,7 +18,9 @@ if [ -f /var/run/docker/containerd/containerd.pid ] && ! kill -0 "$(cat /var/run
   rm -f /var/run/docker/containerd/containerd.pid
 fi
 mkdir -p "${TUTORIAL_DATA_DIR:-$(pwd)/data}"
-nohup dockerd >"${TUTORIAL_DATA_DIR:-$(pwd)/data}/dockerd.log" 2>&1 &
+# setsid: its own session, so Ctrl-C on `make run` (or the end of the shell that started it) does
+# not take the engine, and every sandbox on it, down too.
+setsid nohup dockerd >"${TUTORIAL_DATA_DIR:-$(pwd)/data}/dockerd.log" 2>&1 &
 for _ in $(seq 1 120); do
   if docker -H unix://$sock version >/dev/null 2>&1; then
     exit 0

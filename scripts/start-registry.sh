@@ -17,7 +17,7 @@ if [ -z "$BIN" ]; then
   exit 1
 fi
 mkdir -p "$DATA"
-REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY="$DATA" nohup "$BIN" serve config/registry.yml \
+REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY="$DATA" setsid nohup "$BIN" serve config/registry.yml \
   >"$DATA/../registry.log" 2>&1 &
 for _ in $(seq 1 50); do
   if answers; then
