@@ -124,8 +124,16 @@ class StepText:
     questions: tuple[Question, ...]
 
 
+class Translated:
+    """Text in the active language (or ``language``), falling back to the original."""
+
+    def localized(self, language: str | None = None):
+        language = (language or translation.get_language() or "").lower()
+        return self.translations.get(language, self.text)
+
+
 @dataclasses.dataclass(frozen=True)
-class Step:
+class Step(Translated):
     slug: str
     number: int
     type: str
@@ -138,10 +146,6 @@ class Step:
     translations: dict[str, StepText] = dataclasses.field(default_factory=dict)
 
     # Convenience accessors in the active language, for templates.
-    def localized(self, language: str | None = None) -> StepText:
-        language = (language or translation.get_language() or "").lower()
-        return self.translations.get(language, self.text)
-
     @property
     def title(self) -> str:
         return self.localized().title
@@ -177,7 +181,7 @@ class LessonText:
 
 
 @dataclasses.dataclass(frozen=True)
-class Lesson:
+class Lesson(Translated):
     slug: str
     workspace: str
     image: str
@@ -188,10 +192,6 @@ class Lesson:
     text: LessonText
     steps: tuple[Step, ...] = ()
     translations: dict[str, LessonText] = dataclasses.field(default_factory=dict)
-
-    def localized(self, language: str | None = None) -> LessonText:
-        language = (language or translation.get_language() or "").lower()
-        return self.translations.get(language, self.text)
 
     @property
     def title(self) -> str:
