@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.asynccontextmanager
@@ -37,23 +28,13 @@ async def running_site():
     import django
 
     django.setup()
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "tutorial.asgi:application"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(data_dir / "daphne.log", "wb"),
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(url + "/", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
+    from tests.daphne_process import running_daphne
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     try:
-        yield url, server.pid
+        with running_daphne(env, data_dir / "daphne.log") as server:
+            yield server.url, server.pid
     finally:
-        server.terminate()
-        server.wait(10)
         await _stop_all_sandboxes()
 
 

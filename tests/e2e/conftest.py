@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.daphne_process import running_daphne
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -18,12 +17,6 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--disable-quic",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -39,25 +32,8 @@ def live_site(tmp_path_factory, docker_client, base_image):
     }
     env.pop("DATABASE_URL", None)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    port = _free_port()
-    log = open(data_dir / "daphne.log", "wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tutorial.asgi:application"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(url + "/", timeout=1)
-            break
-        except OSError:
-            if server.poll() is not None:
-                raise RuntimeError((data_dir / "daphne.log").read_text())
-            time.sleep(0.1)
-    yield url
-    server.terminate()
-    server.wait(10)
-    log.close()
+    with running_daphne(env, data_dir / "daphne.log") as server:
+        yield server.url
     # Sandboxes the browser started belong to this site's database; remove them from the engine.
     subprocess.run(
         [sys.executable, "-c", _CLEANUP], cwd=ROOT, env=env, check=False, timeout=60,
@@ -77,8 +53,10 @@ asyncio.run(main())
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Module scope, not session: Playwright's sync API keeps its event loop marked as running on
+    # this thread while open, and later tests that call asyncio.run() would then fail.
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():

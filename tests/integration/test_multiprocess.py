@@ -14,7 +14,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -24,18 +23,14 @@ import pytest
 import requests
 import websocket
 
+from tests.daphne_process import running_daphne
+
 from .classroom_services import REPO, fresh_database, start_postgres_and_redis
 
 pytestmark = pytest.mark.engine
 
 PASSWORD = "correct horse battery staple"
 STARTUP_SECONDS = 60
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -70,33 +65,11 @@ def _manage_shell(env: dict, code: str) -> str:
 @contextlib.contextmanager
 def _daphne(env: dict, log_path: Path):
     """One ASGI server process on a free loopback port; yields its base URL once /healthz is 200."""
-    port = _free_port()
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("daphne")), "-b", "127.0.0.1", "-p", str(port), "tutorial.asgi:application"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"daphne exited with {process.returncode}: {log_path.read_text(errors='replace')[-3000:]}")
-            with contextlib.suppress(requests.ConnectionError):
-                if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"daphne on {base} not healthy in {STARTUP_SECONDS}s: {log_path.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        with running_daphne(env, log_path, ready_path="/healthz", timeout=STARTUP_SECONDS) as server:
+            yield server.url
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 def _log_in(base: str, username: str) -> requests.Session:
