@@ -517,8 +517,29 @@ async def console_ended(sandbox_id: uuid.UUID | str) -> Sandbox | None:
     except BackendError:
         return sandbox
     if state != EngineState.RUNNING:
-        await stop_sandbox(sandbox, reason="The shell exited.", announce_stopping=False)
+        reason = await _why_the_console_ended(sandbox)
+        await stop_sandbox(sandbox, reason=reason, announce_stopping=False)
     return sandbox
+
+
+# How long a killed console waits to see whether the engine itself is going away.
+ENGINE_SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+async def _why_the_console_ended(sandbox: Sandbox) -> str:
+    """The reason to show for a console that stopped. Raises EngineUnavailable if the engine is
+    shutting down: it stops every container a moment before its API goes away, and those
+    sandboxes are not the learner's doing (the reaper settles them when the engine is back)."""
+    backend = get_backend(sandbox.workspace)
+    exit_code = getattr(backend, "exit_code", None)
+    code = await exit_code(sandbox.engine_ref) if exit_code else None
+    if code is None or code < 128:
+        return "The shell exited."
+    deadline = asyncio.get_running_loop().time() + ENGINE_SHUTDOWN_GRACE_SECONDS
+    while asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.25)
+        await backend.status(sandbox.engine_ref)  # EngineUnavailable once the engine is gone
+    return f"The shell was stopped by signal {code - 128}."
 
 
 async def run_script(sandbox: Sandbox, script: str, *, timeout: float | None = None) -> RunResult:

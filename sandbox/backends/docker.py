@@ -169,6 +169,16 @@ class DockerBackend(SandboxBackend):
             return EngineState.MISSING
         return EngineState.RUNNING if container.status == "running" else EngineState.EXITED
 
+    async def exit_code(self, ref: str) -> int | None:
+        """How the console's container ended (None while running or when it is gone)."""
+        try:
+            container = await self._call(self.client.containers.get, ref)
+        except docker.errors.NotFound:
+            return None
+        if container.status == "running":
+            return None
+        return container.attrs.get("State", {}).get("ExitCode")
+
     async def open_console(self, ref: str, *, stdin: bool = True, replay: bool = True) -> ConsoleStream:
         params = {"stream": 1, "stdout": 1, "stderr": 1, "stdin": int(stdin), "logs": int(replay)}
         stream = await engine_socket.hijack(self.docker_host, f"/containers/{ref}/attach", params)

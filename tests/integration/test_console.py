@@ -235,3 +235,18 @@ async def test_notice_reaches_every_open_console(console, running_sandbox, owner
     await services.send_notice(running_sandbox.id, "Five minutes left in class")
     assert await next_text(ws) == {"type": "notice", "message": "Five minutes left in class"}
     await ws.disconnect()
+
+
+async def test_a_killed_shell_stops_the_sandbox_and_names_the_signal(console, running_sandbox, owner):
+    ws = await connect(console, running_sandbox, owner)
+    await read_until(ws, rb"\$ ")
+    # Kill the login shell (the child of PID 1) from outside the TTY, as the OOM killer would.
+    await services.run_script(
+        running_sandbox,
+        "for p in /proc/[0-9]*; do [ \"$(cut -d' ' -f4 $p/stat)\" = 1 ] && kill -9 ${p#/proc/}; done; true",
+        timeout=10,
+    )
+    state = await next_text(ws, timeout=20)
+    assert state == {"type": "state", "state": "stopped", "reason": "The shell was stopped by signal 9."}
+    await running_sandbox.arefresh_from_db()
+    assert running_sandbox.state == Sandbox.State.STOPPED
