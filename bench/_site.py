@@ -21,6 +21,8 @@ async def running_site():
         "TUTORIAL_SQLITE_PATH": str(data_dir / "db.sqlite3"),
         "DJANGO_SETTINGS_MODULE": "tutorial.settings",
         "TUTORIAL_SANDBOXES_PER_USER": "50",
+        # Room for every sandbox a benchmark starts: past capacity, starts would queue.
+        "TUTORIAL_SANDBOX_CAPACITY": os.environ.get("TUTORIAL_SANDBOX_CAPACITY", "200"),
         "TUTORIAL_LOG_LEVEL": "WARNING",
     })
     sys.path.insert(0, str(ROOT))

@@ -165,9 +165,18 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if self.stream is None:
             return
-        if not self.bucket.take(time.monotonic()):
+        message: protocol.Resize | protocol.Ack | protocol.ProtocolError | None = None
+        if bytes_data is None:
+            try:
+                message = protocol.parse_control(text_data or "")
+            except protocol.ProtocolError as exc:
+                message = exc
+        # Acks of output we really sent are paced by our own output (a fast `cat` means hundreds
+        # a second), so they cost no tokens; everything else does.
+        paid = not (isinstance(message, protocol.Ack) and 0 < message.bytes <= self.unacked)
+        if paid and not self.bucket.take(time.monotonic()):
             await self.send(text_data=protocol.error_message("Too many messages: slow down."))
-            return await self.close(code=protocol.CLOSE_POLICY)
+            return await self.close(code=protocol.CLOSE_FLOOD)
         if bytes_data is not None:
             if len(bytes_data) > protocol.MAX_FRAME_BYTES:
                 return await self.send(
@@ -181,10 +190,8 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             except BackendError as exc:
                 await self.send(text_data=protocol.error_message(str(exc)))
             return
-        try:
-            message = protocol.parse_control(text_data or "")
-        except protocol.ProtocolError as exc:
-            return await self.send(text_data=protocol.error_message(str(exc)))
+        if isinstance(message, protocol.ProtocolError):
+            return await self.send(text_data=protocol.error_message(str(message)))
         if isinstance(message, protocol.Ack):
             self.unacked = max(0, self.unacked - message.bytes)
             if self.unacked <= protocol.MAX_UNACKED_BYTES:

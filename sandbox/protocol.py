@@ -20,7 +20,9 @@ CLOSE_NOT_YOURS = 4403
 CLOSE_NO_SUCH_SANDBOX = 4404
 CLOSE_NOT_RUNNING = 4409
 CLOSE_TOO_MANY_CONSOLES = 4429
-CLOSE_POLICY = 1008  # a client that keeps breaking the protocol (e.g. flooding) is cut off
+# A client flooding the console is cut off. Not 1008: daphne (autobahn) may only send 1000 or
+# 3000-4999, and raises on anything else instead of closing.
+CLOSE_FLOOD = 4400
 
 
 class ProtocolError(ValueError):
