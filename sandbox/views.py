@@ -7,7 +7,7 @@ import uuid
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -81,6 +81,10 @@ def _lesson_of(sandbox: Sandbox):
 
 
 async def _render_pane(request: HttpRequest, lesson, sandbox: Sandbox | None, error: str = "") -> HttpResponse:
+    if request.method == "POST" and not request.htmx:
+        # The buttons are plain forms too (a click before htmx has loaded, or no JavaScript):
+        # then the whole lesson page shows the new state.
+        return redirect("lessons:detail", lesson.slug)
     context = await pane_context(lesson, sandbox, await request.auser())
     context["error"] = error
     return render(request, "sandbox/_pane.html", context)

@@ -59,3 +59,23 @@ def test_engine_down_shows_what_is_wrong_and_how_to_fix_it(client_for, owner, se
     assert response.status_code == 200
     assert "does not answer" in body and "start-dockerd" in body
     assert Sandbox.objects.get(owner=owner).state == Sandbox.State.FAILED
+
+
+def test_without_htmx_the_form_post_starts_it_and_shows_the_lesson_page(client_for, owner, base_image, labelled_leftovers):
+    """A click before htmx has loaded (or without JavaScript) is a plain form post."""
+    from asgiref.sync import async_to_sync
+
+    from sandbox import services
+
+    client = client_for(owner)
+    client.get(f"/lessons/{LESSON}/")
+    response = client.post(URL, HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value)
+    assert response.status_code == 302 and response["Location"] == f"/lessons/{LESSON}/"
+    sandbox = Sandbox.objects.get(owner=owner, lesson=LESSON)
+    try:
+        assert sandbox.state == Sandbox.State.RUNNING
+        page = client.get(response["Location"]).content.decode()
+        assert f'data-console-url="/ws/sandboxes/{sandbox.id}/console/"' in page
+    finally:
+        async_to_sync(services.stop_sandbox)(sandbox)
+    assert labelled_leftovers(sandbox.id) == []
