@@ -7,15 +7,20 @@ from sandbox.models import Sandbox
 LESSON = "what-is-a-container"
 
 
+def signed_in_client(user=None, *, enforce_csrf_checks: bool = False) -> Client:
+    """A test client signed in as ``user`` (None: anonymous)."""
+    client = Client(enforce_csrf_checks=enforce_csrf_checks)
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
 @pytest.fixture
 def client_for():
     """A test client signed in as the given user (None: anonymous), with CSRF checks on."""
 
     def make(user=None) -> Client:
-        client = Client(enforce_csrf_checks=True)
-        if user is not None:
-            client.force_login(user)
-        return client
+        return signed_in_client(user, enforce_csrf_checks=True)
 
     return make
 

@@ -5,27 +5,20 @@ instructor and an outsider get 404; a learner sees only their own progress."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from classroom.models import Classroom, Membership
 from sandbox.models import Sandbox
 from tests.classroom_fixtures import *  # noqa: F403
 from tests.classroom_fixtures import LESSON
+from tests.views.conftest import signed_in_client
 
 pytestmark = pytest.mark.django_db
 
 OTHERS = ["owner", "classmate", "other_instructor", "outsider"]
 
 
-def _client(user=None) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
-
-
 def test_instructor_creates_a_classroom_and_gets_link_and_code(instructor):
-    client = _client(instructor)
+    client = signed_in_client(instructor)
     response = client.post("/classrooms/", {"name": "Tuesday", "lessons": [LESSON]})
     room = Classroom.objects.get(name="Tuesday")
     assert response.url == f"/classrooms/{room.pk}/"
@@ -35,12 +28,12 @@ def test_instructor_creates_a_classroom_and_gets_link_and_code(instructor):
 
 
 def test_a_non_instructor_cannot_create(outsider):
-    assert _client(outsider).post("/classrooms/", {"name": "x", "lessons": [LESSON]}).status_code == 404
+    assert signed_in_client(outsider).post("/classrooms/", {"name": "x", "lessons": [LESSON]}).status_code == 404
     assert not Classroom.objects.exists()
 
 
 def test_a_visitor_joins_as_a_guest_with_a_display_name(classroom):
-    client = _client()
+    client = signed_in_client()
     response = client.post(f"/classrooms/join/{classroom.join_code}/", {"display_name": "  Gus   Guest "})
     member = Membership.objects.get(display_name="Gus Guest")
     assert response.url == f"/classrooms/{classroom.pk}/mine/"
@@ -49,58 +42,58 @@ def test_a_visitor_joins_as_a_guest_with_a_display_name(classroom):
 
 
 def test_join_by_code_form_and_unknown_code(classroom):
-    assert _client().get("/classrooms/join/", {"code": classroom.join_code.lower()}).url == f"/classrooms/join/{classroom.join_code}/"
-    assert _client().get("/classrooms/join/", {"code": "NOPE"}).status_code == 404
-    assert _client().get("/classrooms/join/NOPE/").status_code == 404
+    assert signed_in_client().get("/classrooms/join/", {"code": classroom.join_code.lower()}).url == f"/classrooms/join/{classroom.join_code}/"
+    assert signed_in_client().get("/classrooms/join/", {"code": "NOPE"}).status_code == 404
+    assert signed_in_client().get("/classrooms/join/NOPE/").status_code == 404
 
 
 @pytest.mark.parametrize("path", ["", "snapshot.json", "insights/", "export.csv"])
 @pytest.mark.parametrize("who", OTHERS)
 def test_classroom_pages_are_404_for_everyone_but_its_instructor(classroom, other_classroom, path, who, request, instructor):
-    assert _client(instructor).get(f"/classrooms/{classroom.pk}/{path}").status_code == 200
-    assert _client(request.getfixturevalue(who)).get(f"/classrooms/{classroom.pk}/{path}").status_code == 404
+    assert signed_in_client(instructor).get(f"/classrooms/{classroom.pk}/{path}").status_code == 200
+    assert signed_in_client(request.getfixturevalue(who)).get(f"/classrooms/{classroom.pk}/{path}").status_code == 404
 
 
 @pytest.mark.parametrize("action", ["stop", "reset", "take-control", "release"])
 @pytest.mark.parametrize("who", OTHERS)
 def test_sandbox_actions_are_404_for_others(classroom, other_classroom, owner, action, who, request):
     sandbox = Sandbox.objects.create(owner=owner, lesson=LESSON, workspace="plain", image="x", state="running")
-    response = _client(request.getfixturevalue(who)).post(f"/classrooms/{classroom.pk}/sandboxes/{sandbox.id}/{action}/")
+    response = signed_in_client(request.getfixturevalue(who)).post(f"/classrooms/{classroom.pk}/sandboxes/{sandbox.id}/{action}/")
     assert response.status_code == 404
     assert Sandbox.objects.get(pk=sandbox.pk).state == "running"
 
 
 def test_instructor_cannot_act_on_another_classrooms_learner(classroom, other_classroom, outsider, instructor):
     sandbox = Sandbox.objects.create(owner=outsider, lesson=LESSON, workspace="plain", image="x", state="running")
-    assert _client(instructor).get(f"/classrooms/{classroom.pk}/sandboxes/{sandbox.id}/watch/").status_code == 404
-    assert _client(instructor).post(f"/classrooms/{classroom.pk}/sandboxes/{sandbox.id}/stop/").status_code == 404
+    assert signed_in_client(instructor).get(f"/classrooms/{classroom.pk}/sandboxes/{sandbox.id}/watch/").status_code == 404
+    assert signed_in_client(instructor).post(f"/classrooms/{classroom.pk}/sandboxes/{sandbox.id}/stop/").status_code == 404
 
 
 @pytest.mark.parametrize("who", ["classmate", "other_instructor", "outsider"])
 def test_learner_page_shows_only_members_their_own_work(classroom, other_classroom, owner, who, request):
-    assert _client(owner).get(f"/classrooms/{classroom.pk}/mine/").status_code == 200
-    status = _client(request.getfixturevalue(who)).get(f"/classrooms/{classroom.pk}/mine/").status_code
+    assert signed_in_client(owner).get(f"/classrooms/{classroom.pk}/mine/").status_code == 200
+    status = signed_in_client(request.getfixturevalue(who)).get(f"/classrooms/{classroom.pk}/mine/").status_code
     assert status == (200 if who == "classmate" else 404)
-    page = _client(owner).get(f"/classrooms/{classroom.pk}/mine/").content.decode()
+    page = signed_in_client(owner).get(f"/classrooms/{classroom.pk}/mine/").content.decode()
     assert "Cleo Classmate" not in page
 
 
 def test_roster_remove_and_rename(classroom, classmate, instructor, other_instructor):
     member = classroom.memberships.get(user=classmate)
-    assert _client(other_instructor).post(f"/classrooms/{classroom.pk}/members/{member.pk}/remove/").status_code == 404
-    _client(instructor).post(f"/classrooms/{classroom.pk}/members/{member.pk}/rename/", {"display_name": "Cleo C."})
+    assert signed_in_client(other_instructor).post(f"/classrooms/{classroom.pk}/members/{member.pk}/remove/").status_code == 404
+    signed_in_client(instructor).post(f"/classrooms/{classroom.pk}/members/{member.pk}/rename/", {"display_name": "Cleo C."})
     assert Membership.objects.get(pk=member.pk).display_name == "Cleo C."
-    _client(instructor).post(f"/classrooms/{classroom.pk}/members/{member.pk}/remove/")
+    signed_in_client(instructor).post(f"/classrooms/{classroom.pk}/members/{member.pk}/remove/")
     assert not Membership.objects.filter(pk=member.pk).exists()
 
 
 def test_broadcast_refuses_an_empty_message(classroom, instructor):
-    response = _client(instructor).post(f"/classrooms/{classroom.pk}/broadcast/", {"message": "  "}, HTTP_HX_REQUEST="true")
+    response = signed_in_client(instructor).post(f"/classrooms/{classroom.pk}/broadcast/", {"message": "  "}, HTTP_HX_REQUEST="true")
     assert response.status_code == 400 and "Write a message" in response.content.decode()
 
 
 def test_csv_export_is_an_attachment(classroom, instructor):
-    response = _client(instructor).get(f"/classrooms/{classroom.pk}/export.csv")
+    response = signed_in_client(instructor).get(f"/classrooms/{classroom.pk}/export.csv")
     assert response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
     assert response.content.decode().splitlines()[0].startswith("learner,username,lesson,step")

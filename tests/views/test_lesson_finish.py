@@ -1,20 +1,13 @@
 """Finish page: what the learner learned and how it went; only once the lesson is done."""
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from lessons.content_loader import get_lesson
 from lessons.models import CheckAttempt, StepProgress
+from tests.views.conftest import signed_in_client
 
 SLUG = "big-picture"
-
-
-def _client(user=None) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
 
 
 def _finish(user) -> None:
@@ -27,7 +20,7 @@ def _finish(user) -> None:
 @pytest.mark.django_db
 def test_owner_who_finished_sees_the_summary(owner):
     _finish(owner)
-    response = _client(owner).get(f"/lessons/{SLUG}/finish/")
+    response = signed_in_client(owner).get(f"/lessons/{SLUG}/finish/")
     assert response.status_code == 200
     html = response.content.decode()
     assert "What you learned" in html and "declared desired state" in html
@@ -39,11 +32,11 @@ def test_owner_who_finished_sees_the_summary(owner):
 def test_classmate_and_outsider_who_did_not_finish_are_sent_back(owner, classmate, outsider):
     _finish(owner)
     for user in (classmate, outsider):
-        response = _client(user).get(f"/lessons/{SLUG}/finish/")
+        response = signed_in_client(user).get(f"/lessons/{SLUG}/finish/")
         assert response.status_code == 302 and response["Location"].startswith(f"/lessons/{SLUG}/steps/")
 
 
 @pytest.mark.django_db
 def test_anonymous_must_log_in():
-    response = _client().get(f"/lessons/{SLUG}/finish/")
+    response = signed_in_client().get(f"/lessons/{SLUG}/finish/")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]

@@ -3,21 +3,15 @@ OWN sandbox, every attempt recorded; a passing check opens Next."""
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.test import AsyncClient, Client
+from django.test import AsyncClient
 
 from lessons.content_loader import get_lesson
 from lessons.models import CheckAttempt, StepProgress
 from sandbox import services as sandbox_services
+from tests.views.conftest import signed_in_client
 
 QUIZ_LESSON = "big-picture"
 TASK_LESSON = "what-is-a-container"
-
-
-def _client(user=None) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
 
 
 def _answers(step, *, right: bool) -> dict:
@@ -36,7 +30,7 @@ def test_quiz_wrong_then_right_is_recorded_and_opens_next(owner, classmate):
     lesson = get_lesson(QUIZ_LESSON)
     step = lesson.steps[0]
     url = f"/lessons/{QUIZ_LESSON}/steps/{step.slug}/check/"
-    client = _client(owner)
+    client = signed_in_client(owner)
     wrong = client.post(url, _answers(step, right=False), HTTP_HX_REQUEST="true").content.decode()
     assert 'data-outcome="failed"' in wrong and "data-next" not in wrong
     right = client.post(url, _answers(step, right=True), HTTP_HX_REQUEST="true").content.decode()
@@ -54,7 +48,7 @@ def test_quiz_wrong_then_right_is_recorded_and_opens_next(owner, classmate):
 def test_quiz_answers_by_choice_text_do_not_pass(owner):
     step = get_lesson(QUIZ_LESSON).steps[0]
     answers = {f"q{n}": (q.answer if q.is_choice else q.answer_text[0]) for n, q in enumerate(step.text.questions)}
-    html = _client(owner).post(f"/lessons/{QUIZ_LESSON}/steps/{step.slug}/check/", answers).content.decode()
+    html = signed_in_client(owner).post(f"/lessons/{QUIZ_LESSON}/steps/{step.slug}/check/", answers).content.decode()
     assert 'data-outcome="failed"' in html
 
 
@@ -62,16 +56,16 @@ def test_quiz_answers_by_choice_text_do_not_pass(owner):
 def test_anonymous_locked_and_get(outsider):
     lesson = get_lesson(QUIZ_LESSON)
     url = f"/lessons/{QUIZ_LESSON}/steps/{lesson.steps[0].slug}/check/"
-    assert _client().post(url, {}).status_code == 302
-    assert _client(outsider).get(url).status_code == 405
-    assert _client(outsider).post(f"/lessons/{QUIZ_LESSON}/steps/{lesson.steps[3].slug}/check/", {}).status_code == 403
+    assert signed_in_client().post(url, {}).status_code == 302
+    assert signed_in_client(outsider).get(url).status_code == 405
+    assert signed_in_client(outsider).post(f"/lessons/{QUIZ_LESSON}/steps/{lesson.steps[3].slug}/check/", {}).status_code == 403
     assert not CheckAttempt.objects.exists()
 
 
 @pytest.mark.django_db
 def test_task_check_without_a_running_sandbox_says_so(outsider):
     step = get_lesson(TASK_LESSON).steps[0]
-    html = _client(outsider).post(f"/lessons/{TASK_LESSON}/steps/{step.slug}/check/").content.decode()
+    html = signed_in_client(outsider).post(f"/lessons/{TASK_LESSON}/steps/{step.slug}/check/").content.decode()
     assert 'data-outcome="error"' in html and "not running" in html
     assert CheckAttempt.objects.get().outcome == "error"
 

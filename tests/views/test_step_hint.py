@@ -5,15 +5,9 @@ from django.test import Client
 
 from lessons.content_loader import get_lesson
 from lessons.models import StepProgress
+from tests.views.conftest import signed_in_client
 
 SLUG = "what-is-a-container"
-
-
-def _client(user=None) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
 
 
 def _url() -> tuple[str, object]:
@@ -24,7 +18,7 @@ def _url() -> tuple[str, object]:
 @pytest.mark.django_db
 def test_hints_are_revealed_in_order_and_counted(owner, classmate):
     url, step = _url()
-    client = _client(owner)
+    client = signed_in_client(owner)
     first = client.post(url).content.decode()
     assert step.hints[0] in first and step.hints[1] not in first and "Another hint" in first
     second = client.post(url).content.decode()
@@ -35,14 +29,14 @@ def test_hints_are_revealed_in_order_and_counted(owner, classmate):
     assert StepProgress.objects.get(user=owner, lesson=SLUG, step=step.slug).hints_used == len(step.hints)
     # The classmate's hints are their own.
     assert not StepProgress.objects.filter(user=classmate).exists()
-    _client(classmate).post(url)
+    signed_in_client(classmate).post(url)
     assert StepProgress.objects.get(user=classmate, lesson=SLUG, step=step.slug).hints_used == 1
 
 
 @pytest.mark.django_db
 def test_anonymous_is_sent_to_log_in_and_nothing_is_recorded(outsider):
     url, _step = _url()
-    response = _client().post(url)
+    response = signed_in_client().post(url)
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
     assert not StepProgress.objects.exists()
 
@@ -50,9 +44,9 @@ def test_anonymous_is_sent_to_log_in_and_nothing_is_recorded(outsider):
 @pytest.mark.django_db
 def test_get_is_refused_and_locked_steps_are_forbidden(outsider):
     url, _step = _url()
-    assert _client(outsider).get(url).status_code == 405
+    assert signed_in_client(outsider).get(url).status_code == 405
     locked = get_lesson(SLUG).steps[3]
-    assert _client(outsider).post(f"/lessons/{SLUG}/steps/{locked.slug}/hint/").status_code == 403
+    assert signed_in_client(outsider).post(f"/lessons/{SLUG}/steps/{locked.slug}/hint/").status_code == 403
 
 
 @pytest.mark.django_db

@@ -1,25 +1,18 @@
 """Show solution (POST): reveals the solution script and records that the learner viewed it."""
 
 import pytest
-from django.test import Client
 
 from lessons.content_loader import get_lesson
 from lessons.models import StepProgress
+from tests.views.conftest import signed_in_client
 
 SLUG = "what-is-a-container"
-
-
-def _client(user=None) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
 
 
 @pytest.mark.django_db
 def test_owner_sees_the_solution_and_it_is_recorded(owner, classmate):
     step = get_lesson(SLUG).steps[0]
-    response = _client(owner).post(f"/lessons/{SLUG}/steps/{step.slug}/solution/")
+    response = signed_in_client(owner).post(f"/lessons/{SLUG}/steps/{step.slug}/solution/")
     assert response.status_code == 200
     html = response.content.decode()
     assert 'data-block="run"' in html and "cat /proc/1/comm &gt; ~/pid1.txt" in html
@@ -31,15 +24,15 @@ def test_owner_sees_the_solution_and_it_is_recorded(owner, classmate):
 @pytest.mark.django_db
 def test_the_step_page_does_not_leak_the_solution_before_it_is_asked_for(owner):
     step = get_lesson(SLUG).steps[0]
-    html = _client(owner).get(f"/lessons/{SLUG}/steps/{step.slug}/").content.decode()
+    html = signed_in_client(owner).get(f"/lessons/{SLUG}/steps/{step.slug}/").content.decode()
     assert "cat /proc/1/comm &gt; ~/pid1.txt" not in html
-    _client(owner).post(f"/lessons/{SLUG}/steps/{step.slug}/solution/")
-    assert "cat /proc/1/comm &gt; ~/pid1.txt" in _client(owner).get(f"/lessons/{SLUG}/steps/{step.slug}/").content.decode()
+    signed_in_client(owner).post(f"/lessons/{SLUG}/steps/{step.slug}/solution/")
+    assert "cat /proc/1/comm &gt; ~/pid1.txt" in signed_in_client(owner).get(f"/lessons/{SLUG}/steps/{step.slug}/").content.decode()
 
 
 @pytest.mark.django_db
 def test_anonymous_and_locked(outsider):
     lesson = get_lesson(SLUG)
-    assert _client().post(f"/lessons/{SLUG}/steps/{lesson.steps[0].slug}/solution/").status_code == 302
-    assert _client(outsider).post(f"/lessons/{SLUG}/steps/{lesson.steps[4].slug}/solution/").status_code == 403
+    assert signed_in_client().post(f"/lessons/{SLUG}/steps/{lesson.steps[0].slug}/solution/").status_code == 302
+    assert signed_in_client(outsider).post(f"/lessons/{SLUG}/steps/{lesson.steps[4].slug}/solution/").status_code == 403
     assert not StepProgress.objects.filter(solution_viewed_at__isnull=False).exists()
