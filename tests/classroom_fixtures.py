@@ -13,11 +13,10 @@ __all__ = ["LESSON", "instructor", "other_instructor", "classroom", "other_class
 
 
 def make_instructor(username: str):
-    from django.contrib.auth import get_user_model
-
     from classroom.services import grant_instructor
+    from tests.conftest import make_user
 
-    user = get_user_model().objects.create_user(username=username, password="correct horse battery")
+    user = make_user(username)
     grant_instructor(user)
     return user
 

@@ -61,7 +61,8 @@ def _isolated_data_dir(settings, tmp_path):
     settings.DATA_DIR.mkdir()
 
 
-def _make_user(username: str):
+def make_user(username: str):
+    """A role user with a usable password (sessions in these tests come from force_login)."""
     from django.contrib.auth import get_user_model
 
     return get_user_model().objects.create_user(username=username, password="correct horse battery")
@@ -69,17 +70,17 @@ def _make_user(username: str):
 
 @pytest.fixture
 def owner(db):
-    return _make_user("owner")
+    return make_user("owner")
 
 
 @pytest.fixture
 def classmate(db):
-    return _make_user("classmate")
+    return make_user("classmate")
 
 
 @pytest.fixture
 def outsider(db):
-    return _make_user("outsider")
+    return make_user("outsider")
 
 
 @pytest.fixture
