@@ -13,6 +13,7 @@ import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlencode
 
 import docker
 import docker.errors
@@ -85,12 +86,25 @@ def _registry(path: str, method: str = "GET", headers: dict | None = None):
     return urllib.request.urlopen(request, timeout=10)  # noqa: S310 - loopback registry only
 
 
+CATALOG_PAGE = 1000  # the registry refuses a larger page (400), which once emptied this listing
+
+
 def registry_repositories(prefix: str = "") -> list[str]:
-    try:
-        with _registry("/v2/_catalog?n=10000") as response:
-            repos = json.load(response).get("repositories") or []
-    except (urllib.error.URLError, OSError, ValueError):
-        return []
+    """Every repository name starting with ``prefix``, page by page."""
+    repos: list[str] = []
+    last = ""
+    while True:
+        query = urlencode({"n": CATALOG_PAGE, **({"last": last} if last else {})})
+        try:
+            with _registry(f"/v2/_catalog?{query}") as response:
+                page = json.load(response).get("repositories") or []
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            log.warning("cannot list the classroom registry: %s", exc)
+            break
+        repos += page
+        if len(page) < CATALOG_PAGE:
+            break
+        last = page[-1]
     return [r for r in repos if r.startswith(prefix)]
 
 

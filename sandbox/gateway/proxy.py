@@ -105,8 +105,10 @@ class Request:
 
 
 class LearnerProxy:
-    def __init__(self, learner: Learner, engine_socket: str, state_dir: Path, limits: Limits = Limits()):
+    def __init__(self, learner: Learner, engine_socket: str, state_dir: Path, limits: Limits = Limits(),
+                 on_activity=None):
         self.learner = learner
+        self.on_activity = on_activity  # called on every request: the learner is at work
         self.engine_socket = engine_socket
         self.limits = limits
         self.book = TagBook(state_dir, learner.sandbox_id)
@@ -150,6 +152,8 @@ class LearnerProxy:
             raise HttpError(400, "malformed request line")
         method, target = parts[0], parts[1]
         framing = httpio.body_framing(head)
+        if self.on_activity:
+            self.on_activity()
         req = None
         try:
             path, pairs = policy.normalise_target(target)
@@ -523,8 +527,13 @@ class LearnerProxy:
 
     async def h_image_push(self, req: Request) -> bool:
         name = req.match.group("name")
-        ref = policy.parse_reference(name, req.query.get("tag", ""))
+        tag = req.query.get("tag", "")
+        ref = policy.parse_reference(name, tag)
         policy.check_push(self.learner, ref)
+        if not tag and ":" not in name.rsplit("/", 1)[-1] and not ref.digest:
+            # `docker push --all-tags`: every local tag of a repository in the learner's own
+            # namespace, and only this learner can make tags there (check_tag_target).
+            return await self.forward(req, path=f"/images/{ref.name}/push", pairs=[])
         await self.visible_image(str(ref))
         return await self.forward(req, path=f"/images/{ref.name}/push", pairs=[("tag", ref.tag)])
 

@@ -24,8 +24,10 @@ from pathlib import Path
 from django.conf import settings
 
 from . import httpio, policy
+from .activity import ActivityRecorder
 from .policy import Learner, Limits
 from .proxy import LearnerProxy
+from .registry_api import RegistryApi, bind_in_netns
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +47,18 @@ def gateway_limits() -> Limits:
 
 
 class GatewayServer:
-    def __init__(self, data_dir: Path | None = None, docker_host: str | None = None, limits: Limits | None = None):
+    def __init__(self, data_dir: Path | None = None, docker_host: str | None = None, limits: Limits | None = None,
+                 record_activity: bool = True):
         self.data_dir = Path(data_dir or settings.DATA_DIR)
         self.engine_socket = engine_socket_path(docker_host)
         self.limits = limits or gateway_limits()
         self.registry = getattr(settings, "GATEWAY_REGISTRY", "127.0.0.1:5000")
+        self.record_activity = record_activity
         self.servers: dict[str, asyncio.base_events.Server] = {}
+        self.learners: dict[str, tuple[Learner, ActivityRecorder | None]] = {}
+        # sandbox id -> (its console container's id, the registry API listener in its namespace)
+        self.registry_apis: dict[str, tuple[str, asyncio.base_events.Server]] = {}
+        self._registry_failed: set[str] = set()
         self._lock = asyncio.Lock()
 
     @property
@@ -85,7 +93,9 @@ class GatewayServer:
             if old:
                 old.close()
             learner = Learner(sandbox_id=sandbox_id, owner_id=str(owner_id), lesson=lesson, registry=self.registry)
-            proxy = LearnerProxy(learner, self.engine_socket, self.state_dir, self.limits)
+            recorder = ActivityRecorder(sandbox_id, lesson) if self.record_activity else None
+            self.learners[sandbox_id] = (learner, recorder)
+            proxy = LearnerProxy(learner, self.engine_socket, self.state_dir, self.limits, on_activity=recorder)
             private = self.private_dir / f"{sandbox_id}.sock"
             private.unlink(missing_ok=True)
             with short_path(private) as bind_path:  # sun_path holds 108 bytes; DATA_DIR may be deep
@@ -101,7 +111,38 @@ class GatewayServer:
             log.info("gateway listening for sandbox %s", sandbox_id)
             return public
 
+    async def open_registry_api(self, sandbox_id: str, container_id: str) -> bool:
+        """Serve the read-only registry API at the registry's address inside this sandbox (see
+        ``registry_api``). Idempotent per container; False (and one warning) when it cannot."""
+        current = self.registry_apis.get(sandbox_id)
+        if current and current[0] == container_id:
+            return True
+        if sandbox_id not in self.learners or container_id in self._registry_failed:
+            return False
+        if current:
+            current[1].close()
+            del self.registry_apis[sandbox_id]
+        learner, recorder = self.learners[sandbox_id]
+        host, _, port = learner.registry.rpartition(":")
+        try:
+            info = await self._engine_json(f"/containers/{container_id}/json")
+            pid = int((info.get("State") or {}).get("Pid") or 0)
+            if not pid:
+                return False
+            sock = await asyncio.to_thread(bind_in_netns, pid, host, int(port))
+            server = await asyncio.start_server(RegistryApi(learner, recorder).handle, sock=sock, limit=1 << 16)
+        except (OSError, ValueError, httpio.HttpError) as exc:
+            self._registry_failed.add(container_id)
+            log.warning("no registry API inside sandbox %s (the gateway needs root for it): %s", sandbox_id, exc)
+            return False
+        self.registry_apis[sandbox_id] = (container_id, server)
+        return True
+
     async def stop(self, sandbox_id: str) -> None:
+        self.learners.pop(sandbox_id, None)
+        registry_api = self.registry_apis.pop(sandbox_id, None)
+        if registry_api:
+            registry_api[1].close()
         server = self.servers.pop(sandbox_id, None)
         if server is None:
             return
@@ -130,16 +171,22 @@ class GatewayServer:
         filters = quote(json.dumps({"label": [f"{LABEL_WORKSPACE}=docker"], "status": ["running", "created", "restarting"]}))
         containers = await self._engine_json("/containers/json", f"?all=1&filters={filters}")
         live = {}
+        running = {}
         for container in containers:
             labels = container.get("Labels") or {}
             if labels.get(policy.LABEL_SANDBOX) and policy.LABEL_CREATED not in labels:
                 live[labels[policy.LABEL_SANDBOX]] = labels
+                if container.get("State") == "running":
+                    running[labels[policy.LABEL_SANDBOX]] = container["Id"]
         for sandbox_id, labels in live.items():
             if sandbox_id not in self.servers or not _is_socket(self.socket_path(sandbox_id)):
                 try:
                     await self.serve(sandbox_id, labels.get(policy.LABEL_OWNER, "0"), labels.get(policy.LABEL_LESSON, ""))
                 except OSError as exc:
                     log.warning("cannot open the gateway of sandbox %s: %s", sandbox_id, exc)
+                    continue
+            if sandbox_id in running:
+                await self.open_registry_api(sandbox_id, running[sandbox_id])
         for sandbox_id in list(self.servers):
             if sandbox_id not in live:
                 await self.stop(sandbox_id)
@@ -244,7 +291,18 @@ async def ensure_gateway(sandbox_id: str, owner_id: str | int, lesson: str = "")
     The in-process listener lives in the running event loop (Daphne's, or a test's)."""
     if gateway_process_running():
         return
-    await _embedded_server().serve(sandbox_id, str(owner_id), lesson)
+    server = _embedded_server()
+    await server.serve(sandbox_id, str(owner_id), lesson)
+    from urllib.parse import quote
+
+    filters = quote(json.dumps({"label": [f"{policy.LABEL_SANDBOX}={sandbox_id}", f"{LABEL_WORKSPACE}=docker"],
+                                "status": ["running"]}))
+    try:
+        for container in await server._engine_json("/containers/json", f"?filters={filters}"):
+            if policy.LABEL_CREATED not in (container.get("Labels") or {}):
+                await server.open_registry_api(sandbox_id, container["Id"])
+    except (OSError, ValueError, httpio.HttpError) as exc:
+        log.warning("no registry API inside sandbox %s: %s", sandbox_id, exc)
 
 
 async def release_gateway(sandbox_id: str) -> None:

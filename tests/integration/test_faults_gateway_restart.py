@@ -62,6 +62,14 @@ async def test_gateway_restart_under_a_running_sandbox(gateway_images, cleanup, 
 
         gateway = run_gateway()
         assert "GATEWAY-OK" in await docker_answers(sandbox)  # back, with no step by anyone
+        # ... and so is the registry API the new gateway opened inside the running sandbox.
+        # (opened in the same pass as the docker socket, so at most a moment later).
+        for _ in range(20):
+            tags = await services.run_script(sandbox, "wget -qO- http://127.0.0.1:5000/v2/library/hello/tags/list", timeout=10)
+            if '"tags":["latest"]' in tags.output:
+                break
+            await asyncio.sleep(0.25)
+        assert '"tags":["latest"]' in tags.output, tags.output
         await services.stop_sandbox(sandbox)
         assert labelled_leftovers(sandbox.id) == []
     finally:
