@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import shutil
 
 import pytest
 from django.utils import timezone
@@ -77,3 +78,32 @@ async def test_docker_commands_count_as_activity(gateway_images, owner):
         assert sandbox.last_activity_at > long_ago + dt.timedelta(minutes=29)
     finally:
         await services.stop_sandbox(sandbox)
+
+
+async def test_the_end_of_a_sandbox_deletes_its_tags_through_the_registry_api(gateway_images, settings, tmp_path):
+    """Even when the registry keeps its data elsewhere than this checkout (another checkout started
+    it), the cleanup deletes the learner's manifests through the API: no tag is left to pull."""
+    import urllib.error
+    import urllib.request
+
+    from sandbox.gateway.cleanup import registry_repositories
+
+    real_folder = settings.GATEWAY_REGISTRY_DIR
+    settings.GATEWAY_REGISTRY_DIR = tmp_path / "not-the-registry-folder"
+    a = await start_workspace()
+    ns = a.namespace.split("/", 1)[1]
+    try:
+        pushed = await a.sh(f"docker pull -q {HELLO} >/dev/null && docker tag {HELLO} {a.namespace}/gone:1"
+                            f" && docker push {a.namespace}/gone:1 >/dev/null")
+        assert pushed.exit_code == 0, pushed.output
+        assert f"{ns}/gone" in registry_repositories(f"{ns}/")
+    finally:
+        await a.backend.destroy(a.id)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:5000/v2/{ns}/gone/tags/list", timeout=10) as response:
+            tags = json.load(response).get("tags")
+    except urllib.error.HTTPError as exc:
+        tags = f"HTTP {exc.code}"
+    assert not tags or tags == "HTTP 404", tags
+    # The empty repository folder is what only the folder cleanup removes; do it for the next test.
+    shutil.rmtree(real_folder / "docker" / "registry" / "v2" / "repositories" / ns, ignore_errors=True)
