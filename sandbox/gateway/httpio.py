@@ -115,6 +115,39 @@ async def read_body(reader: asyncio.StreamReader, framing: tuple[str, int], limi
     return b""
 
 
+async def spool_body(reader: asyncio.StreamReader, framing: tuple[str, int], limit: int, into) -> int:
+    """Read a whole body into the file ``into`` as it comes (a build context: up to ``limit``
+    bytes, too big to hold in memory); returns its length."""
+    kind, length = framing
+    total = 0
+
+    async def take(count: int) -> None:
+        nonlocal total
+        total += count
+        if total > limit:
+            raise HttpError(413, f"the upload is larger than the classroom limit of {limit // (1024 * 1024)} MiB")
+        while count:
+            block = await reader.read(min(count, COPY_CHUNK))
+            if not block:
+                raise HttpError(400, "the body ended early")
+            into.write(block)
+            count -= len(block)
+
+    if kind == "length":
+        await take(length)
+    elif kind == "chunked":
+        while True:
+            size, _ = await read_chunk_size(reader)
+            if size == 0:
+                await _skip_trailers(reader)
+                break
+            await take(size)
+            if await reader.readexactly(2) != b"\r\n":
+                raise HttpError(400, "malformed chunk")
+    into.seek(0)
+    return total
+
+
 async def _skip_trailers(reader: asyncio.StreamReader) -> None:
     while True:
         line = await reader.readuntil(b"\r\n")

@@ -11,12 +11,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import posixpath
 import re
+import tarfile
+import tempfile
 import weakref
 from pathlib import Path
 from urllib.parse import quote
 
 from . import httpio, policy
+from .dockerfile import DockerfileError, images_used
 from .httpio import HttpError
 from .policy import Learner, Limits, PolicyDenied, not_found
 from .state import TagBook
@@ -33,6 +37,35 @@ log = logging.getLogger(__name__)
 
 FORWARDED_REQUEST_HEADERS = {"content-type", "x-registry-auth", "user-agent", "accept"}
 ID_OR_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
+BUILD_SPOOL_IN_MEMORY = 8 << 20  # a build context past this goes to a temporary file
+MAX_DOCKERFILE = 1 << 20
+
+
+def read_dockerfiles(context, name: str) -> list[str]:
+    """Every member of a build context tar (any compression) the engine might read as the
+    Dockerfile ``name``: all copies of it (a tar may hold one name twice; the last one wins on
+    extraction) and, for the default name, the lowercase ``dockerfile`` it falls back to. Empty
+    if there is none (the engine then says so). The file is rewound for forwarding."""
+    wanted = {posixpath.normpath("/" + name).lstrip("/")}
+    if name == "Dockerfile":
+        wanted.add("dockerfile")
+    texts = []
+    try:
+        with tarfile.open(fileobj=context, mode="r:*") as tar:
+            for member in tar:
+                if posixpath.normpath("/" + member.name).lstrip("/") not in wanted:
+                    continue
+                if not member.isfile():
+                    raise PolicyDenied("the Dockerfile must be a plain file, not a link")
+                if member.size > MAX_DOCKERFILE:
+                    raise PolicyDenied(f"the Dockerfile is larger than {MAX_DOCKERFILE >> 20} MiB")
+                data = tar.extractfile(member)
+                texts.append(data.read().decode("utf-8", errors="replace") if data else "")
+        return texts
+    except tarfile.TarError as exc:
+        raise PolicyDenied(f"the build context is not a tar archive: {exc}", status=400) from None
+    finally:
+        context.seek(0)
 
 ROUTES: list[tuple[str, re.Pattern, str]] = [
     (m, re.compile(p), h)
@@ -207,7 +240,7 @@ class LearnerProxy:
 
     async def forward(self, req: Request, *, path: str | None = None, pairs: list | None = None,
                       body: object = None, stream_limit: int | None = None, transform=None,
-                      sanitize=None) -> bool:
+                      sanitize=None, upload: tuple | None = None) -> bool:
         """Send the (rewritten) request to the engine and relay the answer. Returns keep-alive."""
         path = path if path is not None else req.path
         pairs = req.pairs if pairs is None else pairs
@@ -224,6 +257,8 @@ class LearnerProxy:
             payload = policy.dumps(body)
             headers = [h for h in headers if h[0].lower() != "content-type"] + [("Content-Type", "application/json")]
             headers.append(("Content-Length", str(len(payload))))
+        elif upload is not None:
+            headers.append(("Content-Length", str(upload[1])))
         elif stream_limit is not None and not req.body_consumed:
             streaming = True
             if req.framing[0] == "chunked":
@@ -236,6 +271,10 @@ class LearnerProxy:
         up_reader, up_writer = await self._open_engine()
         try:
             up_writer.write(httpio.encode_head(f"{req.method} /{policy.API_VERSION}{path}{qs} HTTP/1.1", headers) + payload)
+            if upload is not None:
+                while block := await asyncio.to_thread(upload[0].read, httpio.COPY_CHUNK * 4):
+                    up_writer.write(block)
+                    await up_writer.drain()
             if streaming:
                 relayed = await httpio.relay_body_direct(req.reader, req.writer, up_writer, req.framing, stream_limit)
                 if relayed is None:
@@ -582,9 +621,32 @@ class LearnerProxy:
             ("filters", json.dumps({"label": self.learner.label_filters}))])
         if sum(i.get("Size", 0) for i in images or []) > self.limits.images_bytes_max:
             raise PolicyDenied(f"your images use more than {self.limits.images_bytes_max >> 20} MiB; remove some")
-        for tag in tags:
-            self.book.add(str(tag))
-        return await self.forward(req, pairs=pairs, stream_limit=self.limits.build_context_max)
+        with tempfile.SpooledTemporaryFile(max_size=BUILD_SPOOL_IN_MEMORY) as context:
+            size = await httpio.spool_body(req.reader, req.framing, self.limits.build_context_max, context)
+            req.body_consumed = True
+            query = policy.query_dict(pairs)
+            for dockerfile in await asyncio.to_thread(read_dockerfiles, context, query["dockerfile"]):
+                try:
+                    used = images_used(dockerfile, json.loads(query["buildargs"]))
+                except DockerfileError as exc:
+                    raise PolicyDenied(str(exc)) from None
+                for ref in used:
+                    await self.usable_base(ref)
+            for tag in tags:
+                self.book.add(str(tag))
+            return await self.forward(req, pairs=pairs, upload=(context, size))
+
+    async def usable_base(self, ref: str) -> None:
+        """A Dockerfile may build on an image this learner sees, or one it may pull (the builder
+        pulls what is missing); never on a classmate's image, present or not."""
+        if (info := await self.image_info(ref)) is not None and self._image_visible(info, ref):
+            return
+        try:
+            policy.check_pull(self.learner, policy.parse_reference(ref))
+        except PolicyDenied:
+            raise PolicyDenied(
+                f"the Dockerfile uses {ref}, which is not an image of yours: build FROM an image you "
+                f"built or pulled, or {self.learner.registry}/library/NAME") from None
 
     async def h_network_create(self, req: Request) -> bool:
         body = policy.plan_network_create(self.learner, await req.json_body())

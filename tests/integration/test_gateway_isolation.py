@@ -58,6 +58,12 @@ async def test_two_learners_cannot_touch_each_other(gateway_images, docker_clien
             "push": f"docker tag {WEB} {b.namespace}/evil:1; docker push {b.namespace}/bimg:1",
             "pull": f"docker pull {b.namespace}/bimg:1",
             "tag taken": f"docker tag {WEB} bimg:1",
+            # The engine resolves FROM and COPY --from against every image it holds.
+            "build from": "mkdir -p fa && printf 'FROM bimg:1\\nRUN cat /b\\n' > fa/Dockerfile && docker build -q fa",
+            "build copy from": "mkdir -p fc && printf 'FROM scratch\\nCOPY --from=bimg:1 /b /b\\n' > fc/Dockerfile && docker build -q fc",
+            "build from pull": f"mkdir -p fp && printf 'FROM {b.namespace}/bimg:1\\n' > fp/Dockerfile && docker build -q fp",
+            "build from arg": "mkdir -p fg && printf 'ARG B=scratch\\nFROM $B\\n' > fg/Dockerfile && docker build -q --build-arg B=bimg:1 fg",
+            "build ok": f"mkdir -p fo && printf 'FROM {WEB} AS w\\nFROM w\\nRUN true\\n' > fo/Dockerfile && docker build -q fo",
             "rmi shared": f"docker rmi -f {WEB}; docker rmi -f 127.0.0.1:5000/library/busybox",
             "events": f"docker events --since {since} --until {int(time.time()) + 1} --format '{{{{.Actor.ID}}}}'",
         }
@@ -76,6 +82,9 @@ async def test_two_learners_cannot_touch_each_other(gateway_images, docker_clien
         assert "bimg" not in found["images"] and "library/web" in found["images"]
         assert "own namespace" in found["push"] and "your own" in found["pull"] and "rc=0" not in found["pull"]
         assert "in use by another learner" in found["tag taken"]
+        for name in ("build from", "build copy from", "build from pull", "build from arg"):
+            assert "not an image of yours" in found[name] and "rc=0" not in found[name], f"{name}: {found[name]}"
+        assert "sha256:" in found["build ok"] and "rc=0" in found["build ok"], found["build ok"]
         assert found["rmi shared"].count("shared lesson image") == 2
         assert "bweb" not in found["ps"] and bweb_id not in found["ps"] and "aweb" in found["ps"]
         assert bweb_id not in found["events"] and found["events"].strip() != "rc=0"
