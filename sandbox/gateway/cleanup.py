@@ -61,12 +61,23 @@ def destroy_learner_objects(sandbox_id: str, *, data_dir: Path | None = None, do
             for image in images:
                 if _quietly(lambda: client.images.remove(image.id, force=True)):
                     removed.append(f"image {image.short_id}")
-        if state.get("namespace"):
+        if state.get("namespace") and not _owner_has_another_docker_sandbox(client, state.get("owner"), sandbox_id):
+            # The namespace is the learner's, not this sandbox's: the last of their docker
+            # sandboxes to end takes it (a second lesson's pushes survive the first one's end).
             removed += delete_registry_namespace(state["namespace"])
         book.delete()
     finally:
         client.close()
     return removed
+
+
+def _owner_has_another_docker_sandbox(client: docker.DockerClient, owner: str | None, sandbox_id: str) -> bool:
+    if not owner:
+        return False
+    consoles = client.api.containers(all=True, filters={"label": [
+        f"{policy.LABEL_OWNER}={owner}", "tutorial.workspace=docker"]})
+    return any((c.get("Labels") or {}).get(policy.LABEL_SANDBOX) != sandbox_id
+               and policy.LABEL_CREATED not in (c.get("Labels") or {}) for c in consoles)
 
 
 def _quietly(call) -> bool:

@@ -55,9 +55,9 @@ class Workspace:
         return Path(settings.DATA_DIR) / "gateway" / self.id / "docker.sock"
 
 
-async def start_workspace(lesson: str = "gateway-test") -> Workspace:
+async def start_workspace(lesson: str = "gateway-test", owner_id: int | None = None) -> Workspace:
     backend = DockerBackend()
-    spec = SandboxSpec(sandbox_id=str(uuid.uuid4()), owner_id=random.randint(10_000, 10_000_000),
+    spec = SandboxSpec(sandbox_id=str(uuid.uuid4()), owner_id=owner_id or random.randint(10_000, 10_000_000),
                        owner_name="learner", lesson=lesson, workspace="docker", image="tutorial/docker:latest")
     ref = await backend.create(spec)
     return Workspace(backend, spec, ref)

@@ -107,3 +107,27 @@ async def test_the_end_of_a_sandbox_deletes_its_tags_through_the_registry_api(ga
     assert not tags or tags == "HTTP 404", tags
     # The empty repository folder is what only the folder cleanup removes; do it for the next test.
     shutil.rmtree(real_folder / "docker" / "registry" / "v2" / "repositories" / ns, ignore_errors=True)
+
+
+async def test_a_learners_repositories_outlive_one_of_their_two_docker_sandboxes(gateway_images):
+    """The namespace belongs to the learner: ending their "images" sandbox must not delete what
+    they pushed from their "repositories" sandbox; the end of the last one does."""
+    import random
+
+    owner = random.randint(10_000_000, 20_000_000)
+    pusher = await start_workspace("repositories", owner_id=owner)
+    other = await start_workspace("images", owner_id=owner)
+    ns = pusher.namespace.split("/", 1)[1]
+    tags_url = f"{API}/{ns}/hello/tags/list"
+    try:
+        pushed = await pusher.sh(f"docker pull -q {HELLO} >/dev/null && docker tag {HELLO} {pusher.namespace}/hello:v1"
+                                 f" && docker push {pusher.namespace}/hello:v1 >/dev/null")
+        assert pushed.exit_code == 0, pushed.output
+        await other.backend.destroy(other.id)
+        assert json.loads(await pusher.out(f"wget -qO- {tags_url}"))["tags"] == ["v1"]
+    finally:
+        await other.backend.destroy(other.id)
+        await pusher.backend.destroy(pusher.id)
+    from sandbox.gateway.cleanup import registry_repositories
+
+    assert registry_repositories(f"{ns}/") == []
