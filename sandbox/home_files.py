@@ -10,8 +10,10 @@ container of the same sandbox. The archive is deleted once restored, or when the
 to live runs out (the reaper), so at most one archive per stopped sandbox exists.
 
 Only Docker workspaces keep files; a Kubernetes sandbox's namespace is deleted on stop.
-Limit: when the shell itself exits (``exit``), the container has already stopped and its tmpfs is
-gone, so there is nothing to save; the learner's lesson progress is kept regardless.
+When the shell itself exits (``exit``) or the engine stops, the container's tmpfs is gone before
+anything can be saved: for those, the reaper checkpoints each running sandbox's home every
+``SANDBOX_HOME_CHECKPOINT_SECONDS`` while its learner is active (``checkpoint``), so what comes
+back on the next start is at most that old.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import asyncio
 import errno
 import logging
 import os
+import secrets
 from pathlib import Path
 
 from django.conf import settings
@@ -47,7 +50,8 @@ def has_saved_files(sandbox_id) -> bool:
 
 def drop(sandbox_id) -> None:
     """Forget a sandbox's saved files (its time to live ran out, or it was reset)."""
-    for path in (archive_path(sandbox_id), archive_path(sandbox_id).with_suffix(".part")):
+    target = archive_path(sandbox_id)
+    for path in (target, *target.parent.glob(f"{sandbox_id}.*.part")):
         try:
             path.unlink()
         except FileNotFoundError:
@@ -72,14 +76,17 @@ async def _exec(backend, ref: str, command: list[str], *, stdin: bool) -> tuple[
     return created["Id"], stream
 
 
-async def save(backend, sandbox_id, ref: str) -> int:
+async def save(backend, sandbox_id, ref: str, *, still_wanted=None) -> int:
     """Stream the running sandbox's home into its archive; returns the archive's size in bytes.
 
     Raises :class:`FilesNotKept` (nothing half-written is left) when the sandbox is not running,
-    the server's disk is full, or the copy does not finish in time.
+    the server's disk is full, or the copy does not finish in time. ``still_wanted`` (async, for
+    checkpoints) is asked just before the archive replaces the previous one; if it says no, the
+    copy is thrown away and 0 returned, so an older checkpoint never overwrites a stop's copy.
     """
     target = archive_path(sandbox_id)
-    part = target.with_suffix(".part")
+    # Each save writes its own part file: a checkpoint and a stop may copy at the same time.
+    part = target.parent / f"{sandbox_id}.{secrets.token_hex(4)}.part"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -90,6 +97,8 @@ async def save(backend, sandbox_id, ref: str) -> int:
         info = await asyncio.to_thread(backend.client.api.exec_inspect, exec_id)
         if info.get("ExitCode") not in (0, None):
             raise FilesNotKept(f"tar ended with code {info.get('ExitCode')}")
+        if still_wanted is not None and not await still_wanted():
+            return 0
         os.replace(part, target)
         return written
     except asyncio.TimeoutError as exc:

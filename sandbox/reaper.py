@@ -11,6 +11,9 @@ by ``manage.py reap_sandboxes --loop``:
 2. Sandboxes stuck ``starting`` (their server died mid-create) are failed and cleaned up.
 3. Time to live and idle timeout: warn, then stop (see ``sandbox.lifecycle.decide``).
 4. Saved files of sandboxes whose time to live ran out are dropped; so are files of no sandbox.
+   Running sandboxes whose learner was active get their home checkpointed (at most every
+   ``SANDBOX_HOME_CHECKPOINT_SECONDS``), so an ``exit`` or an engine restart, which leave
+   nothing to save at stop, lose only the last minutes.
 5. The queue is promoted into freed room, and the warm pool refilled (or drained).
 
 When the engine does not answer, the engine steps wait for the next pass; nothing is marked gone
@@ -56,6 +59,7 @@ class Report:
     idle_stopped: list[str] = dataclasses.field(default_factory=list)
     warned: list[str] = dataclasses.field(default_factory=list)
     files_dropped: list[str] = dataclasses.field(default_factory=list)
+    checkpointed: list[str] = dataclasses.field(default_factory=list)
     promoted: list[str] = dataclasses.field(default_factory=list)
     pool_created: int = 0
     pool_removed: int = 0
@@ -86,6 +90,8 @@ async def reap_once(scope: Scope | None = None) -> Report:
     await fail_stuck_starting(in_scope, report, engine_up=not report.engine_problem)
     await apply_limits(in_scope, report)
     await drop_expired_files(in_scope, report)
+    if not report.engine_problem:
+        await checkpoint_homes(in_scope, report)
     if scope is None:
         report.promoted = [str(s.id) for s in await services.promote_queue()]
         if not report.engine_problem:
@@ -274,6 +280,40 @@ async def drop_expired_files(in_scope: Scope, report: Report) -> None:
             if sandbox is not None and sandbox.files_saved_at is not None:
                 await Sandbox.objects.filter(pk=sandbox.pk).aupdate(files_saved_at=None)
             report.files_dropped.append(sandbox_id)
+
+
+CHECKPOINTS_PER_PASS = 10  # oldest first; a full class is covered within a few passes
+
+
+async def checkpoint_homes(in_scope: Scope, report: Report) -> None:
+    """Copy the home of running Docker sandboxes whose learner did something since the last copy
+    (and not more often than every ``SANDBOX_HOME_CHECKPOINT_SECONDS``; 0 turns this off)."""
+    every = getattr(settings, "SANDBOX_HOME_CHECKPOINT_SECONDS", 120)
+    if not every:
+        return
+    backend = _docker_backend()
+    now = timezone.now()
+    due: list[tuple[dt.datetime, Sandbox]] = []
+    async for sandbox in Sandbox.objects.filter(state=Sandbox.State.RUNNING, workspace__in=("plain", "docker"),
+                                                last_activity_at__isnull=False).exclude(engine_ref=""):
+        if not in_scope(str(sandbox.id)):
+            continue
+        archive = home_files.archive_path(sandbox.id)
+        try:
+            last = dt.datetime.fromtimestamp(archive.stat().st_mtime, tz=dt.timezone.utc)
+        except FileNotFoundError:
+            last = sandbox.started_at or sandbox.created_at
+        if sandbox.last_activity_at > last and (now - last).total_seconds() >= every:
+            due.append((last, sandbox))
+    for _last, sandbox in sorted(due, key=lambda pair: pair[0])[:CHECKPOINTS_PER_PASS]:
+        async def still_running(pk=sandbox.pk) -> bool:
+            return await Sandbox.objects.filter(pk=pk, state=Sandbox.State.RUNNING).aexists()
+
+        try:
+            if await home_files.save(backend, sandbox.id, sandbox.engine_ref, still_wanted=still_running):
+                report.checkpointed.append(str(sandbox.id))
+        except (home_files.FilesNotKept, BackendError) as exc:
+            log.info("reaper: no checkpoint of sandbox %s: %s", sandbox.id, exc)
 
 
 def _is_uuid(text: str) -> bool:
