@@ -345,3 +345,6 @@ SANDBOX_WARM_POOL = {
 }
 # How often `reap_sandboxes --loop` applies the limits, promotes the queue and refills the pool.
 SANDBOX_REAPER_INTERVAL_SECONDS = float(os.environ.get("TUTORIAL_REAPER_INTERVAL", 5))
+# While a learner is active, the reaper copies their sandbox's home this often (0: never), so an
+# `exit` or an engine restart (no chance to save at stop) loses at most this much work.
+SANDBOX_HOME_CHECKPOINT_SECONDS = int(os.environ.get("TUTORIAL_HOME_CHECKPOINT", 120))
