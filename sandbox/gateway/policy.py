@@ -67,6 +67,10 @@ class Limits:
     volumes_max: int = 10
     networks_max: int = 5
     build_context_max: int = 200 * MiB
+    # A learner container's writable layer past this is killed (the engine has no size cap on
+    # ext4/overlay2 without project quotas); checked by the gateway process every disk_check_interval.
+    container_disk_max: int = 1024 * MiB
+    disk_check_interval: float = 30.0
     upload_max: int = 256 * MiB
     # Learner networks get small subnets from this range: the engine's default address pools
     # hold only about 30 bridge networks, fewer than one class of learners with their own.

@@ -195,14 +195,54 @@ class GatewayServer:
 
                     await asyncio.to_thread(destroy_learner_objects, sandbox_id, data_dir=self.data_dir)
 
+    async def enforce_disk_cap(self) -> list[str]:
+        """Kill running learner containers whose writable layer holds more than
+        ``limits.container_disk_max`` and tell their learner's console why; returns their ids."""
+        from urllib.parse import quote
+
+        filters = quote(json.dumps({"label": [f"{policy.LABEL_CREATED}={policy.CREATED_VALUE}"], "status": ["running"]}))
+        killed = []
+        for container in await self._engine_json("/containers/json", f"?size=1&filters={filters}"):
+            if (container.get("SizeRw") or 0) <= self.limits.container_disk_max:
+                continue
+            await self._engine_post(f"/containers/{container['Id']}/kill")
+            killed.append(container["Id"])
+            name = (container.get("Names") or ["/?"])[0].lstrip("/")
+            sandbox_id = (container.get("Labels") or {}).get(policy.LABEL_SANDBOX)
+            log.warning("killed container %s of sandbox %s: it wrote %s bytes", name, sandbox_id, container.get("SizeRw"))
+            if sandbox_id:
+                from sandbox import services
+
+                with contextlib.suppress(Exception):  # no channel layer here: the kill stands
+                    await services.send_notice(sandbox_id, (
+                        f"Your container {name} was stopped: it wrote more than "
+                        f"{self.limits.container_disk_max >> 20} MiB inside itself (the classroom's limit). "
+                        "Keep what containers write small (docker ps -s shows it)."))
+        return killed
+
+    async def _engine_post(self, path: str) -> int:
+        reader, writer = await asyncio.open_unix_connection(self.engine_socket)
+        try:
+            writer.write(f"POST /{policy.API_VERSION}{path} HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\n"
+                         "Connection: close\r\n\r\n".encode())
+            head = await httpio.read_head(reader)
+            return httpio.status_of(head) if head else 502
+        finally:
+            writer.close()
+
     async def watch(self, interval: float = 2.0) -> None:
         """Follow the engine for ever: react to container events at once, re-list every interval."""
         wake = asyncio.Event()
         events = asyncio.create_task(self._follow_events(wake))
+        loop = asyncio.get_running_loop()
+        next_disk_check = loop.time() + self.limits.disk_check_interval
         try:
             while True:
                 try:
                     await self.reconcile()
+                    if loop.time() >= next_disk_check:
+                        next_disk_check = loop.time() + self.limits.disk_check_interval
+                        await self.enforce_disk_cap()
                 except (OSError, ValueError, httpio.HttpError) as exc:
                     log.warning("gateway cannot reach the engine: %s", exc)
                 wake.clear()
