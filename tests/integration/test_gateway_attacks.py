@@ -34,8 +34,10 @@ CLI_ATTACKS = {
     "plugin install": ("docker plugin install vieux/sshfs", "denied by classroom policy"),
     "exec privileged": ("docker exec --privileged nothing true", "No such container"),
     "pull from elsewhere": ("docker pull busybox", "classroom registry only"),
-    "buildkit": ("mkdir -p b && echo 'FROM scratch' > b/Dockerfile && DOCKER_BUILDKIT=1 docker build b",
-                 "received 403"),  # the CLI dials /session first; the gateway refuses it
+    # The real CLI, not the sandbox's `docker` wrapper (which falls back to the classic builder):
+    # BuildKit dials /session first, and the gateway refuses it.
+    "buildkit": ("mkdir -p b && echo 'FROM scratch' > b/Dockerfile && DOCKER_BUILDKIT=1 /usr/libexec/tutorial/docker build b",
+                 "received 403"),
 }
 
 
@@ -47,6 +49,9 @@ async def test_cli_attacks_are_refused_with_the_policy_message(gateway_images, d
         for name, (_cmd, expected) in CLI_ATTACKS.items():
             assert expected in found[name], f"{name}: {found[name]}"
             assert "rc=0" not in found[name], f"{name} succeeded: {found[name]}"
+        # What a learner types, `DOCKER_BUILDKIT=1 docker build`, says why and builds the classic way.
+        fallback = await ws.sh(f"mkdir -p k && echo 'FROM {BUSYBOX}' > k/Dockerfile && DOCKER_BUILDKIT=1 docker build -q k 2>&1")
+        assert fallback.exit_code == 0 and "BuildKit is not available in the classroom" in fallback.output, fallback.output
         # Nothing was made: no privileged or host-mounting container, no bind volume.
         label = {"label": f"tutorial.sandbox={ws.id}"}
         learner_made = [c for c in docker_client.containers.list(all=True, filters=label) if c.id != ws.ref]
