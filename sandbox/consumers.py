@@ -67,7 +67,15 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             return await self.close(code=protocol.CLOSE_NOT_SIGNED_IN)
-        sandbox = await Sandbox.objects.filter(pk=self.scope["url_route"]["kwargs"]["sandbox_id"]).afirst()
+        sandbox_id = self.scope["url_route"]["kwargs"]["sandbox_id"]
+        # Join the sandbox's group before reading its row, so no state change is missed between
+        # the read and the join (a queued or starting sandbox's console waits for "running"), with
+        # one read of the row. Events reach this consumer only after connect() returns, and are
+        # ignored unless access was granted (self.sandbox is set); disconnect() leaves the group.
+        self.group = services.group_name(sandbox_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.grouped = True
+        sandbox = await Sandbox.objects.filter(pk=sandbox_id).afirst()
         if sandbox is None:
             return await self.close(code=protocol.CLOSE_NO_SUCH_SANDBOX)
         # Async: an instructor watching a learner (classroom) is decided by a database query.
@@ -84,26 +92,20 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         self.counted_user = user.pk
         self.sandbox = sandbox
         self.read_only = access is Access.READ_ONLY
-        # Join the sandbox's group before looking at its state again, so no change is missed
-        # between the two: a queued or starting sandbox's console waits here for "running".
-        await self.channel_layer.group_add(services.group_name(sandbox.id), self.channel_name)
-        self.grouped = True
-        await sandbox.arefresh_from_db()
         if sandbox.state == Sandbox.State.RUNNING:
-            await self.attach()
-        elif sandbox.state in WAITABLE_STATES:
+            await self.attach(row_is_fresh=True)
+        else:
             position = await services.queue_position(sandbox)
             await self.send(text_data=state_text(sandbox.state, sandbox.failure_reason, position))
-        else:
-            await self.send(text_data=state_text(sandbox.state, sandbox.failure_reason))
-            await self.close(code=protocol.CLOSE_NOT_RUNNING)
 
-    async def attach(self):
-        """Open this viewer's attach to the running sandbox's TTY and start pumping output."""
+    async def attach(self, *, row_is_fresh: bool = False):
+        """Open this viewer's attach to the running sandbox's TTY and start pumping output.
+        The row is read again (for its engine ref) unless the caller has just read it."""
         if self.stream is not None or self.closing:
             return
         sandbox = self.sandbox
-        await sandbox.arefresh_from_db()
+        if not row_is_fresh:
+            await sandbox.arefresh_from_db()
         try:
             self.stream = await services.get_backend(sandbox.workspace).open_console(
                 sandbox.engine_ref, stdin=not self.read_only, replay=True
@@ -215,7 +217,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         queue moving). A waiting console attaches when its sandbox runs; "stopping" keeps the
         console open until "stopped"."""
         state = event["state"]
-        if self.closing:
+        if self.closing or self.sandbox is None:
             return
         if state == Sandbox.State.RUNNING and self.stream is None:
             return await self.attach()
@@ -226,10 +228,14 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
 
     async def sandbox_timer(self, event):
         """When the sandbox will stop, and how many extensions are left (after an extension)."""
+        if self.sandbox is None:
+            return
         await self.send(text_data=timer_text(event))
 
     async def sandbox_notice(self, event):
         """A message for whoever watches this console (an instructor's broadcast or take-over)."""
+        if self.sandbox is None:
+            return
         await self.send(text_data=protocol.notice_message(event["message"]))
 
     async def disconnect(self, code):
@@ -239,8 +245,8 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         if self.stream is not None:
             await self.stream.close()
         if self.grouped:
-            await self.channel_layer.group_discard(services.group_name(self.sandbox.id), self.channel_name)
-            if self.input_since_flush:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            if self.input_since_flush and self.sandbox is not None:
                 await services.touch(self.sandbox.id)
         if self.counted_user is not None:
             _open_consoles[self.counted_user] -= 1

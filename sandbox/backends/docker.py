@@ -162,22 +162,34 @@ class DockerBackend(SandboxBackend):
         await release_gateway(sandbox_id)
         await self._call(destroy_learner_objects, sandbox_id, docker_host=self.docker_host)
 
-    async def status(self, ref: str) -> EngineState:
+    async def _inspect(self, ref: str) -> dict | None:
+        """The container's inspect document, or None when it is gone (on the event loop: a class
+        connecting at once must not queue for SDK threads)."""
+        answer = await self._engine("GET", f"/containers/{ref}/json")
+        if answer.status == 404:
+            return None
+        if answer.status != 200:
+            raise BackendError(f"the Docker engine could not inspect the sandbox: {answer.message()}")
+        return answer.json()
+
+    async def _engine(self, method: str, path: str, params: dict | None = None) -> engine_socket.EngineAnswer:
         try:
-            container = await self._call(self.client.containers.get, ref)
-        except docker.errors.NotFound:
+            return await engine_socket.request(self.docker_host, method, path, params)
+        except EngineUnavailable as exc:
+            raise EngineUnavailable(engine_unavailable_message(self.docker_host)) from exc
+
+    async def status(self, ref: str) -> EngineState:
+        container = await self._inspect(ref)
+        if container is None:
             return EngineState.MISSING
-        return EngineState.RUNNING if container.status == "running" else EngineState.EXITED
+        return EngineState.RUNNING if container.get("State", {}).get("Status") == "running" else EngineState.EXITED
 
     async def exit_code(self, ref: str) -> int | None:
         """How the console's container ended (None while running or when it is gone)."""
-        try:
-            container = await self._call(self.client.containers.get, ref)
-        except docker.errors.NotFound:
+        container = await self._inspect(ref)
+        if container is None or container.get("State", {}).get("Status") == "running":
             return None
-        if container.status == "running":
-            return None
-        return container.attrs.get("State", {}).get("ExitCode")
+        return container.get("State", {}).get("ExitCode")
 
     async def open_console(self, ref: str, *, stdin: bool = True, replay: bool = True) -> ConsoleStream:
         params = {"stream": 1, "stdout": 1, "stderr": 1, "stdin": int(stdin), "logs": int(replay)}
@@ -185,13 +197,12 @@ class DockerBackend(SandboxBackend):
         return DockerConsole(stream)
 
     async def resize(self, ref: str, cols: int, rows: int) -> None:
-        try:
-            await self._call(self.client.api.resize, ref, height=rows, width=cols)
-        except docker.errors.NotFound as exc:
-            raise BackendError("the sandbox is gone") from exc
-        except docker.errors.APIError as exc:
+        answer = await self._engine("POST", f"/containers/{ref}/resize", {"h": rows, "w": cols})
+        if answer.status == 404:
+            raise BackendError("the sandbox is gone")
+        if answer.status >= 300:
             # Resizing a container that just exited is harmless; say so rather than crash.
-            raise BackendError(f"could not resize the console: {exc.explanation or exc}") from exc
+            raise BackendError(f"could not resize the console: {answer.message()}")
 
     async def run(self, ref: str, script: str, *, timeout: float, max_output: int = 64 * 1024) -> RunResult:
         seconds = max(1, math.ceil(timeout))

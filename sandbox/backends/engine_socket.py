@@ -1,4 +1,5 @@
-"""Asyncio on the Docker engine's hijacked HTTP streams (attach, exec start).
+"""Asyncio on the Docker engine's hijacked HTTP streams (attach, exec start), and the small API
+calls of a console connect (inspect, resize).
 
 The docker SDK hands back blocking sockets for these; the console path must never block the event
 loop nor hop threads per keystroke, so we speak the few lines of HTTP ourselves on a unix socket.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
+from typing import NamedTuple
 from urllib.parse import urlencode, urlparse
 
 from .base import BackendError, EngineUnavailable
@@ -94,6 +96,86 @@ async def hijack(docker_host: str, path: str, params: dict | None = None, body: 
             raise BackendError(f"the sandbox is not running ({detail})")
         raise BackendError(f"the Docker engine refused the console ({status}: {detail})")
     return HijackedStream(reader, writer)
+
+
+class EngineAnswer(NamedTuple):
+    status: int
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body) if self.body else None
+
+    def message(self) -> str:
+        """The engine's error message (its JSON ``message``), or the body as text."""
+        try:
+            return str(self.json().get("message"))
+        except (ValueError, AttributeError):
+            return self.body.decode(errors="replace").strip() or f"status {self.status}"
+
+
+# A plain API call waits this long for the engine (the docker SDK's client timeout).
+REQUEST_TIMEOUT_SECONDS = 60.0
+
+
+async def request(docker_host: str, method: str, path: str, params: dict | None = None, *,
+                  timeout: float = REQUEST_TIMEOUT_SECONDS) -> EngineAnswer:
+    """One small engine API call (inspect, resize) on the event loop: no thread, no SDK.
+
+    The console connect makes a few of these per viewer; through the SDK each was a thread from a
+    pool of (cores + 4) and a couple of milliseconds of ``requests`` machinery, which a class
+    connecting at once queued behind. Any status is returned: the caller decides what a 404 means.
+    Raises :class:`EngineUnavailable` when the engine does not answer (no socket, refused, the
+    connection dropped before a whole answer, or no answer within ``timeout``)."""
+    query = f"?{urlencode(params)}" if params else ""
+    head = (f"{method} /{API_VERSION}{path}{query} HTTP/1.1\r\nHost: docker\r\n"
+            "Connection: close\r\nContent-Length: 0\r\n\r\n").encode()
+    try:
+        return await asyncio.wait_for(_exchange(docker_host, head), timeout)
+    except asyncio.TimeoutError:
+        raise EngineUnavailable(f"the Docker engine at {docker_host} did not answer within {timeout:g}s") from None
+    except (FileNotFoundError, ConnectionError, PermissionError, asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError, ValueError) as exc:
+        raise EngineUnavailable(
+            f"the Docker engine does not answer at {docker_host} ({getattr(exc, 'strerror', None) or exc}); "
+            "start it (e.g. `scripts/start-dockerd.sh`) and try again"
+        ) from exc
+
+
+async def _exchange(docker_host: str, head: bytes) -> EngineAnswer:
+    reader, writer = await asyncio.open_unix_connection(unix_path(docker_host), limit=1 << 20)
+    try:
+        writer.write(head)
+        await writer.drain()
+        lines = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
+        parts = lines[0].split(b" ", 2)
+        status = int(parts[1])  # ValueError for a garbled status line: treated as no answer
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower()] = value.strip().lower()
+        if status in (204, 304) or status < 200:
+            body = b""
+        elif b"content-length" in headers:
+            body = await reader.readexactly(int(headers[b"content-length"]))
+        elif headers.get(b"transfer-encoding") == b"chunked":
+            body = await _read_chunked(reader)
+        else:
+            body = await reader.read()  # Connection: close, so the body ends with the stream
+        return EngineAnswer(status, body)
+    finally:
+        writer.close()
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    body = bytearray()
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0].strip(), 16)
+        if size == 0:
+            while (await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers, then the blank line
+                pass
+            return bytes(body)
+        body += await reader.readexactly(size)
+        await reader.readexactly(2)
 
 
 async def _read_error_body(reader: asyncio.StreamReader, head: bytes) -> str:
