@@ -4,7 +4,7 @@ A lesson is a folder (under ``lessons/content/`` or any folder in ``settings.LES
 
     my-lesson/
       lesson.md               YAML front matter (title, summary, workspace, image, minutes, order,
-                              prerequisites, learned) + Markdown introduction
+                              prerequisites, learned, sandbox) + Markdown introduction
       lesson.zh-hans.md       optional translation (text keys and body only)
       steps/01-first-step.md  YAML front matter (title, type, check, hints, solution, setup,
                               timeout, questions) + Markdown text
@@ -53,7 +53,11 @@ LESSON_KEYS = {
     "order": "required",
     "prerequisites": "optional",
     "learned": "optional",
+    "sandbox": "optional",
 }
+# The lesson's own sandbox limits (seconds, or a count), over the site's settings; an instructor's
+# SANDBOX_LESSON_LIMITS for the lesson still wins over these.
+SANDBOX_LIMIT_KEYS = ("ttl", "idle", "warn", "extend", "max_extensions")
 LESSON_TRANSLATABLE_KEYS = {"title", "summary", "learned"}
 STEP_KEYS = {
     "title",
@@ -190,6 +194,8 @@ class Lesson(Translated):
     prerequisites: tuple[str, ...]
     path: Path
     text: LessonText
+    # ``sandbox:`` in the front matter: the lesson's own limits, e.g. {"ttl": 5400, "idle": 900}.
+    sandbox_limits: tuple[tuple[str, int], ...] = ()
     steps: tuple[Step, ...] = ()
     translations: dict[str, LessonText] = dataclasses.field(default_factory=dict)
 
@@ -612,6 +618,19 @@ def _load_lesson(folder: Path, out: _Collector) -> tuple[Lesson | None, Document
     if not isinstance(prerequisites, list) or not all(isinstance(p, str) for p in prerequisites):
         out.at(doc, "prerequisites", "'prerequisites' must be a list of lesson slugs")
         prerequisites = []
+    sandbox_limits: list[tuple[str, int]] = []
+    raw_limits = meta.get("sandbox", {})
+    if not isinstance(raw_limits, dict):
+        out.at(doc, "sandbox", f"'sandbox' must be a mapping of limits ({', '.join(SANDBOX_LIMIT_KEYS)})")
+        raw_limits = {}
+    for key, value in raw_limits.items():
+        if key not in SANDBOX_LIMIT_KEYS:
+            out.at(doc, "sandbox", f"unknown sandbox limit {key!r} (known: {', '.join(SANDBOX_LIMIT_KEYS)})")
+        elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            unit = "a count" if key == "max_extensions" else "seconds"
+            out.at(doc, "sandbox", f"sandbox limit {key!r} must be a whole number >= 0 ({unit})")
+        else:
+            sandbox_limits.append((key, value))
     learned = meta.get("learned", [])
     if not _string_list(learned):
         out.at(doc, "learned", "'learned' must be a list of texts (what the learner can do afterwards)")
@@ -692,6 +711,7 @@ def _load_lesson(folder: Path, out: _Collector) -> tuple[Lesson | None, Document
         prerequisites=tuple(prerequisites),
         path=folder,
         text=text,
+        sandbox_limits=tuple(sandbox_limits),
         steps=tuple(sorted(steps, key=lambda s: s.number)),
         translations=translations,
     )

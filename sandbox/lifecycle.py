@@ -34,10 +34,13 @@ OVERRIDE_KEYS = {"ttl": "ttl_seconds", "idle": "idle_seconds", "warn": "warn_sec
 
 
 def policy_for(lesson: str) -> Policy:
-    """Settings' limits with ``SANDBOX_LESSON_LIMITS[lesson]`` laid over them.
+    """Settings' limits, then the lesson's own (``sandbox:`` in its front matter, checked when
+    lessons load), then the instructor's ``SANDBOX_LESSON_LIMITS[lesson]`` laid over them.
 
     An unknown key or a negative value in an override is a configuration error: say which.
     """
+    from lessons.content_loader import get_lesson
+
     values = {
         "ttl_seconds": settings.SANDBOX_TTL_SECONDS,
         "idle_seconds": settings.SANDBOX_IDLE_SECONDS,
@@ -45,6 +48,9 @@ def policy_for(lesson: str) -> Policy:
         "extend_seconds": settings.SANDBOX_EXTEND_SECONDS,
         "max_extensions": settings.SANDBOX_MAX_EXTENSIONS,
     }
+    found = get_lesson(lesson)
+    for key, value in found.sandbox_limits if found else ():
+        values[OVERRIDE_KEYS[key]] = value
     override = (settings.SANDBOX_LESSON_LIMITS or {}).get(lesson) or {}
     for key, value in override.items():
         if key not in OVERRIDE_KEYS:

@@ -39,6 +39,45 @@ def test_settings_then_lesson_overrides(settings):
     assert (long_lab.ttl_seconds, long_lab.idle_seconds, long_lab.can_extend) == (14400, 1800, False)
 
 
+def _lesson_with(tmp_path, front: str):
+    folder = tmp_path / "long-build"
+    (folder / "steps").mkdir(parents=True)
+    (folder / "lesson.md").write_text("---\ntitle: Long build\nsummary: s\nworkspace: plain\nminutes: 90\n"
+                                      f"order: 50\n{front}---\nIntro.\n")
+    (folder / "steps" / "01-go.md").write_text("---\ntitle: Go\ncheck: 'true'\nsolution: 'true'\n---\nGo.\n")
+    return folder
+
+
+def test_a_lessons_front_matter_sets_its_limits_and_the_instructor_still_wins(settings, tmp_path):
+    from lessons import content_loader
+
+    _lesson_with(tmp_path, "sandbox:\n  ttl: 10800\n  idle: 2700\n")
+    settings.LESSON_DIRS = [str(tmp_path)]
+    settings.SANDBOX_TTL_SECONDS, settings.SANDBOX_IDLE_SECONDS = 7200, 1800
+    content_loader.clear_cache()
+    try:
+        lesson = lifecycle.policy_for("long-build")
+        assert (lesson.ttl_seconds, lesson.idle_seconds) == (10800, 2700)
+        settings.SANDBOX_LESSON_LIMITS = {"long-build": {"idle": 600}}
+        assert (lifecycle.policy_for("long-build").ttl_seconds, lifecycle.policy_for("long-build").idle_seconds) == (10800, 600)
+    finally:
+        content_loader.clear_cache()
+
+
+@pytest.mark.parametrize("front, message", [
+    ("sandbox:\n  tll: 5\n", "unknown sandbox limit 'tll'"),
+    ("sandbox:\n  idle: -1\n", "must be a whole number >= 0"),
+    ("sandbox:\n  ttl: 1h\n", "must be a whole number >= 0"),
+    ("sandbox: 3600\n", "'sandbox' must be a mapping"),
+])
+def test_bad_lesson_limits_are_named_when_lessons_load(tmp_path, front, message):
+    from lessons import content_loader
+
+    _lesson_with(tmp_path, front)
+    problems = content_loader.validate_dirs([tmp_path])
+    assert any(message in str(problem) for problem in problems), problems
+
+
 @pytest.mark.parametrize("override, message", [({"tll": 5}, "unknown key 'tll'"), ({"idle": -1}, "whole number"),
                                                 ({"ttl": "1h"}, "whole number")])
 def test_bad_overrides_are_named(settings, override, message):
