@@ -147,7 +147,7 @@ async def main(args) -> dict:
         await ready_time(base_url)  # warm up the site and the image cache
         await stop_all()
         for count in args.counts:
-            repeat = args.single_runs if count == 1 else 1
+            repeat = args.single_runs if count == 1 else args.rounds
             cold = []
             if not args.warm_only:
                 cold, _ = await round_of(base_url, count, repeat)
@@ -182,6 +182,8 @@ if __name__ == "__main__":
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--counts", type=int, nargs="+", default=[1, 10, 30])
     parser.add_argument("--single-runs", type=int, default=5, help="sequential runs for the 1-learner figures")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds of each larger count (one round of 30 is 30 samples: its p95 is the 29th)")
     parser.add_argument("--warm-only", action="store_true", help="skip the cold rounds (to measure the pool alone)")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds idle before memory is read")
     options = parser.parse_args()
