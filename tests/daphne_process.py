@@ -28,15 +28,20 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_daphne(env: dict, log_path: Path, *, ready_path: str = "/", timeout: float = 60) -> Iterator[Daphne]:
+def running_daphne(env: dict, log_path: Path, *, ready_path: str = "/", timeout: float = 60,
+                   processes: int = 1) -> Iterator[Daphne]:
     """Serve ``tutorial.asgi`` on a free loopback port with ``env``; yield its base URL and pid once
-    ``ready_path`` answers 200. Raises RuntimeError (with the log's tail) if it never does."""
+    ``ready_path`` answers 200. Raises RuntimeError (with the log's tail) if it never does.
+
+    ``processes`` > 1 serves as ``make run`` does, through ``scripts/serve.py`` (several daphne
+    processes on one socket; ``env`` needs REDIS_URL); the pid is then serve.py's."""
     port = free_port()
+    if processes > 1:
+        command = [sys.executable, str(ROOT / "scripts" / "serve.py"), "--port", str(port), "--processes", str(processes)]
+    else:
+        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tutorial.asgi:application"]
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tutorial.asgi:application"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + timeout

@@ -1,0 +1,104 @@
+"""``make run`` serves the site with several daphne processes on one port (scripts/serve.py) and a
+private Redis (scripts/start-redis.sh) between them. What a class notices: the site answers with
+both processes, keeps answering when one of them dies (it is started again), and without Redis
+it still serves, with one process, and says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.daphne_process import running_daphne
+
+from .classroom_services import IN_CI, REPO
+
+
+def _private_redis(data_dir: Path) -> str:
+    result = subprocess.run([str(REPO / "scripts" / "start-redis.sh")], env={**os.environ, "TUTORIAL_DATA_DIR": str(data_dir)},
+                            capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        message = f"scripts/start-redis.sh failed: {result.stderr.strip()}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message + " (apt-get install redis-server)")
+    return result.stdout.strip()
+
+
+@contextlib.contextmanager
+def _site_env(tmp_path: Path, *, redis: bool):
+    env = {**os.environ, "TUTORIAL_SQLITE_PATH": str(tmp_path / "db.sqlite3"), "TUTORIAL_DATA_DIR": str(tmp_path),
+           "DJANGO_SETTINGS_MODULE": "tutorial.settings"}
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        env.pop(name, None)
+    if redis:
+        env["REDIS_URL"] = _private_redis(tmp_path)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO, env=env, check=True,
+                   timeout=180, capture_output=True)
+    try:
+        yield env
+    finally:
+        pid_file = tmp_path / "redis" / "redis.pid"
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+
+
+def _daphnes(server_pid: int) -> list[psutil.Process]:
+    return [child for child in psutil.Process(server_pid).children() if "daphne" in " ".join(child.cmdline())]
+
+
+def _status(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status
+
+
+def test_two_processes_serve_and_one_that_dies_is_replaced_while_the_site_answers(tmp_path):
+    with _site_env(tmp_path, redis=True) as env, \
+            running_daphne(env, tmp_path / "serve.log", ready_path="/healthz", processes=2) as server:
+        first = _daphnes(server.pid)
+        assert len(first) == 2, (tmp_path / "serve.log").read_text()[-2000:]
+
+        first[0].kill()  # SIGKILL: no chance to finish anything
+        answered = [_status(server.url + "/healthz") for _ in range(20)]
+        assert answered == [200] * 20  # the other process took every request meanwhile
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            now = _daphnes(server.pid)
+            if len(now) == 2 and first[0].pid not in {child.pid for child in now}:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"serve.py did not start a new process: {(tmp_path / 'serve.log').read_text()[-2000:]}")
+        assert _status(server.url + "/healthz") == 200
+        assert "exited with -9" in (tmp_path / "serve.log").read_text()
+
+
+def test_without_redis_it_serves_with_one_process_and_says_why(tmp_path):
+    with _site_env(tmp_path, redis=False) as env, \
+            running_daphne(env, tmp_path / "serve.log", ready_path="/healthz", processes=2) as server:
+        assert len(_daphnes(server.pid)) == 1
+        assert _status(server.url + "/healthz") == 200
+    assert "REDIS_URL is not set" in (tmp_path / "serve.log").read_text()
+
+
+def test_a_port_already_taken_is_a_clear_error(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, str(REPO / "scripts" / "serve.py"), "--port", str(port), "--processes", "1"],
+                                cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
