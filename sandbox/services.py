@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import fcntl
 import logging
+import os
 import threading
 import uuid
 from functools import cache
@@ -24,7 +26,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -141,20 +143,41 @@ def image_tag(name: str) -> str:
 # Each request runs its database work in a thread of its own (Django's ThreadSensitiveContext),
 # so 30 simultaneous Starts are 30 connections asking SQLite for its one write lock. SQLite's own
 # wait is a sleep-and-retry with back-off (up to 100 ms between tries), which left a class's last
-# learners waiting seconds for a few milliseconds of work. Writers of this process queue here
-# instead and go the moment the lock is free; other processes (the reaper) still wait in SQLite.
+# learners waiting seconds for a few milliseconds of work. Writers queue on a lock instead and go
+# the moment it is free: a thread lock within the process, then an flock on a file beside the
+# database across processes (the site's several daphne processes, the reaper, the gateway).
 _sqlite_writer = threading.Lock()
+_sqlite_lock_files: dict[str, int] = {}
+
+
+def _sqlite_lock_fd() -> int | None:
+    """A descriptor of ``<database>.writer-lock``, opened once per process; None for a database
+    in memory (the tests'), which no other process can open anyway."""
+    name = str(connection.settings_dict["NAME"])
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    if name not in _sqlite_lock_files:
+        _sqlite_lock_files[name] = os.open(f"{name}.writer-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    return _sqlite_lock_files[name]
 
 
 @contextlib.contextmanager
 def write_transaction():
-    """``transaction.atomic()``, queued in this process first when the database is SQLite."""
+    """``transaction.atomic()``, queued first when the database is SQLite (see above)."""
     if connection.vendor != "sqlite":
         with transaction.atomic():
             yield
         return
-    with _sqlite_writer, transaction.atomic():
-        yield
+    with _sqlite_writer:
+        fd = _sqlite_lock_fd()
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            with transaction.atomic():
+                yield
+        finally:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _limit_message(held: int) -> str:
@@ -170,15 +193,34 @@ def _learner_sandboxes_on_engine() -> int:
 def _has_room() -> bool:
     """Room for one more learner sandbox, and no one waiting ahead (the queue is first served).
 
-    One query (rows per state, on the state index): it runs inside every Start's write lock."""
+    One statement (rows per state, on the state index), in raw SQL: it runs inside every Start's
+    write lock, where the ORM's time to build it made the class behind wait."""
+    from .pool import _sql_names
+
+    q = _sql_names(connection)
     engine_states = (Sandbox.State.STARTING, Sandbox.State.RUNNING, Sandbox.State.STOPPING)
-    per_state = dict(
-        Sandbox.objects.filter(Q(state=Sandbox.State.QUEUED) | Q(state__in=engine_states, owner__isnull=False))
-        .values_list("state").annotate(rows=Count("pk")).order_by()
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {q['state']}, COUNT(*) FROM {q['table']} WHERE {q['state']} = %s "
+                       f"OR ({q['state']} IN (%s, %s, %s) AND {q['owner']} IS NOT NULL) GROUP BY {q['state']}",
+                       [Sandbox.State.QUEUED, *engine_states])
+        per_state = dict(cursor.fetchall())
     if per_state.get(Sandbox.State.QUEUED):
         return False
     return sum(per_state.get(state, 0) for state in engine_states) < settings.SANDBOX_CAPACITY
+
+
+def _held_by(user) -> list[tuple[uuid.UUID, str]]:
+    """(id, lesson) of the learner's held sandboxes, locked for the transaction where the database
+    can (raw SQL, for the reason :func:`_has_room` gives)."""
+    from .pool import _sql_names
+
+    q = _sql_names(connection)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {q['id']}, {q['lesson']} FROM {q['table']} WHERE {q['owner']} = %s "
+                       f"AND {q['state']} IN (%s, %s, %s){lock}", [user.pk, *Sandbox.HELD_STATES])
+        rows = cursor.fetchall()
+    return sorted((Sandbox._meta.pk.to_python(pk), lesson) for pk, lesson in rows)
 
 
 def _queue(sandbox: Sandbox, now) -> None:
@@ -196,27 +238,28 @@ def _claim_row(user, lesson: str, workspace: str, image: str) -> tuple[Sandbox, 
     from . import pool
 
     now = timezone.now()
+    claimed_id = None
     with write_transaction():
-        # The learner's held rows in one read: the one for this lesson, and how many in all.
-        held = sorted(Sandbox.objects.select_for_update().filter(owner=user, state__in=Sandbox.HELD_STATES),
-                      key=lambda row: str(row.pk))
-        existing = next((row for row in held if row.lesson == lesson), None)
-        if existing:
-            return existing, "have"
-        if len(held) >= settings.SANDBOXES_PER_USER:
-            raise SandboxLimitReached(_limit_message(len(held)))
-        tag = image_tag(image)
-        if not _has_room():
-            sandbox = Sandbox(owner=user, lesson=lesson, workspace=workspace, image=tag)
-            _queue(sandbox, now)
-            return sandbox, "queued"
-        claimed = None
-        if workspace in pool.POOLED_WORKSPACES:
-            claimed = pool.claim(user, lesson, tag, lifecycle.policy_for(lesson), now)
-        if claimed is None:
-            sandbox = Sandbox.objects.create(owner=user, lesson=lesson, workspace=workspace, image=tag,
-                                             state=Sandbox.State.STARTING, started_at=now)
-            return sandbox, "create"
+        held = _held_by(user)  # the one for this lesson, and how many in all
+        existing_id = next((pk for pk, held_lesson in held if held_lesson == lesson), None)
+        if existing_id is None:
+            if len(held) >= settings.SANDBOXES_PER_USER:
+                raise SandboxLimitReached(_limit_message(len(held)))
+            tag = image_tag(image)
+            if not _has_room():
+                sandbox = Sandbox(owner=user, lesson=lesson, workspace=workspace, image=tag)
+                _queue(sandbox, now)
+                return sandbox, "queued"
+            if workspace in pool.POOLED_WORKSPACES:
+                claimed_id = pool.claim_id(user, lesson, tag, lifecycle.policy_for(lesson), now)
+            if claimed_id is None:
+                sandbox = Sandbox.objects.create(owner=user, lesson=lesson, workspace=workspace, image=tag,
+                                                 state=Sandbox.State.STARTING, started_at=now)
+                return sandbox, "create"
+    # Rows are read whole after the write lock, so the class behind does not wait for it.
+    if existing_id is not None:
+        return Sandbox.objects.get(pk=existing_id), "have"
+    claimed = Sandbox.objects.get(pk=claimed_id)
     pool.announce(claimed)  # committed: the dashboard hears it, outside the write lock
     return claimed, "warm"
 

@@ -107,3 +107,64 @@ def test_each_pooled_sandbox_goes_to_one_learner_across_processes(database, tmp_
         for result in results:
             if result["sandbox"]:
                 assert owners[result["sandbox"]] == result["user"], (result, owners)
+
+
+HOLD_THE_WRITE_LOCK = """
+import os, pathlib, time
+from sandbox.services import write_transaction
+from sandbox.models import Sandbox
+marks = pathlib.Path(os.environ["MARKS"])
+with write_transaction():
+    Sandbox.objects.filter(pk=None).update(lesson="x")  # a write: SQLite's own lock is taken too
+    (marks / "held").touch()
+    time.sleep(3)
+    (marks / "about-to-release").touch()
+"""
+
+TAKE_THE_WRITE_LOCK = """
+import os, pathlib, time
+from sandbox.services import write_transaction
+marks = pathlib.Path(os.environ["MARKS"])
+while not (marks / "held").exists():
+    time.sleep(0.01)
+with write_transaction():
+    print("released first" if (marks / "about-to-release").exists() else "entered while held")
+"""
+
+
+def test_sqlite_writers_of_different_processes_take_turns(tmp_path):
+    """Start's write lock spans processes (an flock beside the database): a second server process
+    waits for the first to finish its transaction queued on that lock (woken the moment it is
+    free), not sleeping in SQLite's busy retry, which SQLite's own locking alone would give."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    with _sqlite_env(tmp_path) as env:
+        holder = _shell(env, HOLD_THE_WRITE_LOCK, MARKS=str(marks))
+        taker = _shell(env, TAKE_THE_WRITE_LOCK, MARKS=str(marks))
+        lock_file = tmp_path / "shared.sqlite3.writer-lock"
+        queued_on_flock = False
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (marks / "about-to-release").exists():
+            if (marks / "held").exists() and _blocked_flock_on(lock_file, taker.pid):
+                queued_on_flock = True
+                break
+            time.sleep(0.05)
+        for proc in (holder, taker):
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+        assert out.strip().splitlines()[-1] == "released first"
+        assert queued_on_flock, "the second process did not wait on the writer lock file"
+
+
+def _blocked_flock_on(path, pid: int) -> bool:
+    """Whether ``pid`` waits for an flock on ``path`` (/proc/locks marks waiters with ``->``)."""
+    if not path.exists():
+        return False
+    inode = str(path.stat().st_ino)
+    for line in open("/proc/locks"):
+        fields = line.split()
+        if "->" in fields and "FLOCK" in fields:
+            rest = fields[fields.index("->") + 1:]
+            if len(rest) >= 5 and rest[3] == str(pid) and rest[4].split(":")[-1] == inode:
+                return True
+    return False
