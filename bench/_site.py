@@ -13,9 +13,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @contextlib.asynccontextmanager
-async def running_site():
-    """Yield (base_url, daphne_pid) of a fresh site; Django is set up in this process on the same DB."""
+async def running_site(processes: int = 1):
+    """Yield (base_url, server_pid) of a fresh site; Django is set up in this process on the same DB.
+
+    ``processes`` > 1 serves it as ``make run`` does: scripts/serve.py, several daphne processes
+    on one socket, and a private Redis (scripts/start-redis.sh) for the channel layer."""
     data_dir = Path(tempfile.mkdtemp(prefix="tutorial-bench-"))
+    if processes > 1:
+        redis_url = subprocess.run([str(ROOT / "scripts" / "start-redis.sh")], env={**os.environ, "TUTORIAL_DATA_DIR": str(data_dir)},
+                                   check=True, capture_output=True, text=True).stdout.strip()
+        os.environ["REDIS_URL"] = redis_url
     os.environ.update({
         "TUTORIAL_DATA_DIR": str(data_dir),
         "TUTORIAL_SQLITE_PATH": str(data_dir / "db.sqlite3"),
@@ -34,10 +41,18 @@ async def running_site():
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     try:
-        with running_daphne(env, data_dir / "daphne.log") as server:
+        with running_daphne(env, data_dir / "daphne.log", processes=processes) as server:
             yield server.url, server.pid
     finally:
         await _stop_all_sandboxes()
+        if processes > 1:
+            _stop_redis(data_dir)
+
+
+def _stop_redis(data_dir: Path) -> None:
+    pid_file = data_dir / "redis" / "redis.pid"
+    with contextlib.suppress(OSError, ValueError):
+        os.kill(int(pid_file.read_text().strip()), 15)
 
 
 async def _stop_all_sandboxes() -> None:

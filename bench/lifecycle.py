@@ -1,7 +1,8 @@
 """Lifecycle benchmark: sandbox ready time with and without the warm pool, and idle memory.
 
-Against the real engine and a real daphne site (its own SQLite). Ready time is what a learner
-waits: the Start request -> the first prompt byte on the console websocket. For 1, 10 and 30
+Against the real engine and a real site (its own SQLite), served as ``make run`` serves it (one
+daphne process per core with a private Redis when redis-server is installed; ``--processes``).
+Ready time is what a learner waits: the Start request -> the first prompt byte on the console websocket. For 1, 10 and 30
 learners starting at once, cold (a container created per start) and warm (claimed from a pool
 pre-filled to that size). Idle memory is each idle sandbox's cgroup memory (``usage`` minus page
 cache, as ``docker stats`` shows), averaged over the 30 idle sandboxes of the last round.
@@ -17,6 +18,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import statistics
 import sys
 import time
@@ -25,6 +27,7 @@ import aiohttp
 import yarl
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
 from _site import percentile, running_site, session_cookie  # noqa: E402
 
 LESSON = "what-is-a-container"
@@ -142,8 +145,8 @@ def idle_memory_mib(sandbox_ids: list[str]) -> tuple[float, float]:
 
 async def main(args) -> dict:
     os.environ.update({"TUTORIAL_SANDBOX_CAPACITY": "200", "TUTORIAL_WARM_POOL": "", "TUTORIAL_SANDBOXES_PER_USER": "5"})
-    result: dict = {}
-    async with running_site() as (base_url, _pid):
+    result: dict = {"server_processes": args.processes}
+    async with running_site(args.processes) as (base_url, _pid):
         await ready_time(base_url)  # warm up the site and the image cache
         await stop_all()
         for count in args.counts:
@@ -186,6 +189,12 @@ if __name__ == "__main__":
                         help="rounds of each larger count (one round of 30 is 30 samples: its p95 is the 29th)")
     parser.add_argument("--warm-only", action="store_true", help="skip the cold rounds (to measure the pool alone)")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds idle before memory is read")
+    parser.add_argument("--processes", type=int, default=0,
+                        help="daphne processes (0: as `make run` serves: one per core, at most 4, with redis-server)")
     options = parser.parse_args()
+    if not options.processes:
+        from serve import default_processes
+
+        options.processes = default_processes() if shutil.which("redis-server") else 1
     figures = asyncio.run(main(options))
     print(json.dumps(figures) if options.json else json.dumps(figures, indent=2))
