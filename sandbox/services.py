@@ -161,11 +161,19 @@ def _sqlite_lock_fd() -> int | None:
     return _sqlite_lock_files[name]
 
 
+# On PostgreSQL, the same queue is a transaction-scoped advisory lock: without it two processes'
+# Starts read the capacity and the learner's count at once and both take the last place.
+PG_WRITE_LOCK_KEY = 0x7475746F  # "tuto": any constant the project's transactions agree on
+
+
 @contextlib.contextmanager
 def write_transaction():
-    """``transaction.atomic()``, queued first when the database is SQLite (see above)."""
+    """``transaction.atomic()``, queued first behind every other Start's (see above)."""
     if connection.vendor != "sqlite":
         with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PG_WRITE_LOCK_KEY])
             yield
         return
     with _sqlite_writer:
@@ -316,7 +324,8 @@ async def start_sandbox(user, lesson: str, workspace: str, image: str) -> Sandbo
         from . import pool
 
         if await pool.still_running(sandbox):
-            await broadcast_state(sandbox)
+            # No broadcast: no console can be open on a row that was the pool's a moment ago
+            # (consoles need the owner), and the dashboard heard pool.announce.
             pool.schedule_refill()
             return sandbox
         # The pooled container died (an engine restart): give this learner a fresh one instead.

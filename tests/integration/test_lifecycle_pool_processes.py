@@ -132,19 +132,22 @@ with write_transaction():
 """
 
 
-def test_sqlite_writers_of_different_processes_take_turns(tmp_path):
-    """Start's write lock spans processes (an flock beside the database): a second server process
-    waits for the first to finish its transaction queued on that lock (woken the moment it is
-    free), not sleeping in SQLite's busy retry, which SQLite's own locking alone would give."""
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_start_writers_of_different_processes_take_turns(database, tmp_path):
+    """Start's write transaction (capacity and per-learner checks, then the claim) is queued across
+    processes: a second server process enters only after the first has finished. On SQLite it
+    waits on an flock beside the database (woken the moment it is free, not sleeping in SQLite's
+    busy retry); on PostgreSQL on an advisory lock (without it both would read the same capacity)."""
     marks = tmp_path / "marks"
     marks.mkdir()
-    with _sqlite_env(tmp_path) as env:
+    opened = _sqlite_env(tmp_path) if database == "sqlite" else _postgres_env(tmp_path)
+    with opened as env:
         holder = _shell(env, HOLD_THE_WRITE_LOCK, MARKS=str(marks))
         taker = _shell(env, TAKE_THE_WRITE_LOCK, MARKS=str(marks))
         lock_file = tmp_path / "shared.sqlite3.writer-lock"
         queued_on_flock = False
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (marks / "about-to-release").exists():
+        while database == "sqlite" and time.monotonic() < deadline and not (marks / "about-to-release").exists():
             if (marks / "held").exists() and _blocked_flock_on(lock_file, taker.pid):
                 queued_on_flock = True
                 break
@@ -153,7 +156,8 @@ def test_sqlite_writers_of_different_processes_take_turns(tmp_path):
             out, err = proc.communicate(timeout=120)
             assert proc.returncode == 0, err
         assert out.strip().splitlines()[-1] == "released first"
-        assert queued_on_flock, "the second process did not wait on the writer lock file"
+        if database == "sqlite":
+            assert queued_on_flock, "the second process did not wait on the writer lock file"
 
 
 def _blocked_flock_on(path, pid: int) -> bool:
