@@ -73,7 +73,7 @@ def claim_id(user, lesson: str, tag: str, policy, now: dt.datetime):
               "started_at": now, "last_activity_at": now,
               "expires_at": now + dt.timedelta(seconds=policy.ttl_seconds) if policy.ttl_seconds else None,
               "extensions": 0, "failure_reason": ""}
-    q = _sql_names(connection)
+    q = sql_names(connection)
     skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     workspaces = ", ".join(["%s"] * len(POOLED_WORKSPACES))
     sql = (f"UPDATE {q['table']} SET {', '.join(f'{q[name]} = %s' for name in values)} "
@@ -93,12 +93,19 @@ def claim_id(user, lesson: str, tag: str, policy, now: dt.datetime):
     return None
 
 
-def _sql_names(connection) -> dict[str, str]:
-    """The sandbox table and its columns, quoted for ``connection``."""
-    quote = connection.ops.quote_name
-    names = {field.name: quote(field.column) for field in Sandbox._meta.concrete_fields}
-    names["table"] = quote(Sandbox._meta.db_table)
+def sql_names(connection) -> dict[str, str]:
+    """The sandbox table and its columns, quoted for ``connection`` (made once per database kind:
+    the Start's write lock uses them)."""
+    names = _quoted_names.get(connection.vendor)
+    if names is None:
+        quote = connection.ops.quote_name
+        names = {field.name: quote(field.column) for field in Sandbox._meta.concrete_fields}
+        names["table"] = quote(Sandbox._meta.db_table)
+        _quoted_names[connection.vendor] = names
     return names
+
+
+_quoted_names: dict[str, dict[str, str]] = {}
 
 
 def _db_value(connection, field_name: str, value):

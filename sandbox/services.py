@@ -203,9 +203,9 @@ def _has_room() -> bool:
 
     One statement (rows per state, on the state index), in raw SQL: it runs inside every Start's
     write lock, where the ORM's time to build it made the class behind wait."""
-    from .pool import _sql_names
+    from .pool import sql_names
 
-    q = _sql_names(connection)
+    q = sql_names(connection)
     engine_states = (Sandbox.State.STARTING, Sandbox.State.RUNNING, Sandbox.State.STOPPING)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {q['state']}, COUNT(*) FROM {q['table']} WHERE {q['state']} = %s "
@@ -220,9 +220,9 @@ def _has_room() -> bool:
 def _held_by(user) -> list[tuple[uuid.UUID, str]]:
     """(id, lesson) of the learner's held sandboxes, locked for the transaction where the database
     can (raw SQL, for the reason :func:`_has_room` gives)."""
-    from .pool import _sql_names
+    from .pool import sql_names
 
-    q = _sql_names(connection)
+    q = sql_names(connection)
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {q['id']}, {q['lesson']} FROM {q['table']} WHERE {q['owner']} = %s "
