@@ -19,10 +19,12 @@ async def running_site(processes: int = 1):
     ``processes`` > 1 serves it as ``make run`` does: scripts/serve.py, several daphne processes
     on one socket, and a private Redis (scripts/start-redis.sh) for the channel layer."""
     data_dir = Path(tempfile.mkdtemp(prefix="tutorial-bench-"))
+    sys.path.insert(0, str(ROOT))
+    from tests.daphne_process import private_redis, running_daphne
+
+    redis = contextlib.ExitStack()
     if processes > 1:
-        redis_url = subprocess.run([str(ROOT / "scripts" / "start-redis.sh")], env={**os.environ, "TUTORIAL_DATA_DIR": str(data_dir)},
-                                   check=True, capture_output=True, text=True).stdout.strip()
-        os.environ["REDIS_URL"] = redis_url
+        os.environ["REDIS_URL"] = redis.enter_context(private_redis(data_dir))
     os.environ.update({
         "TUTORIAL_DATA_DIR": str(data_dir),
         "TUTORIAL_SQLITE_PATH": str(data_dir / "db.sqlite3"),
@@ -32,27 +34,17 @@ async def running_site(processes: int = 1):
         "TUTORIAL_SANDBOX_CAPACITY": os.environ.get("TUTORIAL_SANDBOX_CAPACITY", "200"),
         "TUTORIAL_LOG_LEVEL": "WARNING",
     })
-    sys.path.insert(0, str(ROOT))
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
     import django
 
     django.setup()
-    from tests.daphne_process import running_daphne
-
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     try:
         with running_daphne(env, data_dir / "daphne.log", processes=processes) as server:
             yield server.url, server.pid
     finally:
         await _stop_all_sandboxes()
-        if processes > 1:
-            _stop_redis(data_dir)
-
-
-def _stop_redis(data_dir: Path) -> None:
-    pid_file = data_dir / "redis" / "redis.pid"
-    with contextlib.suppress(OSError, ValueError):
-        os.kill(int(pid_file.read_text().strip()), 15)
+        redis.close()
 
 
 async def _stop_all_sandboxes() -> None:

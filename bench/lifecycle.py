@@ -2,8 +2,8 @@
 
 Against the real engine and a real site (its own SQLite), served as ``make run`` serves it (one
 daphne process per core with a private Redis when redis-server is installed; ``--processes``).
-Ready time is what a learner waits: the Start request -> the first prompt byte on the console websocket. For 1, 10 and 30
-learners starting at once, cold (a container created per start) and warm (claimed from a pool
+Ready time is what a learner waits: the Start request -> the first prompt byte on the console
+websocket. For 1, 10 and 30 learners starting at once, cold (a container created per start) and warm (claimed from a pool
 pre-filled to that size). Idle memory is each idle sandbox's cgroup memory (``usage`` minus page
 cache, as ``docker stats`` shows), averaged over the 30 idle sandboxes of the last round.
 

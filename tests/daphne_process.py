@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -62,6 +64,22 @@ def running_daphne(env: dict, log_path: Path, *, ready_path: str = "/", timeout:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(10)
+
+
+@contextlib.contextmanager
+def private_redis(data_dir: Path) -> Iterator[str]:
+    """A Redis of its own under ``data_dir`` (scripts/start-redis.sh, as ``make run`` starts one);
+    yield its REDIS_URL, stop it afterwards. Raises RuntimeError with the script's message if it
+    cannot start (no redis-server)."""
+    result = subprocess.run([str(ROOT / "scripts" / "start-redis.sh")], env={**os.environ, "TUTORIAL_DATA_DIR": str(data_dir)},
+                            capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        raise RuntimeError(f"scripts/start-redis.sh failed: {result.stderr.strip()}")
+    try:
+        yield result.stdout.strip()
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int((data_dir / "redis" / "redis.pid").read_text().strip()), signal.SIGTERM)
 
 
 def _tail(log_path: Path) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,20 +17,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.daphne_process import running_daphne
+from tests.daphne_process import private_redis, running_daphne
 
 from .classroom_services import IN_CI, REPO
-
-
-def _private_redis(data_dir: Path) -> str:
-    result = subprocess.run([str(REPO / "scripts" / "start-redis.sh")], env={**os.environ, "TUTORIAL_DATA_DIR": str(data_dir)},
-                            capture_output=True, text=True, timeout=60)
-    if result.returncode != 0:
-        message = f"scripts/start-redis.sh failed: {result.stderr.strip()}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message + " (apt-get install redis-server)")
-    return result.stdout.strip()
 
 
 @contextlib.contextmanager
@@ -40,16 +28,17 @@ def _site_env(tmp_path: Path, *, redis: bool):
            "DJANGO_SETTINGS_MODULE": "tutorial.settings"}
     for name in ("DATABASE_URL", "REDIS_URL"):
         env.pop(name, None)
-    if redis:
-        env["REDIS_URL"] = _private_redis(tmp_path)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO, env=env, check=True,
-                   timeout=180, capture_output=True)
-    try:
+    with contextlib.ExitStack() as stack:
+        if redis:
+            try:
+                env["REDIS_URL"] = stack.enter_context(private_redis(tmp_path))
+            except RuntimeError as exc:
+                if IN_CI:
+                    pytest.fail(str(exc))
+                pytest.skip(f"{exc} (apt-get install redis-server)")
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO, env=env, check=True,
+                       timeout=180, capture_output=True)
         yield env
-    finally:
-        pid_file = tmp_path / "redis" / "redis.pid"
-        with contextlib.suppress(OSError, ValueError):
-            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
 
 
 def _daphnes(server_pid: int) -> list[psutil.Process]:
