@@ -4,7 +4,7 @@ PIP := .venv/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup setup-dev assets engine images unit bench check
+.PHONY: run test setup setup-dev assets engine images unit bench check packages-run packages-test
 
 .venv/bin/python:
 	python3 -m venv .venv
@@ -26,6 +26,13 @@ assets:
 	cp node_modules/@xterm/xterm/lib/xterm.js node_modules/@xterm/xterm/css/xterm.css \
 	   node_modules/@xterm/addon-fit/lib/addon-fit.js static/vendor/xterm/
 
+# The Debian packages: installed when missing (as root), or the exact apt-get line is printed.
+packages-run:
+	./scripts/install-packages.sh run
+
+packages-test:
+	./scripts/install-packages.sh test
+
 # Start a Docker engine if none answers (needs root and Debian's docker.io).
 engine:
 	./scripts/start-dockerd.sh
@@ -35,11 +42,13 @@ images:
 
 # Without a Docker engine (or without root to start one) the site still runs; the lesson pages say
 # what is wrong and how to fix it.
-run: setup
+run: packages-run
+	$(MAKE) setup
 	-./scripts/start-dockerd.sh && $(PY) manage.py build_images && ./scripts/start-registry.sh && $(PY) manage.py seed_registry
 	HOST=$(HOST) PORT=$(PORT) ./scripts/run-site.sh
 
-test: setup-dev
+test: packages-test
+	$(MAKE) setup-dev
 	./scripts/start-dockerd.sh
 	$(PY) manage.py build_images
 	./scripts/start-registry.sh
