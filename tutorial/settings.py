@@ -129,8 +129,19 @@ CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
 if os.environ.get("REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [os.environ["REDIS_URL"]]},
+            # Its receive logs and retries a Redis error instead of ending the consumer (a console
+            # would be closed with 1011).
+            "BACKEND": "tutorial.channel_layers.ResilientRedisChannelLayer",
+            "CONFIG": {"hosts": [{
+                "address": os.environ["REDIS_URL"],
+                # A consumer waits for events with BZPOPMIN, which Redis answers after 5 s
+                # (channels_redis's brpop_timeout). redis-py 8 reads with a 5 s socket timeout by
+                # default, so an idle wait timed out on the client first and killed every idle
+                # console about every 5 s. Longer than the blocking read, yet finite: a Redis that
+                # stopped answering is still noticed (and the receive tried again).
+                "socket_timeout": 15,
+                "socket_connect_timeout": 5,
+            }]},
         }
     }
 
@@ -307,6 +318,11 @@ GATEWAY_LIMITS = {
     "containers_max": int(os.environ.get("TUTORIAL_GATEWAY_CONTAINERS", 10)),
     "images_max": int(os.environ.get("TUTORIAL_GATEWAY_IMAGES", 10)),
     "memory_max": int(os.environ.get("TUTORIAL_GATEWAY_MEMORY_MAX", 512 * 1024 * 1024)),
+    # Each published port is a docker-proxy process on the host, outside every learner's limits.
+    "ports_per_container_max": int(os.environ.get("TUTORIAL_GATEWAY_PORTS_PER_CONTAINER", 10)),
+    "ports_per_learner_max": int(os.environ.get("TUTORIAL_GATEWAY_PORTS_PER_LEARNER", 20)),
+    # Each healthcheck probe is an exec run by the engine: at most one per this many seconds.
+    "health_interval_min": float(os.environ.get("TUTORIAL_GATEWAY_HEALTH_INTERVAL_MIN", 1.0)),
     # Address range for learners' own bridge networks (one /26 each); pick one your LAN does not use.
     "network_pool": os.environ.get("TUTORIAL_GATEWAY_NETWORK_POOL", "10.213.0.0/16"),
 }

@@ -76,6 +76,24 @@ class Limits:
     # hold only about 30 bridge networks, fewer than one class of learners with their own.
     network_pool: str = "10.213.0.0/16"
     network_prefix: int = 26
+    # Every published port is one docker-proxy process on the host, outside every learner's cgroup:
+    # per container, and over all of a learner's containers (the proxy counts the existing ones).
+    ports_per_container_max: int = 10
+    ports_per_learner_max: int = 20
+    exposed_ports_max: int = 64
+    # Every healthcheck probe is an exec the engine runs (a containerd task, host CPU outside the
+    # learner's cgroup): probes at most once a second, timeouts and start periods bounded (seconds).
+    health_interval_min: float = 1.0
+    health_interval_max: float = 3600.0
+    health_timeout_max: float = 300.0
+    health_retries_max: int = 10
+    # `docker stop` waits this long before SIGKILL; cleanup never waits on it (remove with force).
+    stop_timeout_max: int = 60
+    # Counts in a create body the engine acts on one by one.
+    mounts_max: int = 16  # Binds + Mounts + Tmpfs
+    env_max: int = 256
+    list_max: int = 32  # Dns, DnsOptions, DnsSearch, ExtraHosts, GroupAdd, Entrypoint/Cmd stay free
+    console_max: int = 1000  # ConsoleSize rows and columns
 
 
 @dataclasses.dataclass(frozen=True)
@@ -480,6 +498,10 @@ class CreatePlan:
     volumes: list[str]  # named volumes to check (owned) or make (labelled)
     uses_own_network: bool
 
+    @property
+    def published_ports(self) -> int:
+        return published_ports(self.body["HostConfig"].get("PortBindings"))
+
 
 def _security_opts(value: Any) -> list[str]:
     for opt in _str_list(value, "SecurityOpt"):
@@ -577,15 +599,53 @@ def _tmpfs(value: Any, limits: Limits) -> dict[str, str]:
     return out
 
 
-def _port_bindings(value: Any) -> dict:
+_PORT_KEY = re.compile(r"(\d{1,5})(?:/(tcp|udp|sctp))?")
+_PORT_RANGE = re.compile(r"\d{1,5}-\d{1,5}(?:/(tcp|udp|sctp))?")
+NO_PORT_RANGES = "port ranges are not allowed; publish each port on its own (-p 127.0.0.1:HOSTPORT:PORT)"
+
+
+def published_ports(port_bindings: Any) -> int:
+    """How many host ports a ``PortBindings`` map publishes: one ``docker-proxy`` process each
+    (an empty HostPort is a port the engine picks, still one process)."""
+    if not isinstance(port_bindings, dict):
+        return 0
+    return sum(len(bindings) for bindings in port_bindings.values() if isinstance(bindings, list))
+
+
+def check_learner_ports(new: int, existing: int, limits: Limits) -> None:
+    """A new container's published ports on top of those the learner's containers already hold."""
+    if new and existing + new > limits.ports_per_learner_max:
+        raise PolicyDenied(
+            f"your containers may publish at most {limits.ports_per_learner_max} ports in all "
+            f"({existing} already published); remove a container that publishes some (docker rm -f)")
+
+
+def _port_number(text: str, what: str) -> int:
+    number = int(text)
+    if not 0 < number <= 65535:
+        raise PolicyDenied(f"invalid {what} {text!r}", status=400)
+    return number
+
+
+def _port_bindings(value: Any, limits: Limits) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise PolicyDenied("PortBindings must be an object", status=400)
+    # Counted first: `-p 1-2000:1-2000` arrives expanded as 2000 ports, and the limit is the reason.
+    total = published_ports(value)
+    if total > limits.ports_per_container_max:
+        raise PolicyDenied(f"a container may publish at most {limits.ports_per_container_max} ports, not {total}")
     out = {}
     for port, bindings in value.items():
-        if not re.fullmatch(r"\d{1,5}(-\d{1,5})?(/(tcp|udp|sctp))?", port):
+        if _PORT_RANGE.fullmatch(port):
+            raise PolicyDenied(NO_PORT_RANGES)
+        match = _PORT_KEY.fullmatch(port)
+        if not match:
             raise PolicyDenied(f"invalid port {port!r}", status=400)
+        _port_number(match.group(1), "port")
+        if bindings is not None and not isinstance(bindings, list):
+            raise PolicyDenied("PortBindings values must be lists", status=400)
         clean = []
         for binding in bindings or []:
             binding = canonical(binding, {"HostIp": None, "HostPort": None}, "PortBindings[]")
@@ -593,13 +653,116 @@ def _port_bindings(value: Any) -> dict:
             if host_ip not in ("", "127.0.0.1"):
                 raise PolicyDenied(f"ports may be published on 127.0.0.1 only, not {host_ip} (use -p 127.0.0.1:PORT:PORT)")
             host_port = _str(binding.get("HostPort", ""), "HostPort")
-            if host_port and not re.fullmatch(r"\d{1,5}(-\d{1,5})?", host_port):
+            if "-" in host_port:
+                raise PolicyDenied(NO_PORT_RANGES)
+            if host_port and not re.fullmatch(r"\d{1,5}", host_port):
                 raise PolicyDenied(f"invalid host port {host_port!r}", status=400)
-            if host_port and host_port != "0" and int(host_port.split("-")[0]) < 1024:
+            if host_port and host_port != "0" and _port_number(host_port, "host port") < 1024:
                 raise PolicyDenied(f"host port {host_port} is below 1024; use a port from 1024 up")
             clean.append({"HostIp": "127.0.0.1", "HostPort": host_port})
         out[port] = clean
     return out
+
+
+def _exposed_ports(value: Any, limits: Limits) -> dict:
+    if not isinstance(value, dict):
+        raise PolicyDenied("ExposedPorts must be an object", status=400)
+    if len(value) > limits.exposed_ports_max:
+        raise PolicyDenied(f"a container may expose at most {limits.exposed_ports_max} ports")
+    for port in value:
+        if _PORT_RANGE.fullmatch(port):
+            raise PolicyDenied("port ranges are not allowed in --expose; expose each port on its own")
+        match = _PORT_KEY.fullmatch(port)
+        if not match:
+            raise PolicyDenied(f"invalid port {port!r}", status=400)
+        _port_number(match.group(1), "port")
+    return {port: {} for port in value}
+
+
+SECOND = 1_000_000_000  # the engine's durations are nanoseconds
+HEALTH_FIELDS = {"Test": None, "Interval": None, "Timeout": None, "StartPeriod": None, "StartInterval": None,
+                 "Retries": None}
+
+
+def _health_bounds(limits: Limits) -> dict[str, tuple[str, int, int]]:
+    """Each healthcheck duration: (flag, least, most) in nanoseconds."""
+    low = round(limits.health_interval_min * SECOND)
+    high = round(limits.health_interval_max * SECOND)
+    return {
+        "Interval": ("--health-interval", low, high),
+        "Timeout": ("--health-timeout", low, round(limits.health_timeout_max * SECOND)),
+        "StartPeriod": ("--health-start-period", low, high),
+        "StartInterval": ("--health-start-interval", low, high),
+    }
+
+
+def _seconds(ns: int) -> str:
+    return f"{ns / SECOND:g}s"
+
+
+def _healthcheck(value: Any, limits: Limits) -> dict:
+    """A healthcheck's probes are execs the engine runs on the host's time: at most one a second.
+    Zero means "the image's value or the engine's default" and stays (see bound_inherited_healthcheck)."""
+    check = canonical(value, HEALTH_FIELDS, "Healthcheck")
+    if "Test" in check:
+        check["Test"] = _str_list(check["Test"], "Healthcheck.Test")
+    for field, (flag, low, high) in _health_bounds(limits).items():
+        if field in check:
+            ns = _int(check[field], f"Healthcheck.{field}")
+            if ns != 0 and not low <= ns <= high:
+                raise PolicyDenied(f"{flag} must be between {_seconds(low)} and {_seconds(high)}")
+    if "Retries" in check:
+        retries = _int(check["Retries"], "Healthcheck.Retries")
+        if not 0 <= retries <= limits.health_retries_max:
+            raise PolicyDenied(f"--health-retries must be between 0 and {limits.health_retries_max}")
+    return check
+
+
+def bound_inherited_healthcheck(body: dict, image_healthcheck: Any, limits: Limits = Limits()) -> None:
+    """Clamp what a container inherits from its image's HEALTHCHECK (the classic builder takes
+    ``--interval=1ms``): the engine uses the image's value wherever the create body has zero, so
+    the body gets the bounded value instead. The learner's own values were checked by ``_healthcheck``."""
+    if not isinstance(image_healthcheck, dict):
+        return
+    own = body.get("Healthcheck") or {}
+    test = own.get("Test") or image_healthcheck.get("Test") or []
+    if not test or test[0] == "NONE":
+        return
+    clamped = dict(own)
+    for field, (_flag, low, high) in _health_bounds(limits).items():
+        inherited = image_healthcheck.get(field)
+        if own.get(field) or isinstance(inherited, bool) or not isinstance(inherited, int) or inherited == 0:
+            continue
+        if not low <= inherited <= high:
+            clamped[field] = min(max(inherited, low), high)
+    retries = image_healthcheck.get("Retries")
+    if not own.get("Retries") and isinstance(retries, int) and retries > limits.health_retries_max:
+        clamped["Retries"] = limits.health_retries_max
+    if clamped != own:
+        body["Healthcheck"] = clamped
+
+
+def _bounded_list(value: Any, where: str, most: int) -> list[str]:
+    items = _str_list(value, where)
+    if len(items) > most:
+        raise PolicyDenied(f"{where} may hold at most {most} entries")
+    return items
+
+
+def _console_size(value: Any, limits: Limits) -> list[int]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise PolicyDenied("ConsoleSize must be [height, width]", status=400)
+    size = [_int(v, "ConsoleSize") for v in value]
+    if not all(0 <= v <= limits.console_max for v in size):
+        raise PolicyDenied(f"the console size may be at most {limits.console_max} rows and columns", status=400)
+    return size
+
+
+def _stop_timeout(value: Any, limits: Limits) -> int:
+    seconds = _int(value, "StopTimeout")
+    if not 0 <= seconds <= limits.stop_timeout_max:
+        raise PolicyDenied(f"--stop-timeout must be between 0 and {limits.stop_timeout_max} seconds")
+    return seconds
 
 
 def _ulimits(value: Any, limits: Limits) -> list[dict]:
@@ -676,10 +839,13 @@ def plan_container_create(learner: Learner, body: Any, limits: Limits = Limits()
         raise PolicyDenied("an image is required", status=400)
     config["Labels"] = own_labels(learner, config.get("Labels"))
     if "Env" in config:
-        config["Env"] = _str_list(config["Env"], "Env")
+        config["Env"] = _bounded_list(config["Env"], "Env", limits.env_max)
     if "Healthcheck" in config:
-        config["Healthcheck"] = canonical(config["Healthcheck"], {
-            "Test": None, "Interval": None, "Timeout": None, "StartPeriod": None, "Retries": None}, "Healthcheck")
+        config["Healthcheck"] = _healthcheck(config["Healthcheck"], limits)
+    if "StopTimeout" in config:
+        config["StopTimeout"] = _stop_timeout(config["StopTimeout"], limits)
+    if "ExposedPorts" in config:
+        config["ExposedPorts"] = _exposed_ports(config["ExposedPorts"], limits)
 
     host_fields: dict[str, str | None] = {name: None for name in ALLOWED_HOST_FIELDS}
     host_fields.update(DENIED_HOST_FIELDS)
@@ -691,7 +857,13 @@ def plan_container_create(learner: Learner, body: Any, limits: Limits = Limits()
             out[key] = host[key]
     for key in ("Dns", "DnsOptions", "DnsSearch", "ExtraHosts", "GroupAdd"):
         if key in out:
-            out[key] = _str_list(out[key], key)
+            out[key] = _bounded_list(out[key], key, limits.list_max)
+    if "ConsoleSize" in out:
+        out["ConsoleSize"] = _console_size(out["ConsoleSize"], limits)
+    mount_count = sum(len(v) if isinstance(v, (list, dict)) else 1
+                      for v in (host.get(key) for key in ("Binds", "Mounts", "Tmpfs")) if v)
+    if mount_count > limits.mounts_max:
+        raise PolicyDenied(f"a container may have at most {limits.mounts_max} volumes, mounts and tmpfs in all")
     for field, (flag, allowed) in NAMESPACE_MODES.items():
         mode = _str(host.get(field, ""), field)
         if mode not in allowed:
@@ -724,7 +896,7 @@ def plan_container_create(learner: Learner, body: Any, limits: Limits = Limits()
     out["RestartPolicy"] = _restart_policy(host.get("RestartPolicy"), limits)
     if out["RestartPolicy"]["Name"] not in ("", "no") and out.get("AutoRemove"):
         raise PolicyDenied("--restart and --rm cannot be used together", status=400)
-    out["PortBindings"] = _port_bindings(host.get("PortBindings"))
+    out["PortBindings"] = _port_bindings(host.get("PortBindings"), limits)
     binds, volumes = _binds(host.get("Binds"))
     if binds:
         out["Binds"] = binds

@@ -431,7 +431,20 @@ class LearnerProxy:
             pairs.append(("name", policy.check_name(query["name"].lstrip("/"), "container")))
         if await self.count("/containers/json") >= self.limits.containers_max:
             raise PolicyDenied(f"you may have at most {self.limits.containers_max} containers; remove some (docker rm)")
-        await self.visible_image(plan.image)
+        image = await self.visible_image(plan.image)
+        policy.bound_inherited_healthcheck(plan.body, (image.get("Config") or {}).get("Healthcheck"), self.limits)
+        if plan.published_ports:
+            # Each published port is a docker-proxy process on the host: count the learner's others.
+            status, mine = await self.engine("GET", "/containers/json", [
+                ("all", "1"), ("filters", json.dumps({"label": self.learner.label_filters}))])
+            if status != 200 or not isinstance(mine, list):
+                raise PolicyDenied("could not count the ports your containers publish; try again", status=500)
+            existing = 0
+            for container in mine:
+                status, info = await self.engine("GET", f"/containers/{container['Id']}/json")
+                if status == 200:
+                    existing += policy.published_ports((info.get("HostConfig") or {}).get("PortBindings"))
+            policy.check_learner_ports(plan.published_ports, existing, self.limits)
         for network in plan.networks:
             await self.own_network(network)
         if plan.uses_own_network:

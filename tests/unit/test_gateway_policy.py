@@ -241,3 +241,128 @@ def test_an_exhausted_pool_is_a_clear_refusal():
 def test_learners_still_cannot_choose_a_subnet_themselves():
     with pytest.raises(policy.PolicyDenied, match="--subnet"):
         policy.plan_network_create(LEARNER, {"Name": "mine", "IPAM": {"Config": [{"Subnet": "10.0.0.0/8"}]}})
+
+
+# -- host load outside the learner's cgroup: published ports, healthchecks, other counts ----------
+def ports(first: int, count: int, host_first: int = 20000) -> dict:
+    return {f"{first + i}/tcp": [{"HostIp": "", "HostPort": str(host_first + i)}] for i in range(count)}
+
+
+def test_a_container_publishes_a_bounded_number_of_ports():
+    limits = policy.Limits()
+    assert create(PortBindings=ports(1, limits.ports_per_container_max)).published_ports == limits.ports_per_container_max
+    # What `docker run -p 20000-21999:1-2000` sends: 2000 ports, one docker-proxy each.
+    with pytest.raises(PolicyDenied, match=f"at most {limits.ports_per_container_max} ports, not 2000"):
+        create(PortBindings=ports(1, 2000))
+    # Two bindings of one container port are two processes too.
+    with pytest.raises(PolicyDenied, match="at most"):
+        create(PortBindings={"80/tcp": [{"HostPort": str(20000 + i)} for i in range(11)]})
+    smaller = policy.Limits(ports_per_container_max=2)
+    with pytest.raises(PolicyDenied, match="at most 2 ports"):
+        policy.plan_container_create(LEARNER, {"Image": "x", "HostConfig": {"PortBindings": ports(1, 3)}}, smaller)
+
+
+@pytest.mark.parametrize("bindings", [
+    {"1-2000/tcp": [{"HostIp": "", "HostPort": ""}]},
+    {"80/tcp": [{"HostIp": "", "HostPort": "20000-21999"}]},
+])
+def test_port_ranges_are_refused(bindings):
+    with pytest.raises(PolicyDenied, match="port ranges are not allowed"):
+        create(PortBindings=bindings)
+
+
+def test_exposed_ports_are_bounded_and_never_ranges():
+    with pytest.raises(PolicyDenied, match="ranges"):
+        policy.plan_container_create(LEARNER, {"Image": "x", "ExposedPorts": {"1-65535/tcp": {}}})
+    with pytest.raises(PolicyDenied, match="expose at most"):
+        policy.plan_container_create(LEARNER, {"Image": "x", "ExposedPorts": {f"{p}/tcp": {} for p in range(1, 100)}})
+
+
+def test_a_learner_publishes_a_bounded_number_of_ports_over_all_containers():
+    limits = policy.Limits()
+    policy.check_learner_ports(5, limits.ports_per_learner_max - 5, limits)
+    policy.check_learner_ports(0, limits.ports_per_learner_max + 5, limits)  # no new port, no refusal
+    with pytest.raises(PolicyDenied, match=f"at most {limits.ports_per_learner_max} ports in all"):
+        policy.check_learner_ports(6, limits.ports_per_learner_max - 5, limits)
+    # What the proxy counts: the engine's HostConfig.PortBindings of each existing container.
+    assert policy.published_ports({"80/tcp": [{"HostPort": ""}], "81/tcp": [{}, {}], "82/tcp": None}) == 3
+    assert policy.published_ports(None) == 0
+
+
+SEC = 1_000_000_000
+
+
+@pytest.mark.parametrize("check, message", [
+    ({"Test": ["CMD", "true"], "Interval": 1_000_000}, "--health-interval must be between 1s"),
+    ({"Test": ["CMD", "true"], "Interval": 999_999_999}, "--health-interval"),
+    ({"Test": ["CMD", "true"], "Interval": -1}, "--health-interval"),
+    ({"Test": ["CMD", "true"], "Interval": 2 * 3600 * SEC}, "and 3600s"),
+    ({"Test": ["CMD", "true"], "Timeout": 1_000_000}, "--health-timeout"),
+    ({"Test": ["CMD", "true"], "Timeout": 3600 * SEC}, "--health-timeout"),
+    ({"Test": ["CMD", "true"], "StartPeriod": 1_000_000}, "--health-start-period"),
+    ({"Test": ["CMD", "true"], "StartInterval": 1_000_000}, "--health-start-interval"),
+    ({"Test": ["CMD", "true"], "Retries": 1000}, "--health-retries"),
+    ({"Test": ["CMD", "true"], "Retries": -1}, "--health-retries"),
+    ({"Test": ["CMD", "true"], "Interval": "1ms"}, "must be an integer"),
+])
+def test_healthchecks_probe_at_most_once_a_second(check, message):
+    with pytest.raises(PolicyDenied, match=message):
+        policy.plan_container_create(LEARNER, {"Image": "x", "Healthcheck": check})
+
+
+def test_sensible_healthchecks_pass_and_zero_keeps_the_image_value():
+    check = {"Test": ["CMD-SHELL", "true"], "Interval": 5 * SEC, "Timeout": 2 * SEC, "StartPeriod": 0,
+             "Retries": 3}
+    body = policy.plan_container_create(LEARNER, {"Image": "x", "Healthcheck": check}).body
+    assert body["Healthcheck"] == check
+    slower = policy.Limits(health_interval_min=10)
+    with pytest.raises(PolicyDenied, match="between 10s"):
+        policy.plan_container_create(LEARNER, {"Image": "x", "Healthcheck": check}, slower)
+
+
+def test_an_image_healthcheck_of_one_millisecond_is_clamped_not_inherited():
+    # The classic builder accepts HEALTHCHECK --interval=1ms; the engine uses it wherever the
+    # create body has zero, so the body must carry the bounded value.
+    body = policy.plan_container_create(LEARNER, {"Image": "x"}).body
+    policy.bound_inherited_healthcheck(body, {"Test": ["CMD", "true"], "Interval": 1_000_000,
+                                              "Timeout": 10 * 3600 * SEC, "Retries": 10_000})
+    assert body["Healthcheck"] == {"Interval": SEC, "Timeout": 300 * SEC, "Retries": 10}
+    # The learner's own (checked) values win; a disabled or absent check is left alone.
+    body = policy.plan_container_create(LEARNER, {"Image": "x", "Healthcheck": {"Interval": 2 * SEC}}).body
+    policy.bound_inherited_healthcheck(body, {"Test": ["CMD", "true"], "Interval": 1_000_000})
+    assert body["Healthcheck"] == {"Interval": 2 * SEC}
+    for image_check in (None, {"Test": ["NONE"], "Interval": 1}, {"Test": ["CMD", "true"], "Interval": 30 * SEC}):
+        body = policy.plan_container_create(LEARNER, {"Image": "x"}).body
+        policy.bound_inherited_healthcheck(body, image_check)
+        assert "Healthcheck" not in body
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"StopTimeout": 100_000}, "--stop-timeout must be between 0 and 60"),
+    ({"StopTimeout": -1}, "--stop-timeout"),
+    ({"Env": [f"V{i}=1" for i in range(1000)]}, "Env may hold at most"),
+    ({"HostConfig": {"Dns": ["127.0.0.1"] * 100}}, "Dns may hold at most"),
+    ({"HostConfig": {"ExtraHosts": ["a:127.0.0.1"] * 100}}, "ExtraHosts may hold at most"),
+    ({"HostConfig": {"GroupAdd": ["1"] * 100}}, "GroupAdd may hold at most"),
+    ({"HostConfig": {"ConsoleSize": [1 << 30, 80]}}, "console size"),
+    ({"HostConfig": {"Tmpfs": {f"/t{i}": "" for i in range(40)}}}, "at most 16 volumes, mounts and tmpfs"),
+    ({"HostConfig": {"Binds": [f"v{i}:/v{i}" for i in range(40)]}}, "at most 16"),
+])
+def test_other_durations_and_counts_are_bounded(config, message):
+    with pytest.raises(PolicyDenied, match=message):
+        policy.plan_container_create(LEARNER, {"Image": "x", **config})
+
+
+def test_bounded_fields_within_the_limits_pass():
+    body = policy.plan_container_create(LEARNER, {
+        "Image": "x", "StopTimeout": 10, "Env": ["A=1"], "ExposedPorts": {"80/tcp": {}},
+        "HostConfig": {"ConsoleSize": [24, 80], "Dns": ["10.0.0.1"], "Tmpfs": {"/a": ""}}}).body
+    assert body["StopTimeout"] == 10 and body["HostConfig"]["ConsoleSize"] == [24, 80]
+    assert body["ExposedPorts"] == {"80/tcp": {}}
+
+
+def test_limits_come_from_settings(settings):
+    from sandbox.gateway.server import gateway_limits
+
+    settings.GATEWAY_LIMITS = {"ports_per_container_max": 3, "health_interval_min": 5.0}
+    assert gateway_limits().ports_per_container_max == 3 and gateway_limits().health_interval_min == 5.0
