@@ -109,8 +109,12 @@ def test_a_malformed_database_url_is_a_clear_error(tmp_path):
 
 def test_redis_url_selects_the_redis_channel_layer(tmp_path):
     s = settings_with(tmp_path, REDIS_URL="redis://127.0.0.1:6379/3")
-    assert s["CHANNEL_LAYERS"]["default"] == {
-        "BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1:6379/3"]}}
+    layer = s["CHANNEL_LAYERS"]["default"]
+    assert layer["BACKEND"] == "tutorial.channel_layers.ResilientRedisChannelLayer"
+    [host] = layer["CONFIG"]["hosts"]
+    assert host["address"] == "redis://127.0.0.1:6379/3"
+    # Longer than the layer's 5 s blocking read, or every idle console is closed every 5 s.
+    assert host["socket_timeout"] > 5
 
 
 def test_behind_a_tls_proxy_cookies_are_secure_and_the_proxy_header_is_trusted(tmp_path):
