@@ -326,6 +326,13 @@ GATEWAY_LIMITS = {
     # Address range for learners' own bridge networks (one /26 each); pick one your LAN does not use.
     "network_pool": os.environ.get("TUTORIAL_GATEWAY_NETWORK_POOL", "10.213.0.0/16"),
 }
+# What one sandbox's gateway socket may hold (fields of sandbox.gateway.proxy.ConnectionLimits):
+# seconds for a request's head once it has begun, seconds idle between requests, open connections.
+GATEWAY_CONNECTIONS = {
+    "head_timeout": float(os.environ.get("TUTORIAL_GATEWAY_HEAD_TIMEOUT", 30)),
+    "idle_timeout": float(os.environ.get("TUTORIAL_GATEWAY_IDLE_TIMEOUT", 300)),
+    "connections_max": int(os.environ.get("TUTORIAL_GATEWAY_CONNECTIONS", 32)),
+}
 
 # --- Classrooms (issue 7) ----------------------------------------------------------------------
 # A learner with no console input, check or progress for this long shows as idle on the dashboard.

@@ -1,6 +1,25 @@
 """Just enough HTTP/1.1 on asyncio streams for the gateway: heads, bodies (length, chunked or
-to EOF), streaming relays and hijacked upgrades. Strict on what it reads: a request with both
-``Content-Length`` and ``Transfer-Encoding``, or a malformed length, is refused (no smuggling)."""
+to EOF), streaming relays and hijacked upgrades.
+
+Strict on what it reads, because what it reads is judged here and then sent to an engine that
+parses HTTP its own way (Go's net/http). Where two parsers can disagree about where a line, a
+header or a request ends, a learner can hide a second request inside the first one (request
+smuggling). So a head is refused (400) unless it is unambiguous for every parser:
+
+* every line ends in CRLF; a bare LF or a bare CR anywhere is refused (Go ends a line at a bare
+  LF: ``User-Agent: x\n\nPOST ...`` would be two requests there and one here);
+* field names are RFC 9110 tokens; field values hold no control character but HTAB (no NUL,
+  no CR, no LF, no DEL); no obs-fold (a line starting with SP or HTAB); no space before the colon;
+* the request line is ``METHOD SP target SP HTTP/1.0|1.1`` with a visible-ASCII target;
+* at most ``MAX_HEAD`` bytes and ``MAX_FIELDS`` fields; exactly one ``Content-Length`` of ASCII
+  digits, or one ``Transfer-Encoding: chunked``, never both.
+
+Requests are then parsed by h11 (:func:`parse_request`), which adds its own checks (one Host,
+the request line's grammar); h11 alone is not enough: it accepts bare LF line ends, obs-fold,
+control characters in values and both length headers at once, hence the strict pass first.
+
+The gateway never forwards a head it read: it writes its own (see ``proxy.LearnerProxy.forward``).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +32,12 @@ import re
 import socket
 from typing import NamedTuple
 
+import h11
+
 MAX_HEAD = 64 * 1024
+MAX_FIELDS = 100  # the docker CLI sends fewer than ten
+MAX_LENGTH_DIGITS = 18  # a Content-Length past this is no upload a classroom takes
+MAX_BLANK_LINES = 2  # empty lines tolerated before a request line (RFC 9112 2.2)
 COPY_CHUNK = 256 * 1024  # the most read and relayed in one pass
 DIRECT_BUFFER = 256 * 1024  # uploads relayed on the sockets: one reused buffer (64 KiB and 1 MiB were slower)
 ENGINE_SEND_BUFFER = 1024 * 1024
@@ -31,6 +55,7 @@ class HttpError(Exception):
 class Head:
     start: str
     headers: list[tuple[str, str]]
+    raw: bytes = b""  # the head as read, CRLF-terminated lines (checked by ``read_head``)
 
     def get(self, name: str, default: str = "") -> str:
         name = name.lower()
@@ -44,28 +69,121 @@ class Head:
         return [v for k, v in self.headers if k.lower() == name]
 
 
-async def read_head(reader: asyncio.StreamReader) -> Head | None:
-    """The next message head, or None at a clean end of stream."""
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_FORBIDDEN_IN_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # CTLs but HTAB
+_REQUEST_LINE = re.compile(rb"(?P<method>[-!#$%&'*+.^_`|~0-9A-Za-z]+) (?P<target>[\x21-\x7e]+) HTTP/1\.[01]")
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9](?: [\t \x21-\x7e\x80-\xff]*)?")
+_LENGTH = re.compile(r"[0-9]{1,%d}" % MAX_LENGTH_DIGITS)
+
+
+def _field(line: bytes) -> tuple[str, str]:
+    """One ``name: value`` line (without its CRLF), strictly."""
+    if line[:1] in (b" ", b"\t"):
+        raise HttpError(400, "folded header lines (obs-fold) are not allowed")
+    name, colon, value = line.partition(b":")
+    if not colon or not _TOKEN.fullmatch(name):
+        raise HttpError(400, "malformed header name")
+    value = value.strip(b" \t")
+    if _FORBIDDEN_IN_VALUE.search(value):
+        raise HttpError(400, "control characters in a header value are not allowed")
+    return name.decode("ascii"), value.decode("latin-1")
+
+
+async def read_head(reader: asyncio.StreamReader, first: bytes = b"") -> Head | None:
+    """The next message head (a request's or an answer's), or None at a clean end of stream.
+
+    ``first`` is what the caller already took from the stream (the byte that ended an idle wait).
+    Which kind of start line is right is checked by ``parse_request`` and ``status_of``."""
+    lines: list[bytes] = []
+    size = 0
+    blanks = 0
+    pending = first
+    while True:
+        if pending.endswith(b"\n"):
+            line, pending = pending, b""
+        else:
+            try:
+                line = pending + await reader.readuntil(b"\n")
+            except asyncio.IncompleteReadError as exc:
+                if not lines and not (pending + exc.partial).strip(b"\r\n"):
+                    return None
+                raise HttpError(400, "incomplete message head") from None
+            except asyncio.LimitOverrunError:
+                raise HttpError(431, "message head too large") from None
+            pending = b""
+        size += len(line)
+        if size > MAX_HEAD:
+            raise HttpError(431, "message head too large")
+        if not line.endswith(b"\r\n") or b"\r" in line[:-2]:
+            raise HttpError(400, "every line of a message head must end in CRLF (no bare LF or CR)")
+        line = line[:-2]
+        if not lines:
+            if not line:
+                blanks += 1
+                if blanks > MAX_BLANK_LINES:
+                    raise HttpError(400, "empty lines instead of a request")
+                continue
+            if not _REQUEST_LINE.fullmatch(line) and not _STATUS_LINE.fullmatch(line):
+                raise HttpError(400, "malformed request line")
+            lines.append(line)
+            continue
+        if not line:
+            break
+        if len(lines) > MAX_FIELDS:
+            raise HttpError(431, f"more than {MAX_FIELDS} header fields")
+        lines.append(line)
+    raw = b"\r\n".join(lines) + b"\r\n\r\n"
+    return Head(lines[0].decode("latin-1"), [_field(line) for line in lines[1:]], raw)
+
+
+async def read_response_head(reader: asyncio.StreamReader, who: str = "the engine") -> Head:
+    """An upstream's answer head: a malformed or missing one is a 502, the upstream's fault."""
     try:
-        raw = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as exc:
-        if not exc.partial.strip():
-            return None
-        raise HttpError(400, "incomplete request head") from None
-    except asyncio.LimitOverrunError:
-        raise HttpError(431, "request head too large") from None
-    if len(raw) > MAX_HEAD:
-        raise HttpError(431, "request head too large")
-    lines = raw[:-4].decode("latin-1").split("\r\n")
-    headers = []
-    for line in lines[1:]:
-        if not line or line[0] in " \t" or ":" not in line:
-            raise HttpError(400, "malformed header line")
-        key, value = line.split(":", 1)
-        if key != key.strip() or not key:
-            raise HttpError(400, "malformed header name")
-        headers.append((key, value.strip()))
-    return Head(lines[0], headers)
+        head = await read_head(reader)
+    except HttpError as exc:
+        raise HttpError(502, f"{who} sent a malformed response ({exc.message})") from None
+    if head is None:
+        raise HttpError(502, f"{who} closed the connection")
+    status_of(head)
+    return head
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestHead:
+    """A learner's request head, parsed and checked: what the gateway acts on."""
+
+    method: str
+    target: str
+    framing: tuple[str, int]
+    close: bool  # the client asked to close after this answer (or spoke HTTP/1.0 without keep-alive)
+    upgrade: bool  # Connection: Upgrade with Upgrade: tcp (attach and exec hijack the connection)
+    head: Head
+
+    def get(self, name: str, default: str = "") -> str:
+        return self.head.get(name, default)
+
+    def all(self, name: str) -> list[str]:
+        return self.head.all(name)
+
+
+def parse_request(head: Head) -> RequestHead:
+    """Check a request head (read by ``read_head``) with h11 and the framing rules; HttpError 400."""
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+    conn.receive_data(head.raw)
+    try:
+        event = conn.next_event()
+    except h11.ProtocolError as exc:
+        raise HttpError(400, f"malformed request: {exc}") from None
+    if not isinstance(event, h11.Request):
+        raise HttpError(400, "malformed request")
+    framing = body_framing(head)
+    if framing[0] == "chunked" and event.http_version != b"1.1":
+        raise HttpError(400, "Transfer-Encoding needs HTTP/1.1")
+    tokens = {t.strip().lower() for v in head.all("connection") for t in v.split(",")}
+    upgrades = head.all("upgrade")
+    upgrade = "upgrade" in tokens and len(upgrades) == 1 and upgrades[0].lower() == "tcp"
+    close = "close" in tokens or (event.http_version == b"1.0" and "keep-alive" not in tokens)
+    return RequestHead(event.method.decode("ascii"), event.target.decode("ascii"), framing, close, upgrade, head)
 
 
 def body_framing(head: Head) -> tuple[str, int]:
@@ -79,7 +197,7 @@ def body_framing(head: Head) -> tuple[str, int]:
             raise HttpError(400, "unsupported Transfer-Encoding")
         return "chunked", 0
     if lengths:
-        if len(set(lengths)) != 1 or not lengths[0].isdigit():
+        if len(lengths) != 1 or not _LENGTH.fullmatch(lengths[0]):
             raise HttpError(400, "invalid Content-Length")
         return "length", int(lengths[0])
     return "none", 0
@@ -387,23 +505,22 @@ async def relay_body_direct(reader: asyncio.StreamReader, source: asyncio.Stream
 
 
 def response_framing(head: Head, method: str) -> tuple[str, int]:
+    """How an answer's body is framed, read as strictly as a request's: an answer with both
+    length headers, two lengths, or a length that is not digits is a 502, never guessed at."""
     status = status_of(head)
     if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
         return "none", 0
-    if head.get("transfer-encoding").lower() == "chunked":
-        return "chunked", 0
-    length = head.get("content-length")
-    if length.isdigit():
-        return "length", int(length)
-    return "eof", 0
+    try:
+        framing = body_framing(head)
+    except HttpError as exc:
+        raise HttpError(502, f"the engine sent a malformed response ({exc.message})") from None
+    return ("eof", 0) if framing[0] == "none" else framing
 
 
 def status_of(head: Head) -> int:
-    parts = head.start.split(" ", 2)
-    try:
-        return int(parts[1])
-    except (IndexError, ValueError):
-        raise HttpError(502, "the engine sent a malformed response") from None
+    if not _STATUS_LINE.fullmatch(head.start.encode("latin-1")):
+        raise HttpError(502, "the engine sent a malformed response")
+    return int(head.start[9:12])
 
 
 async def read_response_body(reader: asyncio.StreamReader, framing: tuple[str, int], limit: int = 64 << 20) -> bytes:

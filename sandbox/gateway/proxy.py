@@ -4,11 +4,25 @@ Every request is normalised, matched against the allowlist (``ROUTES``), judged 
 ownership checks against the engine (404 for what is not the learner's), and forwarded on a fresh
 engine connection. Streams (logs -f, events, pull/push progress, build output) are relayed as they
 come; attach and exec are relayed byte for byte after the engine switches protocols.
+
+One canonical request per learner request: the head is read strictly (``httpio.read_head`` and
+``httpio.parse_request``; anything ambiguous is a 400) and what reaches the engine is a head the
+gateway writes itself (``forward``): its own Host, Connection/Upgrade, length or chunked framing
+and a fixed Content-Type per kind of body. No value the learner sent is copied into it, except
+``X-Registry-Auth`` once it has decoded to a small JSON object, and that is re-encoded.
+
+A connection may wait ``idle_timeout`` for its next request; once a request's first byte is in,
+its head (and a JSON body the gateway reads) must arrive within ``head_timeout``; a sandbox holds
+at most ``connections_max`` connections at once (``ConnectionLimits``). None of these cuts a
+request that is being answered: attach, exec, ``logs -f`` and ``events`` run as long as they like.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import dataclasses
 import json
 import logging
 import posixpath
@@ -35,7 +49,11 @@ def subnet_lock() -> asyncio.Lock:
 
 log = logging.getLogger(__name__)
 
-FORWARDED_REQUEST_HEADERS = {"content-type", "x-registry-auth", "user-agent", "accept"}
+USER_AGENT = "classroom-gateway"
+MAX_REGISTRY_AUTH = 8192  # encoded; an identity token is about 2 KiB
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+# A full or short engine id (hex, 12 to 64 digits) in an error message from the engine.
+_ENGINE_ID = re.compile(r"(?<![0-9a-f])[0-9a-f]{12,64}(?![0-9a-f])")
 ID_OR_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 BUILD_SPOOL_IN_MEMORY = 8 << 20  # a build context past this goes to a temporary file
 MAX_DOCKERFILE = 1 << 20
@@ -109,57 +127,141 @@ ROUTES: list[tuple[str, re.Pattern, str]] = [
 ]
 
 
+@dataclasses.dataclass(frozen=True)
+class ConnectionLimits:
+    """What one sandbox's socket may hold open (``settings.GATEWAY_CONNECTIONS``): the gateway
+    process serves every learner, so none may tie up its file descriptors or its memory."""
+
+    head_timeout: float = 30.0  # from a request's first byte to the end of its head (and JSON body)
+    idle_timeout: float = 300.0  # a kept-alive connection with no new request for this long is closed
+    connections_max: int = 32  # open connections per sandbox; `docker run -it` uses about four
+
+
+def registry_auth(values: list[str]) -> str | None:
+    """The ``X-Registry-Auth`` to forward, re-encoded, or None; HttpError 400 unless the learner
+    sent one value that is base64url (padded or not) of a small JSON object of strings."""
+    if not values or values == [""]:
+        return None
+    bad = HttpError(400, "X-Registry-Auth must be base64url-encoded JSON credentials")
+    value = values[0]
+    if len(values) != 1 or len(value) > MAX_REGISTRY_AUTH or not _BASE64URL.fullmatch(value):
+        raise bad
+    stripped = value.rstrip("=")
+    try:
+        raw = base64.urlsafe_b64decode(stripped + "=" * (-len(stripped) % 4))
+        auth = policy.loads_strict(raw)
+    except (binascii.Error, ValueError, PolicyDenied):
+        raise bad from None
+    if not isinstance(auth, dict) or not all(isinstance(v, str) for v in auth.values()):
+        raise bad
+    return base64.urlsafe_b64encode(policy.dumps(auth)).decode("ascii")
+
+
+def scrub_engine_message(message: str, own_ids: tuple[str, ...] = ()) -> str:
+    """An engine error message without ids of objects that are not the learner's."""
+    return _ENGINE_ID.sub(lambda m: m.group(0) if any(i.startswith(m.group(0)) for i in own_ids if i)
+                          else "(not yours)", message)
+
+
+def name_conflict_sanitizer(name: str, own_ids: tuple[str, ...] = ()):
+    """``forward``'s ``sanitize`` for answers that may name another learner's container: a name
+    clash (create, rename) says only that the name is taken; other errors lose foreign ids."""
+
+    def sanitize(status: int, data) -> dict:
+        message = (data or {}).get("message", "") if isinstance(data, dict) else str(data or "")
+        if status == 409 and "already in use" in message:
+            # The engine names the other container's id; a learner must not learn it.
+            return {"message": f'the container name "{name}" is already in use; choose another name'}
+        return {"message": scrub_engine_message(message, own_ids)}
+
+    return sanitize
+
+
 class Request:
-    def __init__(self, method, path, pairs, head, framing, reader, writer, match):
-        self.method = method
+    def __init__(self, request: httpio.RequestHead, path, pairs, reader, writer, match,
+                 deadline: float = float("inf"), auth: str | None = None):
+        self.method = request.method
         self.path = path
         self.pairs = pairs
-        self.head = head
-        self.framing = framing
+        self.head = request.head
+        self.framing = request.framing
+        self.upgrade = request.upgrade
+        self.registry_auth = auth
         self.reader = reader
         self.writer = writer
         self.match = match
-        self.body_consumed = framing[0] == "none"
-        self.close = head.get("connection").lower() == "close"
+        self.deadline = deadline  # the loop time by which a body the gateway buffers must be in
+        self.body_consumed = self.framing[0] == "none"
+        self.close = request.close
 
     @property
     def query(self) -> dict[str, str]:
         return policy.query_dict(self.pairs)
 
     async def json_body(self):
-        raw = await httpio.read_body(self.reader, self.framing, policy.MAX_JSON_BODY)
+        raw = await read_within(self.deadline, httpio.read_body(self.reader, self.framing, policy.MAX_JSON_BODY))
         self.body_consumed = True
         return policy.loads_strict(raw)
 
     async def discard_body(self) -> None:
         if not self.body_consumed:
-            await httpio.read_body(self.reader, self.framing, policy.MAX_JSON_BODY)
+            await read_within(self.deadline, httpio.read_body(self.reader, self.framing, policy.MAX_JSON_BODY))
             self.body_consumed = True
+
+
+async def read_within(deadline: float, reading):
+    """Await ``reading`` (bytes from the learner) until the loop time ``deadline``: a request
+    sent slowly on purpose (slowloris) is a 408 and its connection is closed."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await reading
+    except TimeoutError:
+        raise HttpError(408, "the request did not arrive in time; the classroom gateway closed the connection") from None
 
 
 class LearnerProxy:
     def __init__(self, learner: Learner, engine_socket: str, state_dir: Path, limits: Limits = Limits(),
-                 on_activity=None):
+                 on_activity=None, connection_limits: ConnectionLimits = ConnectionLimits()):
         self.learner = learner
         self.on_activity = on_activity  # called on every request: the learner is at work
         self.engine_socket = engine_socket
         self.limits = limits
+        self.connection_limits = connection_limits
+        self.connections = 0  # open learner connections on this socket
         self.book = TagBook(state_dir, learner.sandbox_id)
         self.book.remember_owner(learner.owner_id, learner.namespace)
         self._tasks: set[asyncio.Task] = set()
 
     # -- connection loop --------------------------------------------------------------------------
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        cap = self.connection_limits.connections_max
+        if self.connections >= cap:
+            # Answered and closed at once, before reading anything: the descriptor is freed now.
+            self._send(writer, httpio.error_response(429, (
+                f"too many connections to the classroom gateway at once (at most {cap}); end some "
+                "(docker logs -f, docker attach, docker events) and try again"), close=True))
+            writer.close()
+            return
+        self.connections += 1
         # asyncio holds stream readers weakly: once the client half-closes (attach without stdin),
         # nothing but this set keeps a relaying task alive, and the garbage collector would end it.
         task = asyncio.current_task()
         self._tasks.add(task)
+        loop = asyncio.get_running_loop()
         try:
             while True:
-                head = await httpio.read_head(reader)
+                try:
+                    async with asyncio.timeout(self.connection_limits.idle_timeout):
+                        first = await reader.read(1)
+                except TimeoutError:
+                    break  # idle between requests: close quietly, as the engine's keep-alive does
+                if not first:
+                    break
+                deadline = loop.time() + self.connection_limits.head_timeout
+                head = await read_within(deadline, httpio.read_head(reader, first))
                 if head is None:
                     break
-                if not await self._one(head, reader, writer):
+                if not await self._one(head, reader, writer, deadline):
                     break
         except HttpError as exc:
             self._send(writer, httpio.error_response(exc.status, exc.message, close=True))
@@ -171,6 +273,7 @@ class LearnerProxy:
             log.exception("gateway error for sandbox %s", self.learner.sandbox_id)
             self._send(writer, httpio.error_response(500, "the classroom gateway failed on this request", close=True))
         finally:
+            self.connections -= 1
             self._tasks.discard(task)
             writer.close()
 
@@ -179,34 +282,33 @@ class LearnerProxy:
         if not writer.is_closing():
             writer.write(data)
 
-    async def _one(self, head, reader, writer) -> bool:
-        parts = head.start.split(" ")
-        if len(parts) != 3 or parts[2] not in ("HTTP/1.1", "HTTP/1.0"):
-            raise HttpError(400, "malformed request line")
-        method, target = parts[0], parts[1]
-        framing = httpio.body_framing(head)
+    async def _one(self, head, reader, writer, deadline: float = float("inf")) -> bool:
+        request = httpio.parse_request(head)
+        auth = registry_auth(request.all("x-registry-auth"))
+        framing = request.framing
         if self.on_activity:
             self.on_activity()
         req = None
         try:
-            path, pairs = policy.normalise_target(target)
-            req = self._route(method, path, pairs, head, framing, reader, writer)
-            log.debug("%s %s -> %s", method, target, req.handler)
+            path, pairs = policy.normalise_target(request.target)
+            req = self._route(request, path, pairs, reader, writer, deadline, auth)
+            log.debug("%s %s -> %s", request.method, request.target, req.handler)
             return await getattr(self, f"h_{req.handler}")(req)
         except PolicyDenied as exc:
             consumed = req.body_consumed if req else framing[0] == "none"
             if not consumed and framing[0] == "length" and framing[1] <= policy.MAX_JSON_BODY:
-                await httpio.read_body(reader, framing, policy.MAX_JSON_BODY)
+                await read_within(deadline, httpio.read_body(reader, framing, policy.MAX_JSON_BODY))
                 consumed = True
             writer.write(httpio.error_response(exc.status, exc.message, close=not consumed))
             await writer.drain()
             return consumed
 
-    def _route(self, method, path, pairs, head, framing, reader, writer) -> Request:
+    def _route(self, request: httpio.RequestHead, path, pairs, reader, writer, deadline, auth) -> Request:
+        method = request.method
         for methods, pattern, handler in ROUTES:
             match = pattern.match(path)
             if match and method in methods.split():
-                req = Request(method, path, pairs, head, framing, reader, writer, match)
+                req = Request(request, path, pairs, reader, writer, match, deadline, auth)
                 req.handler = handler
                 return req
         raise PolicyDenied(f"{method} {path} is not allowed through the classroom gateway")
@@ -226,9 +328,7 @@ class LearnerProxy:
                 headers.append(("Content-Type", "application/json"))
             writer.write(httpio.encode_head(f"{method} /{policy.API_VERSION}{path}{qs} HTTP/1.1", headers) + payload)
             await writer.drain()
-            head = await httpio.read_head(reader)
-            if head is None:
-                raise HttpError(502, "the engine closed the connection")
+            head = await httpio.read_response_head(reader)
             raw = await httpio.read_response_body(reader, httpio.response_framing(head, method))
             try:
                 data = json.loads(raw) if raw.strip() else None
@@ -241,26 +341,31 @@ class LearnerProxy:
     async def forward(self, req: Request, *, path: str | None = None, pairs: list | None = None,
                       body: object = None, stream_limit: int | None = None, transform=None,
                       sanitize=None, upload: tuple | None = None) -> bool:
-        """Send the (rewritten) request to the engine and relay the answer. Returns keep-alive."""
+        """Send the (rewritten) request to the engine and relay the answer. Returns keep-alive.
+
+        The head sent is the gateway's own (see the module docstring): a JSON ``body`` goes as
+        application/json, an ``upload`` (a spooled build context) and a streamed body
+        (``stream_limit``: an archive PUT) as application/x-tar; anything else has no body."""
         path = path if path is not None else req.path
         pairs = req.pairs if pairs is None else pairs
         qs = f"?{policy.encode_query(pairs)}" if pairs else ""
-        headers = [("Host", "docker")]
-        headers += [(k, v) for k, v in req.head.headers if k.lower() in FORWARDED_REQUEST_HEADERS]
-        upgrade = req.head.get("upgrade").lower() == "tcp" and "upgrade" in req.head.get("connection").lower()
-        headers.append(("Connection", "Upgrade") if upgrade else ("Connection", "close"))
-        if upgrade:
-            headers.append(("Upgrade", "tcp"))
+        headers = [("Host", "docker"), ("User-Agent", USER_AGENT)]
+        if req.registry_auth:
+            headers.append(("X-Registry-Auth", req.registry_auth))
+        if req.upgrade:
+            headers += [("Connection", "Upgrade"), ("Upgrade", "tcp")]
+        else:
+            headers.append(("Connection", "close"))
         payload = b""
         streaming = False
         if body is not None:
             payload = policy.dumps(body)
-            headers = [h for h in headers if h[0].lower() != "content-type"] + [("Content-Type", "application/json")]
-            headers.append(("Content-Length", str(len(payload))))
+            headers += [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
         elif upload is not None:
-            headers.append(("Content-Length", str(upload[1])))
+            headers += [("Content-Type", "application/x-tar"), ("Content-Length", str(upload[1]))]
         elif stream_limit is not None and not req.body_consumed:
             streaming = True
+            headers.append(("Content-Type", "application/x-tar"))
             if req.framing[0] == "chunked":
                 headers.append(("Transfer-Encoding", "chunked"))
             else:
@@ -283,9 +388,7 @@ class LearnerProxy:
                 if relayed.surplus:
                     req.close = True  # the client pipelined past the body: those bytes are spent
             await up_writer.drain()
-            head = await httpio.read_head(up_reader)
-            if head is None:
-                raise HttpError(502, "the engine closed the connection")
+            head = await httpio.read_response_head(up_reader)
             status = httpio.status_of(head)
             log.debug("engine answered %s to %s %s", status, req.method, path)
             if status == 101:
@@ -296,7 +399,12 @@ class LearnerProxy:
             framing = httpio.response_framing(head, req.method)
             if (transform and status == 200) or (sanitize and status >= 400):
                 raw = await httpio.read_response_body(up_reader, framing)
-                data = json.loads(raw) if raw.strip() else None
+                try:
+                    data = json.loads(raw) if raw.strip() else None
+                except ValueError:
+                    if status == 200:
+                        raise HttpError(502, "the engine sent an answer that is not JSON") from None
+                    data = raw.decode(errors="replace")
                 data = await transform(data) if status == 200 else sanitize(status, data)
                 out = policy.dumps(data)
                 keep = [(k, v) for k, v in head.headers
@@ -452,13 +560,7 @@ class LearnerProxy:
         for volume in plan.volumes:
             await self.ensure_volume(volume)
 
-        def sanitize(status, data):
-            message = (data or {}).get("message", "") if isinstance(data, dict) else str(data)
-            if status == 409 and "already in use" in message:
-                # The engine names the other container's id; a learner must not learn it.
-                message = f'the container name "{query.get("name", "")}" is already in use; choose another name'
-            return {"message": message}
-
+        sanitize = name_conflict_sanitizer(query.get("name", "").lstrip("/"))
         return await self.forward(req, pairs=pairs, body=plan.body, sanitize=sanitize)
 
     async def ensure_own_network(self) -> None:
@@ -499,7 +601,8 @@ class LearnerProxy:
         if req.path.endswith("/start") or req.path.endswith("/rename"):
             await req.discard_body()  # a start body could carry an old-style HostConfig
         if req.path.endswith("/rename"):
-            policy.check_name(req.query.get("name", "").lstrip("/"), "container")
+            name = policy.check_name(req.query.get("name", "").lstrip("/"), "container")
+            return await self.forward(req, path=path, sanitize=name_conflict_sanitizer(name, (info["Id"],)))
         return await self.forward(req, path=path)
 
     async def h_container_archive(self, req: Request) -> bool:
@@ -512,7 +615,8 @@ class LearnerProxy:
     async def h_container_update(self, req: Request) -> bool:
         info = await self.own_container(req.match.group("id"))
         body = policy.plan_container_update(await req.json_body(), self.limits)
-        return await self.forward(req, path=f"/containers/{info['Id']}/update", body=body)
+        return await self.forward(req, path=f"/containers/{info['Id']}/update", body=body,
+                                  sanitize=name_conflict_sanitizer("", (info["Id"],)))
 
     async def h_exec_create(self, req: Request) -> bool:
         info = await self.own_container(req.match.group("id"))
@@ -524,11 +628,14 @@ class LearnerProxy:
         if not ID_OR_NAME.match(exec_id):
             raise not_found(f"No such exec instance: {exec_id}")
         status, info = await self.engine("GET", f"/exec/{exec_id}/json")
-        if status != 200:
+        if status != 200 or not isinstance(info, dict) or not info.get("ContainerID"):
             raise not_found(f"No such exec instance: {exec_id}")
-        await self.own_container(info.get("ContainerID", "")) if info.get("ContainerID") else None
-        if not info.get("ContainerID"):
-            raise not_found(f"No such exec instance: {exec_id}")
+        try:
+            await self.own_container(info["ContainerID"])
+        except PolicyDenied:
+            # Another learner's exec: "not found", naming only what the learner sent (the
+            # container's id would tell them about a classmate's container).
+            raise not_found(f"No such exec instance: {exec_id}") from None
         if req.path.endswith("/start"):
             body = policy.plan_exec_start(await req.json_body())
             return await self.forward(req, body=body)

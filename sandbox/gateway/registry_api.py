@@ -189,13 +189,11 @@ class RegistryApi:
                 head = await asyncio.wait_for(httpio.read_head(reader), HEAD_TIMEOUT)
                 if head is None:
                     return
-                parts = head.start.split(" ")
-                if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-                    raise RegistryDenied(400, "UNSUPPORTED", "malformed request line")
-                request = registry_request(self.learner, parts[0], parts[1])
+                parsed = httpio.parse_request(head)  # the gateway's strict parse: a 400 if ambiguous
+                request = registry_request(self.learner, parsed.method, parsed.target)
                 if self.on_activity:
                     self.on_activity()
-                await asyncio.wait_for(self._relay(request, parts[0], head, writer), UPSTREAM_TIMEOUT)
+                await asyncio.wait_for(self._relay(request, parsed.method, head, writer), UPSTREAM_TIMEOUT)
             except RegistryDenied as exc:
                 writer.write(exc.response())
             except httpio.HttpError as exc:
@@ -219,9 +217,7 @@ class RegistryApi:
                 headers.append(("Accept", accept))
             up_writer.write(httpio.encode_head(f"{method if request.kind != 'catalog' else 'GET'} {request.upstream} HTTP/1.1", headers))
             await up_writer.drain()
-            up_head = await httpio.read_head(up_reader)
-            if up_head is None:
-                raise OSError("the registry closed the connection")
+            up_head = await httpio.read_response_head(up_reader, "the registry")
             status = httpio.status_of(up_head)
             relayed = [(k, v) for k, v in up_head.headers if k.lower() in RELAYED_HEADERS]
             framing = httpio.response_framing(up_head, "GET" if request.kind == "catalog" else method)

@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import os
+import resource
 import stat
 import weakref
 from pathlib import Path
@@ -26,7 +27,7 @@ from django.conf import settings
 from . import httpio, policy
 from .activity import ActivityRecorder
 from .policy import Learner, Limits
-from .proxy import LearnerProxy
+from .proxy import ConnectionLimits, LearnerProxy
 from .registry_api import RegistryApi, bind_in_netns
 
 log = logging.getLogger(__name__)
@@ -46,12 +47,32 @@ def gateway_limits() -> Limits:
     return Limits(**getattr(settings, "GATEWAY_LIMITS", {}))
 
 
+def connection_limits() -> ConnectionLimits:
+    return ConnectionLimits(**getattr(settings, "GATEWAY_CONNECTIONS", {}))
+
+
+def raise_fd_limit(wanted: int = 65536) -> int:
+    """Lift this process's soft limit on open files towards its hard limit; returns the new one.
+
+    Every learner connection holds two descriptors (learner and engine) and an upload two more:
+    thirty learners at their connection cap need thousands, past the usual soft limit of 1024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return target
+    return soft
+
+
 class GatewayServer:
     def __init__(self, data_dir: Path | None = None, docker_host: str | None = None, limits: Limits | None = None,
-                 record_activity: bool = True):
+                 record_activity: bool = True, connections: ConnectionLimits | None = None):
         self.data_dir = Path(data_dir or settings.DATA_DIR)
         self.engine_socket = engine_socket_path(docker_host)
         self.limits = limits or gateway_limits()
+        self.connections = connections or connection_limits()
+        raise_fd_limit()
         self.registry = getattr(settings, "GATEWAY_REGISTRY", "127.0.0.1:5000")
         self.record_activity = record_activity
         self.servers: dict[str, asyncio.base_events.Server] = {}
@@ -95,7 +116,8 @@ class GatewayServer:
             learner = Learner(sandbox_id=sandbox_id, owner_id=str(owner_id), lesson=lesson, registry=self.registry)
             recorder = ActivityRecorder(sandbox_id, lesson) if self.record_activity else None
             self.learners[sandbox_id] = (learner, recorder)
-            proxy = LearnerProxy(learner, self.engine_socket, self.state_dir, self.limits, on_activity=recorder)
+            proxy = LearnerProxy(learner, self.engine_socket, self.state_dir, self.limits, on_activity=recorder,
+                                 connection_limits=self.connections)
             private = self.private_dir / f"{sandbox_id}.sock"
             private.unlink(missing_ok=True)
             with short_path(private) as bind_path:  # sun_path holds 108 bytes; DATA_DIR may be deep
@@ -160,7 +182,7 @@ class GatewayServer:
         reader, writer = await asyncio.open_unix_connection(self.engine_socket)
         try:
             writer.write(f"GET /{policy.API_VERSION}{path}{query} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n".encode())
-            head = await httpio.read_head(reader)
+            head = await httpio.read_response_head(reader)
             return json.loads(await httpio.read_response_body(reader, httpio.response_framing(head, "GET")))
         finally:
             writer.close()
@@ -225,8 +247,8 @@ class GatewayServer:
         try:
             writer.write(f"POST /{policy.API_VERSION}{path} HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\n"
                          "Connection: close\r\n\r\n".encode())
-            head = await httpio.read_head(reader)
-            return httpio.status_of(head) if head else 502
+            head = await httpio.read_response_head(reader)
+            return httpio.status_of(head)
         finally:
             writer.close()
 
@@ -260,7 +282,7 @@ class GatewayServer:
             try:
                 reader, writer = await asyncio.open_unix_connection(self.engine_socket)
                 writer.write(f"GET /{policy.API_VERSION}/events?filters={filters} HTTP/1.1\r\nHost: docker\r\n\r\n".encode())
-                await httpio.read_head(reader)
+                await httpio.read_response_head(reader)
                 while True:
                     line = await reader.readline()
                     if not line:

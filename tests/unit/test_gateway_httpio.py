@@ -154,3 +154,112 @@ async def test_what_goes_out_is_canonical_framing():
     result = await httpio.copy_body(reader, writer, ("chunked", 0))
     assert bytes(writer.data) == b"3\r\nabc\r\na\r\n0123456789\r\n2\r\nzz\r\n0\r\n\r\n"
     assert result.total == 15
+
+
+# -- request heads: strict, so nothing the engine (Go) reads as two requests passes as one here --
+async def head_of(wire: bytes) -> httpio.RequestHead:
+    reader = asyncio.StreamReader(limit=1 << 20)
+    reader.feed_data(wire)
+    reader.feed_eof()
+    head = await httpio.read_head(reader)
+    assert head is not None
+    return httpio.parse_request(head)
+
+
+async def test_a_plain_request_head_is_read():
+    req = await head_of(b"POST /v1.41/containers/create?name=a HTTP/1.1\r\nHost: docker\r\n"
+                        b"User-Agent: Docker-Client/24\tlinux\r\nContent-Length: 12\r\n\r\n{}")
+    assert (req.method, req.target, req.framing, req.close, req.upgrade) == (
+        "POST", "/v1.41/containers/create?name=a", ("length", 12), False, False)
+    assert req.get("user-agent") == "Docker-Client/24\tlinux"  # HTAB is allowed inside a value
+
+
+async def test_upgrade_and_close_are_connection_tokens():
+    req = await head_of(b"POST /exec/x/start HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+    assert req.upgrade and not req.close
+    req = await head_of(b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: keep-alive, close\r\n\r\n")
+    assert req.close and not req.upgrade
+    req = await head_of(b"GET /_ping HTTP/1.0\r\n\r\n")
+    assert req.close
+
+
+SMUGGLED = (b"POST /v1.41/containers/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 2\r\n\r\n{}")
+
+
+@pytest.mark.parametrize("wire", [
+    # A bare LF ends a line for Go: a second request hidden in a header value.
+    b"GET /_ping HTTP/1.1\r\nHost: d\r\nUser-Agent: x\n\n" + SMUGGLED + b"\r\n\r\n",
+    b"GET /_ping HTTP/1.1\nHost: d\r\n\r\n",
+    b"GET /_ping HTTP/1.1\r\nHost: d\r\nAccept: a\rb\r\n\r\n",
+    b"GET /_ping HTTP/1.1\r\nHost: d\r\nAccept: a\x00b\r\n\r\n",
+    b"GET /_ping HTTP/1.1\r\nHost: d\r\nAccept: a\x1bb\r\n\r\n",
+    b"GET /_ping HTTP/1.1\r\nHost: d\r\nAccept: a\x7fb\r\n\r\n",
+    b"GET /_ping HTTP/1.1\r\nHost: d\r\nAccept: a\r\n b\r\n\r\n",  # obs-fold
+    b"GET /_ping HTTP/1.1\r\nHost: d\r\nAccept : a\r\n\r\n",  # space before the colon
+    b"GET /_ping HTTP/1.1\r\nHost: d\r\nAcc\tept: a\r\n\r\n",
+    b"GET /_ping HTTP/1.1\r\nHost: d\r\nnot a header\r\n\r\n",
+    b"GET /_p\x01ing HTTP/1.1\r\nHost: d\r\n\r\n",
+    b"GET  /_ping HTTP/1.1\r\nHost: d\r\n\r\n",
+    b"GET /_ping HTTP/2.0\r\nHost: d\r\n\r\n",
+    b"GET /_ping HTTP/1.1\r\n\r\n",  # HTTP/1.1 without Host
+    b"GET /_ping HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nHost: d\r\n\r\n",  # an answer is not a request
+])
+async def test_ambiguous_heads_are_refused(wire):
+    with pytest.raises(HttpError) as exc:
+        await head_of(wire)
+    assert exc.value.status == 400
+
+
+@pytest.mark.parametrize("lengths", [
+    [b"5", b"5"], [b"5, 5"], [b"+5"], [b"-1"], [b"0x5"], [b"\xb2"], ["\u0665".encode()], [b"5 5"], [b""],
+    [b"1" * 19],
+])
+async def test_content_length_must_be_one_run_of_ascii_digits(lengths):
+    wire = b"POST /x HTTP/1.1\r\nHost: d\r\n" + b"".join(b"Content-Length: %s\r\n" % v for v in lengths) + b"\r\n"
+    with pytest.raises(HttpError) as exc:
+        await head_of(wire)
+    assert exc.value.status == 400
+
+
+@pytest.mark.parametrize("headers", [
+    b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+    b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+    b"Transfer-Encoding: gzip, chunked\r\n",
+    b"Transfer-Encoding: identity\r\n",
+])
+async def test_body_framing_is_never_ambiguous(headers):
+    with pytest.raises(HttpError) as exc:
+        await head_of(b"POST /x HTTP/1.1\r\nHost: d\r\n" + headers + b"\r\n")
+    assert exc.value.status == 400
+
+
+async def test_head_size_and_field_count_are_bounded():
+    many = b"".join(b"X-%d: v\r\n" % i for i in range(httpio.MAX_FIELDS + 1))
+    with pytest.raises(HttpError) as exc:
+        await head_of(b"GET / HTTP/1.1\r\nHost: d\r\n" + many + b"\r\n")
+    assert exc.value.status == 431
+    with pytest.raises(HttpError) as exc:
+        await head_of(b"GET / HTTP/1.1\r\nHost: d\r\nX: " + b"v" * httpio.MAX_HEAD + b"\r\n\r\n")
+    assert exc.value.status == 431
+
+
+async def test_a_head_cut_short_is_refused_and_an_empty_stream_is_the_end():
+    with pytest.raises(HttpError):
+        await head_of(b"GET / HTTP/1.1\r\nHost: d\r\n")
+    reader = asyncio.StreamReader()
+    reader.feed_data(b"\r\n")
+    reader.feed_eof()
+    assert await httpio.read_head(reader) is None
+
+
+@pytest.mark.parametrize("headers", [
+    [("Content-Length", "5"), ("Transfer-Encoding", "chunked")],
+    [("Content-Length", "5"), ("Content-Length", "6")],
+    [("Content-Length", "five")],
+])
+def test_an_engine_answer_with_ambiguous_framing_is_a_502(headers):
+    with pytest.raises(HttpError) as exc:
+        httpio.response_framing(httpio.Head("HTTP/1.1 200 OK", headers), "GET")
+    assert exc.value.status == 502
