@@ -329,10 +329,15 @@ CSV_HEADER = [
 ]
 
 
+CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_safe(value) -> str:
-    """Spreadsheets run cells starting with = + - @ as formulas: prefix them (learner-typed names)."""
+    """Spreadsheets run cells starting with = + - @ (tab, CR) as formulas: prefix them with '
+    (learner-typed names, check feedback). Also after each ';': a spreadsheet in a locale whose
+    separator is ';' splits the cell there, and each piece starts a cell of its own."""
     text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return ";".join("'" + part if part.lstrip(" ")[:1] in CSV_FORMULA_STARTS else part for part in text.split(";"))
 
 
 def export_csv(classroom: Classroom) -> str:

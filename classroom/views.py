@@ -3,17 +3,16 @@ everyone else, another instructor included); a learner sees only their own progr
 
 from __future__ import annotations
 
-import secrets
-
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts import guests, limits
 from lessons import services as lesson_services
 from lessons.content_loader import all_lessons
 
@@ -90,31 +89,40 @@ def join_by_code(request: HttpRequest) -> HttpResponse:
 
 
 def join(request: HttpRequest, code: str) -> HttpResponse:
-    """The join link. Anyone signed in joins with a display name; a visitor joins as a guest."""
+    """The join link. Anyone signed in joins with a display name; a visitor joins as a guest
+    (through accounts.guests: the guest switch and rate apply). Joins are limited per client
+    address (RATE_JOINS_PER_ADDRESS): a leaked code must not let a script fill the roster."""
     classroom = services.classroom_by_code(code)
     if classroom is None:
         raise Http404("No classroom has this code.")
     error = ""
+    status = 200
     if request.method == "POST":
         name = request.POST.get("display_name", "")
-        if not request.user.is_authenticated:
+        already = request.user.is_authenticated and classroom.memberships.filter(user_id=request.user.pk).exists()
+        verdict = limits.ALLOWED if already else limits.hit(
+            "join", limits.client_address(request), settings.RATE_JOINS_PER_ADDRESS)
+        if verdict.limited:
+            error, status = verdict.message("joins from your address"), 429
+        elif not request.user.is_authenticated:
             if not name.strip():
-                error = "Choose the name your instructor will see."
+                error, status = "Choose the name your instructor will see.", 400
             elif not classroom.open_for_joining:
-                error = "This classroom is closed to new learners; ask your instructor."
+                error, status = "This classroom is closed to new learners; ask your instructor.", 400
             else:
-                user = get_user_model().objects.create_user(username=f"guest-{secrets.token_hex(4)}")
-                user.set_unusable_password()
-                user.save(update_fields=["password"])
-                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                try:
+                    guests.create_guest(request)
+                except guests.GuestRefused as exc:
+                    error, status = str(exc), 429 if settings.GUESTS_ENABLED else 403
         if not error:
             try:
                 membership = services.join(classroom, request.user, name)
             except ClassroomError as exc:
-                error = str(exc)
+                error, status = str(exc), 400
             else:
                 return redirect("classroom:mine", membership.classroom_id)
-    return render(request, "classroom/join.html", {"classroom": classroom, "error": error}, status=400 if error else 200)
+    return render(request, "classroom/join.html",
+                  {"classroom": classroom, "error": error, "guests_enabled": settings.GUESTS_ENABLED}, status=status)
 
 
 @login_required
@@ -187,6 +195,26 @@ def export(request: HttpRequest, classroom_id: int) -> HttpResponse:
 def remove_member(request: HttpRequest, classroom_id: int, membership_id: int) -> HttpResponse:
     classroom = services.classroom_for_instructor(request.user, classroom_id)
     services.remove_member(classroom, membership_id)
+    return redirect("classroom:dashboard", classroom.pk)
+
+
+@login_required
+@require_POST
+def remove_members(request: HttpRequest, classroom_id: int) -> HttpResponse:
+    """Remove the ticked learners at once (a leaked code's fake learners, dozens at a time).
+    Ids that are not this classroom's members are ignored; the classroom stays 404 to others."""
+    classroom = services.classroom_for_instructor(request.user, classroom_id)
+    ids = [int(value) for value in request.POST.getlist("members") if value.isdigit() and len(value) <= 18]
+    removed = 0
+    for membership_id in ids:
+        try:
+            # One at a time through the roster's own remove, so whatever it does on a removal
+            # (telling open consoles) happens for each.
+            services.remove_member(classroom, membership_id)
+        except Http404:
+            continue
+        removed += 1
+    messages.info(request, f"Removed {removed} learner(s).")
     return redirect("classroom:dashboard", classroom.pk)
 
 

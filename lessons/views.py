@@ -7,13 +7,17 @@ not hold Django's single thread for sync views). The quick views are plain sync 
 
 from __future__ import annotations
 
+from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts import limits
 from sandbox.models import Sandbox
 from sandbox.views import pane_context
 
@@ -135,6 +139,15 @@ async def step_check(request: HttpRequest, slug: str, step_slug: str) -> HttpRes
     step = _step_or_404(lesson, step_slug)
     user = await request.auser()
     request.user = user
+    verdict = await sync_to_async(limits.hit)("check", str(user.pk), settings.RATE_CHECKS)
+    if verdict.limited:
+        # Nothing runs and nothing is recorded. htmx swaps only 2xx answers: it gets the message
+        # with 200, a plain form post a 429.
+        message = verdict.message(_("checks"))
+        response = HttpResponse(format_html('<p class="notice error" role="alert" data-throttled>{}</p>', message),
+                                status=200 if request.htmx else 429)
+        response["Retry-After"] = str(verdict.retry_after)
+        return response
     passed = await services.apassed_steps(user, lesson)
     if not services.step_is_open(lesson, step, passed):
         return HttpResponseForbidden(_("Finish the earlier steps first."))

@@ -25,6 +25,7 @@ from functools import cache
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.cache import caches
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -220,15 +221,57 @@ def _has_room() -> bool:
 def _held_by(user) -> list[tuple[uuid.UUID, str]]:
     """(id, lesson) of the learner's held sandboxes, locked for the transaction where the database
     can (raw SQL, for the reason :func:`_has_room` gives)."""
+    return _held_by_owner(user.pk)
+
+
+def _held_by_owner(owner_id) -> list[tuple[uuid.UUID, str]]:
     from .pool import sql_names
 
     q = sql_names(connection)
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {q['id']}, {q['lesson']} FROM {q['table']} WHERE {q['owner']} = %s "
-                       f"AND {q['state']} IN (%s, %s, %s){lock}", [user.pk, *Sandbox.HELD_STATES])
+                       f"AND {q['state']} IN (%s, %s, %s){lock}", [owner_id, *Sandbox.HELD_STATES])
         rows = cursor.fetchall()
     return sorted((Sandbox._meta.pk.to_python(pk), lesson) for pk, lesson in rows)
+
+
+# Sandboxes held per client address: a script making many accounts (guests are cheap) from one
+# machine must not fill the class's capacity. The ids each address holds are kept in the cache
+# (shared by every server process under `make run`) and checked under the Start's write lock, so
+# simultaneous Starts from one address cannot all take the last place.
+ADDRESS_KEY_SECONDS = 24 * 3600
+
+
+def _address_key(address: str) -> str:
+    return f"sandbox-held-by-address:{address}"
+
+
+def _held_from_address(address: str, exclude=None) -> list:
+    ids = caches["default"].get(_address_key(address)) or []
+    if not ids:
+        return []
+    held = Sandbox.objects.filter(pk__in=ids, state__in=Sandbox.HELD_STATES)
+    if exclude is not None:
+        held = held.exclude(pk=exclude)
+    return list(held.values_list("pk", flat=True))
+
+
+def _check_address(address: str, exclude=None) -> None:
+    limit = settings.SANDBOXES_PER_ADDRESS
+    if not address or limit <= 0:
+        return
+    held = _held_from_address(address, exclude)
+    if len(held) >= limit:
+        raise SandboxLimitReached(
+            f"{len(held)} sandboxes are already running from your network address; stop one to start another.")
+
+
+def _record_address(address: str, sandbox_id) -> None:
+    if not address or settings.SANDBOXES_PER_ADDRESS <= 0:
+        return
+    held = [pk for pk in _held_from_address(address) if pk != sandbox_id]
+    caches["default"].set(_address_key(address), [*held, sandbox_id], ADDRESS_KEY_SECONDS)
 
 
 def _queue(sandbox: Sandbox, now) -> None:
@@ -239,10 +282,13 @@ def _queue(sandbox: Sandbox, now) -> None:
 
 
 @sync_to_async
-def _claim_row(user, lesson: str, workspace: str, image: str) -> tuple[Sandbox, str]:
+def _claim_row(user, lesson: str, workspace: str, image: str, client_address: str = "") -> tuple[Sandbox, str]:
     """Find the learner's sandbox for this lesson, or make one; says what to do next:
     ``"have"`` (it exists: running, starting or queued), ``"warm"`` (a pooled one was claimed),
-    ``"queued"`` (no room: it waits) or ``"create"`` (a new starting row to create on the engine)."""
+    ``"queued"`` (no room: it waits) or ``"create"`` (a new starting row to create on the engine).
+
+    The admission rule every start shares (here, :func:`_claim_restart` and so Reset): the
+    learner's own limit, then the client address's, then room under the capacity or the queue."""
     from . import pool
 
     now = timezone.now()
@@ -253,17 +299,21 @@ def _claim_row(user, lesson: str, workspace: str, image: str) -> tuple[Sandbox, 
         if existing_id is None:
             if len(held) >= settings.SANDBOXES_PER_USER:
                 raise SandboxLimitReached(_limit_message(len(held)))
+            _check_address(client_address)
             tag = image_tag(image)
             if not _has_room():
                 sandbox = Sandbox(owner=user, lesson=lesson, workspace=workspace, image=tag)
                 _queue(sandbox, now)
+                _record_address(client_address, sandbox.pk)
                 return sandbox, "queued"
             if workspace in pool.POOLED_WORKSPACES:
                 claimed_id = pool.claim_id(user, lesson, tag, lifecycle.policy_for(lesson), now)
             if claimed_id is None:
                 sandbox = Sandbox.objects.create(owner=user, lesson=lesson, workspace=workspace, image=tag,
                                                  state=Sandbox.State.STARTING, started_at=now)
+                _record_address(client_address, sandbox.pk)
                 return sandbox, "create"
+            _record_address(client_address, claimed_id)
     # Rows are read whole after the write lock, so the class behind does not wait for it.
     if existing_id is not None:
         return Sandbox.objects.get(pk=existing_id), "have"
@@ -309,14 +359,16 @@ def _queue_order() -> list[Sandbox]:
 
 
 # -- start, stop, reset ----------------------------------------------------------------------------
-async def start_sandbox(user, lesson: str, workspace: str, image: str) -> Sandbox:
+async def start_sandbox(user, lesson: str, workspace: str, image: str, *, client_address: str = "") -> Sandbox:
     """Return the learner's sandbox for this lesson: running, or queued with a position, or
     failed with a reason. Creates it if needed, from the warm pool when one is ready.
 
     On an engine failure the row is marked failed with the reason and returned, never raised:
     the page shows the reason. Past the global capacity the row is ``queued``, never refused.
+    Past the learner's limit (or ``SANDBOXES_PER_ADDRESS`` for ``client_address``, the address
+    the request came from) it raises :class:`SandboxLimitReached`.
     """
-    sandbox, outcome = await _claim_row(user, lesson, workspace, image)
+    sandbox, outcome = await _claim_row(user, lesson, workspace, image, client_address)
     if outcome == "queued":
         await broadcast_queue_positions()
         return sandbox
@@ -330,7 +382,7 @@ async def start_sandbox(user, lesson: str, workspace: str, image: str) -> Sandbo
             return sandbox
         # The pooled container died (an engine restart): give this learner a fresh one instead.
         await pool.discard(sandbox)
-        return await start_sandbox(user, lesson, workspace, image)
+        return await start_sandbox(user, lesson, workspace, image, client_address=client_address)
     if outcome == "have":
         return sandbox
     await _create_on_engine(sandbox)
@@ -449,35 +501,64 @@ async def stop_sandbox(sandbox: Sandbox, reason: str = "", *, keep_files: bool =
     return sandbox
 
 
-async def reset_sandbox(sandbox: Sandbox) -> Sandbox:
-    """Throw the sandbox away and give the learner a fresh one for the same lesson."""
-    await get_backend(sandbox.workspace).destroy(str(sandbox.id))
+async def reset_sandbox(sandbox: Sandbox, *, client_address: str = "") -> Sandbox:
+    """Throw the sandbox and its saved files away and give the learner a fresh one for the same
+    lesson.
+
+    A running sandbox is replaced where it stands (it keeps its place under the capacity). A
+    queued or starting one only loses its saved files: it comes up fresh when its turn comes.
+    A stopped or failed one starts again fresh through the same limit and queue as Restart, so
+    Reset is never a way past them. One that is stopping is left to finish."""
+    await sandbox.arefresh_from_db()
+    if sandbox.state == Sandbox.State.STOPPING:
+        return sandbox
     home_files.drop(sandbox.id)
+    if sandbox.state in (Sandbox.State.QUEUED, Sandbox.State.STARTING):
+        return sandbox
+    if sandbox.state != Sandbox.State.RUNNING:
+        return await restart_sandbox(sandbox, client_address=client_address)
+    await get_backend(sandbox.workspace).destroy(str(sandbox.id))
     await _create_on_engine(sandbox)
     return sandbox
 
 
-async def restart_sandbox(sandbox: Sandbox) -> Sandbox:
+async def restart_sandbox(sandbox: Sandbox, *, client_address: str = "") -> Sandbox:
     """Start a stopped or failed sandbox again (a new container under the same id, with the
-    files it had when it stopped); past the capacity it is queued."""
-    if await _claim_restart(sandbox):
+    files it had when it stopped); past the capacity it is queued. A sandbox that is already
+    held (queued, starting, running) or stopping is returned as it is."""
+    outcome = await _claim_restart(sandbox, client_address)
+    if outcome == "queued":
         await broadcast_queue_positions()
         return sandbox
-    await _create_on_engine(sandbox)
+    if outcome == "create":
+        await _create_on_engine(sandbox)
     return sandbox
 
 
 @sync_to_async
-def _claim_restart(sandbox: Sandbox) -> bool:
-    """Check the learner's limit; True when the sandbox had to join the queue."""
-    held = (Sandbox.objects.filter(owner_id=sandbox.owner_id, state__in=Sandbox.HELD_STATES)
-            .exclude(pk=sandbox.pk).count())
-    if held >= settings.SANDBOXES_PER_USER:
-        raise SandboxLimitReached(_limit_message(held))
-    if not _has_room():
-        _queue(sandbox, timezone.now())
-        return True
-    return False
+def _claim_restart(sandbox: Sandbox, client_address: str = "") -> str:
+    """The admission rule of :func:`_claim_row` for an existing row, under the same write lock:
+    ``"have"`` (nothing to start), ``"queued"`` or ``"create"``."""
+    with write_transaction():
+        state = Sandbox.objects.filter(pk=sandbox.pk).values_list("state", flat=True).first()
+        if state is None or state in (*Sandbox.HELD_STATES, Sandbox.State.STOPPING, Sandbox.State.POOLED):
+            if state is not None:
+                sandbox.state = state
+            return "have"
+        held = [pk for pk, _lesson in _held_by_owner(sandbox.owner_id) if pk != sandbox.pk]
+        if len(held) >= settings.SANDBOXES_PER_USER:
+            raise SandboxLimitReached(_limit_message(len(held)))
+        _check_address(client_address, exclude=sandbox.pk)
+        _record_address(client_address, sandbox.pk)
+        if not _has_room():
+            _queue(sandbox, timezone.now())
+            return "queued"
+        # Claimed under the lock: a second Restart (another tab) now finds it held.
+        sandbox.state = Sandbox.State.STARTING
+        sandbox.failure_reason = ""
+        sandbox.started_at = timezone.now()
+        sandbox.save(update_fields=["state", "failure_reason", "started_at"])
+        return "create"
 
 
 # -- time ------------------------------------------------------------------------------------------

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+
+from accounts import limits
 
 from . import home_files, services
 from .backends.base import BackendError
@@ -45,6 +49,7 @@ async def pane_context(lesson, sandbox: Sandbox | None, user) -> dict:
         "console_url": f"/ws/sandboxes/{sandbox.id}/console/" if sandbox else "",
         "pane_url": reverse("sandbox:pane", args=[sandbox.id]) if sandbox else "",
         "is_authenticated": user.is_authenticated,
+        "guests_enabled": settings.GUESTS_ENABLED,
     }
 
 
@@ -90,6 +95,25 @@ async def _render_pane(request: HttpRequest, lesson, sandbox: Sandbox | None, er
     return render(request, "sandbox/_pane.html", context)
 
 
+async def _throttled(request: HttpRequest, lesson, sandbox: Sandbox | None) -> HttpResponse | None:
+    """None while the learner is within RATE_SANDBOX_ACTIONS (Start, Stop, Restart and Reset
+    together); otherwise the answer: the pane with the message for htmx (it swaps only 2xx), a
+    429 for a plain form post."""
+    user = await request.auser()
+    verdict = await sync_to_async(limits.hit)("sandbox-action", str(user.pk), settings.RATE_SANDBOX_ACTIONS)
+    if not verdict.limited:
+        return None
+    message = verdict.message("sandbox actions")
+    if request.htmx:
+        context = await pane_context(lesson, sandbox, user)
+        context["error"] = message
+        response = render(request, "sandbox/_pane.html", context)
+    else:
+        response = HttpResponse(message, status=429, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(verdict.retry_after)
+    return response
+
+
 @login_required
 @require_POST
 async def start(request: HttpRequest, slug: str) -> HttpResponse:
@@ -99,8 +123,11 @@ async def start(request: HttpRequest, slug: str) -> HttpResponse:
     if lesson is None:
         raise Http404("No such lesson")
     user = await request.auser()
+    if (refused := await _throttled(request, lesson, None)) is not None:
+        return refused
     try:
-        sandbox = await services.start_sandbox(user, lesson.slug, lesson.workspace, lesson.image)
+        sandbox = await services.start_sandbox(user, lesson.slug, lesson.workspace, lesson.image,
+                                               client_address=limits.client_address(request))
     except services.SandboxLimitReached as exc:
         return await _render_pane(request, lesson, None, error=str(exc))
     return await _render_pane(request, lesson, sandbox)
@@ -129,6 +156,8 @@ async def pane(request: HttpRequest, sandbox: Sandbox) -> HttpResponse:
 @require_POST
 @_guarded
 async def stop(request: HttpRequest, sandbox: Sandbox) -> HttpResponse:
+    if (refused := await _throttled(request, _lesson_of(sandbox), sandbox)) is not None:
+        return refused
     await services.stop_sandbox(sandbox)
     return await _render_pane(request, _lesson_of(sandbox), sandbox)
 
@@ -136,15 +165,22 @@ async def stop(request: HttpRequest, sandbox: Sandbox) -> HttpResponse:
 @require_POST
 @_guarded
 async def reset(request: HttpRequest, sandbox: Sandbox) -> HttpResponse:
-    await services.reset_sandbox(sandbox)
+    if (refused := await _throttled(request, _lesson_of(sandbox), sandbox)) is not None:
+        return refused
+    try:
+        await services.reset_sandbox(sandbox, client_address=limits.client_address(request))
+    except services.SandboxLimitReached as exc:
+        return await _render_pane(request, _lesson_of(sandbox), sandbox, error=str(exc))
     return await _render_pane(request, _lesson_of(sandbox), sandbox)
 
 
 @require_POST
 @_guarded
 async def restart(request: HttpRequest, sandbox: Sandbox) -> HttpResponse:
+    if (refused := await _throttled(request, _lesson_of(sandbox), sandbox)) is not None:
+        return refused
     try:
-        await services.restart_sandbox(sandbox)
+        await services.restart_sandbox(sandbox, client_address=limits.client_address(request))
     except services.SandboxLimitReached as exc:
         return await _render_pane(request, _lesson_of(sandbox), sandbox, error=str(exc))
     return await _render_pane(request, _lesson_of(sandbox), sandbox)

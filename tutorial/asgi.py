@@ -12,10 +12,14 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from classroom.routing import websocket_urlpatterns as classroom_websockets  # noqa: E402
 from sandbox.routing import websocket_urlpatterns  # noqa: E402
+from tutorial.body_limit import RequestBodyLimit, guard_daphne  # noqa: E402
+
+guard_daphne()  # inside daphne: refuse big bodies and slow requests before they are buffered
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Bodies past REQUEST_BODY_MAX_BYTES are refused before they are read (tutorial/body_limit.py).
+        "http": RequestBodyLimit(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns + classroom_websockets))),
     }
 )

@@ -90,6 +90,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "tutorial.headers.SecurityHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "tutorial.urls"
@@ -149,6 +151,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "lessons:catalogue"
@@ -371,3 +374,65 @@ SANDBOX_REAPER_INTERVAL_SECONDS = float(os.environ.get("TUTORIAL_REAPER_INTERVAL
 # While a learner is active, the reaper copies their sandbox's home this often (0: never), so an
 # `exit` or an engine restart (no chance to save at stop) loses at most this much work.
 SANDBOX_HOME_CHECKPOINT_SECONDS = int(os.environ.get("TUTORIAL_HOME_CHECKPOINT", 120))
+
+# --- Abuse limits and the hardened web side -----------------------------------------------------
+# Rates are "<count>/<period>" with period s, m, h or d (e.g. "10/h"); "0" or "off" turns one off.
+# Counters live in Django's cache so they hold across server processes: `make run` (REDIS_URL on
+# the private Redis) shares one Redis cache, otherwise each process has its own memory cache.
+# Per-address limits count a client's address (an IPv6 client's /64): a class behind one NAT
+# shares one address, so raise them to the class size there.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tutorial"}}
+if os.environ.get("REDIS_URL"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": os.environ["REDIS_URL"], "KEY_PREFIX": "tutorial"}}
+# Anyone may continue as a guest (a real user row without a password); "off" requires an account.
+GUESTS_ENABLED = env_bool("TUTORIAL_GUESTS", True)
+RATE_GUESTS_PER_ADDRESS = os.environ.get("TUTORIAL_RATE_GUESTS", "10/h")
+RATE_SIGNUPS_PER_ADDRESS = os.environ.get("TUTORIAL_RATE_SIGNUPS", "10/h")
+# Log-in: this many failures for one username from one address lock it (for that address) for
+# LOGIN_LOCKOUT_SECONDS, doubling with every further failure up to a day; plus a cap on log-in
+# attempts per address whatever the username (password spraying).
+LOGIN_FAILURES_BEFORE_LOCKOUT = int(os.environ.get("TUTORIAL_LOGIN_FAILURES", 5))
+LOGIN_LOCKOUT_SECONDS = int(os.environ.get("TUTORIAL_LOGIN_LOCKOUT", 60))
+RATE_LOGINS_PER_ADDRESS = os.environ.get("TUTORIAL_RATE_LOGINS", "30/m")
+RATE_JOINS_PER_ADDRESS = os.environ.get("TUTORIAL_RATE_JOINS", "20/h")
+# Per learner: Start, Stop, Restart and Reset together; checks.
+RATE_SANDBOX_ACTIONS = os.environ.get("TUTORIAL_RATE_SANDBOX_ACTIONS", "20/m")
+RATE_CHECKS = os.environ.get("TUTORIAL_RATE_CHECKS", "30/m")
+# Sandboxes held (queued, starting, running) by everyone starting from one client address.
+SANDBOXES_PER_ADDRESS = int(os.environ.get("TUTORIAL_SANDBOXES_PER_ADDRESS", 6))
+# Behind a reverse proxy, the header holding the client's address (its last entry is used: the
+# one the proxy added), e.g. X-Forwarded-For. Empty: the connection's address.
+CLIENT_ADDRESS_HEADER = os.environ.get("TUTORIAL_CLIENT_ADDRESS_HEADER", "")
+# Guests (`manage.py remove_old_guests`, run by `make run` at start): a guest not seen for this
+# long (their session has ended, so nobody can sign in as them) is removed when they hold no
+# sandbox and are in no classroom; one that never did anything goes after GUEST_UNUSED_SECONDS.
+GUEST_MAX_AGE_SECONDS = int(os.environ.get("TUTORIAL_GUEST_MAX_AGE", 14 * 24 * 3600))
+GUEST_UNUSED_SECONDS = int(os.environ.get("TUTORIAL_GUEST_UNUSED_MAX_AGE", 24 * 3600))
+# Request bodies larger than this are refused with 413 before they are buffered (the server's own
+# guard, tutorial/body_limit.py); Django's own form limit matches it.
+REQUEST_BODY_MAX_BYTES = int(os.environ.get("TUTORIAL_REQUEST_BODY_MAX", 1024 * 1024))
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
+# A client must deliver a request's line, headers and body within this many seconds of starting it.
+REQUEST_HEADER_TIMEOUT_SECONDS = int(os.environ.get("TUTORIAL_REQUEST_TIMEOUT", 20))
+# Content-Security-Policy (django-csp): scripts and styles from the site only (xterm.js and htmx
+# are served from static/), websockets to the site itself; xterm.js and htmx set inline styles.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        # The one inline handler (the language menu's onchange="this.form.submit()"), by its hash.
+        "script-src": ["'self'", "'unsafe-hashes'", "'sha256-osjxnKEPL/pQJbFk1dKsF7PYFmTyMWGmVSiL9inhxJY='"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+PERMISSIONS_POLICY = ("camera=(), microphone=(), geolocation=(), payment=(), usb=(), "
+                      "clipboard-read=(self), clipboard-write=(self)")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"

@@ -1,16 +1,20 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, register_converter
 
 from accounts import views as account_views
 from tutorial import health
+from tutorial.converters import DatabaseIdConverter
+
+# Before the includes below: their patterns use <id:...> (tutorial/converters.py says why).
+register_converter(DatabaseIdConverter, "id")
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),  # container health checks (self-hosting)
     path("", include("lessons.urls")),
     path("sandboxes/", include("sandbox.urls")),
     path("classrooms/", include("classroom.urls")),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", account_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", account_views.signup, name="signup"),
     path("accounts/guest/", account_views.guest, name="guest"),

@@ -42,3 +42,14 @@ def owners_sandbox(owner, base_image, labelled_leftovers):
     yield sandbox
     async_to_sync(services.stop_sandbox)(sandbox)
     assert labelled_leftovers(sandbox.id) == []
+
+
+@pytest.fixture(autouse=True)
+def _fresh_limits():
+    """Abuse-limit counters live in the cache: every test starts with none (user ids repeat
+    between tests, and every test client comes from 127.0.0.1)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -1,0 +1,92 @@
+"""``make run`` (scripts/run-site.sh) serves with DEBUG off: what a visitor sees of a bad Host
+header or an unknown page says nothing about the server, the pages' scripts (xterm.js, htmx)
+are still served, and each answer carries the CSP. Run as make run runs it (several processes
+with the private Redis when redis-server is installed); no engine is needed for these pages."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.daphne_process import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _get(url: str, host: str | None = None) -> tuple[int, str, dict]:
+    request = urllib.request.Request(url, headers={"Host": host} if host else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode(errors="replace"), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace"), dict(exc.headers)
+
+
+@pytest.fixture(scope="module")
+def make_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("make-run")
+    port = free_port()
+    env = {**os.environ, "TUTORIAL_DATA_DIR": str(tmp), "TUTORIAL_SQLITE_PATH": str(tmp / "db.sqlite3"),
+           "PORT": str(port), "DOCKER_HOST": f"unix://{tmp}/no-engine.sock"}  # no engine: no gateway, no reaper
+    for name in ("DJANGO_DEBUG", "TUTORIAL_DEV", "DJANGO_SECRET_KEY", "DJANGO_SECRET_KEY_FILE", "REDIS_URL",
+                 "DATABASE_URL", "DJANGO_SETTINGS_MODULE"):
+        env.pop(name, None)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO, env=env, check=True,
+                   timeout=180, capture_output=True)
+    log = (tmp / "run-site.log").open("wb")
+    process = subprocess.Popen(["./scripts/run-site.sh"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with contextlib.suppress(OSError):
+                if _get(base + "/healthz")[0] == 200:
+                    break
+            assert process.poll() is None, (tmp / "run-site.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, (tmp / "run-site.log").read_text()[-3000:]
+            time.sleep(0.25)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int((tmp / "redis" / "redis.pid").read_text().strip()), signal.SIGTERM)
+
+
+def test_a_bad_host_header_shows_nothing_of_the_settings(make_run):
+    status, body, _ = _get(make_run + "/", host="evil.example")
+    assert status == 400
+    for leak in ("ALLOWED_HOSTS", "DisallowedHost", "SECRET_KEY", "settings", "Traceback"):
+        assert leak not in body
+
+
+def test_an_unknown_page_is_a_friendly_404_without_the_url_list(make_run):
+    status, body, headers = _get(make_run + "/no/such/page/")
+    assert status == 404 and "Page not found" in body
+    for leak in ("URLconf", "urlpatterns", "tutorial.urls", "sandboxes/", "DEBUG = True"):
+        assert leak not in body
+    assert "default-src 'self'" in headers["Content-Security-Policy"]
+
+
+def test_the_pages_scripts_are_still_served(make_run):
+    status, page, _ = _get(make_run + "/lessons/what-is-a-container/")
+    assert status == 200
+    scripts = re.findall(r'<script[^>]+src="([^"]+)"', page)
+    assert any("xterm" in src for src in scripts) and any("htmx" in src for src in scripts)
+    for src in scripts:
+        assert _get(make_run + src)[0] == 200, src
