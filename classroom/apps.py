@@ -7,7 +7,13 @@ class ClassroomConfig(AppConfig):
 
     def ready(self) -> None:
         # Progress rows are written by lessons/services.py; the dashboard hears about them through
-        # post_save signals, so the lesson engine knows nothing about classrooms.
-        from . import signals
+        # post_save signals, so the lesson engine knows nothing about classrooms. Likewise the
+        # console consumer learns of the instructor rule, and of changes to it, from here.
+        from sandbox.permissions import register_console_rule
+
+        from . import access_events, signals
+        from .permissions import ainstructor_console_access
 
         signals.connect()
+        access_events.connect()
+        register_console_rule(ainstructor_console_access)

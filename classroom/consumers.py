@@ -1,7 +1,9 @@
 """The instructor's live dashboard websocket: one group per classroom, events pushed as JSON.
 
 Events come from ``classroom.signals`` with everything a dashboard cell shows, so relaying one
-costs no database query; the only query is the ownership check at connect.
+costs no database query. The only queries are the access check at connect and again on an
+``access.changed`` event (``classroom.access_events``): a revoked instructor's dashboard, or the
+dashboard of a class that ended, closes at once.
 """
 
 from __future__ import annotations
@@ -12,29 +14,49 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from sandbox import protocol
+from sandbox.permissions import access_group
 
-from .models import Classroom, group_name
+from .models import group_name
+from .permissions import taught_classrooms
+
+LIVE, ENDED = "live", "ended"
 
 
 @database_sync_to_async
-def _teaches(user, classroom_id: int) -> bool:
-    return Classroom.objects.filter(pk=classroom_id, instructor_id=user.pk).exists()
+def _dashboard_access(user, classroom_id: int) -> str | None:
+    """LIVE, ENDED (the results stay on the page; nothing is live any more) or None."""
+    ended_at = taught_classrooms(user).filter(pk=classroom_id).values_list("ended_at", flat=True)
+    if not ended_at:
+        return None
+    return ENDED if ended_at[0] is not None else LIVE
 
 
 class DashboardConsumer(AsyncWebsocketConsumer):
     group: str | None = None
+    user_group: str | None = None
 
     async def connect(self):
         await self.accept()  # a custom close code needs an open websocket
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             return await self.close(code=protocol.CLOSE_NOT_SIGNED_IN)
-        classroom_id = self.scope["url_route"]["kwargs"]["classroom_id"]
-        if not await _teaches(user, classroom_id):
-            return await self.close(code=protocol.CLOSE_NOT_YOURS)
-        self.group = group_name(classroom_id)
+        self.classroom_id = self.scope["url_route"]["kwargs"]["classroom_id"]
+        # Join the user's access group before the check, so a revocation committed in between
+        # still reaches this socket.
+        self.user_group = access_group(user.pk)
+        await self.channel_layer.group_add(self.user_group, self.channel_name)
+        access = await _dashboard_access(user, self.classroom_id)
+        if access != LIVE:
+            return await self._refuse(access)
+        self.group = group_name(self.classroom_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.send(text_data=json.dumps({"kind": "hello", "classroom": classroom_id}))
+        await self.send(text_data=json.dumps({"kind": "hello", "classroom": self.classroom_id}))
+
+    async def _refuse(self, access: str | None):
+        if access == ENDED:
+            await self.send(text_data=json.dumps({"kind": "ended", "classroom": self.classroom_id}))
+            return await self.close(code=protocol.CLOSE_NOT_RUNNING)
+        return await self.close(code=protocol.CLOSE_NOT_YOURS)
 
     async def receive(self, text_data=None, bytes_data=None):
         # The dashboard only listens; actions go through CSRF-protected POSTs.
@@ -43,6 +65,17 @@ class DashboardConsumer(AsyncWebsocketConsumer):
     async def classroom_event(self, message):
         await self.send(text_data=json.dumps(message["event"]))
 
-    async def disconnect(self, code):
-        if self.group is not None:
+    async def access_changed(self, event):
+        """This user's access changed somewhere (revoked, class ended, ...): ask again."""
+        if self.group is None:
+            return
+        access = await _dashboard_access(self.scope["user"], self.classroom_id)
+        if access != LIVE:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
+            await self._refuse(access)
+
+    async def disconnect(self, code):
+        for group in (self.group, self.user_group):
+            if group is not None:
+                await self.channel_layer.group_discard(group, self.channel_name)

@@ -28,6 +28,9 @@ class Classroom(models.Model):
     join_code = models.CharField(max_length=16, unique=True, default=new_join_code)
     # Closed classrooms accept nobody new (the end of the class, or a leaked code).
     open_for_joining = models.BooleanField(default=True)
+    # Set by "End class": the instructor keeps the results (dashboard page, CSV) but no longer
+    # watches or types in learners' consoles, and the live dashboard stops.
+    ended_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -19,14 +19,15 @@ from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q
 from django.http import Http404
+from django.utils import timezone
 
 from lessons.content_loader import Lesson, get_lesson
 from lessons.models import CheckAttempt, StepProgress
 from sandbox import services as sandbox_services
 from sandbox.models import Sandbox
-from sandbox.permissions import Access
 
 from .models import INSTRUCTORS_GROUP, AssignedLesson, Classroom, Membership, TakeOver, new_join_code  # noqa: F401
+from .permissions import ainstructor_console_access, instructor_console_access, taught_classrooms  # noqa: F401
 
 MAX_DISPLAY_NAME = 80
 MAX_BROADCAST_CHARS = 500
@@ -54,8 +55,9 @@ def grant_instructor(user, *, revoke: bool = False) -> None:
 
 
 def classroom_for_instructor(user, classroom_id: int) -> Classroom:
-    """The classroom if ``user`` teaches it; 404 for everyone else (no hint that it exists)."""
-    classroom = Classroom.objects.filter(pk=classroom_id, instructor_id=user.pk).first() if user.is_authenticated else None
+    """The classroom if ``user`` teaches it and still holds the instructor role; 404 for everyone
+    else (no hint that it exists), a revoked instructor included."""
+    classroom = taught_classrooms(user).filter(pk=classroom_id).first()
     if classroom is None:
         raise Http404("No such classroom.")
     return classroom
@@ -365,8 +367,11 @@ def export_csv(classroom: Classroom) -> str:
 # --- Consoles: instructors watch, and take control with a notice --------------------------------
 
 
-def learner_sandbox(classroom: Classroom, sandbox_id) -> Sandbox:
-    """A sandbox of a member of this classroom for one of its lessons; 404 otherwise."""
+def learner_sandbox(classroom: Classroom, sandbox_id, *, console: bool = False) -> Sandbox:
+    """A sandbox of a member of this classroom for one of its lessons; 404 otherwise. For the
+    console (watch, take control) the class must not have ended."""
+    if console and classroom.ended_at is not None:
+        raise Http404("This class has ended.")
     sandbox = (
         Sandbox.objects.select_related("owner")
         .filter(
@@ -379,24 +384,6 @@ def learner_sandbox(classroom: Classroom, sandbox_id) -> Sandbox:
     if sandbox is None:
         raise Http404("No such sandbox in this classroom.")
     return sandbox
-
-
-def instructor_console_access(user, sandbox: Sandbox) -> Access:
-    """READ_ONLY for an instructor of a classroom the owner is in with this lesson assigned;
-    FULL while that instructor has taken control. NONE for everyone else."""
-    if not user.is_authenticated:
-        return Access.NONE
-    teaches = Classroom.objects.filter(
-        instructor_id=user.pk, memberships__user_id=sandbox.owner_id, assigned_lessons__lesson=sandbox.lesson
-    )
-    if not teaches.exists():
-        return Access.NONE
-    if TakeOver.objects.filter(sandbox_id=sandbox.pk, instructor_id=user.pk, classroom__in=teaches).exists():
-        return Access.FULL
-    return Access.READ_ONLY
-
-
-ainstructor_console_access = sync_to_async(instructor_console_access)
 
 
 def instructor_name(user) -> str:
@@ -474,8 +461,27 @@ async def extend_class(classroom: Classroom, seconds: int) -> int:
     return len(sandboxes)
 
 
+@sync_to_async
+def _mark_ended(classroom: Classroom) -> None:
+    # One transaction: the access events (classroom.access_events) go out when it commits, so
+    # open consoles and dashboards are told before the slow part, stopping the sandboxes.
+    with transaction.atomic():
+        classroom.ended_at = timezone.now()
+        classroom.open_for_joining = False
+        classroom.save(update_fields=["ended_at", "open_for_joining"])
+        TakeOver.objects.filter(classroom=classroom).delete()
+
+
+def reopen(classroom: Classroom) -> None:
+    classroom.ended_at = None
+    classroom.save(update_fields=["ended_at"])
+
+
 async def stop_all(classroom: Classroom) -> int:
-    """The end of the class: stop every live sandbox of its learners (progress is kept)."""
+    """The end of the class: nobody new joins, the instructor's consoles on learners' sandboxes
+    and the live dashboard close at once, then every live sandbox of its learners stops (progress
+    is kept). The dashboard page and the CSV stay for the results."""
+    await _mark_ended(classroom)
     sandboxes = await _live_sandboxes(classroom)
     for sandbox in sandboxes:
         await sandbox_services.send_notice(sandbox.id, "The class has ended: your sandbox is stopping. Your progress is kept.")

@@ -78,14 +78,19 @@ def sandbox_event(sandbox) -> dict:
 
 def send_to_classrooms(classroom_ids: list[int], event: dict) -> None:
     """Send the event to each classroom's group, from sync or async code, never raising."""
-    layer = get_channel_layer()
-    if layer is None or not classroom_ids:
-        return
     message = {"type": EVENT_TYPE, "event": {**event, "sent_at": time.time()}}
+    send_to_groups([(group_name(classroom_id), message) for classroom_id in classroom_ids])
+
+
+def send_to_groups(messages: list[tuple[str, dict]]) -> None:
+    """Send each (group, message) through the channel layer, from sync or async code, never raising."""
+    layer = get_channel_layer()
+    if layer is None or not messages:
+        return
 
     async def send_all() -> None:
-        for classroom_id in classroom_ids:
-            await layer.group_send(group_name(classroom_id), message)
+        for group, message in messages:
+            await layer.group_send(group, message)
 
     try:
         loop = asyncio.get_running_loop()

@@ -63,6 +63,8 @@ def update_classroom(request: HttpRequest, classroom_id: int) -> HttpResponse:
     if "open_for_joining" in request.POST:
         classroom.open_for_joining = request.POST["open_for_joining"] == "1"
         classroom.save(update_fields=["open_for_joining"])
+    if request.POST.get("reopen"):
+        services.reopen(classroom)
     if request.POST.get("new_code"):
         classroom.join_code = services.new_join_code()
         classroom.save(update_fields=["join_code"])
@@ -278,9 +280,9 @@ async def stop_all(request: HttpRequest, classroom_id: int) -> HttpResponse:
     return _done(request, classroom_id, f"Stopped {count} sandbox(es).")
 
 
-async def _learner_sandbox(request: HttpRequest, classroom_id: int, sandbox_id):
+async def _learner_sandbox(request: HttpRequest, classroom_id: int, sandbox_id, *, console: bool = False):
     user, classroom = await _instructor_classroom(request, classroom_id)
-    sandbox = await sync_to_async(services.learner_sandbox)(classroom, sandbox_id)
+    sandbox = await sync_to_async(services.learner_sandbox)(classroom, sandbox_id, console=console)
     return user, classroom, sandbox
 
 
@@ -300,7 +302,7 @@ async def reset_sandbox(request: HttpRequest, classroom_id: int, sandbox_id) -> 
 
 @require_POST
 async def take_control(request: HttpRequest, classroom_id: int, sandbox_id) -> HttpResponse:
-    user, classroom, sandbox = await _learner_sandbox(request, classroom_id, sandbox_id)
+    user, classroom, sandbox = await _learner_sandbox(request, classroom_id, sandbox_id, console=True)
     await services.take_control(classroom, sandbox, user)
     return redirect("classroom:watch", classroom_id, sandbox.id)
 
@@ -317,7 +319,7 @@ async def release_control(request: HttpRequest, classroom_id: int, sandbox_id) -
 def watch(request: HttpRequest, classroom_id: int, sandbox_id) -> HttpResponse:
     """The shadow terminal: the learner's console, read-only unless the instructor took control."""
     classroom = services.classroom_for_instructor(request.user, classroom_id)
-    sandbox = services.learner_sandbox(classroom, sandbox_id)
+    sandbox = services.learner_sandbox(classroom, sandbox_id, console=True)
     member = classroom.memberships.filter(user_id=sandbox.owner_id).first()
     return render(
         request,

@@ -19,7 +19,7 @@ from django.conf import settings
 from . import lifecycle, protocol, services
 from .backends.base import BackendError, ConsoleStream, EngineUnavailable
 from .models import Sandbox
-from .permissions import Access, aconsole_access
+from .permissions import Access, access_group, aconsole_access
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ def timer_text(fields: dict) -> str:
 
 
 class ConsoleConsumer(AsyncWebsocketConsumer):
+    access_group: str | None = None  # joined for viewers other than the owner
     stream: ConsoleStream | None = None
     sandbox: Sandbox | None = None
 
@@ -78,6 +79,11 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         sandbox = await Sandbox.objects.filter(pk=sandbox_id).afirst()
         if sandbox is None:
             return await self.close(code=protocol.CLOSE_NO_SUCH_SANDBOX)
+        if sandbox.owner_id != user.pk:
+            # Someone else's console (an instructor's): join the viewer's access group before the
+            # check, so a change committed in between still arrives (access_changed).
+            self.access_group = access_group(user.pk)
+            await self.channel_layer.group_add(self.access_group, self.channel_name)
         # Async: an instructor watching a learner (classroom) is decided by a database query.
         access = await aconsole_access(user, sandbox)
         if access is Access.NONE:
@@ -238,6 +244,23 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             return
         await self.send(text_data=protocol.notice_message(event["message"]))
 
+    async def access_changed(self, event):
+        """This viewer's access may have changed (control given back, learner removed, lesson
+        unassigned, instructor revoked, class ended): ask the rule again, once per event, never
+        per keystroke. Writing stops before the query; watching ends with 4403 if nothing is left.
+        A read-only viewer is never raised to full here: its attach has no stdin."""
+        if self.closing or self.sandbox is None:
+            return
+        was_read_only, self.read_only = self.read_only, True
+        access = await aconsole_access(self.scope["user"], self.sandbox)
+        if access is Access.NONE:
+            self.closing = True
+            await self.send(text_data=protocol.notice_message("You no longer have access to this terminal."))
+            return await self.close(code=protocol.CLOSE_NOT_YOURS)
+        self.read_only = was_read_only or access is Access.READ_ONLY
+        if self.read_only and not was_read_only:
+            await self.send(text_data=protocol.notice_message("You no longer have control: watching read-only."))
+
     async def disconnect(self, code):
         for task in (self.reader_task, self.flush_task):
             if task is not None:
@@ -246,6 +269,8 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             await self.stream.close()
         if self.grouped:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.access_group is not None:
+            await self.channel_layer.group_discard(self.access_group, self.channel_name)
             if self.input_since_flush and self.sandbox is not None:
                 await services.touch(self.sandbox.id)
         if self.counted_user is not None:

@@ -8,11 +8,11 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from classroom.routing import websocket_urlpatterns as classroom_websockets  # noqa: E402
 from sandbox.routing import websocket_urlpatterns  # noqa: E402
 from tutorial.body_limit import RequestBodyLimit, guard_daphne  # noqa: E402
+from tutorial.origins import OriginValidator  # noqa: E402
 
 guard_daphne()  # inside daphne: refuse big bodies and slow requests before they are buffered
 
@@ -20,6 +20,7 @@ application = ProtocolTypeRouter(
     {
         # Bodies past REQUEST_BODY_MAX_BYTES are refused before they are read (tutorial/body_limit.py).
         "http": RequestBodyLimit(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns + classroom_websockets))),
+        # Scheme, host and port of the Origin, not the host alone (see tutorial/origins.py).
+        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns + classroom_websockets))),
     }
 )

@@ -62,6 +62,10 @@ DEBUG = env_bool("DJANGO_DEBUG", True)
 SECRET_KEY = _secret_key(DEBUG)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+# Websocket handshakes must come from the site itself (scheme, host of ALLOWED_HOSTS and port, as
+# the browser connected) or from one of these exact origins: behind a reverse proxy that changes
+# the scheme or the port, the public origin. Default: the CSRF-trusted origins (tutorial/origins.py).
+WEBSOCKET_ALLOWED_ORIGINS = env_list("TUTORIAL_ALLOWED_ORIGINS", [o for o in CSRF_TRUSTED_ORIGINS if "*" not in o])
 
 INSTALLED_APPS = [
     "daphne",

@@ -160,7 +160,9 @@
     ws.onopen = () => { status.textContent = "live"; status.className = "state state-running"; };
     ws.onmessage = (msg) => {
       let ev; try { ev = JSON.parse(msg.data); } catch (e) { return; }
-      if (ev.kind === "hello") return;
+      if (ev.kind === "hello" || ev.kind === "ended") return;
+      // A learner removed or a lesson unassigned: the grid's rows or columns changed.
+      if (ev.kind === "roster") return refresh();
       if (!data.members.some((m) => String(m.user) === String(ev.user))) {
         // Someone new joined: the snapshot does not know them; fetch it again (rare).
         return refresh();
@@ -169,6 +171,8 @@
     };
     ws.onclose = (ev) => {
       status.textContent = "reconnecting…"; status.className = "state state-starting";
+      // 4409: the class has ended (the results stay); 4403: no longer its instructor. Final.
+      if (ev.code === 4409) { status.textContent = "class ended"; return; }
       if (ev.code >= 4400 && ev.code < 4500) { status.textContent = "not allowed"; return; }
       // Reconnect and re-read the snapshot: events sent while disconnected are not replayed.
       setTimeout(() => refresh().then(connect, connect), 2000);
