@@ -25,16 +25,15 @@ import binascii
 import dataclasses
 import json
 import logging
-import posixpath
 import re
-import tarfile
 import tempfile
 import weakref
 from pathlib import Path
 from urllib.parse import quote
 
 from . import httpio, policy
-from .dockerfile import DockerfileError, images_used
+from . import build, dockerfile
+from .dockerfile import DockerfileError
 from .httpio import HttpError
 from .policy import Learner, Limits, PolicyDenied, not_found
 from .state import TagBook
@@ -56,34 +55,7 @@ _BASE64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 _ENGINE_ID = re.compile(r"(?<![0-9a-f])[0-9a-f]{12,64}(?![0-9a-f])")
 ID_OR_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 BUILD_SPOOL_IN_MEMORY = 8 << 20  # a build context past this goes to a temporary file
-MAX_DOCKERFILE = 1 << 20
 
-
-def read_dockerfiles(context, name: str) -> list[str]:
-    """Every member of a build context tar (any compression) the engine might read as the
-    Dockerfile ``name``: all copies of it (a tar may hold one name twice; the last one wins on
-    extraction) and, for the default name, the lowercase ``dockerfile`` it falls back to. Empty
-    if there is none (the engine then says so). The file is rewound for forwarding."""
-    wanted = {posixpath.normpath("/" + name).lstrip("/")}
-    if name == "Dockerfile":
-        wanted.add("dockerfile")
-    texts = []
-    try:
-        with tarfile.open(fileobj=context, mode="r:*") as tar:
-            for member in tar:
-                if posixpath.normpath("/" + member.name).lstrip("/") not in wanted:
-                    continue
-                if not member.isfile():
-                    raise PolicyDenied("the Dockerfile must be a plain file, not a link")
-                if member.size > MAX_DOCKERFILE:
-                    raise PolicyDenied(f"the Dockerfile is larger than {MAX_DOCKERFILE >> 20} MiB")
-                data = tar.extractfile(member)
-                texts.append(data.read().decode("utf-8", errors="replace") if data else "")
-        return texts
-    except tarfile.TarError as exc:
-        raise PolicyDenied(f"the build context is not a tar archive: {exc}", status=400) from None
-    finally:
-        context.seek(0)
 
 ROUTES: list[tuple[str, re.Pattern, str]] = [
     (m, re.compile(p), h)
@@ -236,10 +208,13 @@ class LearnerProxy:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         cap = self.connection_limits.connections_max
         if self.connections >= cap:
-            # Answered and closed at once, before reading anything: the descriptor is freed now.
+            # Answered at once, without reading a request; what the client already sent is
+            # swallowed for a moment (closing on unread bytes resets the connection before the
+            # client reads why), then the descriptor is freed.
             self._send(writer, httpio.error_response(429, (
                 f"too many connections to the classroom gateway at once (at most {cap}); end some "
                 "(docker logs -f, docker attach, docker events) and try again"), close=True))
+            await _linger(reader, writer, 1.0)
             writer.close()
             return
         self.connections += 1
@@ -741,32 +716,46 @@ class LearnerProxy:
             ("filters", json.dumps({"label": self.learner.label_filters}))])
         if sum(i.get("Size", 0) for i in images or []) > self.limits.images_bytes_max:
             raise PolicyDenied(f"your images use more than {self.limits.images_bytes_max >> 20} MiB; remove some")
-        with tempfile.SpooledTemporaryFile(max_size=BUILD_SPOOL_IN_MEMORY) as context:
-            size = await httpio.spool_body(req.reader, req.framing, self.limits.build_context_max, context)
+        with tempfile.SpooledTemporaryFile(max_size=BUILD_SPOOL_IN_MEMORY) as context, \
+                tempfile.SpooledTemporaryFile(max_size=BUILD_SPOOL_IN_MEMORY) as sent:
+            await httpio.spool_body(req.reader, req.framing, self.limits.build_context_max, context)
             req.body_consumed = True
             query = policy.query_dict(pairs)
-            for dockerfile in await asyncio.to_thread(read_dockerfiles, context, query["dockerfile"]):
-                try:
-                    used = images_used(dockerfile, json.loads(query["buildargs"]))
-                except DockerfileError as exc:
-                    raise PolicyDenied(str(exc)) from None
-                for ref in used:
+            text = await asyncio.to_thread(build.read_dockerfile, context, query["dockerfile"])
+            try:
+                plan = dockerfile.plan(text, json.loads(query["buildargs"]))
+                pins, triggers = {}, {}
+                for ref in plan.images:
+                    if (info := await self.usable_base(ref)) is not None:
+                        pins[ref] = info["Id"]  # what was checked is what is built, even if the tag moves
+                        triggers[ref] = (info.get("Config") or {}).get("OnBuild") or []
+                for ref in plan.trigger_images(triggers):
                     await self.usable_base(ref)
+                # The sandbox's labels after every FROM: no cache entry or parent image is shared
+                # with a classmate (the engine's own `labels` only reach the last instruction).
+                written = plan.render({policy.LABEL_SANDBOX: self.learner.sandbox_id,
+                                       policy.LABEL_CREATED: policy.CREATED_VALUE}, pins)
+            except DockerfileError as exc:
+                raise PolicyDenied(str(exc)) from None
+            size = await asyncio.to_thread(build.rewrite_context, context, written, sent)
+            pairs = [(k, v) for k, v in pairs if k != "dockerfile"] + [("dockerfile", build.DOCKERFILE)]
             for tag in tags:
                 self.book.add(str(tag))
-            return await self.forward(req, pairs=pairs, upload=(context, size))
+            return await self.forward(req, pairs=pairs, upload=(sent, size))
 
-    async def usable_base(self, ref: str) -> None:
-        """A Dockerfile may build on an image this learner sees, or one it may pull (the builder
-        pulls what is missing); never on a classmate's image, present or not."""
+    async def usable_base(self, ref: str) -> dict | None:
+        """A Dockerfile may build on an image this learner sees (its engine inspect is returned,
+        to pin the build to it), or one it may pull (None: the builder pulls what is missing);
+        never on a classmate's image, present or not."""
         if (info := await self.image_info(ref)) is not None and self._image_visible(info, ref):
-            return
+            return info
         try:
             policy.check_pull(self.learner, policy.parse_reference(ref))
         except PolicyDenied:
             raise PolicyDenied(
                 f"the Dockerfile uses {ref}, which is not an image of yours: build FROM an image you "
                 f"built or pulled, or {self.learner.registry}/library/NAME") from None
+        return None
 
     async def h_network_create(self, req: Request) -> bool:
         body = policy.plan_network_create(self.learner, await req.json_body())
