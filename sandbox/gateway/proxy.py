@@ -208,13 +208,10 @@ class LearnerProxy:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         cap = self.connection_limits.connections_max
         if self.connections >= cap:
-            # Answered at once, without reading a request; what the client already sent is
-            # swallowed for a moment (closing on unread bytes resets the connection before the
-            # client reads why), then the descriptor is freed.
+            # Answered and closed at once, before reading anything: the descriptor is freed now.
             self._send(writer, httpio.error_response(429, (
                 f"too many connections to the classroom gateway at once (at most {cap}); end some "
                 "(docker logs -f, docker attach, docker events) and try again"), close=True))
-            await _linger(reader, writer, 1.0)
             writer.close()
             return
         self.connections += 1
