@@ -128,8 +128,9 @@ def guard_daphne(max_bytes: int | None = None, deadline_seconds: float | None = 
         channel._tutorial_waiting = True
 
         def expire():
-            if getattr(channel, "_tutorial_waiting", False) and channel.transport is not None:
-                channel.transport.abortConnection()
+            transport = channel.transport
+            if getattr(channel, "_tutorial_waiting", False) and transport is not None and getattr(transport, "connected", 0):
+                transport.abortConnection()
 
         if deadline > 0:
             channel._tutorial_line_timer = reactor.callLater(deadline, expire)
