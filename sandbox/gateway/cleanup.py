@@ -2,21 +2,36 @@
 
 Containers, networks and volumes carry the sandbox label (``DockerBackend.destroy`` removes them
 too); images the learner built carry it as well; names they made on shared images are in their
-tag book; their registry repositories live under their namespace in the classroom registry.
+tag book; their registry repositories live under their namespace in the classroom registry; the
+socket folder ``DATA_DIR/gateway/<uuid>/`` and the record ``gateway-state/<uuid>.json`` are the
+gateway's own.
+
+One learner's cleanup never waits on the engine for ever, and never holds up another's: every
+engine call has a deadline (``CALL_DEADLINE``) and the whole cleanup a budget (``BUDGET``); it
+removes objects one by one, by id, with force, and never uses the engine-wide operations that
+take a lock over every container (``prune``) or the image deletes' parent pruning (a container
+whose shim died once made those hang for every learner). What fails is logged and left in the
+record with ``ended`` set; ``sweep`` retries it later in a background thread, and drops tag
+records whose image went elsewhere.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import threading
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
 import docker
 import docker.errors
+import requests.exceptions
 from django.conf import settings
 
 from . import policy
@@ -30,65 +45,270 @@ MANIFEST_TYPES = ", ".join([
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.oci.image.index.v1+json",
 ])
+CALL_DEADLINE = 15.0  # seconds for one engine call
+BUDGET = 60.0  # seconds for one sandbox's cleanup; what is left is retried later
+RETRY_AFTER = 60.0  # seconds between attempts at one ended sandbox
+FOLDER_GRACE = 600.0  # a socket folder with no sandbox container this old is an orphan
+API_VERSION = "1.41"
+LABEL_ROLE, ROLE_CONSOLE = "tutorial.role", "console"
+# The engine answered with an error or not at all: both are "try again later".
+ENGINE_FAILURES = (docker.errors.APIError, requests.exceptions.RequestException, OSError)
 
 
-def destroy_learner_objects(sandbox_id: str, *, data_dir: Path | None = None, docker_host: str | None = None) -> list[str]:
-    """Remove every object the learner of this sandbox made; returns what was removed. Idempotent."""
+class _Run:
+    """One cleanup's engine calls: each with the client's deadline, all within a budget."""
+
+    def __init__(self, client: docker.DockerClient, budget: float, clock: Callable[[], float]):
+        self.api = client.api
+        self.clock = clock
+        self.until = clock() + budget
+        self.removed: list[str] = []
+        self.failed: list[str] = []
+
+    def call(self, what: str, func, *args, **kwargs):
+        """``func``'s answer; None when the object is already gone or the call failed (recorded)."""
+        if self.clock() >= self.until:
+            self.failed.append(f"{what} (out of time)")
+            return None
+        try:
+            return func(*args, **kwargs)
+        except docker.errors.NotFound:
+            return None
+        except ENGINE_FAILURES as exc:
+            log.warning("cleanup: %s failed, will retry: %s", what, exc)
+            self.failed.append(what)
+            return None
+
+    def remove(self, what: str, func, *args, **kwargs) -> bool:
+        failures = len(self.failed)
+        self.call(what, func, *args, **kwargs)
+        if len(self.failed) == failures:
+            self.removed.append(what)
+            return True
+        return False
+
+
+def _client(docker_host: str | None, deadline: float) -> docker.DockerClient:
+    # A fixed API version: no version probe, which would itself be a call without our deadline.
+    return docker.DockerClient(base_url=docker_host or settings.DOCKER_HOST, version=API_VERSION, timeout=deadline)
+
+
+def destroy_learner_objects(sandbox_id: str, *, data_dir: Path | None = None, docker_host: str | None = None,
+                            deadline: float = CALL_DEADLINE, budget: float = BUDGET,
+                            clock: Callable[[], float] = time.monotonic, retry: bool = True) -> list[str]:
+    """Remove every object the learner of this sandbox made; returns what was removed. Idempotent.
+    Returns within about ``budget`` + ``deadline`` seconds whatever the engine does; what is left
+    is retried by ``sweep`` (started in the background here unless ``retry`` is False)."""
     data_dir = Path(data_dir or settings.DATA_DIR)
-    client = docker.DockerClient(base_url=docker_host or settings.DOCKER_HOST, timeout=60)
-    removed: list[str] = []
-    label = {"label": [f"{policy.LABEL_SANDBOX}={sandbox_id}", f"{policy.LABEL_CREATED}={policy.CREATED_VALUE}"]}
-    try:
-        for container in client.containers.list(all=True, filters=label):
-            _quietly(lambda: container.remove(force=True, v=True))
-            removed.append(f"container {container.name}")
-        for network in client.networks.list(filters=label):
-            _quietly(network.remove)
-            removed.append(f"network {network.name}")
-        for volume in client.volumes.list(filters=label):
-            _quietly(lambda: volume.remove(force=True))
-            removed.append(f"volume {volume.name}")
-        book = TagBook(data_dir / "gateway-state", sandbox_id)
-        state = book.load()
-        for tag in state.get("tags", []):
-            if _quietly(lambda: client.api.remove_image(tag, noprune=False)):
-                removed.append(f"tag {tag}")
-        # Built images: children before parents, so repeat while something goes.
-        for _ in range(5):
-            images = client.images.list(all=True, filters={"label": f"{policy.LABEL_SANDBOX}={sandbox_id}"})
-            if not images:
-                break
-            for image in images:
-                if _quietly(lambda: client.images.remove(image.id, force=True)):
-                    removed.append(f"image {image.short_id}")
-        if state.get("namespace") and not _owner_has_another_docker_sandbox(client, state.get("owner"), sandbox_id):
-            # The namespace is the learner's, not this sandbox's: the last of their docker
-            # sandboxes to end takes it (a second lesson's pushes survive the first one's end).
-            removed += delete_registry_namespace(state["namespace"])
-        book.delete()
-    finally:
-        client.close()
+    docker_host = docker_host or settings.DOCKER_HOST
+    removed = _destroy(sandbox_id, data_dir, docker_host, deadline, budget, clock)
+    if retry:
+        sweep_soon(data_dir, docker_host)
     return removed
 
 
-def _owner_has_another_docker_sandbox(client: docker.DockerClient, owner: str | None, sandbox_id: str) -> bool:
+def _destroy(sandbox_id: str, data_dir: Path, docker_host: str, deadline: float, budget: float,
+             clock: Callable[[], float]) -> list[str]:
+    client = _client(docker_host, deadline)
+    run = _Run(client, budget, clock)
+    book = TagBook(data_dir / "gateway-state", sandbox_id)
+    learner_label = {"label": [f"{policy.LABEL_SANDBOX}={sandbox_id}", f"{policy.LABEL_CREATED}={policy.CREATED_VALUE}"]}
+    sandbox_label = {"label": [f"{policy.LABEL_SANDBOX}={sandbox_id}"]}
+    try:
+        for container in run.call("list containers", run.api.containers, all=True, filters=learner_label) or []:
+            name = (container.get("Names") or ["/" + container["Id"][:12]])[0].lstrip("/")
+            run.remove(f"container {name}", _remove_container, run.api, container["Id"])
+        for network in run.call("list networks", run.api.networks, filters=learner_label) or []:
+            run.remove(f"network {network['Name']}", run.api.remove_network, network["Id"])
+        volumes = (run.call("list volumes", run.api.volumes, filters=learner_label) or {}).get("Volumes") or []
+        for volume in volumes:
+            run.remove(f"volume {volume['Name']}", run.api.remove_volume, volume["Name"], force=True)
+        state = book.load()
+        for tag in state.get("tags", []):
+            # noprune: no parent pruning inside the engine; a tag on a pulled image has no parents.
+            run.remove(f"tag {tag}", run.api.remove_image, tag, noprune=True)
+        _remove_built_images(run, sandbox_id)
+        if state.get("namespace"):
+            others = _owner_has_another_docker_sandbox(run, state.get("owner"), sandbox_id)
+            if others is False:
+                # The namespace is the learner's, not this sandbox's: the last of their docker
+                # sandboxes to end takes it (a second lesson's pushes survive the first one's end).
+                run.removed.extend(delete_registry_namespace(state["namespace"]))
+        # The socket folder and the record go only once no container of this sandbox is left: a
+        # restart of the same sandbox makes its folder again before its container.
+        left = run.call("list sandbox containers", run.api.containers, all=True, filters=sandbox_label)
+        if run.failed:
+            book.mark_ended(run.failed, time.time())
+        elif left == []:
+            remove_gateway_folder(data_dir, sandbox_id)
+            book.delete()
+    finally:
+        client.close()
+    return run.removed
+
+
+def _remove_container(api, container_id: str) -> None:
+    try:
+        api.remove_container(container_id, force=True, v=True)
+    except docker.errors.APIError as exc:
+        if exc.status_code != 409 or "already in progress" not in str(exc):
+            raise
+        # An earlier attempt (ours, timed out, or the backend's) is still at it: wait for it,
+        # within the client's deadline like any other call.
+        api.wait(container_id, timeout=api.timeout, condition="removed")  # the SDK sends no deadline by default
+
+
+def _remove_built_images(run: _Run, sandbox_id: str) -> None:
+    """The learner's built images by id, children first, then their untagged parents one by one
+    (what the engine's parent pruning would do, each step with a deadline)."""
+    images = run.call("list images", run.api.images, all=True,
+                      filters={"label": f"{policy.LABEL_SANDBOX}={sandbox_id}"}) or []
+    ids = {image["Id"] for image in images}
+    parents = {image.get("ParentId") for image in images} - ids - {"", None}
+    pending = list(images)
+    for _ in range(len(pending) + 1):
+        if not pending:
+            break
+        has_child = {image.get("ParentId") for image in pending}
+        leaves = [image for image in pending if image["Id"] not in has_child] or pending
+        for image in leaves:
+            run.remove(f"image {image['Id'][7:19]}", run.api.remove_image, image["Id"], force=True, noprune=True)
+        pending = [image for image in pending if image not in leaves]
+    for parent in parents:
+        for _ in range(100):  # a Dockerfile has at most a few dozen steps
+            info = run.call(f"inspect image {parent[7:19]}", run.api.inspect_image, parent)
+            # Only an untagged, unlabelled-by-others layer: a tagged parent is a lesson image.
+            if not info or info.get("RepoTags") or policy.LABEL_IMAGE in ((info.get("Config") or {}).get("Labels") or {}):
+                break
+            if run.clock() >= run.until:
+                run.failed.append(f"image {parent[7:19]} (out of time)")
+                break
+            try:
+                run.api.remove_image(parent, force=False, noprune=True)
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:
+                    run.failed.append(f"image {parent[7:19]}")
+                break  # 409: in use, or the parent of another image (a classmate's build cache): kept
+            except ENGINE_FAILURES as exc:
+                log.warning("cleanup: image %s failed, will retry: %s", parent[7:19], exc)
+                run.failed.append(f"image {parent[7:19]}")
+                break
+            run.removed.append(f"image {parent[7:19]}")
+            parent = info.get("Parent") or ""
+            if not parent:
+                break
+
+
+def _owner_has_another_docker_sandbox(run: _Run, owner: str | None, sandbox_id: str) -> bool | None:
+    """None when the engine could not say (the namespace then waits for the retry)."""
     if not owner:
         return False
-    consoles = client.api.containers(all=True, filters={"label": [
+    failures = len(run.failed)
+    consoles = run.call("list the learner's sandboxes", run.api.containers, all=True, filters={"label": [
         f"{policy.LABEL_OWNER}={owner}", "tutorial.workspace=docker"]})
+    if len(run.failed) != failures:
+        return None
     return any((c.get("Labels") or {}).get(policy.LABEL_SANDBOX) != sandbox_id
-               and policy.LABEL_CREATED not in (c.get("Labels") or {}) for c in consoles)
+               and policy.LABEL_CREATED not in (c.get("Labels") or {}) for c in consoles or [])
 
 
-def _quietly(call) -> bool:
+def remove_gateway_folder(data_dir: Path, sandbox_id: str) -> None:
+    """The sandbox's socket folder and any socket left half-made in the private one."""
+    folder = Path(data_dir) / "gateway" / sandbox_id
+    if folder.is_dir() and not folder.is_symlink():
+        shutil.rmtree(folder, ignore_errors=True)
+    for leftover in (Path(data_dir) / "gateway-private").glob(f"{sandbox_id}.*"):
+        if not leftover.name.endswith(".pid"):
+            leftover.unlink(missing_ok=True)
+
+
+# -- retries in the background ------------------------------------------------------------------
+_sweeping = threading.Lock()
+_last_sweep: dict[str, float] = {}
+
+
+def sweep_soon(data_dir: Path, docker_host: str, *, every: float = RETRY_AFTER) -> threading.Thread | None:
+    """Start ``sweep`` in a thread unless one runs or one ran within ``every`` seconds: the caller
+    (one learner's stop) never waits for other learners' retries."""
+    key = str(data_dir)
+    if time.monotonic() - _last_sweep.get(key, float("-inf")) < every or _sweeping.locked():
+        return None
+    _last_sweep[key] = time.monotonic()
+
+    def work():
+        if not _sweeping.acquire(blocking=False):
+            return
+        try:
+            sweep(data_dir, docker_host)
+        except Exception:  # noqa: BLE001 - a retry that fails is retried by the next sweep
+            log.exception("cleanup sweep failed")
+        finally:
+            _sweeping.release()
+
+    thread = threading.Thread(target=work, name="gateway-cleanup-sweep", daemon=True)
+    thread.start()
+    return thread
+
+
+def sweep(data_dir: Path | None = None, docker_host: str | None = None, *, deadline: float = CALL_DEADLINE,
+          retry_after: float = RETRY_AFTER, folder_grace: float = FOLDER_GRACE,
+          now: Callable[[], float] = time.time) -> dict[str, list[str]]:
+    """Retry ended sandboxes' cleanups, drop tag records whose image is gone, and remove socket
+    folders no sandbox container uses. Safe to call at any time from any process."""
+    data_dir = Path(data_dir or settings.DATA_DIR)
+    docker_host = docker_host or settings.DOCKER_HOST
+    state_dir = data_dir / "gateway-state"
+    report: dict[str, list[str]] = {"retried": [], "pruned": [], "folders": []}
+    client = _client(docker_host, deadline)
     try:
-        call()
-        return True
-    except docker.errors.NotFound:
-        return False
-    except docker.errors.APIError as exc:
-        log.info("cleanup: %s", exc)
-        return False
+        def present(tag: str) -> bool | None:
+            try:
+                client.api.inspect_image(tag)
+                return True
+            except docker.errors.ImageNotFound:
+                return False
+            except ENGINE_FAILURES:
+                return None
+
+        try:
+            consoles = {(c.get("Labels") or {}).get(policy.LABEL_SANDBOX) for c in client.api.containers(
+                all=True, filters={"label": [f"{LABEL_ROLE}={ROLE_CONSOLE}", "tutorial.workspace=docker"]})}
+        except ENGINE_FAILURES as exc:
+            log.warning("cleanup sweep cannot list sandboxes: %s", exc)
+            return report
+        for sandbox_id in TagBook.sandbox_ids(state_dir):
+            book = TagBook(state_dir, sandbox_id)
+            record = book.load()
+            if "ended" in record and sandbox_id in consoles:
+                book.clear_ended()  # started again under the same id: its objects are live
+            elif "ended" in record:
+                if now() - record["ended"] >= retry_after:
+                    book.mark_ended(record.get("failed", []), now())  # the next try waits again
+                    _destroy(sandbox_id, data_dir, docker_host, deadline, BUDGET, time.monotonic)
+                    report["retried"].append(sandbox_id)
+                continue
+            elif sandbox_id not in consoles and _age(book.path, now) >= folder_grace:
+                # No sandbox container and no cleanup ever ran (the server was down at its end).
+                _destroy(sandbox_id, data_dir, docker_host, deadline, BUDGET, time.monotonic)
+                report["retried"].append(sandbox_id)
+                continue
+            report["pruned"] += book.prune(present)
+        folders = data_dir / "gateway"
+        if folders.is_dir():
+            for folder in folders.iterdir():
+                if folder.name not in consoles and _age(folder, now) >= folder_grace and not (state_dir / f"{folder.name}.json").exists():
+                    remove_gateway_folder(data_dir, folder.name)
+                    report["folders"].append(folder.name)
+    finally:
+        client.close()
+    return report
+
+
+def _age(path: Path, now: Callable[[], float]) -> float:
+    try:
+        return now() - path.lstat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _registry(path: str, method: str = "GET", headers: dict | None = None):

@@ -844,8 +844,6 @@ def plan_container_create(learner: Learner, body: Any, limits: Limits = Limits()
         config["Healthcheck"] = _healthcheck(config["Healthcheck"], limits)
     if "StopTimeout" in config:
         config["StopTimeout"] = _stop_timeout(config["StopTimeout"], limits)
-    if "ExposedPorts" in config:
-        config["ExposedPorts"] = _exposed_ports(config["ExposedPorts"], limits)
 
     host_fields: dict[str, str | None] = {name: None for name in ALLOWED_HOST_FIELDS}
     host_fields.update(DENIED_HOST_FIELDS)
@@ -897,6 +895,8 @@ def plan_container_create(learner: Learner, body: Any, limits: Limits = Limits()
     if out["RestartPolicy"]["Name"] not in ("", "no") and out.get("AutoRemove"):
         raise PolicyDenied("--restart and --rm cannot be used together", status=400)
     out["PortBindings"] = _port_bindings(host.get("PortBindings"), limits)
+    if "ExposedPorts" in config:  # after the bindings: `-p` sends both, and publishing is the reason
+        config["ExposedPorts"] = _exposed_ports(config["ExposedPorts"], limits)
     binds, volumes = _binds(host.get("Binds"))
     if binds:
         out["Binds"] = binds
