@@ -208,10 +208,13 @@ class LearnerProxy:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         cap = self.connection_limits.connections_max
         if self.connections >= cap:
-            # Answered and closed at once, before reading anything: the descriptor is freed now.
+            # Answered at once, without reading a request; what the client already sent is
+            # swallowed for a moment (closing on unread bytes resets the connection before the
+            # client reads why), then the descriptor is freed.
             self._send(writer, httpio.error_response(429, (
                 f"too many connections to the classroom gateway at once (at most {cap}); end some "
                 "(docker logs -f, docker attach, docker events) and try again"), close=True))
+            await _linger(reader, writer, 1.0)
             writer.close()
             return
         self.connections += 1
@@ -271,9 +274,10 @@ class LearnerProxy:
             if not consumed and framing[0] == "length" and framing[1] <= policy.MAX_JSON_BODY:
                 await read_within(deadline, httpio.read_body(reader, framing, policy.MAX_JSON_BODY))
                 consumed = True
-            writer.write(httpio.error_response(exc.status, exc.message, close=not consumed))
+            keep_alive = consumed and not request.close
+            writer.write(httpio.error_response(exc.status, exc.message, close=not keep_alive))
             await writer.drain()
-            return consumed
+            return keep_alive
 
     def _route(self, request: httpio.RequestHead, path, pairs, reader, writer, deadline, auth) -> Request:
         method = request.method
