@@ -5,6 +5,13 @@ through the websocket vs. directly on the engine's attach socket, and output thr
 that acks like xterm.js, with the server's RSS growth. Prints JSON with --json.
 
     .venv/bin/python bench/console.py --json
+
+``--soak SECONDS`` instead serves the site as ``make run`` does (two daphne processes, a private
+Redis) and keeps ``--consoles`` consoles open that long, mostly idle, each typing one probe key
+every ``--probe-every`` seconds: consoles closed by the server, keystroke echo while idle, and
+the server processes' RSS over the run.
+
+    .venv/bin/python bench/console.py --soak 600 --consoles 20 --json
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import random
 import re
 import statistics
 import time
@@ -154,7 +163,80 @@ async def throughput(learner: Learner, daphne_pid: int, megabytes: int) -> tuple
     return received / 1e6 / elapsed, (peak - rss_before) / 2**20
 
 
+def daphne_rss(server_pid: int) -> int:
+    """Resident memory of the site's daphne processes (the server itself, or serve.py's children)."""
+    server = psutil.Process(server_pid)
+    children = [c for c in server.children() if "daphne" in " ".join(c.cmdline())]
+    return sum(p.memory_info().rss for p in (children or [server]))
+
+
+async def idle_console(learner: Learner, until: float, every: float, echo: list[float], closes: list) -> None:
+    """Keep one console open until ``until``: ack output, type a probe key every ``every`` s."""
+    rng = random.Random(learner.sandbox_id)
+    next_probe = time.monotonic() + rng.uniform(0, every)
+    probe = None
+    while time.monotonic() < until:
+        timeout = max(0.05, min(until, next_probe) - time.monotonic())
+        try:
+            message = await learner.ws.receive(timeout=timeout)
+        except asyncio.TimeoutError:
+            message = None
+        if message is not None and message.type == aiohttp.WSMsgType.BINARY:
+            await learner.ws.send_str(json.dumps({"type": "ack", "bytes": len(message.data)}))
+            if probe and probe[0] in message.data:
+                echo.append((time.perf_counter() - probe[1]) * 1000)
+                probe = None
+                await learner.ws.send_bytes(b"\x15")  # Ctrl-U: clear the typed line
+        elif message is not None and message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                                                      aiohttp.WSMsgType.ERROR):
+            closes.append(learner.ws.close_code)
+            return
+        if time.monotonic() >= next_probe and probe is None:
+            char = rng.choice(b"uvwxyz")
+            probe = (bytes([char]), time.perf_counter())
+            await learner.ws.send_bytes(probe[0])
+            next_probe = time.monotonic() + every
+
+
+async def soak(args) -> dict:
+    os.environ.setdefault("TUTORIAL_SANDBOXES_PER_ADDRESS", str(args.consoles + 10))
+    async with running_site(processes=2) as (base_url, server_pid):
+        learners = []
+        for i in range(args.consoles):
+            learner = await Learner.signed_in(base_url, f"soak-{i}")
+            await learner.start()
+            await learner.attach()
+            await learner.read_until(PROMPT)
+            learners.append(learner)
+        rss = [daphne_rss(server_pid)]
+        echo: list[float] = []
+        closes: list = []
+        until = time.monotonic() + args.soak
+        watchers = [asyncio.create_task(idle_console(learner, until, args.probe_every, echo, closes))
+                    for learner in learners]
+        while time.monotonic() < until:
+            await asyncio.sleep(min(30, max(0.1, until - time.monotonic())))
+            rss.append(daphne_rss(server_pid))
+        await asyncio.gather(*watchers)
+        for learner in learners:
+            await learner.close()
+    return {
+        "soak_seconds": args.soak,
+        "consoles": args.consoles,
+        "server_closes": len(closes),
+        "close_codes": sorted(set(closes), key=str),
+        "echo_probes": len(echo),
+        "echo_p50_ms": round(statistics.median(echo), 2) if echo else None,
+        "echo_p99_ms": round(percentile(echo, 99), 2) if echo else None,
+        "server_rss_start_mb": round(rss[0] / 2**20, 1),
+        "server_rss_end_mb": round(rss[-1] / 2**20, 1),
+        "server_rss_max_mb": round(max(rss) / 2**20, 1),
+    }
+
+
 async def main(args) -> dict:
+    if args.soak:
+        return await soak(args)
     async with running_site() as (base_url, daphne_pid):
         await ready_time(base_url, "warmup")
         ready = [await ready_time(base_url, f"ready-{i}") for i in range(args.runs)]
@@ -195,6 +277,9 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--keystrokes", type=int, default=1000)
     parser.add_argument("--megabytes", type=int, default=50)
+    parser.add_argument("--soak", type=float, default=0, help="seconds of the idle soak (0: the other figures)")
+    parser.add_argument("--consoles", type=int, default=20, help="consoles open during --soak")
+    parser.add_argument("--probe-every", type=float, default=15, help="seconds between a console's probe keys")
     options = parser.parse_args()
     result = asyncio.run(main(options))
     print(json.dumps(result) if options.json else json.dumps(result, indent=2))

@@ -2,6 +2,12 @@
 
 Each viewer is its own attach to the sandbox's TTY. The keystroke path is websocket frame ->
 ``stream.write``: no database, no channel layer, no thread hop per keystroke.
+
+Every way a consumer ends (the browser leaves, a handler raises, the server cancels it) closes
+its attach and releases its console slot and group (``release``): an attach nobody reads would
+halt the shell's output for every viewer, and a slot never released would lock the learner out.
+The channel layer only carries events, so its errors are logged and retried, never the end of a
+console.
 """
 
 from __future__ import annotations
@@ -10,26 +16,31 @@ import asyncio
 import json
 import logging
 import time
-from collections import Counter
+import uuid
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from . import lifecycle, protocol, services
 from .backends.base import BackendError, ConsoleStream, EngineUnavailable
+from .console_slots import HEARTBEAT_SECONDS, ConsoleSlot
 from .models import Sandbox
 from .permissions import Access, access_group, aconsole_access
 
 log = logging.getLogger(__name__)
 
-# Open consoles per user in this process (bounded per CONSOLES_PER_USER).
-_open_consoles: Counter[int] = Counter()
 ACTIVITY_FLUSH_SECONDS = 30
+# A console whose group join failed (Redis away) tries again this often.
+REJOIN_RETRY_SECONDS = 2.0
 # A console may wait for a sandbox in these states (it attaches when "running" arrives).
 WAITABLE_STATES = (Sandbox.State.QUEUED, Sandbox.State.STARTING)
-# The engine does not answer: the page keeps retrying (4409 and the other 44xx codes are final).
-CLOSE_ENGINE_UNAVAILABLE = 4503
+
+
+def parse_sandbox_id(value) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except (TypeError, ValueError):
+        return None
 
 
 def state_text(state: str, reason: str = "", position: int | None = None) -> str:
@@ -47,73 +58,131 @@ def timer_text(fields: dict) -> str:
 
 class ConsoleConsumer(AsyncWebsocketConsumer):
     access_group: str | None = None  # joined for viewers other than the owner
-    stream: ConsoleStream | None = None
-    sandbox: Sandbox | None = None
-
-    async def connect(self):
-        # Accept first: a custom close code can only be sent on an open websocket.
-        await self.accept()
-        self.counted_user = None
-        self.reader_task = None
-        self.flush_task = None
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Set before connect(): release() runs on every exit path, even one before connect().
+        self.stream: ConsoleStream | None = None
+        self.sandbox: Sandbox | None = None
+        self.slot: ConsoleSlot | None = None
+        self.groups: list[str] = []  # the sandbox's, and the viewer's access group if not the owner
+        self.joined = False
+        self.tasks: list[asyncio.Task] = []
+        self.reader_task: asyncio.Task | None = None
         self.unacked = 0
         self.window_open = asyncio.Event()
         self.window_open.set()
         self.bucket = protocol.TokenBucket(rate=200, burst=400, now=time.monotonic())
         self.input_since_flush = False
         self.resized_once = False
-        self.grouped = False
         self.closing = False
+        self.released = False
+        self.read_only = True
 
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # A crash or a cancellation skips disconnect(): release here as well (it runs once).
+            await self.release()
+
+    async def connect(self):
+        # Accept first: a custom close code can only be sent on an open websocket.
+        await self.accept()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            return await self.close(code=protocol.CLOSE_NOT_SIGNED_IN)
-        sandbox_id = self.scope["url_route"]["kwargs"]["sandbox_id"]
+            return await self.close_with(protocol.CLOSE_NOT_SIGNED_IN)
+        sandbox_id = parse_sandbox_id(self.scope["url_route"]["kwargs"].get("sandbox_id"))
+        if sandbox_id is None:
+            return await self.close_with(protocol.CLOSE_NO_SUCH_SANDBOX)
         # Join the sandbox's group before reading its row, so no state change is missed between
         # the read and the join (a queued or starting sandbox's console waits for "running"), with
         # one read of the row. Events reach this consumer only after connect() returns, and are
-        # ignored unless access was granted (self.sandbox is set); disconnect() leaves the group.
-        self.group = services.group_name(sandbox_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        self.grouped = True
+        # ignored unless access was granted (self.sandbox is set); release() leaves the group.
+        await self.join(services.group_name(sandbox_id))
         sandbox = await Sandbox.objects.filter(pk=sandbox_id).afirst()
         if sandbox is None:
-            return await self.close(code=protocol.CLOSE_NO_SUCH_SANDBOX)
+            return await self.close_with(protocol.CLOSE_NO_SUCH_SANDBOX)
         if sandbox.owner_id != user.pk:
             # Someone else's console (an instructor's): join the viewer's access group before the
             # check, so a change committed in between still arrives (access_changed).
             self.access_group = access_group(user.pk)
-            await self.channel_layer.group_add(self.access_group, self.channel_name)
+            await self.join(self.access_group)
         # Async: an instructor watching a learner (classroom) is decided by a database query.
         access = await aconsole_access(user, sandbox)
         if access is Access.NONE:
-            return await self.close(code=protocol.CLOSE_NOT_YOURS)
-        if _open_consoles[user.pk] >= settings.CONSOLES_PER_USER:
-            await self.send(text_data=protocol.error_message("Too many consoles open: close a tab and reload."))
-            return await self.close(code=protocol.CLOSE_TOO_MANY_CONSOLES)
+            return await self.close_with(protocol.CLOSE_NOT_YOURS)
         if sandbox.state not in (Sandbox.State.RUNNING, *WAITABLE_STATES):
             await self.send(text_data=state_text(sandbox.state, sandbox.failure_reason))
-            return await self.close(code=protocol.CLOSE_NOT_RUNNING)
-        _open_consoles[user.pk] += 1
-        self.counted_user = user.pk
+            return await self.close_with(protocol.CLOSE_NOT_RUNNING)
+        self.slot = ConsoleSlot(self.channel_layer, user.pk, self.channel_name)
+        if not await self.slot.acquire(settings.CONSOLES_PER_USER):
+            await self.send(text_data=protocol.error_message("Too many consoles open: close a tab and reload."))
+            return await self.close_with(protocol.CLOSE_TOO_MANY_CONSOLES)
         self.sandbox = sandbox
         self.read_only = access is Access.READ_ONLY
+        self.tasks.append(asyncio.create_task(self.keep_up()))
         if sandbox.state == Sandbox.State.RUNNING:
             await self.attach(row_is_fresh=True)
         else:
             position = await services.queue_position(sandbox)
             await self.send(text_data=state_text(sandbox.state, sandbox.failure_reason, position))
 
+    async def close_with(self, code: int, reason: str = ""):
+        """Tell the page why (and whether to reconnect), then close with ``code``."""
+        self.closing = True
+        await self.send(text_data=protocol.close_message(code, reason))
+        await self.close(code=code)
+
+    async def join(self, group: str) -> None:
+        """Join a group now (and again from keep_up while open)."""
+        self.groups.append(group)
+        await self.join_groups([group])
+
+    async def join_groups(self, groups: list[str] | None = None) -> None:
+        """Join (or re-join) groups; a channel-layer error is logged, not fatal (keep_up retries)."""
+        self.joined = True
+        for group in self.groups if groups is None else groups:
+            try:
+                await self.channel_layer.group_add(group, self.channel_name)
+            except Exception as exc:  # noqa: BLE001 - Redis away: the console works, events wait
+                log.warning("console could not join %s (%r); trying again", group, exc)
+                self.joined = False
+
+    async def keep_up(self):
+        """While open: keep this console's slot alive, keep its group membership (a restarted
+        Redis forgot it; a group lapses after a day), and flush learner activity."""
+        idle = lifecycle.policy_for(self.sandbox.lesson).idle_seconds
+        flush_every = max(1.0, min(ACTIVITY_FLUSH_SECONDS, idle / 4)) if idle else ACTIVITY_FLUSH_SECONDS
+        loop = asyncio.get_running_loop()
+        next_flush = next_beat = loop.time()
+        while True:
+            now = loop.time()
+            if now >= next_beat or not self.joined:
+                await self.slot.refresh()
+                await self.join_groups()
+                next_beat = now + HEARTBEAT_SECONDS
+            if now >= next_flush:
+                next_flush = now + flush_every
+                if self.input_since_flush:
+                    self.input_since_flush = False
+                    try:
+                        await services.touch(self.sandbox.id)
+                    except Exception:  # noqa: BLE001 - activity is best effort; the next flush retries
+                        self.input_since_flush = True
+                        log.exception("could not record activity of %s", self.sandbox.id)
+            wake = min(next_flush, next_beat if self.joined else now + REJOIN_RETRY_SECONDS)
+            await asyncio.sleep(max(0.05, wake - loop.time()))
+
     async def attach(self, *, row_is_fresh: bool = False):
         """Open this viewer's attach to the running sandbox's TTY and start pumping output.
         The row is read again (for its engine ref) unless the caller has just read it."""
-        if self.stream is not None or self.closing:
+        if self.stream is not None or self.closing or self.released:
             return
         sandbox = self.sandbox
         if not row_is_fresh:
             await sandbox.arefresh_from_db()
         try:
-            self.stream = await services.get_backend(sandbox.workspace).open_console(
+            stream = await services.get_backend(sandbox.workspace).open_console(
                 sandbox.engine_ref, stdin=not self.read_only, replay=True
             )
         except EngineUnavailable as exc:
@@ -124,22 +193,38 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
                 await services.console_ended(sandbox.id)
             except EngineUnavailable as down:
                 return await self.engine_down(down)
-            return await self.close(code=protocol.CLOSE_NOT_RUNNING)
+            return await self.close_with(protocol.CLOSE_NOT_RUNNING)
+        if self.released or self.closing:  # ended while the attach was being opened
+            await stream.close()
+            return
+        self.stream = stream
         await self.send(text_data=protocol.state_message("running"))
         self.reader_task = asyncio.create_task(self.pump_output())
-        self.flush_task = asyncio.create_task(self.flush_activity())
+        self.tasks.append(self.reader_task)
 
     async def engine_down(self, exc: Exception):
         """The engine does not answer: say so, and close with a code the page retries on."""
         await self.send(text_data=protocol.error_message(
             f"{exc} Your sandbox comes back when the engine does; this page reconnects by itself."))
-        await self.close(code=CLOSE_ENGINE_UNAVAILABLE)
+        await self.close_with(protocol.CLOSE_ENGINE_UNAVAILABLE)
 
     async def pump_output(self):
-        """Engine -> browser, pausing while this viewer has too much unacknowledged output."""
+        """Engine -> browser, pausing while this viewer has too much unacknowledged output.
+
+        The pause is the console's backpressure (a `yes` flood waits for the browser), but the
+        engine copies the TTY's output to every attach in turn: an attach left unread halts the
+        output for every viewer of the sandbox. So a viewer whose window stays full for
+        SLOW_VIEWER_SECONDS is dropped (its attach closed at once); its page reconnects and gets
+        the replay."""
         try:
             while True:
-                await self.window_open.wait()
+                if not self.window_open.is_set():
+                    try:
+                        await asyncio.wait_for(self.window_open.wait(), protocol.SLOW_VIEWER_SECONDS)
+                    except asyncio.TimeoutError:
+                        log.info("console viewer of %s fell behind by %d bytes; dropped", self.sandbox.id, self.unacked)
+                        await self.close_stream()
+                        return await self.close_with(protocol.CLOSE_TOO_SLOW)
                 data = await self.stream.read(65536)
                 if not data:
                     break
@@ -151,24 +236,25 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             raise
         except Exception:  # a broken engine stream must not leave the socket hanging
             log.exception("console stream of %s failed", self.sandbox.id)
+        await self.close_stream()
         try:
             sandbox = await services.console_ended(self.sandbox.id)
         except EngineUnavailable as exc:
             return await self.engine_down(exc)
+        except Exception:  # noqa: BLE001 - e.g. the stop's event could not be sent: still close
+            log.exception("ending the console of %s failed", self.sandbox.id)
+            sandbox = await Sandbox.objects.filter(pk=self.sandbox.id).afirst()
         state = sandbox.state if sandbox else "gone"
         await self.send(text_data=protocol.state_message(state, sandbox.failure_reason if sandbox else ""))
-        await self.close(code=1000)
+        await self.close_with(protocol.CLOSE_NORMAL)
 
-    async def flush_activity(self):
-        """Write learner activity to the database at most every ACTIVITY_FLUSH_SECONDS (more often
-        when the lesson's idle timeout is short, so typing always counts in time)."""
-        idle = lifecycle.policy_for(self.sandbox.lesson).idle_seconds
-        every = max(1.0, min(ACTIVITY_FLUSH_SECONDS, idle / 4)) if idle else ACTIVITY_FLUSH_SECONDS
-        while True:
-            await asyncio.sleep(every)
-            if self.input_since_flush:
-                self.input_since_flush = False
-                await services.touch(self.sandbox.id)
+    async def close_stream(self):
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            try:
+                await stream.close()
+            except Exception:  # noqa: BLE001 - closing must never stop the rest of the clean-up
+                log.exception("closing a console attach of %s failed", self.sandbox.id if self.sandbox else "?")
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.stream is None:
@@ -184,7 +270,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         paid = not (isinstance(message, protocol.Ack) and 0 < message.bytes <= self.unacked)
         if paid and not self.bucket.take(time.monotonic()):
             await self.send(text_data=protocol.error_message("Too many messages: slow down."))
-            return await self.close(code=protocol.CLOSE_FLOOD)
+            return await self.close_with(protocol.CLOSE_FLOOD)
         if bytes_data is not None:
             if len(bytes_data) > protocol.MAX_FRAME_BYTES:
                 return await self.send(
@@ -229,8 +315,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             return await self.attach()
         await self.send(text_data=state_text(state, event.get("reason", ""), event.get("position")))
         if state not in (Sandbox.State.RUNNING, Sandbox.State.STOPPING, *WAITABLE_STATES):
-            self.closing = True
-            await self.close(code=1000)
+            await self.close_with(protocol.CLOSE_NORMAL)
 
     async def sandbox_timer(self, event):
         """When the sandbox will stop, and how many extensions are left (after an extension)."""
@@ -254,27 +339,34 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         was_read_only, self.read_only = self.read_only, True
         access = await aconsole_access(self.scope["user"], self.sandbox)
         if access is Access.NONE:
-            self.closing = True
-            await self.send(text_data=protocol.notice_message("You no longer have access to this terminal."))
-            return await self.close(code=protocol.CLOSE_NOT_YOURS)
+            return await self.close_with(protocol.CLOSE_NOT_YOURS, "You no longer have access to this terminal.")
         self.read_only = was_read_only or access is Access.READ_ONLY
         if self.read_only and not was_read_only:
             await self.send(text_data=protocol.notice_message("You no longer have control: watching read-only."))
 
     async def disconnect(self, code):
-        for task in (self.reader_task, self.flush_task):
-            if task is not None:
+        await self.release()
+
+    async def release(self):
+        """Close the attach, free the console slot, leave the group, record activity: once, on
+        every exit path. Each step is on its own, so one failing never skips the others."""
+        if self.released:
+            return
+        self.released = True
+        current = asyncio.current_task()
+        for task in self.tasks:
+            if task is not current:
                 task.cancel()
-        if self.stream is not None:
-            await self.stream.close()
-        if self.grouped:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-        if self.access_group is not None:
-            await self.channel_layer.group_discard(self.access_group, self.channel_name)
-            if self.input_since_flush and self.sandbox is not None:
+        await self.close_stream()
+        if self.slot is not None:
+            await self.slot.release()
+        for group in self.groups:
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception as exc:  # noqa: BLE001 - the membership lapses by itself
+                log.warning("console could not leave %s (%r)", group, exc)
+        if self.input_since_flush and self.sandbox is not None:
+            try:
                 await services.touch(self.sandbox.id)
-        if self.counted_user is not None:
-            _open_consoles[self.counted_user] -= 1
-            if _open_consoles[self.counted_user] <= 0:
-                del _open_consoles[self.counted_user]
-            self.counted_user = None
+            except Exception:  # noqa: BLE001
+                log.exception("could not record activity of %s", self.sandbox.id)

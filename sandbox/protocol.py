@@ -2,8 +2,11 @@
 
 Binary frames carry terminal bytes both ways. Text frames carry JSON control messages:
 client ``{"type": "resize", "cols": c, "rows": r}`` and ``{"type": "ack", "bytes": n}``;
-server ``{"type": "state", "state": ...}``, ``{"type": "error", "message": ...}`` and
-``{"type": "notice", "message": ...}`` (from an instructor).
+server ``{"type": "state", "state": ...}``, ``{"type": "error", "message": ...}``,
+``{"type": "notice", "message": ...}`` (from an instructor) and, just before the server closes the
+websocket, ``{"type": "close", "code": c, "retry": true|false, "reason": ...}``: the page shows the
+reason and reconnects (with backoff) only when ``retry`` is true. Daphne drops a close frame's
+reason text, so it travels here; and the page needs no copy of the close codes below.
 """
 
 from __future__ import annotations
@@ -15,14 +18,44 @@ MAX_FRAME_BYTES = 64 * 1024
 MAX_UNACKED_BYTES = 1024 * 1024
 MAX_TERMINAL_SIZE = 1000
 
+# A viewer that has not acknowledged this much output for SLOW_VIEWER_SECONDS is dropped (the page
+# reconnects and gets the replay): the engine copies a TTY's output to every attach in turn, so
+# one attach left unread would halt the shell's output for every viewer.
+SLOW_VIEWER_SECONDS = 5.0
+
+CLOSE_NORMAL = 1000  # the sandbox stopped; its state message says why
 CLOSE_NOT_SIGNED_IN = 4401
 CLOSE_NOT_YOURS = 4403
 CLOSE_NO_SUCH_SANDBOX = 4404
+CLOSE_TOO_SLOW = 4408
 CLOSE_NOT_RUNNING = 4409
 CLOSE_TOO_MANY_CONSOLES = 4429
 # A client flooding the console is cut off. Not 1008: daphne (autobahn) may only send 1000 or
 # 3000-4999, and raises on anything else instead of closing.
 CLOSE_FLOOD = 4400
+# The engine does not answer: the page keeps retrying.
+CLOSE_ENGINE_UNAVAILABLE = 4503
+
+
+@dataclasses.dataclass(frozen=True)
+class CloseCode:
+    code: int
+    retry: bool  # the page reconnects by itself (with backoff)
+    reason: str  # shown on the page when the server gives no more specific one
+
+
+CLOSE_CODES = {c.code: c for c in (
+    CloseCode(CLOSE_NORMAL, False, "The console has ended."),
+    CloseCode(CLOSE_FLOOD, False, "Too many messages: reload the page to reconnect."),
+    CloseCode(CLOSE_NOT_SIGNED_IN, False, "Sign in to use this console."),
+    CloseCode(CLOSE_NOT_YOURS, False, "This console is not yours."),
+    CloseCode(CLOSE_NO_SUCH_SANDBOX, False, "There is no such sandbox."),
+    CloseCode(CLOSE_TOO_SLOW, True, "This page fell behind the console's output."),
+    CloseCode(CLOSE_NOT_RUNNING, False, "The sandbox is not running."),
+    # Retried: another tab closing (or a reload racing its own old console) frees a place.
+    CloseCode(CLOSE_TOO_MANY_CONSOLES, True, "Too many consoles open: close another tab."),
+    CloseCode(CLOSE_ENGINE_UNAVAILABLE, True, "The Docker engine does not answer."),
+)}
 
 
 class ProtocolError(ValueError):
@@ -83,6 +116,12 @@ def notice_message(text: str) -> str:
 
 def error_message(text: str) -> str:
     return json.dumps({"type": "error", "message": text})
+
+
+def close_message(code: int, reason: str = "") -> str:
+    """What the server sends right before it closes with ``code`` (one of CLOSE_CODES)."""
+    known = CLOSE_CODES[code]
+    return json.dumps({"type": "close", "code": code, "retry": known.retry, "reason": reason or known.reason})
 
 
 class TokenBucket:

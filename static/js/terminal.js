@@ -1,6 +1,8 @@
 // The console: xterm.js on the sandbox's websocket (protocol in ARCHITECTURE.md).
 // Binary frames are terminal bytes; text frames are JSON control messages. Output is acked from
-// xterm's write callback, so the server pauses when the browser falls behind.
+// xterm's write callback, so the server pauses when the browser falls behind. Close codes and
+// whether to reconnect come from the server's "close" message (sandbox/protocol.py), never from
+// a copy here.
 (function () {
   "use strict";
   const encoder = new TextEncoder();
@@ -44,7 +46,6 @@
     let ws = null;
     let ended = false;
     let waiting = false; // the sandbox is queued or starting: the server attaches when it runs
-    let retry = 0;
 
     // Time left (time to live or inactivity, whichever is first), counted down between updates.
     let countdown = null;
@@ -72,17 +73,47 @@
       if (t && t.dataset.secondsLeft && !t.dataset.counting) startCountdown(Number(t.dataset.secondsLeft));
     });
 
-    const send = (data) => {
+    // One websocket at a time. Input typed while it is not attached (connecting, reconnecting,
+    // the sandbox still starting) waits in a bounded queue and is sent once the server says
+    // "running"; past the bound it is refused, and the status line says so.
+    const MAX_QUEUED_INPUT = 4096;
+    const queued = [];
+    let queuedBytes = 0;
+    let attached = false;
+    let lastStatus = ["Connecting…", "state-starting"];
+    const show = (text, cls) => { lastStatus = [text, cls]; setStatus(text, cls); };
+    const showQueue = () => {
+      if (attached) return;
+      const [text, cls] = lastStatus;
+      setStatus(queuedBytes ? text + " (" + queuedBytes + " typed keys wait)" : text, cls);
+    };
+
+    const sendControl = (data) => {
       if (ws && ws.readyState === WebSocket.OPEN) ws.send(data);
     };
-    const sendResize = () => send(JSON.stringify({ type: "resize", cols: term.cols, rows: term.rows }));
-    el.sendInput = (text) => send(encoder.encode(text));
+    const sendInput = (bytes) => {
+      if (attached && ws && ws.readyState === WebSocket.OPEN) { ws.send(bytes); return; }
+      if (ended) return;
+      if (queuedBytes + bytes.length > MAX_QUEUED_INPUT) {
+        setStatus("Not connected: typing is paused until the console is back.", "state-error");
+        return;
+      }
+      queued.push(bytes);
+      queuedBytes += bytes.length;
+      showQueue();
+    };
+    const flushQueue = () => {
+      while (queued.length && attached && ws && ws.readyState === WebSocket.OPEN) ws.send(queued.shift());
+      queuedBytes = queued.reduce((n, b) => n + b.length, 0);
+    };
+    const sendResize = () => sendControl(JSON.stringify({ type: "resize", cols: term.cols, rows: term.rows }));
+    el.sendInput = (text) => sendInput(encoder.encode(text));
 
-    term.onData((data) => send(encoder.encode(data)));
+    term.onData((data) => sendInput(encoder.encode(data)));
     term.onBinary((data) => {
       const bytes = new Uint8Array(data.length);
       for (let i = 0; i < data.length; i++) bytes[i] = data.charCodeAt(i) & 0xff;
-      send(bytes);
+      sendInput(bytes);
     });
     term.onResize(sendResize);
     const onWindowResize = () => fit.fit();
@@ -94,39 +125,90 @@
       if (url && window.htmx) window.htmx.ajax("GET", url, { target: "#sandbox-pane", swap: "outerHTML" });
     }
 
+    // Reconnecting: exponential backoff with jitter (0.5 s doubling to 30 s, each wait a random
+    // 50-100% of that), reset only once a connection has stayed attached for a while, so a
+    // console that keeps dropping never becomes a tight loop.
+    let attempt = 0;
+    let attachedAt = 0;
+    let retryTimer = null;
+    function scheduleReconnect(why) {
+      if (attachedAt && Date.now() - attachedAt > 10000) attempt = 0;
+      attachedAt = 0;
+      const ceiling = Math.min(30000, 500 * 2 ** attempt);
+      attempt = Math.min(attempt + 1, 10);
+      let left = Math.ceil((ceiling * (0.5 + Math.random() / 2)) / 1000);
+      const tick = () => {
+        if (document.hidden && why.hidden) {
+          show((why.text ? why.text + " " : "") + "Reconnecting when this tab is visible…", "state-starting");
+          document.addEventListener("visibilitychange", () => { if (!document.hidden) open(); }, { once: true });
+          return;
+        }
+        if (left <= 0) { open(); return; }
+        show((why.text ? why.text + " " : "Connection lost. ") + "Reconnecting in " + left + " s…", "state-starting");
+        showQueue();
+        left -= 1;
+        retryTimer = setTimeout(tick, 1000);
+      };
+      tick();
+    }
+
     function open() {
+      if (retryTimer) { clearTimeout(retryTimer); retryTimer = null; }
       const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-      ws = new WebSocket(scheme + location.host + el.dataset.consoleUrl);
-      ws.binaryType = "arraybuffer";
-      ws.onopen = () => {
-        retry = 0;
-        setStatus("Connected", "state-running");
-        term.reset(); // the server replays the recent screen on every attach
+      const sock = new WebSocket(scheme + location.host + el.dataset.consoleUrl);
+      ws = sock;
+      attached = false;
+      let closeInfo = null; // the server's "close" message, sent right before it closes
+      sock.binaryType = "arraybuffer";
+      // A handshake that hangs (a proxy, a server process stopping) must not stall the retries:
+      // closing a connecting socket fires onclose, which schedules the next attempt.
+      const handshake = setTimeout(() => { if (sock.readyState === WebSocket.CONNECTING) sock.close(); }, 10000);
+      show(attempt ? "Reconnecting…" : "Connecting…", "state-starting");
+      showQueue();
+      sock.onopen = () => {
+        clearTimeout(handshake);
         sendResize();
+      };
+      const attachedNow = () => {
+        // The server replays the recent screen right after "running": until then the old screen
+        // stays visible (a refused attempt does not blank it).
+        term.reset();
+        attached = true;
+        attachedAt = Date.now();
+        waiting = false;
+        show("Connected", "state-running");
+        sendResize();
+        flushQueue();
         term.focus();
       };
-      ws.onmessage = (ev) => {
+      sock.onmessage = (ev) => {
+        if (sock !== ws) return;
         if (typeof ev.data !== "string") {
           const bytes = new Uint8Array(ev.data);
-          term.write(bytes, () => send(JSON.stringify({ type: "ack", bytes: bytes.length })));
+          // Acks belong to the connection that sent the bytes (its window), never a newer one.
+          term.write(bytes, () => { if (sock === ws && sock.readyState === WebSocket.OPEN) sock.send(JSON.stringify({ type: "ack", bytes: bytes.length })); });
           return;
         }
         let msg;
         try { msg = JSON.parse(ev.data); } catch (e) { return; }
         if (msg.type === "state" && msg.state === "running") {
-          if (waiting) { waiting = false; setStatus("Connected", "state-running"); sendResize(); term.focus(); }
+          if (!attached) attachedNow();
         } else if (msg.type === "state" && msg.state === "queued") {
           waiting = true;
-          setStatus(msg.position ? "Waiting for a free sandbox: you are number " + msg.position + " in the queue."
-                                 : "Waiting for a free sandbox…", "state-queued");
+          show(msg.position ? "Waiting for a free sandbox: you are number " + msg.position + " in the queue."
+                            : "Waiting for a free sandbox…", "state-queued");
+          showQueue();
         } else if (msg.type === "state" && msg.state === "starting") {
           waiting = true;
-          setStatus("Starting your sandbox…", "state-starting");
+          show("Starting your sandbox…", "state-starting");
+          showQueue();
         } else if (msg.type === "state" && msg.state === "stopping") {
-          setStatus("Stopping" + (msg.reason ? ": " + msg.reason : "…"), "state-stopping");
+          show("Stopping" + (msg.reason ? ": " + msg.reason : "…"), "state-stopping");
         } else if (msg.type === "state") {
           ended = true;
-          setStatus("Sandbox " + msg.state + (msg.reason ? ": " + msg.reason : ""), "state-" + msg.state);
+          show("Sandbox " + msg.state + (msg.reason ? ": " + msg.reason : ""), "state-" + msg.state);
+        } else if (msg.type === "close") {
+          closeInfo = msg;
         } else if (msg.type === "timer") {
           startCountdown(msg.seconds_left);
         } else if (msg.type === "error") {
@@ -136,18 +218,31 @@
           if (box) { box.textContent = msg.message; box.hidden = false; }
         }
       };
-      ws.onclose = (ev) => {
+      sock.onclose = () => {
+        clearTimeout(handshake);
+        if (sock !== ws) return;
+        attached = false;
         if (countdown && ended) clearInterval(countdown);
-        if (ended || (ev.code >= 4400 && ev.code < 4500) || ev.code === 1000) {
-          setStatus("Disconnected", "state-stopped");
-          refreshPane();
+        if (ended) {
+          refreshPane(); // the sandbox stopped: the pane offers to start it again
           return;
         }
-        // A dropped connection (network, server restart) or an engine that does not answer now
-        // (4503): the shell lives on, or comes back with the engine; reattach.
-        retry = Math.min(retry + 1, 6);
-        setStatus("Connection lost, reconnecting…", "state-starting");
-        setTimeout(open, 250 * 2 ** retry);
+        if (closeInfo && !closeInfo.retry) {
+          // Final (not signed in, not yours, not running, flooding): say why; no reconnect.
+          show(closeInfo.reason || "Disconnected", "state-stopped");
+          queued.length = 0; queuedBytes = 0;
+          // The pane shows the sandbox's state now; at most once a minute, since a pane that
+          // renders a console that is refused again would otherwise loop.
+          if (Date.now() - (window.consolePaneRefreshedAt || 0) > 60000) {
+            window.consolePaneRefreshedAt = Date.now();
+            refreshPane();
+          }
+          return;
+        }
+        // The server asked us to come back (engine down, too many consoles, fell behind), or the
+        // connection dropped (network, a server process restarting): the shell lives on.
+        const fellBehind = closeInfo && closeInfo.code === 4408;
+        scheduleReconnect({ text: closeInfo ? closeInfo.reason : "", hidden: fellBehind });
       };
     }
     open();
