@@ -94,7 +94,8 @@ async def test_two_learners_share_no_build_cache_and_no_parent_images(gateway_im
         assert first.exit_code == 0, first.output
         again = await a.sh("docker build -t same:1 same 2>&1")
         assert again.output.count("Using cache") >= 2, again.output  # a learner's own cache still works
-        second = await b.sh(f"mkdir same && {dockerfile} && docker build -t same:1 same 2>&1 && docker images -q --no-trunc same:1")
+        # Tags are engine-wide names (B cannot take same:1); the cache knows nothing of tags.
+        second = await b.sh(f"mkdir same && {dockerfile} && docker build -t same-b:1 same 2>&1 && docker images -q --no-trunc same-b:1")
         assert second.exit_code == 0, second.output
         assert "Using cache" not in second.output, second.output
         a_id, b_id = first.output.strip().splitlines()[-1], second.output.strip().splitlines()[-1]
