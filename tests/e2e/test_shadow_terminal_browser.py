@@ -36,6 +36,10 @@ def test_instructor_watches_a_learner_type_then_takes_control(live_site, browser
         teacher.fill("input[name=password1]", "correct horse battery 9")
         teacher.fill("input[name=password2]", "correct horse battery 9")
         teacher.locator("form button").last.click()
+        # Sign-up answers alike whether the name was free (no enumeration), so it does not sign in.
+        teacher.fill("input[name=password]", "correct horse battery 9")
+        teacher.fill("input[name=username]", "teacher-e2e")
+        teacher.get_by_role("button", name="Log in", exact=True).click()
         subprocess.run([sys.executable, "manage.py", "grant_instructor", "teacher-e2e"], cwd=ROOT,
                        env=_site_env(tmp_path_factory), check=True, capture_output=True)
 
