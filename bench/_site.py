@@ -30,6 +30,11 @@ async def running_site(processes: int = 1):
         "TUTORIAL_SQLITE_PATH": str(data_dir / "db.sqlite3"),
         "DJANGO_SETTINGS_MODULE": "tutorial.settings",
         "TUTORIAL_SANDBOXES_PER_USER": "50",
+        # A benchmark is a whole class on one address (loopback): no per-address or per-learner rates.
+        "TUTORIAL_SANDBOXES_PER_ADDRESS": "0",
+        "TUTORIAL_RATE_SANDBOX_ACTIONS": "off",
+        "TUTORIAL_RATE_CHECKS": "off",
+        "TUTORIAL_RATE_LOGINS": "off",
         # Room for every sandbox a benchmark starts: past capacity, starts would queue.
         "TUTORIAL_SANDBOX_CAPACITY": os.environ.get("TUTORIAL_SANDBOX_CAPACITY", "200"),
         "TUTORIAL_LOG_LEVEL": "WARNING",
