@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
 from . import guests, limits
@@ -63,7 +63,7 @@ def signup(request: HttpRequest) -> HttpResponse:
             else:
                 form.save()
             messages.info(request, SIGNUP_DONE)
-            return redirect(f"{reverse('login')}?next={_next_url(request)}")
+            return redirect(f"{reverse('login')}?{urlencode({'next': _next_url(request)})}")
         else:
             status = 400
     return render(request, "registration/signup.html", {"form": form, "next": _next_url(request)}, status=status)
