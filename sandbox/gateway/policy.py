@@ -963,8 +963,8 @@ def plan_container_update(body: Any, limits: Limits = Limits()) -> dict:
 
 def plan_exec_create(body: Any) -> dict:
     fields: dict[str, str | None] = {
-        "AttachStdin": None, "AttachStdout": None, "AttachStderr": None, "DetachKeys": None, "Tty": None,
-        "Env": None, "Cmd": None, "User": None, "WorkingDir": None, "ConsoleSize": None,
+        "AttachStdin": None, "AttachStdout": None, "AttachStderr": None, "Detach": None, "DetachKeys": None,
+        "Tty": None, "Env": None, "Cmd": None, "User": None, "WorkingDir": None, "ConsoleSize": None,
         "Privileged": "docker exec --privileged is not allowed"}
     out = canonical(body, fields, "exec")
     if not _str_list(out.get("Cmd"), "Cmd"):

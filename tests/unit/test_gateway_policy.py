@@ -366,3 +366,8 @@ def test_limits_come_from_settings(settings):
 
     settings.GATEWAY_LIMITS = {"ports_per_container_max": 3, "health_interval_min": 5.0}
     assert gateway_limits().ports_per_container_max == 3 and gateway_limits().health_interval_min == 5.0
+
+
+def test_exec_detached_passes():
+    # `docker exec -d` sends Detach in the create body (API 1.41's ExecConfig).
+    assert policy.plan_exec_create({"Cmd": ["sh"], "Detach": True, "AttachStdout": False})["Detach"] is True
