@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import psutil
@@ -37,8 +38,33 @@ def site(tmp_path_factory):
         yield server
 
 
-def _rss(pid: int) -> int:
-    return psutil.Process(pid).memory_info().rss
+class PeakRss:
+    """The most memory the process held while the block ran, sampled every few milliseconds:
+    daphne frees the body once the answer is sent, so a reading afterwards would miss it."""
+
+    def __init__(self, pid: int):
+        self.process = psutil.Process(pid)
+        self.before = self.peak = self.process.memory_info().rss
+        self.stop = threading.Event()
+
+    def __enter__(self):
+        def sample():
+            while not self.stop.is_set():
+                self.peak = max(self.peak, self.process.memory_info().rss)
+                self.stop.wait(0.005)
+
+        self.thread = threading.Thread(target=sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.wait(1)  # what the server does just after the client is done counts too
+        self.stop.set()
+        self.thread.join()
+
+    @property
+    def grown(self) -> int:
+        return self.peak - self.before
 
 
 def _connect(server) -> socket.socket:
@@ -69,29 +95,27 @@ def _send_all_or_stop(sock: socket.socket, head: bytes, chunks) -> None:
 
 
 def test_an_announced_256_mb_post_is_refused_before_its_body_is_read(site):
-    before = _rss(site.pid)
     sock = _connect(site)
     head = (f"POST /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
             f"Content-Length: {BIG}\r\n\r\n").encode()
-    sock.sendall(head)
-    assert _read_status(sock) == 413  # answered from the headers alone
-    _send_all_or_stop(sock, b"", (CHUNK for _ in range(BIG // len(CHUNK))))
-    sock.close()
-    grown = _rss(site.pid) - before
-    assert grown < 8 * 1024 * 1024, f"daphne grew by {grown / 2**20:.0f} MB"
+    with PeakRss(site.pid) as memory:
+        sock.sendall(head)
+        assert _read_status(sock) == 413  # answered from the headers alone
+        _send_all_or_stop(sock, b"", (CHUNK for _ in range(BIG // len(CHUNK))))
+        sock.close()
+    assert memory.grown < 8 * 1024 * 1024, f"daphne grew by {memory.grown / 2**20:.0f} MB"
 
 
 def test_a_streamed_256_mb_chunked_post_is_refused_and_not_buffered(site):
-    before = _rss(site.pid)
     sock = _connect(site)
     head = (b"POST /accounts/signup/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n")
     framed = b"%x\r\n%s\r\n" % (len(CHUNK), CHUNK)
-    _send_all_or_stop(sock, head, (framed for _ in range(BIG // len(CHUNK))))
-    assert _read_status(sock) == 413
-    sock.close()
-    grown = _rss(site.pid) - before
-    assert grown < 8 * 1024 * 1024, f"daphne grew by {grown / 2**20:.0f} MB"
+    with PeakRss(site.pid) as memory:
+        _send_all_or_stop(sock, head, (framed for _ in range(BIG // len(CHUNK))))
+        assert _read_status(sock) == 413
+        sock.close()
+    assert memory.grown < 8 * 1024 * 1024, f"daphne grew by {memory.grown / 2**20:.0f} MB"
 
 
 def test_a_small_post_still_reaches_django(site):
