@@ -26,7 +26,6 @@ if [ "$debug" = 0 ]; then
   # With DEBUG off, WhiteNoise serves the collected, hashed copies (xterm.js, htmx, the site's own).
   $PY manage.py collectstatic --noinput -v0 || exit 1
 fi
-$PY manage.py remove_old_guests || true
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done; wait; }
 trap cleanup EXIT INT TERM
@@ -46,6 +45,8 @@ if docker version >/dev/null 2>&1; then
 else
   echo "No Docker engine answers: the site runs, and the lesson pages say how to start one." >&2
 fi
+# Guests nobody can use any more (their session ended) go now and every hour (accounts/guests.py).
+$PY manage.py remove_old_guests --every 3600 & pids+=($!)
 # In the background and waited for, so a SIGTERM to this script runs the cleanup at once.
 # --http-timeout: an application still silent after 5 minutes answers 503 (a Start on a slow
 # cluster waits up to 90 s for a namespace). Slow *clients* are cut off by the request deadline

@@ -21,6 +21,16 @@ import pytest
 from tests.daphne_process import free_port
 
 REPO = Path(__file__).resolve().parents[2]
+# A guest made by a script two days ago that never did anything.
+OLD_GUEST = """
+import datetime as dt
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+user = get_user_model().objects.create_user(username="guest-from-a-script")
+user.set_unusable_password()
+user.date_joined = timezone.now() - dt.timedelta(days=2)
+user.save()
+"""
 
 
 def _get(url: str, host: str | None = None) -> tuple[int, str, dict]:
@@ -43,6 +53,8 @@ def make_run(tmp_path_factory):
         env.pop(name, None)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO, env=env, check=True,
                    timeout=180, capture_output=True)
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", OLD_GUEST], cwd=REPO, env=env, check=True,
+                   timeout=120, capture_output=True)
     log = (tmp / "run-site.log").open("wb")
     process = subprocess.Popen(["./scripts/run-site.sh"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
@@ -56,7 +68,7 @@ def make_run(tmp_path_factory):
             assert process.poll() is None, (tmp / "run-site.log").read_text()[-3000:]
             assert time.monotonic() < deadline, (tmp / "run-site.log").read_text()[-3000:]
             time.sleep(0.25)
-        yield base
+        yield base, tmp / "db.sqlite3"
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -69,14 +81,14 @@ def make_run(tmp_path_factory):
 
 
 def test_a_bad_host_header_shows_nothing_of_the_settings(make_run):
-    status, body, _ = _get(make_run + "/", host="evil.example")
+    status, body, _ = _get(make_run[0] + "/", host="evil.example")
     assert status == 400
     for leak in ("ALLOWED_HOSTS", "DisallowedHost", "SECRET_KEY", "settings", "Traceback"):
         assert leak not in body
 
 
 def test_an_unknown_page_is_a_friendly_404_without_the_url_list(make_run):
-    status, body, headers = _get(make_run + "/no/such/page/")
+    status, body, headers = _get(make_run[0] + "/no/such/page/")
     assert status == 404 and "Page not found" in body
     for leak in ("URLconf", "urlpatterns", "tutorial.urls", "sandboxes/", "DEBUG = True"):
         assert leak not in body
@@ -84,9 +96,23 @@ def test_an_unknown_page_is_a_friendly_404_without_the_url_list(make_run):
 
 
 def test_the_pages_scripts_are_still_served(make_run):
-    status, page, _ = _get(make_run + "/lessons/what-is-a-container/")
+    base = make_run[0]
+    status, page, _ = _get(base + "/lessons/what-is-a-container/")
     assert status == 200
     scripts = re.findall(r'<script[^>]+src="([^"]+)"', page)
     assert any("xterm" in src for src in scripts) and any("htmx" in src for src in scripts)
     for src in scripts:
-        assert _get(make_run + src)[0] == 200, src
+        assert _get(base + src)[0] == 200, src
+
+
+def test_old_unused_guests_are_removed_when_the_site_starts(make_run):
+    import sqlite3
+
+    deadline = time.monotonic() + 60
+    while True:
+        with contextlib.closing(sqlite3.connect(make_run[1], timeout=20)) as db:
+            left = db.execute("SELECT COUNT(*) FROM auth_user WHERE username = 'guest-from-a-script'").fetchone()[0]
+        if left == 0:
+            break
+        assert time.monotonic() < deadline, "make run did not remove the old guest"
+        time.sleep(0.5)
