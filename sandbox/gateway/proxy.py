@@ -722,7 +722,7 @@ class LearnerProxy:
             await httpio.spool_body(req.reader, req.framing, self.limits.build_context_max, context)
             req.body_consumed = True
             query = policy.query_dict(pairs)
-            text = await asyncio.to_thread(build.read_dockerfile, context, query["dockerfile"])
+            path, text = await asyncio.to_thread(build.read_dockerfile, context, query["dockerfile"])
             try:
                 plan = dockerfile.plan(text, json.loads(query["buildargs"]))
                 pins, triggers = {}, {}
@@ -738,7 +738,7 @@ class LearnerProxy:
                                        policy.LABEL_CREATED: policy.CREATED_VALUE}, pins)
             except DockerfileError as exc:
                 raise PolicyDenied(str(exc)) from None
-            size = await asyncio.to_thread(build.rewrite_context, context, written, sent)
+            size = await asyncio.to_thread(build.rewrite_context, context, written, sent, path)
             pairs = [(k, v) for k, v in pairs if k != "dockerfile"] + [("dockerfile", build.DOCKERFILE)]
             for tag in tags:
                 self.book.add(str(tag))

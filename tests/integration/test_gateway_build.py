@@ -223,3 +223,23 @@ async def test_what_the_parser_says_from_names_is_what_the_engine_builds_on(gate
         assert len(seen) >= 10
     finally:
         await ws.backend.destroy(ws.id)
+
+
+async def test_the_context_is_what_the_learner_sent_without_the_gateways_dockerfile(gateway_images):
+    ws = await start_workspace()
+    try:
+        out = await ws.out(
+            "mkdir -p ctx/app && echo hi > ctx/app/a.txt && echo secret > ctx/notes.log"
+            " && printf '*.log\\nDockerfile\\n' > ctx/.dockerignore"
+            f" && printf 'FROM {BUSYBOX}\\nCOPY . /ctx/\\nCMD [\"ls\", \"-a\", \"/ctx\"]\\n' > ctx/Dockerfile"
+            " && docker build -q -t ctx:1 ctx >/dev/null && echo '== listed' && docker run --rm ctx:1"
+            # A Dockerfile from stdin: the CLI adds it under a random name and to .dockerignore.
+            f" && echo '== stdin' && printf 'FROM {BUSYBOX}\\nCOPY app /app\\nCMD [\"ls\", \"-a\", \"/app\"]\\n'"
+            " | docker build -q -t ctx:2 -f - ctx >/dev/null && docker run --rm ctx:2", timeout=150)
+        found = blocks(out)
+        listed = found["listed"].split()
+        assert "app" in listed and ".dockerignore" in listed, out
+        assert "Dockerfile" not in listed and "notes.log" not in listed and ".tutorial.Dockerfile" not in listed, out
+        assert "a.txt" in found["stdin"].split(), out
+    finally:
+        await ws.backend.destroy(ws.id)

@@ -185,10 +185,11 @@ def test_the_dockerfile_the_engine_would_extract_is_read():
     # The engine extracts the last of two same-named members.
     context = _tar(("Dockerfile", b"FROM scratch\n", ""), ("./Dockerfile", b"FROM bimg:1\n", ""),
                    ("app/Dockerfile", b"FROM other\n", ""))
-    assert build.read_dockerfile(context, "Dockerfile") == b"FROM bimg:1\n"
+    assert build.read_dockerfile(context, "Dockerfile") == ("Dockerfile", b"FROM bimg:1\n")
     assert context.tell() == 0  # rewound
-    assert build.read_dockerfile(_tar(("dockerfile", b"FROM x\n", "")), "Dockerfile") == b"FROM x\n"
-    assert build.read_dockerfile(_tar(("app", None, ""), ("app/Dockerfile", b"FROM y\n", "")), "app/Dockerfile") == b"FROM y\n"
+    assert build.read_dockerfile(_tar(("dockerfile", b"FROM x\n", "")), "Dockerfile") == ("dockerfile", b"FROM x\n")
+    assert build.read_dockerfile(_tar(("app", None, ""), ("app/Dockerfile", b"FROM y\n", "")),
+                                 "./app//Dockerfile") == ("app/Dockerfile", b"FROM y\n")
     with pytest.raises(PolicyDenied, match="Cannot locate"):
         build.read_dockerfile(_tar(("other", b"", "")), "Dockerfile")
 
@@ -210,6 +211,22 @@ def test_a_hard_linked_dockerfile_is_refused():
     context = _tar(("evil", b"FROM bimg:1\n", ""), ("Dockerfile", None, "evil"), kind=tarfile.LNKTYPE)
     with pytest.raises(PolicyDenied):
         build.read_dockerfile(context, "Dockerfile")
+
+
+def test_a_context_without_end_blocks_as_the_cli_sends_for_a_stdin_dockerfile_is_read():
+    whole = _tar(("app", None, ""), ("Dockerfile", b"FROM x\n", "")).getvalue()
+    cut = io.BytesIO(whole[:512 * 3 + 7])  # the last member's data unpadded, no end-of-archive blocks
+    assert build.read_dockerfile(cut, "Dockerfile") == ("Dockerfile", b"FROM x\n")
+    out = io.BytesIO()
+    build.rewrite_context(cut, "FROM x\n", out)
+    assert _members(out)["Dockerfile"] == b"FROM x\n"
+    gz = io.BytesIO()
+    with tarfile.open(fileobj=gz, mode="w:gz") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = 7
+        tar.addfile(info, io.BytesIO(b"FROM y\n"))
+    gz.seek(0)
+    assert build.read_dockerfile(gz, "Dockerfile") == ("Dockerfile", b"FROM y\n")
 
 
 def test_a_non_tar_context_is_refused():
@@ -251,3 +268,22 @@ def test_a_learners_dockerignore_is_kept_and_cannot_hide_or_keep_the_gateways_do
 def test_a_learner_cannot_take_the_gateways_names(members):
     with pytest.raises(PolicyDenied):
         build.rewrite_context(_tar(*members), "FROM x\n", io.BytesIO())
+
+
+@pytest.mark.parametrize("patterns, path, dropped", [
+    (b"Dockerfile\n", "Dockerfile", True),
+    (b"# Dockerfile\n", "Dockerfile", False),
+    (b"*\n!src\n", "Dockerfile", True),
+    (b"*\n!Dockerfile\n", "Dockerfile", False),
+    (b"\xef\xbb\xbf/Docker*\n", "Dockerfile", True),
+    (b"**/Dockerfile\n", "app/Dockerfile", True),
+    (b"app\n", "app/Dockerfile", True),  # a folder pattern covers what is inside
+    (b"app/*.txt\n", "app/Dockerfile", False),
+    (b"Docker?ile\n", "Dockerfile", True),
+    (b"Docker[ef]ile\n", "Dockerfile", True),
+])
+def test_the_learners_dockerfile_is_dropped_when_their_dockerignore_matches_it(patterns, path, dropped):
+    context = _tar((".dockerignore", patterns, ""), ("app", None, ""), (path, b"FROM x\n", ""))
+    out = io.BytesIO()
+    build.rewrite_context(context, "FROM x\n", out, path)
+    assert (path not in _members(out)) == dropped
