@@ -30,6 +30,8 @@ from .permissions import Access, access_group, aconsole_access
 log = logging.getLogger(__name__)
 
 ACTIVITY_FLUSH_SECONDS = 30
+# How long closing an engine attach may take before the clean-up goes on without waiting.
+STREAM_CLOSE_SECONDS = 5.0
 # A console whose group join failed (Redis away) tries again this often.
 REJOIN_RETRY_SECONDS = 2.0
 # A console may wait for a sandbox in these states (it attaches when "running" arrives).
@@ -252,7 +254,9 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         stream, self.stream = self.stream, None
         if stream is not None:
             try:
-                await stream.close()
+                # Bounded: a wedged engine that never takes the last bytes must not hold up the
+                # rest of the clean-up (the close itself has begun either way).
+                await asyncio.wait_for(stream.close(), STREAM_CLOSE_SECONDS)
             except Exception:  # noqa: BLE001 - closing must never stop the rest of the clean-up
                 log.exception("closing a console attach of %s failed", self.sandbox.id if self.sandbox else "?")
 

@@ -50,36 +50,52 @@ def wait_closed(ws: websocket.WebSocket) -> int:
             return int.from_bytes(data[:2], "big")
 
 
-def test_the_console_limit_holds_across_processes_and_a_crash_gives_places_back(tmp_path, docker_client, base_image):
+@pytest.fixture(scope="module")
+def make_run_site(tmp_path_factory, docker_client, base_image):
+    """One site as ``make run`` serves it, with one learner's running sandbox, for this module."""
+    tmp_path = tmp_path_factory.mktemp("console-redis")
     with make_run_env(tmp_path) as env:
         env["TUTORIAL_CONSOLES_PER_USER"] = str(LIMIT)
         [learner] = json.loads(manage_shell(env, f"COUNT = 1\nLESSON = {LESSON!r}\n" + CREATE).splitlines()[-1])
         try:
             with running_daphne(env, tmp_path / "serve.log", ready_path="/healthz", processes=2) as server:
-                # Six tabs, one after another: the kernel hands them to either process.
-                tabs = [open_console(server.url, learner["sandbox"], learner["cookie"]) for _ in range(6)]
-                running = [ws for ws, said in tabs if said["type"] == "state"]
-                refused = [said for _, said in tabs if said["type"] != "state"]
-                assert len(running) == LIMIT, [said for _, said in tabs]
-                assert all(said == {"type": "close", "code": protocol.CLOSE_TOO_MANY_CONSOLES, "retry": True,
-                                    "reason": protocol.CLOSE_CODES[protocol.CLOSE_TOO_MANY_CONSOLES].reason}
-                           for said in refused), refused
-
-                # Both open consoles crash (an event they cannot handle makes Channels raise in them).
-                layer = RedisChannelLayer(hosts=[env["REDIS_URL"]])
-                loop = asyncio.new_event_loop()
-                loop.run_until_complete(layer.group_send(f"sandbox-{learner['sandbox']}", {"type": "sandbox.unheard.of"}))
-                loop.run_until_complete(layer.close_pools())
-                loop.close()
-                assert [wait_closed(ws) for ws in running] == [1011] * LIMIT
-
-                # The learner reloads: both places are free again at once, on whichever process.
-                again = [open_console(server.url, learner["sandbox"], learner["cookie"]) for _ in range(LIMIT)]
-                assert [said for _, said in again] == [{"type": "state", "state": "running"}] * LIMIT
-                for ws, _ in tabs + again:
-                    ws.close()
+                yield env, server, learner, tmp_path
         finally:
+            # A test that failed while Redis was away: stopping a sandbox announces it through Redis.
+            subprocess.run([str(REPO / "scripts" / "start-redis.sh")], env=env, timeout=60, capture_output=True)
             manage_shell(env, STOP_ALL)
+
+
+def send_to_group(redis_url: str, group: str, event: dict) -> None:
+    layer = RedisChannelLayer(hosts=[redis_url])
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(layer.group_send(group, event))
+        loop.run_until_complete(layer.close_pools())
+    finally:
+        loop.close()
+
+
+def test_the_console_limit_holds_across_processes_and_a_crash_gives_places_back(make_run_site):
+    env, server, learner, _ = make_run_site
+    # Six tabs, one after another: the kernel hands them to either process.
+    tabs = [open_console(server.url, learner["sandbox"], learner["cookie"]) for _ in range(6)]
+    running = [ws for ws, said in tabs if said["type"] == "state"]
+    refused = [said for _, said in tabs if said["type"] != "state"]
+    assert len(running) == LIMIT, [said for _, said in tabs]
+    assert all(said == {"type": "close", "code": protocol.CLOSE_TOO_MANY_CONSOLES, "retry": True,
+                        "reason": protocol.CLOSE_CODES[protocol.CLOSE_TOO_MANY_CONSOLES].reason}
+               for said in refused), refused
+
+    # Both open consoles crash (an event they cannot handle makes Channels raise in them).
+    send_to_group(env["REDIS_URL"], f"sandbox-{learner['sandbox']}", {"type": "sandbox.unheard.of"})
+    assert [wait_closed(ws) for ws in running] == [1011] * LIMIT
+
+    # The learner reloads: both places are free again at once, on whichever process.
+    again = [open_console(server.url, learner["sandbox"], learner["cookie"]) for _ in range(LIMIT)]
+    assert [said for _, said in again] == [{"type": "state", "state": "running"}] * LIMIT
+    for ws, _ in tabs + again:
+        ws.close()
 
 
 def read_until_text(ws: websocket.WebSocket, wanted, timeout: float = 30) -> None:
@@ -102,48 +118,44 @@ def read_until_text(ws: websocket.WebSocket, wanted, timeout: float = 30) -> Non
     raise AssertionError("not seen in time")
 
 
-def test_a_redis_restart_under_open_consoles_closes_none_and_events_come_back(tmp_path, docker_client, base_image):
-    with make_run_env(tmp_path) as env:
-        [learner] = json.loads(manage_shell(env, f"COUNT = 1\nLESSON = {LESSON!r}\n" + CREATE).splitlines()[-1])
-        try:
-            with running_daphne(env, tmp_path / "serve.log", ready_path="/healthz", processes=2) as server:
-                tabs = [open_console(server.url, learner["sandbox"], learner["cookie"]) for _ in range(2)]
-                assert [said for _, said in tabs] == [{"type": "state", "state": "running"}] * 2
-                typer = tabs[0][0]
+def test_a_redis_restart_under_open_consoles_closes_none_and_events_come_back(make_run_site):
+    env, server, learner, tmp_path = make_run_site
+    # The places of the consoles the test before closed come back as their closes reach the server.
+    deadline = time.monotonic() + 30
+    while True:
+        tabs = [open_console(server.url, learner["sandbox"], learner["cookie"]) for _ in range(2)]
+        if [said for _, said in tabs] == [{"type": "state", "state": "running"}] * 2 or time.monotonic() > deadline:
+            break
+        for ws, _ in tabs:
+            ws.close()
+        time.sleep(0.5)
+    assert [said for _, said in tabs] == [{"type": "state", "state": "running"}] * 2
+    typer = tabs[0][0]
 
-                pid = int((tmp_path / "redis" / "redis.pid").read_text())
-                os.kill(pid, signal.SIGTERM)
-                while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                    time.sleep(0.1)
-                # Redis is away for longer than the layer's blocking read and its socket timeout:
-                # the consoles keep working (keystrokes never touch Redis).
-                typer.send_binary(b"sleep 20; echo during-$((2*3))\r")
-                read_until_text(typer, lambda data: isinstance(data, bytes) and b"during-6" in data)
-                subprocess.run([str(REPO / "scripts" / "start-redis.sh")], env=env, check=True, timeout=60,
-                               capture_output=True)
+    pid = int((tmp_path / "redis" / "redis.pid").read_text())
+    os.kill(pid, signal.SIGTERM)
+    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+        time.sleep(0.1)
+    # Redis is away for longer than the layer's blocking read and its socket timeout: the
+    # consoles keep working (keystrokes never touch Redis).
+    typer.send_binary(b"sleep 20; echo during-$((2*3))\r")
+    read_until_text(typer, lambda data: isinstance(data, bytes) and b"during-6" in data)
+    subprocess.run([str(REPO / "scripts" / "start-redis.sh")], env=env, check=True, timeout=60, capture_output=True)
 
-                # Redis is back (empty: it keeps nothing): events reach both consoles again.
-                layer = RedisChannelLayer(hosts=[env["REDIS_URL"]])
-                loop = asyncio.new_event_loop()
-                group = f"sandbox-{learner['sandbox']}"
+    # Redis is back (empty: it keeps nothing): events reach both consoles again.
+    def notice_arrives(ws) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            send_to_group(env["REDIS_URL"], f"sandbox-{learner['sandbox']}", {"type": "sandbox.notice", "message": "back"})
+            try:
+                return read_until_text(ws, lambda m: m == {"type": "notice", "message": "back"}, timeout=2)
+            except AssertionError as exc:
+                if "closed" in str(exc) or time.monotonic() > deadline:
+                    raise
 
-                def notice_arrives(ws) -> None:
-                    deadline = time.monotonic() + 60
-                    while True:
-                        loop.run_until_complete(layer.group_send(group, {"type": "sandbox.notice", "message": "back"}))
-                        try:
-                            return read_until_text(ws, lambda m: m == {"type": "notice", "message": "back"}, timeout=2)
-                        except AssertionError as exc:
-                            if "closed" in str(exc) or time.monotonic() > deadline:
-                                raise
-
-                for ws, _ in tabs:
-                    notice_arrives(ws)
-                loop.run_until_complete(layer.close_pools())
-                loop.close()
-                typer.send_binary(b"echo after-$((3*3))\r")
-                read_until_text(typer, lambda data: isinstance(data, bytes) and b"after-9" in data)
-                for ws, _ in tabs:
-                    ws.close()
-        finally:
-            manage_shell(env, STOP_ALL)
+    for ws, _ in tabs:
+        notice_arrives(ws)
+    typer.send_binary(b"echo after-$((3*3))\r")
+    read_until_text(typer, lambda data: isinstance(data, bytes) and b"after-9" in data)
+    for ws, _ in tabs:
+        ws.close()
