@@ -123,11 +123,15 @@ def _destroy(sandbox_id: str, data_dir: Path, docker_host: str, deadline: float,
         volumes = (run.call("list volumes", run.api.volumes, filters=learner_label) or {}).get("Volumes") or []
         for volume in volumes:
             run.remove(f"volume {volume['Name']}", run.api.remove_volume, volume["Name"], force=True)
+        # Listed before the tags go: removing a built image's last tag deletes it, and its
+        # parents would be forgotten.
+        built = run.call("list images", run.api.images, all=True,
+                         filters={"label": f"{policy.LABEL_SANDBOX}={sandbox_id}"}) or []
         state = book.load()
         for tag in state.get("tags", []):
             # noprune: no parent pruning inside the engine; a tag on a pulled image has no parents.
             run.remove(f"tag {tag}", run.api.remove_image, tag, noprune=True)
-        _remove_built_images(run, sandbox_id)
+        _remove_built_images(run, sandbox_id, built)
         if state.get("namespace"):
             others = _owner_has_another_docker_sandbox(run, state.get("owner"), sandbox_id)
             if others is False:
@@ -158,11 +162,9 @@ def _remove_container(api, container_id: str) -> None:
         api.wait(container_id, timeout=api.timeout, condition="removed")  # the SDK sends no deadline by default
 
 
-def _remove_built_images(run: _Run, sandbox_id: str) -> None:
+def _remove_built_images(run: _Run, sandbox_id: str, images: list[dict]) -> None:
     """The learner's built images by id, children first, then their untagged parents one by one
     (what the engine's parent pruning would do, each step with a deadline)."""
-    images = run.call("list images", run.api.images, all=True,
-                      filters={"label": f"{policy.LABEL_SANDBOX}={sandbox_id}"}) or []
     ids = {image["Id"] for image in images}
     parents = {image.get("ParentId") for image in images} - ids - {"", None}
     pending = list(images)
@@ -177,8 +179,11 @@ def _remove_built_images(run: _Run, sandbox_id: str) -> None:
     for parent in parents:
         for _ in range(100):  # a Dockerfile has at most a few dozen steps
             info = run.call(f"inspect image {parent[7:19]}", run.api.inspect_image, parent)
-            # Only an untagged, unlabelled-by-others layer: a tagged parent is a lesson image.
-            if not info or info.get("RepoTags") or policy.LABEL_IMAGE in ((info.get("Config") or {}).get("Labels") or {}):
+            # Only an untagged layer of nobody else: a tagged parent is a lesson image or a name
+            # someone holds; a parent labelled for another sandbox is that learner's.
+            labels = (info or {}).get("Config", {}).get("Labels") or {}
+            if not info or info.get("RepoTags") or policy.LABEL_IMAGE in labels \
+                    or labels.get(policy.LABEL_SANDBOX, sandbox_id) != sandbox_id:
                 break
             if run.clock() >= run.until:
                 run.failed.append(f"image {parent[7:19]} (out of time)")

@@ -13,6 +13,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from docker.errors import ImageNotFound
 import pytest
 from django.conf import settings
 
@@ -61,11 +62,23 @@ async def test_the_end_of_a_sandbox_removes_its_gateway_folder_and_record(gatewa
     folder = Path(settings.DATA_DIR) / "gateway" / ws.id
     record = Path(settings.DATA_DIR) / "gateway-state" / f"{ws.id}.json"
     try:
-        made = await ws.sh(f"docker tag {BUSYBOX} leaving-{ws.id[:8]}:1 && docker run -d --name web {BUSYBOX} sleep 60")
+        made = await ws.sh(
+            f"docker tag {BUSYBOX} leaving-{ws.id[:8]}:1 && docker run -d --name web {BUSYBOX} sleep 60 && "
+            f"mkdir -p app && printf 'FROM {BUSYBOX}\\nRUN echo a > /a\\nRUN echo b > /b\\n' > app/Dockerfile && "
+            "docker build -q -t built:1 app", timeout=120)
         assert made.exit_code == 0, made.output
         assert folder.is_dir() and record.exists()
+        built = docker_client.images.get(made.output.strip().splitlines()[-1])
+        chain, parent = [], built.attrs["Parent"]
+        while parent and not docker_client.images.get(parent).tags:  # the build's own layers
+            chain.append(parent)
+            parent = docker_client.images.get(parent).attrs["Parent"]
+        assert chain, "the build left no intermediate images to check"
     finally:
         await ws.backend.destroy(ws.id)
+    for image_id in [built.id, *chain]:
+        with pytest.raises(ImageNotFound):
+            docker_client.images.get(image_id)
     assert not folder.exists(), list(folder.iterdir())
     assert not record.exists()
     assert labelled_leftovers(ws.id) == []
