@@ -43,6 +43,7 @@ _WHITESPACE = re.compile(r"[\t\v\f\r ]+")  # the parser's tokenWhitespace
 _DIRECTIVE = re.compile(r"#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*\Z")
 _BOM = "\ufeff"
 MAX_LINE = 64 * 1024 - 1  # bufio.MaxScanTokenSize: a longer line is an engine error
+MAX_IMAGES = 32  # each is looked up on the engine before the build starts
 
 KEYWORDS = {"add", "arg", "cmd", "copy", "entrypoint", "env", "expose", "from", "healthcheck", "label",
             "maintainer", "onbuild", "run", "shell", "stopsignal", "user", "volume", "workdir"}
@@ -464,6 +465,8 @@ def plan(data: bytes | str | Dockerfile, buildargs: dict[str, str] | None = None
 
     def use(ref: str) -> None:
         if ref not in images:
+            if len(images) >= MAX_IMAGES:
+                raise DockerfileError(f"the Dockerfile uses more than {MAX_IMAGES} images")
             images.append(ref)
 
     for position, ins in enumerate(dockerfile.instructions):

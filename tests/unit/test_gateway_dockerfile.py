@@ -122,6 +122,11 @@ def test_add_sources_the_engine_would_rewrite_are_refused(add):
         plan(f"FROM scratch\nADD {add}\n")
 
 
+def test_the_images_looked_up_are_bounded():
+    with pytest.raises(DockerfileError, match="more than"):
+        plan("".join(f"FROM img{i}\n" for i in range(40)))
+
+
 def test_local_add_and_copy_stay_allowed():
     assert plan("FROM scratch\nADD --chown=1:1 app.tar.gz /app/\nCOPY --chmod=644 a b /c/\n").images == []
 
