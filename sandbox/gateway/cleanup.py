@@ -12,7 +12,9 @@ removes objects one by one, by id, with force, and never uses the engine-wide op
 take a lock over every container (``prune``) or the image deletes' parent pruning (a container
 whose shim died once made those hang for every learner). What fails is logged and left in the
 record with ``ended`` set; ``sweep`` retries it later in a background thread, and drops tag
-records whose image went elsewhere.
+records whose image went elsewhere. A sweep is started (at most one a minute per DATA_DIR) by
+every ``destroy_learner_objects``, which runs at each sandbox's start and end and for every
+orphan the reaper or the gateway process finds; a periodic caller may call ``sweep_soon`` too.
 """
 
 from __future__ import annotations
