@@ -200,6 +200,7 @@ class LearnerProxy:
         self.limits = limits
         self.connection_limits = connection_limits
         self.connections = 0  # open learner connections on this socket
+        self.lingering = 0  # refused connections still being told why
         self.book = TagBook(state_dir, learner.sandbox_id)
         self.book.remember_owner(learner.owner_id, learner.namespace)
         self._tasks: set[asyncio.Task] = set()
@@ -210,11 +211,17 @@ class LearnerProxy:
         if self.connections >= cap:
             # Answered at once, without reading a request; what the client already sent is
             # swallowed for a moment (closing on unread bytes resets the connection before the
-            # client reads why), then the descriptor is freed.
+            # client reads why), then the descriptor is freed. A loop opening connections gets no
+            # more than ``cap`` such moments at once: past that they are closed straight away.
             self._send(writer, httpio.error_response(429, (
                 f"too many connections to the classroom gateway at once (at most {cap}); end some "
                 "(docker logs -f, docker attach, docker events) and try again"), close=True))
-            await _linger(reader, writer, 1.0)
+            if self.lingering < cap:
+                self.lingering += 1
+                try:
+                    await _linger(reader, writer, 1.0)
+                finally:
+                    self.lingering -= 1
             writer.close()
             return
         self.connections += 1
