@@ -65,15 +65,23 @@ def supports(backend) -> bool:
 
 
 async def _exec(backend, ref: str, command: list[str], *, stdin: bool) -> tuple[str, engine_socket.HijackedStream]:
+    """Create and start an exec in the sandbox; every engine call here has the backend's deadline
+    (a wedged container must not hold a Stop)."""
     try:
-        created = await asyncio.to_thread(
-            backend.client.api.exec_create, ref, command, user=SANDBOX_USER, stdin=stdin,
-            workdir=SANDBOX_HOME, environment={"HOME": SANDBOX_HOME})
-    except Exception as exc:  # noqa: BLE001  (engine down, container gone: the caller reports it)
+        exec_id = await backend.exec_create(ref, command, user=SANDBOX_USER, workdir=SANDBOX_HOME,
+                                            env={"HOME": SANDBOX_HOME}, stdin=stdin)
+        stream = await engine_socket.hijack(backend.docker_host, f"/exec/{exec_id}/start",
+                                            body={"Detach": False, "Tty": False})
+    except BackendError as exc:  # engine down, container gone or stuck: the caller reports it
         raise FilesNotKept(f"the sandbox could not be reached ({exc})") from exc
-    stream = await engine_socket.hijack(backend.docker_host, f"/exec/{created['Id']}/start",
-                                        body={"Detach": False, "Tty": False})
-    return created["Id"], stream
+    return exec_id, stream
+
+
+async def _exit_code(backend, exec_id: str) -> int | None:
+    try:
+        return await backend.exec_exit_code(exec_id)
+    except BackendError as exc:
+        raise FilesNotKept(f"the copy of the files could not be checked ({exc})") from exc
 
 
 async def save(backend, sandbox_id, ref: str, *, still_wanted=None) -> int:
@@ -94,9 +102,9 @@ async def save(backend, sandbox_id, ref: str, *, still_wanted=None) -> int:
     exec_id, stream = await _exec(backend, ref, ["tar", "-czf", "-", "-C", SANDBOX_HOME, "."], stdin=False)
     try:
         written = await asyncio.wait_for(_copy_stdout(stream, part), SAVE_TIMEOUT_SECONDS)
-        info = await asyncio.to_thread(backend.client.api.exec_inspect, exec_id)
-        if info.get("ExitCode") not in (0, None):
-            raise FilesNotKept(f"tar ended with code {info.get('ExitCode')}")
+        code = await _exit_code(backend, exec_id)
+        if code not in (0, None):
+            raise FilesNotKept(f"tar ended with code {code}")
         if still_wanted is not None and not await still_wanted():
             return 0
         os.replace(part, target)
@@ -152,18 +160,23 @@ async def restore(backend, sandbox_id, ref: str) -> bool:
     if not source.exists():
         return False
     exec_id, stream = await _exec(backend, ref, ["tar", "-xzf", "-", "-C", SANDBOX_HOME], stdin=True)
-    try:
+
+    async def send_and_wait():
         with open(source, "rb") as archive:
             while chunk := archive.read(256 * 1024):
                 await stream.write(chunk)
         stream.writer.write_eof()
-        await asyncio.wait_for(engine_socket.read_multiplexed(stream, 4096), SAVE_TIMEOUT_SECONDS)
+        await engine_socket.read_multiplexed(stream, 4096)
+
+    try:
+        # One deadline for the whole copy: a tar that stops reading would block the writes too.
+        await asyncio.wait_for(send_and_wait(), SAVE_TIMEOUT_SECONDS)
     except (OSError, BackendError, asyncio.TimeoutError) as exc:
-        raise FilesNotKept(f"your saved files could not be put back ({exc})") from exc
+        raise FilesNotKept(f"your saved files could not be put back ({exc or 'it took too long'})") from exc
     finally:
         await stream.close()
-    info = await asyncio.to_thread(backend.client.api.exec_inspect, exec_id)
-    if info.get("ExitCode") not in (0, None):
-        raise FilesNotKept(f"your saved files could not be put back (tar ended with code {info.get('ExitCode')})")
+    code = await _exit_code(backend, exec_id)
+    if code not in (0, None):
+        raise FilesNotKept(f"your saved files could not be put back (tar ended with code {code})")
     drop(sandbox_id)
     return True

@@ -196,7 +196,10 @@ async def refill() -> int:
             made = await Sandbox.objects.filter(pk=sandbox.pk, state=Sandbox.State.STARTING, owner__isnull=True).aupdate(
                 state=Sandbox.State.POOLED, engine_ref=ref)
             if not made:
-                await backend.destroy(str(sandbox.id))
+                try:
+                    await backend.destroy(str(sandbox.id))
+                except BackendError as exc:  # left for the reaper: its row is no longer live
+                    log.warning("warm pool: could not remove unused %s now: %s", sandbox.id, exc)
             return bool(made)
 
     results = await asyncio.gather(*(make(s) for s in rows))

@@ -18,6 +18,18 @@ by ``manage.py reap_sandboxes --loop``:
 
 When the engine does not answer, the engine steps wait for the next pass; nothing is marked gone
 because of an outage.
+
+One sandbox never holds up the others: every engine call has a deadline (the backend's), the
+engine work of each sandbox runs on its own (a few at a time) and its failure is logged and
+reported (``stuck``, ``failures``), never raised out of the pass; each step runs even when the one
+before it failed. A container the engine will not let go of (an attach nobody reads keeps it
+alive) is set aside: its row says why, and it is tried again on later passes (backing off to
+``SET_ASIDE_MAX_SECONDS``) until it goes.
+
+Only this install's objects are touched (``tutorial.install``, see
+:func:`sandbox.backends.base.belongs_to_install`): another install on the same engine keeps its
+sandboxes; an object from before installs were labelled is reconciled only when this install's
+database has a row of its sandbox.
 """
 
 from __future__ import annotations
@@ -26,14 +38,26 @@ import asyncio
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
 from . import home_files, lifecycle, pool, services
-from .backends.base import LABEL_ROLE, LABEL_SANDBOX, LABEL_WORKSPACE, ROLE_CONSOLE, BackendError, EngineUnavailable
+from .backends.base import (
+    LABEL_INSTALL,
+    LABEL_ROLE,
+    LABEL_SANDBOX,
+    LABEL_WORKSPACE,
+    ROLE_CONSOLE,
+    BackendError,
+    EngineTimeout,
+    EngineUnavailable,
+    SandboxStuck,
+    belongs_to_install,
+)
 from .models import Sandbox
 
 log = logging.getLogger(__name__)
@@ -64,6 +88,10 @@ class Report:
     pool_created: int = 0
     pool_removed: int = 0
     engine_problem: str = ""
+    # Sandboxes whose objects the engine would not let go of (set aside, tried again later).
+    stuck: list[str] = dataclasses.field(default_factory=list)
+    # "<sandbox id or step>: <error>" for anything else that failed for one sandbox or one step.
+    failures: list[str] = dataclasses.field(default_factory=list)
 
     def summary(self) -> dict:
         return {k: (len(v) if isinstance(v, list) else v) for k, v in dataclasses.asdict(self).items()}
@@ -78,26 +106,117 @@ def _everything(_sandbox_id: str) -> bool:
 
 async def reap_once(scope: Scope | None = None) -> Report:
     """One pass of the reaper. ``scope`` limits it to some sandbox ids (``--sandbox``; tests on
-    an engine shared with other work); queue and pool steps run only without a scope."""
+    an engine shared with other work); queue and pool steps run only without a scope. A step
+    that fails is logged and reported, and the next one still runs."""
     in_scope = scope or _everything
     report = Report()
     try:
         await reconcile_docker(in_scope, report)
-    except EngineUnavailable as exc:
+    except (EngineUnavailable, EngineTimeout) as exc:  # the listings: the engine itself is not answering
         report.engine_problem = str(exc)
         log.warning("reaper: engine steps wait for the engine: %s", exc)
-    await _reconcile_kubernetes(report)
-    await fail_stuck_starting(in_scope, report, engine_up=not report.engine_problem)
-    await apply_limits(in_scope, report)
-    await drop_expired_files(in_scope, report)
+    except Exception as exc:  # noqa: BLE001
+        _step_failed(report, "reconcile", exc)
+    await _step(report, "kubernetes", _reconcile_kubernetes(report))
+    await _step(report, "stuck starts", fail_stuck_starting(in_scope, report, engine_up=not report.engine_problem))
+    await _step(report, "limits", apply_limits(in_scope, report))
+    await _step(report, "saved files", drop_expired_files(in_scope, report))
     if not report.engine_problem:
-        await checkpoint_homes(in_scope, report)
+        await _step(report, "checkpoints", checkpoint_homes(in_scope, report))
     if scope is None:
-        report.promoted = [str(s.id) for s in await services.promote_queue()]
+        async def promote():
+            report.promoted = [str(s.id) for s in await services.promote_queue()]
+
+        await _step(report, "queue", promote())
         if not report.engine_problem:
-            report.pool_removed = await pool.drain()
-            report.pool_created = await pool.refill()
+            async def drain():
+                report.pool_removed = await pool.drain()
+
+            async def refill():
+                report.pool_created = await pool.refill()
+
+            await _step(report, "pool drain", drain())
+            await _step(report, "pool refill", refill())
     return report
+
+
+async def _step(report: Report, name: str, work: Awaitable) -> None:
+    try:
+        await work
+    except Exception as exc:  # noqa: BLE001 - one step's failure must not cost the others
+        _step_failed(report, name, exc)
+
+
+def _step_failed(report: Report, name: str, exc: Exception) -> None:
+    log.error("reaper: the %s step failed: %s", name, exc, exc_info=exc)
+    report.failures.append(f"{name}: {exc}")
+
+
+# -- one sandbox at a time, never blocking the others ---------------------------------------------
+SANDBOX_CONCURRENCY = 8  # engine calls of several sandboxes at once: a stuck one waits only for itself
+SET_ASIDE_MAX_SECONDS = 60.0
+
+# Sandboxes whose objects would not go: {sandbox id: (failures so far, monotonic time of next try)}.
+# Each try leaves the engine a request waiting on the wedged container, so tries back off.
+_set_aside: dict[str, tuple[int, float]] = {}
+
+
+def _due(sandbox_id: str, now: float) -> bool:
+    entry = _set_aside.get(sandbox_id)
+    return entry is None or now >= entry[1]
+
+
+def _set_aside_again(sandbox_id: str, now: float) -> None:
+    failures = _set_aside.get(sandbox_id, (0, 0.0))[0] + 1
+    interval = settings.SANDBOX_REAPER_INTERVAL_SECONDS
+    delay = min(SET_ASIDE_MAX_SECONDS, interval * 2 ** (failures - 1)) if failures > 1 else 0.0
+    _set_aside[sandbox_id] = (failures, now + delay)
+
+
+async def _for_each(report: Report, sandbox_ids, work: Callable[[str], Awaitable[None]]) -> None:
+    """Run ``work(sandbox_id)`` for each id, a few at a time, each isolated: a stuck sandbox is
+    reported in ``report.stuck`` and set aside, any other failure in ``report.failures``. The
+    engine going down (:class:`EngineUnavailable`) is raised once everything finished."""
+    gate = asyncio.Semaphore(SANDBOX_CONCURRENCY)
+    down: list[EngineUnavailable] = []
+
+    async def one(sandbox_id: str) -> None:
+        now = time.monotonic()
+        if not _due(sandbox_id, now):
+            report.stuck.append(sandbox_id)  # still set aside: tried again after its back-off
+            return
+        async with gate:
+            try:
+                await work(sandbox_id)
+                _set_aside.pop(sandbox_id, None)
+            except SandboxStuck as exc:
+                log.warning("reaper: sandbox %s set aside (tried again later): %s", sandbox_id, exc)
+                _set_aside_again(sandbox_id, time.monotonic())
+                report.stuck.append(sandbox_id)
+                await _tell_stuck(sandbox_id, str(exc))
+            except EngineUnavailable as exc:
+                down.append(exc)
+            except Exception as exc:  # noqa: BLE001 - logged and reported; the others carry on
+                log.error("reaper: sandbox %s: %s", sandbox_id, exc, exc_info=exc)
+                report.failures.append(f"{sandbox_id}: {exc}")
+
+    await asyncio.gather(*(one(sandbox_id) for sandbox_id in sandbox_ids))
+    if down:
+        raise down[0]
+
+
+async def _tell_stuck(sandbox_id: str, message: str) -> None:
+    """A stopped sandbox whose container will not go: its row says why (the learner reads it)."""
+    if not _is_uuid(sandbox_id):
+        return
+    sandbox = await Sandbox.objects.filter(pk=sandbox_id, state=Sandbox.State.STOPPED).afirst()
+    if sandbox is None:
+        return
+    reason = f"{sandbox.failure_reason} {message}".strip()
+    if await Sandbox.objects.filter(pk=sandbox.pk, state=Sandbox.State.STOPPED).aupdate(
+            state=Sandbox.State.GONE, failure_reason=reason):
+        sandbox.state, sandbox.failure_reason = Sandbox.State.GONE, reason
+        await services.broadcast_state(sandbox)
 
 
 # -- 1. reconciliation ---------------------------------------------------------------------------
@@ -105,30 +224,35 @@ def _docker_backend():
     return services.get_backend("plain")
 
 
-def _labelled_objects(client) -> tuple[dict[str, dict], set[str]]:
-    """Console containers ``{sandbox id: {"ref", "running", "workspace"}}`` and every sandbox id
-    any labelled container, network or volume carries (Kubernetes toolboxes excluded)."""
-    api = client.api
+async def _labelled_objects(backend) -> tuple[dict[str, dict], set[str]]:
+    """This install's console containers ``{sandbox id: {"ref", "running"}}`` and every sandbox
+    id any of its labelled containers, networks or volumes carries (Kubernetes toolboxes
+    excluded). Three listings, each within the backend's deadline; they answer even while a
+    container is wedged."""
+    objects = []
+    for kind in ("containers", "networks", "volumes"):
+        objects += [(kind, item.get("Labels") or {}, item) for item in await backend.labelled(kind, [LABEL_SANDBOX])]
+    objects = [entry for entry in objects if entry[1].get(LABEL_WORKSPACE) != "kubernetes"
+               and _is_uuid(entry[1].get(LABEL_SANDBOX, ""))]
+    # Objects with no install label are ours only when our database knows their sandbox.
+    unlabelled = {labels[LABEL_SANDBOX] for _kind, labels, _item in objects if not labels.get(LABEL_INSTALL)}
+    known = await _known_ids(unlabelled) if unlabelled else set()
+    install = settings.INSTALL_ID
     consoles: dict[str, dict] = {}
     ids: set[str] = set()
-    for container in api.containers(all=True, filters={"label": LABEL_SANDBOX}):
-        labels = container.get("Labels") or {}
-        if labels.get(LABEL_WORKSPACE) == "kubernetes":
-            continue  # the Kubernetes backend reconciles its own toolboxes
-        sandbox_id = labels.get(LABEL_SANDBOX, "")
+    for kind, labels, item in objects:
+        if not belongs_to_install(labels, install, known):
+            continue
+        sandbox_id = labels[LABEL_SANDBOX]
         ids.add(sandbox_id)
-        if labels.get(LABEL_ROLE) == ROLE_CONSOLE:
-            consoles[sandbox_id] = {"ref": container["Id"], "running": container.get("State") == "running"}
-    for network in api.networks(filters={"label": LABEL_SANDBOX}):
-        labels = network.get("Labels") or {}
-        if labels.get(LABEL_WORKSPACE) != "kubernetes":
-            ids.add(labels.get(LABEL_SANDBOX, ""))
-    for volume in (api.volumes(filters={"label": LABEL_SANDBOX}) or {}).get("Volumes") or []:
-        labels = volume.get("Labels") or {}
-        if labels.get(LABEL_WORKSPACE) != "kubernetes":
-            ids.add(labels.get(LABEL_SANDBOX, ""))
-    ids.discard("")
+        if kind == "containers" and labels.get(LABEL_ROLE) == ROLE_CONSOLE:
+            consoles[sandbox_id] = {"ref": item["Id"], "running": item.get("State") == "running"}
     return consoles, ids
+
+
+@sync_to_async
+def _known_ids(sandbox_ids: set[str]) -> set[str]:
+    return {str(pk) for pk in Sandbox.objects.filter(pk__in=sandbox_ids).values_list("pk", flat=True)}
 
 
 @sync_to_async
@@ -138,44 +262,56 @@ def _rows_on_engine() -> dict[str, Sandbox]:
 
 
 async def reconcile_docker(in_scope: Scope, report: Report) -> None:
+    """Raises :class:`EngineUnavailable` or :class:`EngineTimeout` only when the engine cannot
+    list its objects; what goes wrong for one sandbox is reported and the others carry on."""
     backend = _docker_backend()
-    consoles, labelled_ids = await backend._call(_labelled_objects, backend.client)
+    consoles, labelled_ids = await _labelled_objects(backend)
     rows = await _rows_on_engine()
+
     # Engine objects of no live sandbox: orphans (a row deleted, a stop whose destroy failed, a
     # server killed between creating and recording). Removed with the backend's own destroy,
     # which also removes what the learner made through the gateway.
-    for sandbox_id in sorted(labelled_ids - set(rows)):
-        if not in_scope(sandbox_id):
-            continue
+    async def remove_orphan(sandbox_id: str) -> None:
         # Re-read: a start in another process may have made the row since the listing.
         if await Sandbox.objects.filter(pk=sandbox_id, state__in=Sandbox.ENGINE_STATES).aexists():
-            continue
+            return
         await backend.destroy(sandbox_id)
         report.orphans_removed.append(sandbox_id)
+
     # Rows whose engine objects vanished or stopped underneath them.
-    for sandbox_id, sandbox in rows.items():
-        if not in_scope(sandbox_id) or sandbox.state not in (Sandbox.State.RUNNING, Sandbox.State.POOLED):
-            continue
+    async def settle(sandbox_id: str) -> None:
+        sandbox = rows[sandbox_id]
         console = consoles.get(sandbox_id)
-        if console is not None and console["running"]:
-            continue
         fresh = await Sandbox.objects.filter(pk=sandbox_id).afirst()
         if fresh is None or fresh.state != sandbox.state:
-            continue  # it moved on meanwhile (stopped, claimed)
+            return  # it moved on meanwhile (stopped, claimed)
         if fresh.state == Sandbox.State.POOLED:
             await pool.drain_one(fresh)
-            continue
+            return
         if console is None:
             fresh.state = Sandbox.State.GONE
             fresh.failure_reason = CONTAINER_VANISHED
             fresh.stopped_at = timezone.now()
             await sync_to_async(fresh.save)(update_fields=["state", "failure_reason", "stopped_at"])
             await services.broadcast_state(fresh)
-            await backend.destroy(sandbox_id)  # whatever else is labelled for it
             report.marked_gone.append(sandbox_id)
+            await backend.destroy(sandbox_id)  # whatever else is labelled for it
         else:
             await services.stop_sandbox(fresh, reason=ENGINE_RESTARTED)
             report.stopped_after_engine_restart.append(sandbox_id)
+
+    orphans = [i for i in sorted(labelled_ids - set(rows)) if in_scope(i)]
+    unsettled = [i for i, s in rows.items() if in_scope(i) and s.state in (Sandbox.State.RUNNING, Sandbox.State.POOLED)
+                 and not (consoles.get(i) or {}).get("running")]
+
+    async def reconcile_one(sandbox_id: str) -> None:
+        await (remove_orphan(sandbox_id) if sandbox_id not in rows else settle(sandbox_id))
+
+    await _for_each(report, orphans + unsettled, reconcile_one)
+    # Forget set-aside sandboxes that went meanwhile (by a later destroy, or by hand).
+    for sandbox_id in list(_set_aside):
+        if sandbox_id not in labelled_ids and in_scope(sandbox_id):
+            _set_aside.pop(sandbox_id, None)
 
 
 async def _reconcile_kubernetes(report: Report) -> None:
@@ -222,6 +358,7 @@ async def fail_stuck_starting(in_scope: Scope, report: Report, *, engine_up: boo
 async def apply_limits(in_scope: Scope, report: Report) -> None:
     now = timezone.now()
     running = [s async for s in Sandbox.objects.filter(state=Sandbox.State.RUNNING, owner__isnull=False)]
+    due: dict[str, tuple[Sandbox, lifecycle.Policy, lifecycle.Action]] = {}
     for sandbox in running:
         if not in_scope(str(sandbox.id)):
             continue
@@ -231,17 +368,20 @@ async def apply_limits(in_scope: Scope, report: Report) -> None:
             log.error("reaper: %s", exc)
             continue
         action = lifecycle.decide(sandbox, policy, now)
-        if action is lifecycle.Action.NONE:
-            continue
+        if action is not lifecycle.Action.NONE:
+            due[str(sandbox.id)] = (sandbox, policy, action)
+
+    async def act(sandbox_id: str) -> None:
+        sandbox, policy, action = due[sandbox_id]
         # Re-read right before acting: the learner may have typed or extended meanwhile.
         await sandbox.arefresh_from_db()
         if sandbox.state != Sandbox.State.RUNNING or lifecycle.decide(sandbox, policy, now) is not action:
-            continue
+            return
         if action is lifecycle.Action.EXPIRE:
-            await services.stop_sandbox(sandbox, reason=TIME_UP, keep_files=False)
+            await _stop(sandbox, reason=TIME_UP, keep_files=False)
             report.expired.append(str(sandbox.id))
         elif action is lifecycle.Action.IDLE_STOP:
-            await services.stop_sandbox(sandbox, reason=idle_message(policy), keep_files=True)
+            await _stop(sandbox, reason=idle_message(policy), keep_files=True)
             report.idle_stopped.append(str(sandbox.id))
         else:
             left = lifecycle.seconds_left(sandbox, policy, now) or 0
@@ -260,6 +400,17 @@ async def apply_limits(in_scope: Scope, report: Report) -> None:
             await services.send_notice(sandbox.id, message)
             await services.broadcast_timer(sandbox)
             report.warned.append(str(sandbox.id))
+
+    # Each sandbox on its own (a few at a time): one whose container is stuck waits only for itself.
+    await _for_each(report, list(due), act)
+
+
+async def _stop(sandbox: Sandbox, *, reason: str, keep_files: bool) -> None:
+    """Stop for the reaper: a container the engine would not let go of is reported as stuck
+    (the stop itself marked the row gone with the reason)."""
+    await services.stop_sandbox(sandbox, reason=reason, keep_files=keep_files)
+    if sandbox.state == Sandbox.State.GONE:
+        raise SandboxStuck(sandbox.failure_reason)
 
 
 # -- 4. saved files ------------------------------------------------------------------------------
@@ -305,15 +456,21 @@ async def checkpoint_homes(in_scope: Scope, report: Report) -> None:
             last = sandbox.started_at or sandbox.created_at
         if sandbox.last_activity_at > last and (now - last).total_seconds() >= every:
             due.append((last, sandbox))
-    for _last, sandbox in sorted(due, key=lambda pair: pair[0])[:CHECKPOINTS_PER_PASS]:
-        async def still_running(pk=sandbox.pk) -> bool:
-            return await Sandbox.objects.filter(pk=pk, state=Sandbox.State.RUNNING).aexists()
+    chosen = {str(sandbox.id): sandbox for _last, sandbox in sorted(due, key=lambda pair: pair[0])[:CHECKPOINTS_PER_PASS]}
+
+    async def checkpoint(sandbox_id: str) -> None:
+        sandbox = chosen[sandbox_id]
+
+        async def still_running() -> bool:
+            return await Sandbox.objects.filter(pk=sandbox.pk, state=Sandbox.State.RUNNING).aexists()
 
         try:
             if await home_files.save(backend, sandbox.id, sandbox.engine_ref, still_wanted=still_running):
-                report.checkpointed.append(str(sandbox.id))
+                report.checkpointed.append(sandbox_id)
         except (home_files.FilesNotKept, BackendError) as exc:
             log.info("reaper: no checkpoint of sandbox %s: %s", sandbox.id, exc)
+
+    await _for_each(report, list(chosen), checkpoint)
 
 
 def _is_uuid(text: str) -> bool:

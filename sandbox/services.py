@@ -32,7 +32,16 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from . import home_files, lifecycle
-from .backends.base import BackendError, EngineState, EngineUnavailable, Limits, RunResult, SandboxBackend, SandboxSpec
+from .backends.base import (
+    BackendError,
+    EngineState,
+    EngineUnavailable,
+    Limits,
+    RunResult,
+    SandboxBackend,
+    SandboxSpec,
+    SandboxStuck,
+)
 from .models import Sandbox
 
 log = logging.getLogger(__name__)
@@ -424,7 +433,7 @@ async def _create_on_engine(sandbox: Sandbox) -> None:
     # and then what was just made must go instead.
     if not await Sandbox.objects.filter(pk=sandbox.pk, state=Sandbox.State.STARTING).aexists():
         log.info("sandbox %s was stopped while it started; removing it", sandbox.id)
-        await backend.destroy(str(sandbox.id))
+        await _destroy_or_set_aside(backend, sandbox)
         await sandbox.arefresh_from_db()
         return
     sandbox.engine_ref = ref
@@ -492,13 +501,31 @@ async def stop_sandbox(sandbox: Sandbox, reason: str = "", *, keep_files: bool =
         sandbox.failure_reason = f"{reason} {files_problem[0].upper()}{files_problem[1:]}.".strip()
     await _save(sandbox, "state", "stopped_at", "failure_reason", "files_saved_at")
     await broadcast_state(sandbox)
+    await _destroy_or_set_aside(backend, sandbox, Sandbox.State.STOPPED)
+    spawn(promote_queue())
+    return sandbox
+
+
+async def _destroy_or_set_aside(backend: SandboxBackend, sandbox: Sandbox, expected_state: str | None = None) -> bool:
+    """Remove what the sandbox has on the engine; never raises, never waits past the backend's
+    deadlines. When the engine will not let go of a container (:class:`SandboxStuck`), the row, if
+    still in ``expected_state``, becomes ``gone`` with the reason for the learner to read, and
+    the reaper retries the removal on its next passes; other engine failures (the engine down)
+    are logged and left to the reaper. True when everything went."""
     try:
         await backend.destroy(str(sandbox.id))
+        return True
+    except SandboxStuck as exc:
+        log.warning("sandbox %s set aside: %s", sandbox.id, exc)
+        reason = f"{sandbox.failure_reason} {exc}".strip()
+        if expected_state is not None and await Sandbox.objects.filter(pk=sandbox.pk, state=expected_state).aupdate(
+                state=Sandbox.State.GONE, failure_reason=reason):
+            sandbox.state, sandbox.failure_reason = Sandbox.State.GONE, reason
+            await broadcast_state(sandbox)
     except BackendError as exc:
         # The engine may be down: the row still stops; the reaper removes leftovers later.
         log.warning("could not remove sandbox %s now: %s", sandbox.id, exc)
-    spawn(promote_queue())
-    return sandbox
+    return False
 
 
 async def reset_sandbox(sandbox: Sandbox, *, client_address: str = "") -> Sandbox:
@@ -517,7 +544,9 @@ async def reset_sandbox(sandbox: Sandbox, *, client_address: str = "") -> Sandbo
         return sandbox
     if sandbox.state != Sandbox.State.RUNNING:
         return await restart_sandbox(sandbox, client_address=client_address)
-    await get_backend(sandbox.workspace).destroy(str(sandbox.id))
+    removed = await _destroy_or_set_aside(get_backend(sandbox.workspace), sandbox, Sandbox.State.RUNNING)
+    if not removed and sandbox.state == Sandbox.State.GONE:
+        return sandbox  # the engine would not let go of the old one: the row says why
     await _create_on_engine(sandbox)
     return sandbox
 

@@ -379,6 +379,49 @@ SANDBOX_REAPER_INTERVAL_SECONDS = float(os.environ.get("TUTORIAL_REAPER_INTERVAL
 # `exit` or an engine restart (no chance to save at stop) loses at most this much work.
 SANDBOX_HOME_CHECKPOINT_SECONDS = int(os.environ.get("TUTORIAL_HOME_CHECKPOINT", 120))
 
+# Which install made an engine object (its `tutorial.install` label): the reaper, cleanup and the
+# gateway touch only their own install's containers, networks and volumes, so two sites can share
+# one Docker engine. Unset, it is read from DATA_DIR/install_id, which is first written with an id
+# derived from this site's database (every process of one site agrees; two sites with their own
+# databases differ). Objects from before this label are treated as this install's only when its
+# database has a row of their sandbox (sandbox.backends.base.belongs_to_install).
+_INSTALL_ID_FORMAT = r"[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?"  # also a valid Kubernetes label value
+
+
+def _install_id() -> str:
+    import hashlib
+    import re
+
+    configured = os.environ.get("TUTORIAL_INSTALL_ID", "").strip()
+    if configured:
+        if not re.fullmatch(_INSTALL_ID_FORMAT, configured):
+            raise ImproperlyConfigured(f"TUTORIAL_INSTALL_ID={configured!r}: use 1-63 of a-z, 0-9, '-', '_', '.', "
+                                       "starting and ending with a letter or digit (e.g. classroom-1).")
+        return configured
+    path = DATA_DIR / "install_id"
+    try:
+        kept = path.read_text().strip()
+        if re.fullmatch(_INSTALL_ID_FORMAT, kept):
+            return kept
+    except OSError:
+        pass
+    database = DATABASES["default"]
+    name = str(database.get("NAME") or "")
+    if database["ENGINE"].endswith("sqlite3") and name and name != ":memory:":
+        name = str(Path(name).resolve())
+    identity = "|".join([database["ENGINE"], str(database.get("HOST") or ""), str(database.get("PORT") or ""), name])
+    derived = "i" + hashlib.sha256(identity.encode()).hexdigest()[:12]
+    try:  # kept, so moving the database later does not orphan this install's sandboxes
+        partial = path.with_name(f".install_id.{os.getpid()}")
+        partial.write_text(derived + "\n")
+        os.replace(partial, path)
+    except OSError:
+        pass
+    return derived
+
+
+INSTALL_ID = _install_id()
+
 # --- Abuse limits and the hardened web side -----------------------------------------------------
 # Rates are "<count>/<period>" with period s, m, h or d (e.g. "10/h"); "0" or "off" turns one off.
 # Counters live in Django's cache so they hold across server processes: `make run` (REDIS_URL on

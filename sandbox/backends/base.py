@@ -7,7 +7,13 @@ Rules every implementation keeps:
 - Every call is async and idempotent: calling ``destroy`` twice, or ``create`` for a sandbox that
   already exists, is not an error.
 - Every engine object a sandbox owns carries the labels from :func:`sandbox_labels`, so cleanup and
-  reconciliation after a restart need no database.
+  reconciliation after a restart need no database. The install label (``tutorial.install``) lets
+  two installs share one engine: each lists, reconciles and removes only its own objects
+  (:func:`belongs_to_install`).
+- Every engine call has a deadline: a call that does not answer in time raises
+  :class:`EngineTimeout`, never hangs the caller. An object that will not go away (a container
+  the engine keeps alive while an attach nobody reads holds its output) makes ``destroy`` raise
+  :class:`SandboxStuck` after the others are removed, so the caller reports it and retries later.
 - Blocking client libraries run off the event loop (``asyncio.to_thread``); console streams are
   asyncio all the way.
 - Failures the learner or the operator can act on raise :class:`BackendError` with a message that
@@ -21,6 +27,8 @@ import dataclasses
 import enum
 from typing import ClassVar
 
+from django.conf import settings
+
 LABEL_SANDBOX = "tutorial.sandbox"
 LABEL_OWNER = "tutorial.owner"
 LABEL_LESSON = "tutorial.lesson"
@@ -29,6 +37,8 @@ LABEL_WORKSPACE = "tutorial.workspace"
 # sandbox label with another role (e.g. "learner"), so reconciliation can tell them apart.
 LABEL_ROLE = "tutorial.role"
 ROLE_CONSOLE = "console"
+# Which install (site, database) made the object: TUTORIAL_INSTALL_ID.
+LABEL_INSTALL = "tutorial.install"
 
 
 class BackendError(Exception):
@@ -37,6 +47,21 @@ class BackendError(Exception):
 
 class EngineUnavailable(BackendError):
     """The engine or cluster does not answer at all."""
+
+
+class EngineTimeout(BackendError):
+    """One engine call did not answer within its deadline. The engine itself may be fine (other
+    calls answer): the object the call was about is stuck, not the engine down."""
+
+
+class SandboxStuck(EngineTimeout):
+    """Something of this sandbox would not go away within the deadlines; the rest was removed.
+    The caller reports it (the learner reads the message) and a later reaper pass tries again."""
+
+
+def current_install() -> str:
+    """This install's id (``settings.INSTALL_ID``), read when a spec is made so tests can change it."""
+    return settings.INSTALL_ID
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +88,8 @@ class SandboxSpec:
     limits: Limits = dataclasses.field(default_factory=Limits)
     # Extra capabilities a lesson needs, named in one place (sandbox.backends.manifests).
     capabilities: tuple[str, ...] = ()
+    # The install that makes it (its ``tutorial.install`` label).
+    install: str = dataclasses.field(default_factory=current_install)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +113,22 @@ def sandbox_labels(spec: SandboxSpec) -> dict[str, str]:
         LABEL_OWNER: str(spec.owner_id),
         LABEL_LESSON: spec.lesson,
         LABEL_WORKSPACE: spec.workspace,
+        LABEL_INSTALL: spec.install,
     }
+
+
+def belongs_to_install(labels: dict | None, install: str, known_ids=frozenset()) -> bool:
+    """Whether an engine object with these labels is this install's to reconcile or remove.
+
+    An object labelled with another install is never ours. An object with no install label was
+    made before installs were labelled (or by a learner through the gateway, which labels only the
+    sandbox): it is ours only when its sandbox id is in ``known_ids`` (a row of this install's
+    database), since sandbox ids are UUIDs no two installs share. Anything else is left alone."""
+    labels = labels or {}
+    owner = labels.get(LABEL_INSTALL)
+    if owner:
+        return owner == install
+    return labels.get(LABEL_SANDBOX, "") in known_ids
 
 
 class ConsoleStream(abc.ABC):
@@ -148,4 +190,5 @@ class SandboxBackend(abc.ABC):
 
     @abc.abstractmethod
     async def list_owned(self) -> dict[str, str]:
-        """Every sandbox the engine holds, as ``{sandbox_id: ref}``, for reconciliation."""
+        """Every sandbox of this install the engine holds, as ``{sandbox_id: ref}``, for
+        reconciliation (another install's on the same engine are not listed)."""

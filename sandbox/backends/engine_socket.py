@@ -13,7 +13,7 @@ import struct
 from typing import NamedTuple
 from urllib.parse import urlencode, urlparse
 
-from .base import BackendError, EngineUnavailable
+from .base import BackendError, EngineTimeout, EngineUnavailable
 
 API_VERSION = "v1.41"  # the oldest engine we support (Debian 12's docker.io 20.10)
 
@@ -58,8 +58,22 @@ class HijackedStream:
             pass
 
 
-async def hijack(docker_host: str, path: str, params: dict | None = None, body: dict | None = None) -> HijackedStream:
-    """POST ``path`` with ``Upgrade: tcp`` and return the raw stream the engine switches to."""
+# The engine answers an attach or exec start at once; a container it has wedged (an attach nobody
+# reads holds its output) never answers, and a console connect must not wait for it for ever.
+HIJACK_TIMEOUT_SECONDS = 30.0
+
+
+async def hijack(docker_host: str, path: str, params: dict | None = None, body: dict | None = None, *,
+                 timeout: float = HIJACK_TIMEOUT_SECONDS) -> HijackedStream:
+    """POST ``path`` with ``Upgrade: tcp`` and return the raw stream the engine switches to.
+    Raises :class:`EngineTimeout` when the engine has not switched within ``timeout``."""
+    try:
+        return await asyncio.wait_for(_hijack(docker_host, path, params, body), timeout)
+    except asyncio.TimeoutError:
+        raise EngineTimeout(f"the Docker engine did not open the stream within {timeout:g}s") from None
+
+
+async def _hijack(docker_host: str, path: str, params: dict | None, body: dict | None) -> HijackedStream:
     try:
         reader, writer = await asyncio.open_unix_connection(unix_path(docker_host), limit=1 << 20)
     except (FileNotFoundError, ConnectionRefusedError, PermissionError) as exc:
@@ -77,13 +91,16 @@ async def hijack(docker_host: str, path: str, params: dict | None = None, body: 
         "Content-Type: application/json\r\n"
         f"Content-Length: {len(payload)}\r\n\r\n"
     ).encode() + payload
-    writer.write(request)
-    await writer.drain()
     try:
+        writer.write(request)
+        await writer.drain()
         head = await reader.readuntil(b"\r\n\r\n")
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
         writer.close()
         raise BackendError("the Docker engine closed the stream before answering") from exc
+    except BaseException:  # the deadline (cancelled): no half-open stream is left behind
+        writer.close()
+        raise
     status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
     parts = status_line.split(" ", 2)
     status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
@@ -118,21 +135,27 @@ REQUEST_TIMEOUT_SECONDS = 60.0
 
 
 async def request(docker_host: str, method: str, path: str, params: dict | None = None, *,
-                  timeout: float = REQUEST_TIMEOUT_SECONDS) -> EngineAnswer:
-    """One small engine API call (inspect, resize) on the event loop: no thread, no SDK.
+                  body: dict | None = None, timeout: float = REQUEST_TIMEOUT_SECONDS) -> EngineAnswer:
+    """One small engine API call (inspect, resize, kill, remove, exec create) on the event loop:
+    no thread, no SDK.
 
     The console connect makes a few of these per viewer; through the SDK each was a thread from a
     pool of (cores + 4) and a couple of milliseconds of ``requests`` machinery, which a class
-    connecting at once queued behind. Any status is returned: the caller decides what a 404 means.
+    connecting at once queued behind. A call past its deadline closes its connection, so a wedged
+    container holds no thread either. Any status is returned: the caller decides what a 404 means.
     Raises :class:`EngineUnavailable` when the engine does not answer (no socket, refused, the
-    connection dropped before a whole answer, or no answer within ``timeout``)."""
+    connection dropped before a whole answer) and :class:`EngineTimeout` when it has not answered
+    within ``timeout`` (the engine may be fine and the object the call is about stuck)."""
     query = f"?{urlencode(params)}" if params else ""
-    head = (f"{method} /{API_VERSION}{path}{query} HTTP/1.1\r\nHost: docker\r\n"
-            "Connection: close\r\nContent-Length: 0\r\n\r\n").encode()
+    payload = json.dumps(body).encode() if body is not None else b""
+    head = (f"{method} /{API_VERSION}{path}{query} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n"
+            + ("Content-Type: application/json\r\n" if body is not None else "")
+            + f"Content-Length: {len(payload)}\r\n\r\n").encode() + payload
     try:
         return await asyncio.wait_for(_exchange(docker_host, head), timeout)
     except asyncio.TimeoutError:
-        raise EngineUnavailable(f"the Docker engine at {docker_host} did not answer within {timeout:g}s") from None
+        raise EngineTimeout(f"the Docker engine at {docker_host} did not answer {method} {path} "
+                            f"within {timeout:g}s") from None
     except (FileNotFoundError, ConnectionError, PermissionError, asyncio.IncompleteReadError,
             asyncio.LimitOverrunError, ValueError) as exc:
         raise EngineUnavailable(

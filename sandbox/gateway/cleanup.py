@@ -212,7 +212,7 @@ def _owner_has_another_docker_sandbox(run: _Run, owner: str | None, sandbox_id: 
         return False
     failures = len(run.failed)
     consoles = run.call("list the learner's sandboxes", run.api.containers, all=True, filters={"label": [
-        f"{policy.LABEL_OWNER}={owner}", "tutorial.workspace=docker"]})
+        f"{policy.LABEL_OWNER}={owner}", "tutorial.workspace=docker", f"tutorial.install={settings.INSTALL_ID}"]})
     if len(run.failed) != failures:
         return None
     return any((c.get("Labels") or {}).get(policy.LABEL_SANDBOX) != sandbox_id

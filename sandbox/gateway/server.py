@@ -196,7 +196,9 @@ class GatewayServer:
         running = {}
         for container in containers:
             labels = container.get("Labels") or {}
-            if labels.get(policy.LABEL_SANDBOX) and policy.LABEL_CREATED not in labels:
+            # Another install's console is not ours to serve (an unlabelled one predates install labels).
+            if labels.get(policy.LABEL_SANDBOX) and policy.LABEL_CREATED not in labels and labels.get(
+                    "tutorial.install", settings.INSTALL_ID) == settings.INSTALL_ID:
                 live[labels[policy.LABEL_SANDBOX]] = labels
                 if container.get("State") == "running":
                     running[labels[policy.LABEL_SANDBOX]] = container["Id"]
