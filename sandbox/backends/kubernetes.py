@@ -29,6 +29,7 @@ from django.conf import settings
 
 from . import k8s_manifests as km
 from .base import (
+    LABEL_INSTALL,
     LABEL_SANDBOX,
     LABEL_WORKSPACE,
     BackendError,
@@ -345,13 +346,16 @@ class KubernetesBackend(SandboxBackend):
         for namespace in answer.items:
             labels = namespace.metadata.labels or {}
             sandbox_id = labels.get(LABEL_SANDBOX)
-            # Filter here too: a namespace is deleted on the strength of these labels.
-            if sandbox_id and labels.get(LABEL_WORKSPACE) == WORKSPACE and namespace.metadata.name == self._safe_name(sandbox_id):
+            # Filter here too: a namespace is deleted on the strength of these labels (never another
+            # install's; an unlabelled one predates install labels).
+            if sandbox_id and labels.get(LABEL_WORKSPACE) == WORKSPACE and namespace.metadata.name == self._safe_name(sandbox_id) \
+                    and labels.get(LABEL_INSTALL, settings.INSTALL_ID) == settings.INSTALL_ID:
                 owned[sandbox_id] = namespace.metadata.name
         containers = await self.toolbox._call(
             self.toolbox.client.containers.list, all=True, filters={"label": [LABEL_SANDBOX, f"{LABEL_WORKSPACE}={WORKSPACE}"]})
         for container in containers:
-            owned[container.labels[LABEL_SANDBOX]] = container.id
+            if container.labels.get(LABEL_INSTALL, settings.INSTALL_ID) == settings.INSTALL_ID:
+                owned[container.labels[LABEL_SANDBOX]] = container.id
         return owned
 
     def _safe_name(self, sandbox_id: str) -> str | None:
