@@ -40,7 +40,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             return await self.close(code=protocol.CLOSE_NOT_SIGNED_IN)
-        self.classroom_id = self.scope["url_route"]["kwargs"]["classroom_id"]
+        self.classroom_id = int(self.scope["url_route"]["kwargs"]["classroom_id"])
         # Join the user's access group before the check, so a revocation committed in between
         # still reaches this socket.
         self.user_group = access_group(user.pk)

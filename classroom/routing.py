@@ -1,7 +1,9 @@
-from django.urls import path
+from django.urls import re_path
 
 from .consumers import DashboardConsumer
 
 websocket_urlpatterns = [
-    path("ws/classrooms/<int:classroom_id>/dashboard/", DashboardConsumer.as_asgi()),
+    # At most 18 digits, as the pages' ``id`` converter: a longer id would overflow the database's
+    # integer column (a 500 instead of a refusal).
+    re_path(r"^ws/classrooms/(?P<classroom_id>[0-9]{1,18})/dashboard/$", DashboardConsumer.as_asgi()),
 ]

@@ -450,13 +450,9 @@ async def extend_class(classroom: Classroom, seconds: int) -> int:
     """Give every live sandbox of the class more time; returns how many were extended."""
     if not 60 <= seconds <= settings.CLASSROOM_MAX_EXTEND_SECONDS:
         raise ClassroomError(f"Extend by 1 to {settings.CLASSROOM_MAX_EXTEND_SECONDS // 60} minutes.")
-    extend = getattr(sandbox_services, "extend_sandbox", None)
-    if extend is None:
-        # The lifecycle engineer's extend_sandbox is not there yet: say so instead of pretending.
-        raise ClassroomError("This server cannot extend sandbox time yet.")
     sandboxes = await _live_sandboxes(classroom)
     for sandbox in sandboxes:
-        await extend(sandbox, seconds)
+        await sandbox_services.extend_sandbox(sandbox, seconds)
         await sandbox_services.send_notice(sandbox.id, f"Your instructor gave the class {seconds // 60} more minutes.")
     return len(sandboxes)
 

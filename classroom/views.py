@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import guests, limits
 from lessons import services as lesson_services
 from lessons.content_loader import all_lessons
+from sandbox.services import SandboxLimitReached
 
 from . import services
 from .services import ClassroomError
@@ -296,7 +297,10 @@ async def stop_sandbox(request: HttpRequest, classroom_id: int, sandbox_id) -> H
 @require_POST
 async def reset_sandbox(request: HttpRequest, classroom_id: int, sandbox_id) -> HttpResponse:
     _user, _classroom, sandbox = await _learner_sandbox(request, classroom_id, sandbox_id)
-    await services.reset_learner_sandbox(sandbox)
+    try:
+        await services.reset_learner_sandbox(sandbox)
+    except SandboxLimitReached as exc:
+        return _done(request, classroom_id, str(exc), error=True)
     return _done(request, classroom_id, f"Reset the sandbox of {sandbox.owner.get_username()}.")
 
 

@@ -8,6 +8,8 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import WebsocketDenier  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
 from classroom.routing import websocket_urlpatterns as classroom_websockets  # noqa: E402
 from sandbox.routing import websocket_urlpatterns  # noqa: E402
@@ -21,6 +23,9 @@ application = ProtocolTypeRouter(
         # Bodies past REQUEST_BODY_MAX_BYTES are refused before they are read (tutorial/body_limit.py).
         "http": RequestBodyLimit(django_asgi_app),
         # Scheme, host and port of the Origin, not the host alone (see tutorial/origins.py).
-        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns + classroom_websockets))),
+        # Any other websocket path is refused at the handshake: left unmatched, the router raises
+        # and daphne logs a traceback for every such request.
+        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(
+            websocket_urlpatterns + classroom_websockets + [re_path(r"", WebsocketDenier.as_asgi())]))),
     }
 )

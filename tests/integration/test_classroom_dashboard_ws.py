@@ -182,3 +182,10 @@ async def test_fifty_learners_each_check_costs_fixed_queries_and_the_dashboard_n
         assert all_threads_queries[before:] == []  # the dashboard relays without the database
     assert len(latencies) == 50  # timings are reported by bench/dashboard.py, never asserted
     await ws.disconnect()
+
+
+async def test_a_dashboard_url_with_an_id_past_the_database_range_is_refused_not_a_crash(dashboard, instructor):
+    for path_id in ("9" * 30, "-1", "x"):
+        ws = await dashboard(path_id, instructor)
+        connected, _ = await ws.connect()
+        assert not connected

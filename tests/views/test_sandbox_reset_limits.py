@@ -11,7 +11,8 @@ from asgiref.sync import async_to_sync
 
 from sandbox import services
 from sandbox.models import Sandbox
-from tests.views.conftest import LESSON, csrf_post
+from tests.classroom_fixtures import classroom, instructor  # noqa: F401 (fixtures)
+from tests.views.conftest import LESSON, csrf_post, signed_in_client
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
 
@@ -61,3 +62,18 @@ def test_restart_of_a_sandbox_that_already_runs_starts_nothing(client_for, owner
     csrf_post(client_for(owner), f"/sandboxes/{owners_sandbox.id}/restart/")
     owners_sandbox.refresh_from_db()
     assert owners_sandbox.state == Sandbox.State.RUNNING and owners_sandbox.engine_ref == ref
+
+
+def test_an_instructors_reset_at_the_learners_limit_says_why_instead_of_failing(settings, owner, classroom, instructor,
+                                                                               cleanup_containers, labelled_leftovers):
+    settings.SANDBOXES_PER_USER = 2
+    _row(owner, "big-picture", Sandbox.State.RUNNING)
+    _row(owner, "images", Sandbox.State.RUNNING)
+    stopped = _row(owner, LESSON, Sandbox.State.STOPPED)
+    cleanup_containers.append(stopped)
+    response = signed_in_client(instructor).post(f"/classrooms/{classroom.pk}/sandboxes/{stopped.id}/reset/",
+                                                 HTTP_HX_REQUEST="true")
+    assert response.status_code == 400
+    assert "stop one to start another" in response.content.decode()
+    stopped.refresh_from_db()
+    assert stopped.state == Sandbox.State.STOPPED and labelled_leftovers(stopped.id) == []
