@@ -233,7 +233,11 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
                 self.unacked += len(data)
                 if self.unacked > protocol.MAX_UNACKED_BYTES:
                     self.window_open.clear()
-                await self.send(bytes_data=data)
+                try:
+                    await self.send(bytes_data=data)
+                except Exception:  # noqa: BLE001 - the browser has gone: disconnect() releases the rest
+                    log.debug("console of %s: the websocket closed under its output", self.sandbox.id)
+                    return await self.close_stream()
         except asyncio.CancelledError:
             raise
         except Exception:  # a broken engine stream must not leave the socket hanging
@@ -246,6 +250,11 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         except Exception:  # noqa: BLE001 - e.g. the stop's event could not be sent: still close
             log.exception("ending the console of %s failed", self.sandbox.id)
             sandbox = await Sandbox.objects.filter(pk=self.sandbox.id).afirst()
+        if sandbox is not None and sandbox.state == Sandbox.State.RUNNING:
+            # The engine ended this attach, yet the sandbox runs: not the end of the console. The
+            # page reconnects (a new attach, with the replay).
+            log.warning("console attach of %s ended while the sandbox runs; the page reconnects", self.sandbox.id)
+            return await self.close_with(protocol.CLOSE_ATTACH_LOST)
         state = sandbox.state if sandbox else "gone"
         await self.send(text_data=protocol.state_message(state, sandbox.failure_reason if sandbox else ""))
         await self.close_with(protocol.CLOSE_NORMAL)

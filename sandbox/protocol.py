@@ -33,6 +33,8 @@ CLOSE_TOO_MANY_CONSOLES = 4429
 # A client flooding the console is cut off. Not 1008: daphne (autobahn) may only send 1000 or
 # 3000-4999, and raises on anything else instead of closing.
 CLOSE_FLOOD = 4400
+# The engine ended this viewer's attach while the sandbox still runs: the page reconnects.
+CLOSE_ATTACH_LOST = 4502
 # The engine does not answer: the page keeps retrying.
 CLOSE_ENGINE_UNAVAILABLE = 4503
 
@@ -54,6 +56,7 @@ CLOSE_CODES = {c.code: c for c in (
     CloseCode(CLOSE_NOT_RUNNING, False, "The sandbox is not running."),
     # Retried: another tab closing (or a reload racing its own old console) frees a place.
     CloseCode(CLOSE_TOO_MANY_CONSOLES, True, "Too many consoles open: close another tab."),
+    CloseCode(CLOSE_ATTACH_LOST, True, "The connection to the sandbox dropped."),
     CloseCode(CLOSE_ENGINE_UNAVAILABLE, True, "The Docker engine does not answer."),
 )}
 

@@ -119,7 +119,7 @@ class Console:
 
 async def read_console(console: Console, started: float, trouble: asyncio.Event) -> None:
     """Read like xterm.js: ack every output frame; note results; any close is unexpected."""
-    close_message = None
+    said = []  # why it ended: a stopped sandbox's state, then the server's close message
     async for message in console.ws:
         if message.type == aiohttp.WSMsgType.BINARY:
             console.seen += message.data
@@ -129,11 +129,11 @@ async def read_console(console: Console, started: float, trouble: asyncio.Event)
             console.arrived.set()
         elif message.type == aiohttp.WSMsgType.TEXT:
             parsed = json.loads(message.data)
-            if parsed.get("type") == "close":
-                close_message = parsed
+            if parsed.get("type") in ("close", "state") and parsed != {"type": "state", "state": "running"}:
+                said.append(parsed)
         else:
             break
-    console.closed.append((round(time.monotonic() - started, 1), console.ws.close_code, close_message))
+    console.closed.append((round(time.monotonic() - started, 1), console.ws.close_code, said))
     trouble.set()
 
 
