@@ -14,6 +14,15 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 IN_CI = bool(os.environ.get("CI"))
+# The tests are an install of their own on the shared engine: a site served from this checkout
+# (make run) reaps only its own objects and leaves the suite's alone, and the reverse.
+TEST_INSTALL_ID = "tests"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_install_id():
+    os.environ["TUTORIAL_INSTALL_ID"] = TEST_INSTALL_ID  # for the servers and commands tests start
+    settings.INSTALL_ID = TEST_INSTALL_ID
 
 
 def _engine_or_fail() -> docker.DockerClient:

@@ -23,6 +23,9 @@ API_VERSION = "v1.41"
 LABEL_SANDBOX = "tutorial.sandbox"
 LABEL_OWNER = "tutorial.owner"
 LABEL_LESSON = "tutorial.lesson"
+# Which install (site and database) the object belongs to: two installs on one engine leave each
+# other's objects alone.
+LABEL_INSTALL = "tutorial.install"
 # Marks objects a learner made through the gateway (the sandbox container itself lacks it).
 LABEL_CREATED = "tutorial.gateway"
 CREATED_VALUE = "learner"
@@ -104,6 +107,7 @@ class Learner:
     owner_id: str
     lesson: str = ""
     registry: str = "127.0.0.1:5000"
+    install: str = ""
 
     @property
     def network(self) -> str:
@@ -122,6 +126,7 @@ class Learner:
             LABEL_OWNER: self.owner_id,
             LABEL_LESSON: self.lesson,
             LABEL_CREATED: CREATED_VALUE,
+            **({LABEL_INSTALL: self.install} if self.install else {}),
         }
 
     @property

@@ -113,7 +113,8 @@ class GatewayServer:
             old = self.servers.pop(sandbox_id, None)
             if old:
                 old.close()
-            learner = Learner(sandbox_id=sandbox_id, owner_id=str(owner_id), lesson=lesson, registry=self.registry)
+            learner = Learner(sandbox_id=sandbox_id, owner_id=str(owner_id), lesson=lesson, registry=self.registry,
+                              install=getattr(settings, "INSTALL_ID", ""))
             recorder = ActivityRecorder(sandbox_id, lesson) if self.record_activity else None
             self.learners[sandbox_id] = (learner, recorder)
             proxy = LearnerProxy(learner, self.engine_socket, self.state_dir, self.limits, on_activity=recorder,

@@ -371,3 +371,11 @@ def test_limits_come_from_settings(settings):
 def test_exec_detached_passes():
     # `docker exec -d` sends Detach in the create body (API 1.41's ExecConfig).
     assert policy.plan_exec_create({"Cmd": ["sh"], "Detach": True, "AttachStdout": False})["Detach"] is True
+
+
+def test_what_a_learner_makes_carries_the_install_of_the_site_that_serves_them():
+    learner = Learner(sandbox_id=LEARNER.sandbox_id, owner_id="7", lesson="images", install="classroom-1")
+    plan = policy.plan_container_create(learner, {"Image": "busybox", "Labels": {"tutorial.install": "other"}})
+    assert plan.body["Labels"]["tutorial.install"] == "classroom-1"
+    assert policy.plan_network_create(learner, {"Name": "web"})["Labels"]["tutorial.install"] == "classroom-1"
+    assert policy.plan_volume_create(learner, {"Name": "data"})["Labels"]["tutorial.install"] == "classroom-1"
