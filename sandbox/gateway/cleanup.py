@@ -14,7 +14,8 @@ whose shim died once made those hang for every learner). What fails is logged an
 record with ``ended`` set; ``sweep`` retries it later in a background thread, and drops tag
 records whose image went elsewhere. A sweep is started (at most one a minute per DATA_DIR) by
 every ``destroy_learner_objects``, which runs at each sandbox's start and end and for every
-orphan the reaper or the gateway process finds; a periodic caller may call ``sweep_soon`` too.
+orphan the reaper or the gateway process finds, and by the gateway process's watcher every few
+minutes (``server.SWEEP_INTERVAL``), so a quiet class's failures are retried too.
 """
 
 from __future__ import annotations

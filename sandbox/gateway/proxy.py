@@ -520,14 +520,12 @@ class LearnerProxy:
         learner's own objects are listed (owner labels) and removed one by one by id, each call
         with a deadline and all within a budget; the answer has the engine's prune shape, so the
         CLI prints "Deleted ..." and "Total reclaimed space" as usual."""
-        kind = req.path.split("/")[1]
-        allowed = {"containers": {"until", "label", "label!"}, "images": {"dangling", "until", "label", "label!"},
-                   "networks": {"until", "label", "label!"}, "volumes": {"label", "label!", "all"}}[kind]
+        prune, allowed = _PRUNES[req.path.split("/")[1]]
         filters = json.loads(policy.owner_filters(self.learner, req.query.get("filters"), allowed=allowed))
         await req.discard_body()
         pruner = _Pruner(self, filters, asyncio.get_running_loop().time() + PRUNE_BUDGET)
         try:
-            answer = await getattr(pruner, kind)()
+            answer = await prune(pruner)
         except (TimeoutError, OSError, HttpError):
             raise PolicyDenied("the Docker engine did not answer in time; nothing more was pruned, try again "
                                "in a minute", status=503) from None
@@ -961,6 +959,13 @@ class _Pruner:
         return {"VolumesDeleted": deleted or None, "SpaceReclaimed": 0}
 
 
+# What each prune does, and the filters the engine's prune of that kind takes.
+_PRUNES = {
+    "containers": (_Pruner.containers, {"until", "label", "label!"}),
+    "images": (_Pruner.images, {"dangling", "until", "label", "label!"}),
+    "networks": (_Pruner.networks, {"until", "label", "label!"}),
+    "volumes": (_Pruner.volumes, {"label", "label!", "all"}),
+}
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from . import httpio, policy
+from . import cleanup, httpio, policy
 from .activity import ActivityRecorder
 from .policy import Learner, Limits
 from .proxy import ConnectionLimits, LearnerProxy
@@ -33,6 +33,8 @@ from .registry_api import RegistryApi, bind_in_netns
 log = logging.getLogger(__name__)
 
 LABEL_WORKSPACE = "tutorial.workspace"
+CLEANUP_CONCURRENCY = 3  # vanished sandboxes cleaned up at once (threads of the default executor)
+SWEEP_INTERVAL = 300.0  # seconds between cleanup retry sweeps started by the watcher
 SOCKET_NAME = "docker.sock"
 
 
@@ -81,6 +83,8 @@ class GatewayServer:
         self.registry_apis: dict[str, tuple[str, asyncio.base_events.Server]] = {}
         self._registry_failed: set[str] = set()
         self._lock = asyncio.Lock()
+        self.cleanups: dict[str, asyncio.Task] = {}  # sandbox id -> its running cleanup
+        self._cleanup_slots: asyncio.Semaphore | None = None
 
     @property
     def state_dir(self) -> Path:
@@ -216,9 +220,34 @@ class GatewayServer:
             if sandbox_id not in live:
                 await self.stop(sandbox_id)
                 if cleanup_vanished:
-                    from .cleanup import destroy_learner_objects
+                    self.start_cleanup(sandbox_id)
 
-                    await asyncio.to_thread(destroy_learner_objects, sandbox_id, data_dir=self.data_dir)
+    def start_cleanup(self, sandbox_id: str) -> asyncio.Task:
+        """Clean up after a vanished sandbox in the background: on a wedged engine one cleanup
+        takes up to its budget plus a deadline (about 75 s), and the watcher must go on opening
+        new sandboxes' listeners meanwhile. At most ``CLEANUP_CONCURRENCY`` run at once (each
+        holds a thread of the loop's default executor), never two for one sandbox."""
+        running = self.cleanups.get(sandbox_id)
+        if running is not None and not running.done():
+            return running
+        task = asyncio.create_task(self._cleanup(sandbox_id), name=f"gateway-cleanup-{sandbox_id}")
+        self.cleanups[sandbox_id] = task
+
+        def forget(done: asyncio.Task) -> None:
+            if self.cleanups.get(sandbox_id) is done:
+                del self.cleanups[sandbox_id]
+
+        task.add_done_callback(forget)
+        return task
+
+    async def _cleanup(self, sandbox_id: str) -> None:
+        if self._cleanup_slots is None:
+            self._cleanup_slots = asyncio.Semaphore(CLEANUP_CONCURRENCY)
+        async with self._cleanup_slots:
+            try:
+                await asyncio.to_thread(cleanup.destroy_learner_objects, sandbox_id, data_dir=self.data_dir)
+            except Exception:  # noqa: BLE001 - what is left is retried by the cleanup sweep
+                log.exception("cleanup of sandbox %s failed", sandbox_id)
 
     async def enforce_disk_cap(self) -> list[str]:
         """Kill running learner containers whose writable layer holds more than
@@ -255,14 +284,23 @@ class GatewayServer:
         finally:
             writer.close()
 
-    async def watch(self, interval: float = 2.0) -> None:
-        """Follow the engine for ever: react to container events at once, re-list every interval."""
+    async def watch(self, interval: float = 2.0, sweep_interval: float | None = None) -> None:
+        """Follow the engine for ever: react to container events at once, re-list every interval,
+        and start the cleanup retry sweep at once and every ``sweep_interval`` (``SWEEP_INTERVAL``):
+        without it, a failed cleanup waited for the next sandbox to start or end, which in a quiet
+        class is never."""
         wake = asyncio.Event()
         events = asyncio.create_task(self._follow_events(wake))
         loop = asyncio.get_running_loop()
         next_disk_check = loop.time() + self.limits.disk_check_interval
+        next_sweep = loop.time()
+        sweep_interval = sweep_interval or SWEEP_INTERVAL
         try:
             while True:
+                if loop.time() >= next_sweep:
+                    next_sweep = loop.time() + sweep_interval
+                    # A thread of its own, at most one at a time: the watcher never waits for it.
+                    cleanup.sweep_soon(self.data_dir, f"unix://{self.engine_socket}")
                 try:
                     await self.reconcile()
                     if loop.time() >= next_disk_check:
