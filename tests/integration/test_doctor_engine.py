@@ -50,4 +50,4 @@ def test_doctor_passes_against_debian_postgresql_and_redis():
         )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ok   database: postgresql tutorial_test_" in result.stdout
-    assert "ok   channel layer round trip: RedisChannelLayer round trip ok" in result.stdout
+    assert "ok   channel layer round trip: ResilientRedisChannelLayer round trip ok" in result.stdout

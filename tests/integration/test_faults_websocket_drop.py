@@ -4,10 +4,11 @@ console reattaches to the same shell with its recent screen."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
-from sandbox import consumers, services
+from sandbox import console_slots, services
 from sandbox.models import Sandbox
 
 from .lifecycle_helpers import cleanup, make_user, start  # noqa: F401
@@ -27,7 +28,7 @@ async def test_a_dropped_websocket_mid_output_loses_nothing(console, base_image,
     await ws.disconnect(code=1006)  # the browser vanished (no ack, no close handshake)
 
     await asyncio.sleep(0.5)
-    assert owner.pk not in consumers._open_consoles  # the console's slot was given back
+    assert console_slots.local_slots.count(owner.pk, time.monotonic()) == 0  # the console's slot was given back
     await sandbox.arefresh_from_db()
     assert sandbox.state == Sandbox.State.RUNNING
 
