@@ -338,6 +338,8 @@ GATEWAY_LIMITS = {
 GATEWAY_CONNECTIONS = {
     "head_timeout": float(os.environ.get("TUTORIAL_GATEWAY_HEAD_TIMEOUT", 30)),
     "idle_timeout": float(os.environ.get("TUTORIAL_GATEWAY_IDLE_TIMEOUT", 300)),
+    # Seconds an upload body (docker cp in, a build context) may go without a byte.
+    "stall_timeout": float(os.environ.get("TUTORIAL_GATEWAY_STALL_TIMEOUT", 60)),
     "connections_max": int(os.environ.get("TUTORIAL_GATEWAY_CONNECTIONS", 32)),
 }
 

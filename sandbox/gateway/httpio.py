@@ -233,9 +233,68 @@ async def read_body(reader: asyncio.StreamReader, framing: tuple[str, int], limi
     return b""
 
 
-async def spool_body(reader: asyncio.StreamReader, framing: tuple[str, int], limit: int, into) -> int:
+STALLED = "the upload stalled (no data for too long); the classroom gateway closed the connection"
+
+
+async def within_stall(reading, stall: float | None):
+    """Await ``reading`` (bytes from a learner's upload); HttpError 408 when none came within
+    ``stall`` seconds, so a client that stops mid-body does not hold its connection for ever."""
+    if stall is None:
+        return await reading
+    try:
+        async with asyncio.timeout(stall):
+            return await reading
+    except TimeoutError:
+        raise HttpError(408, STALLED) from None
+
+
+class StallWatch:
+    """``within_stall`` for a hot loop of reads: one timer per ``stall`` seconds instead of one per
+    read (a timeout around every read of a 100 MB `docker cp` cost ~15% more gateway CPU). Call
+    ``waiting()`` before a read and ``got()`` after; only time spent waiting for the learner counts,
+    not time spent sending on. When a wait passes ``stall`` the task is cancelled, and ``stalled()``
+    (in its ``except CancelledError``) says so and takes the cancellation back."""
+
+    def __init__(self, stall: float | None):
+        self.stall = stall
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.current_task()
+        self.since: float | None = None
+        self.fired = False
+        self.handle = self.loop.call_later(stall, self._check) if stall is not None else None
+
+    def waiting(self) -> None:
+        if self.handle is not None:
+            self.since = self.loop.time()
+
+    def got(self) -> None:
+        self.since = None
+
+    def _check(self) -> None:
+        waited = self.loop.time() - self.since if self.since is not None else 0.0
+        if waited >= self.stall:
+            self.fired = True
+            self.task.cancel()
+        else:
+            self.handle = self.loop.call_later(self.stall - waited, self._check)
+
+    def stalled(self) -> bool:
+        if self.fired:
+            self.fired = False
+            self.task.uncancel()
+            return True
+        return False
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+
+async def spool_body(reader: asyncio.StreamReader, framing: tuple[str, int], limit: int, into,
+                     *, stall: float | None = None) -> int:
     """Read a whole body into the file ``into`` as it comes (a build context: up to ``limit``
-    bytes, too big to hold in memory); returns its length."""
+    bytes, too big to hold in memory); returns its length. ``stall``: see ``within_stall``."""
     kind, length = framing
     total = 0
 
@@ -245,7 +304,7 @@ async def spool_body(reader: asyncio.StreamReader, framing: tuple[str, int], lim
         if total > limit:
             raise HttpError(413, f"the upload is larger than the classroom limit of {limit // (1024 * 1024)} MiB")
         while count:
-            block = await reader.read(min(count, COPY_CHUNK))
+            block = await within_stall(reader.read(min(count, COPY_CHUNK)), stall)
             if not block:
                 raise HttpError(400, "the body ended early")
             into.write(block)
@@ -255,12 +314,12 @@ async def spool_body(reader: asyncio.StreamReader, framing: tuple[str, int], lim
         await take(length)
     elif kind == "chunked":
         while True:
-            size, _ = await read_chunk_size(reader)
+            size, _ = await within_stall(read_chunk_size(reader), stall)
             if size == 0:
-                await _skip_trailers(reader)
+                await within_stall(_skip_trailers(reader), stall)
                 break
             await take(size)
-            if await reader.readexactly(2) != b"\r\n":
+            if await within_stall(reader.readexactly(2), stall) != b"\r\n":
                 raise HttpError(400, "malformed chunk")
     into.seek(0)
     return total
@@ -295,15 +354,16 @@ def parse_chunk_size(line: bytes) -> int:
 
 
 async def copy_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, framing: tuple[str, int],
-                    limit: int | None = None) -> Relayed:
-    """Relay a body as it comes, keeping its framing (chunk boundaries may move)."""
+                    limit: int | None = None, *, stall: float | None = None) -> Relayed:
+    """Relay a body as it comes, keeping its framing (chunk boundaries may move). ``stall``: see
+    ``within_stall``."""
     kind, length = framing
     if kind == "length":
         if limit is not None and length > limit:
             raise HttpError(413, f"the upload is larger than the classroom limit of {limit // (1024 * 1024)} MiB")
         remaining = length
         while remaining:
-            chunk = await reader.read(min(remaining, COPY_CHUNK))
+            chunk = await within_stall(reader.read(min(remaining, COPY_CHUNK)), stall)
             if not chunk:
                 raise HttpError(400, "the body is shorter than its Content-Length")
             writer.write(chunk)
@@ -315,7 +375,7 @@ async def copy_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     if kind == "chunked":
         relay = ChunkedRelay(limit)
         while not relay.done:
-            block = await reader.read(COPY_CHUNK)
+            block = await within_stall(reader.read(COPY_CHUNK), stall)
             if not block:
                 raise asyncio.IncompleteReadError(relay.pending, None)
             for piece in relay.feed(block):
@@ -422,7 +482,7 @@ class ChunkedRelay:
 
 async def relay_body_direct(reader: asyncio.StreamReader, source: asyncio.StreamWriter,
                             dest: asyncio.StreamWriter, framing: tuple[str, int], limit: int | None = None,
-                            *, upload: bool = True) -> Relayed | None:
+                            *, upload: bool = True, stall: float | None = None) -> Relayed | None:
     """``copy_body`` for a large body (docker cp either way, build context), on the sockets.
 
     ``reader``/``source`` are the two halves of the connection the body comes from, ``dest``
@@ -433,7 +493,7 @@ async def relay_body_direct(reader: asyncio.StreamReader, source: asyncio.Stream
     ``ChunkedRelay``'s (or the length), the same as ``copy_body``. An ``upload`` whose engine
     goes away is still read to its end (the engine's answer says why); an answer whose client
     goes away ends with ConnectionError. Returns None, having read nothing, when it cannot take
-    over the sockets (then use ``copy_body``)."""
+    over the sockets (then use ``copy_body``). ``stall``: see ``within_stall``."""
     buffered = getattr(reader, "_buffer", None)  # CPython's StreamReader keeps unread bytes here
     source_sock = source.get_extra_info("socket")
     dest_sock = dest.get_extra_info("socket")
@@ -475,13 +535,16 @@ async def relay_body_direct(reader: asyncio.StreamReader, source: asyncio.Stream
 
     buf = bytearray(DIRECT_BUFFER)
     view = memoryview(buf)
+    watch = StallWatch(stall)
     try:
         if kind == "length":
             extra = first[length:]
             await send([first[:length]])
             remaining = length - min(length, len(first))
             while remaining:
+                watch.waiting()
                 n = 0 if eof else await loop.sock_recv_into(inbound, view[:min(remaining, len(view))])
+                watch.got()
                 if not n:
                     raise HttpError(400, "the body is shorter than its Content-Length")
                 await send([view[:n]])
@@ -491,12 +554,19 @@ async def relay_body_direct(reader: asyncio.StreamReader, source: asyncio.Stream
         if first:
             await send(relay.feed(first))
         while not relay.done:
+            watch.waiting()
             n = 0 if eof else await loop.sock_recv_into(inbound, view)
+            watch.got()
             if not n:
                 raise asyncio.IncompleteReadError(relay.pending, None)
             await send(relay.feed(view[:n]))
         return Relayed(relay.total, relay.surplus)
+    except asyncio.CancelledError:
+        if watch.stalled():
+            raise HttpError(408, STALLED) from None
+        raise
     finally:
+        watch.close()
         view.release()
         inbound.close()
         outbound.close()

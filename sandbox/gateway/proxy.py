@@ -12,7 +12,9 @@ and a fixed Content-Type per kind of body. No value the learner sent is copied i
 ``X-Registry-Auth`` once it has decoded to a small JSON object, and that is re-encoded.
 
 A connection may wait ``idle_timeout`` for its next request; once a request's first byte is in,
-its head (and a JSON body the gateway reads) must arrive within ``head_timeout``; a sandbox holds
+its head (and a JSON body the gateway reads) must arrive within ``head_timeout``; an upload body
+(docker cp in, a build context) may be as long as it likes but may not pause for more than
+``stall_timeout`` (a 408, and the connection is closed); a sandbox holds
 at most ``connections_max`` connections at once (``ConnectionLimits``). None of these cuts a
 request that is being answered: attach, exec, ``logs -f`` and ``events`` run as long as they like.
 """
@@ -111,6 +113,7 @@ class ConnectionLimits:
 
     head_timeout: float = 30.0  # from a request's first byte to the end of its head (and JSON body)
     idle_timeout: float = 300.0  # a kept-alive connection with no new request for this long is closed
+    stall_timeout: float = 60.0  # an upload body (docker cp in, a build context) with no byte for this long
     connections_max: int = 32  # open connections per sandbox; `docker run -it` uses about four
 
 
@@ -369,9 +372,11 @@ class LearnerProxy:
                     up_writer.write(block)
                     await up_writer.drain()
             if streaming:
-                relayed = await httpio.relay_body_direct(req.reader, req.writer, up_writer, req.framing, stream_limit)
+                stall = self.connection_limits.stall_timeout
+                relayed = await httpio.relay_body_direct(req.reader, req.writer, up_writer, req.framing, stream_limit,
+                                                         stall=stall)
                 if relayed is None:
-                    relayed = await httpio.copy_body(req.reader, up_writer, req.framing, stream_limit)
+                    relayed = await httpio.copy_body(req.reader, up_writer, req.framing, stream_limit, stall=stall)
                 req.body_consumed = True
                 if relayed.surplus:
                     req.close = True  # the client pipelined past the body: those bytes are spent
@@ -748,7 +753,8 @@ class LearnerProxy:
             raise PolicyDenied(f"your images use more than {self.limits.images_bytes_max >> 20} MiB; remove some")
         with tempfile.SpooledTemporaryFile(max_size=BUILD_SPOOL_IN_MEMORY) as context, \
                 tempfile.SpooledTemporaryFile(max_size=BUILD_SPOOL_IN_MEMORY) as sent:
-            await httpio.spool_body(req.reader, req.framing, self.limits.build_context_max, context)
+            await httpio.spool_body(req.reader, req.framing, self.limits.build_context_max, context,
+                                    stall=self.connection_limits.stall_timeout)
             req.body_consumed = True
             query = policy.query_dict(pairs)
             path, text = await asyncio.to_thread(build.read_dockerfile, context, query["dockerfile"])
