@@ -63,7 +63,9 @@ def signup(request: HttpRequest) -> HttpResponse:
             else:
                 form.save()
             messages.info(request, SIGNUP_DONE)
-            return redirect(f"{reverse('login')}?{urlencode({'next': _next_url(request)})}")
+            # The name is carried to the log-in form, so only the password is typed again.
+            query = urlencode({"next": _next_url(request), "username": username})
+            return redirect(f"{reverse('login')}?{query}")
         else:
             status = 400
     return render(request, "registration/signup.html", {"form": form, "next": _next_url(request)}, status=status)
@@ -94,6 +96,9 @@ class LoginView(auth_views.LoginView):
     def form_valid(self, form):
         limits.login_succeeded(self.request.POST.get("username", "")[:150], limits.client_address(self.request))
         return super().form_valid(form)
+
+    def get_initial(self):
+        return {**super().get_initial(), "username": self.request.GET.get("username", "")[:150]}
 
     def get_context_data(self, **kwargs):
         return {**super().get_context_data(**kwargs), "guests_enabled": settings.GUESTS_ENABLED}

@@ -71,7 +71,9 @@ def _signup(client, username, password="a long unusual passphrase 42", **extra):
 def test_sign_up_with_a_taken_name_answers_like_a_new_one(owner):
     taken = _signup(signed_in_client(), "Owner")
     new = _signup(signed_in_client(), "newcomer")
-    assert (taken.status_code, taken["Location"]) == (new.status_code, new["Location"])
+    # The same answer but for the name the visitor typed, carried to the log-in form.
+    assert (taken.status_code, taken["Location"].replace("Owner", "NAME")) == \
+        (new.status_code, new["Location"].replace("newcomer", "NAME"))
     assert User.objects.filter(username="newcomer").exists()
     assert User.objects.filter(username__iexact="owner").count() == 1
     # Both lead to the log-in page with the same words, and neither signs anyone in.
@@ -80,6 +82,12 @@ def test_sign_up_with_a_taken_name_answers_like_a_new_one(owner):
     page_b = client_b.get(_signup(client_b, "another-newcomer")["Location"]).content.decode()
     assert SIGNUP_DONE in page_a and SIGNUP_DONE in page_b
     assert "_auth_user_id" not in client_a.session and "_auth_user_id" not in client_b.session
+
+
+def test_after_sign_up_the_log_in_form_has_the_name_filled_in(db):
+    client = signed_in_client()
+    page = client.get(_signup(client, "newcomer")["Location"]).content.decode()
+    assert 'name="username" value="newcomer"' in page
 
 
 @pytest.mark.parametrize("password", ["73918264", "password", "short1"])
