@@ -1,12 +1,14 @@
-"""Abuse limits: fixed-window counters in Django's cache, the client's address, log-in lockout.
+"""Abuse limits: rate counters, the client's address, log-in lockout.
 
-The counters live in the cache (``CACHES['default']``) so that every server process sees the same
-count: under ``make run`` that is the private Redis; elsewhere the process's memory. ``add`` then
-``incr`` is atomic on both, so two processes never both take the last place in a window.
+Rates are counted by django-ratelimit in Django's cache (``CACHES['default']``), so that every
+server process sees the same count: under ``make run`` that is the private Redis; elsewhere the
+process's memory. Its ``add`` then ``incr`` is atomic on both, so two processes never both take the
+last place in a window. A cache that does not answer lets requests through
+(``RATELIMIT_FAIL_OPEN``): a Redis hiccup must not lock a class out.
 
 Rates are ``"<count>/<period>"`` (period ``s``, ``m``, ``h`` or ``d``, optionally with a number:
-``"5/10m"``); ``"0"``, ``"off"`` or empty turns a limit off. The clock is passed in (``now``) so
-tests need no sleeping.
+``"5/10m"``); ``"0"``, ``"off"`` or empty turns a limit off. The lockout's clock is passed in
+(``now``) so tests need no sleeping.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django_ratelimit.core import get_usage
 
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -56,28 +59,17 @@ class Verdict:
 ALLOWED = Verdict(False)
 
 
-def _cache_key(scope: str, key: str, window: int) -> str:
-    digest = hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
-    return f"limit:{scope}:{digest}:{window}"
-
-
-def hit(scope: str, key: str, rate: str | Rate | None, *, now: float | None = None) -> Verdict:
-    """Count one use of ``scope`` by ``key``; limited once the window's count passes the rate."""
+def hit(scope: str, key: str, rate: str | Rate | None) -> Verdict:
+    """Count one use of ``scope`` by ``key`` (an address, a user id); limited once the window's
+    count passes the rate."""
     rate = parse_rate(rate) if isinstance(rate, str) or rate is None else rate
     if rate is None:
         return ALLOWED
-    now = time.time() if now is None else now
-    window = int(now // rate.seconds)
-    cache_key = _cache_key(scope, key, window)
-    cache.add(cache_key, 0, rate.seconds + 1)
-    try:
-        count = cache.incr(cache_key)
-    except ValueError:  # expired between add and incr
-        cache.set(cache_key, 1, rate.seconds + 1)
-        count = 1
-    if count <= rate.count:
+    usage = get_usage(None, group=scope, key=lambda _group, _request: key, rate=(rate.count, rate.seconds),
+                      increment=True)
+    if usage is None or not usage["should_limit"]:
         return ALLOWED
-    return Verdict(True, int((window + 1) * rate.seconds - now) + 1)
+    return Verdict(True, max(1, usage["time_left"]))
 
 
 def client_address(request) -> str:
