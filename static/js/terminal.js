@@ -21,6 +21,9 @@
       convertEol: false,
       fontFamily: "ui-monospace, 'DejaVu Sans Mono', Menlo, monospace",
       fontSize: 14,
+      // At a line height of 1 the DOM renderer clips the underscore below the cell with common
+      // monospace fonts: `echo A_B` showed as "A B".
+      lineHeight: 1.2,
       scrollback: 5000,
     });
     const fit = new window.FitAddon.FitAddon();
