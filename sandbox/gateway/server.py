@@ -36,6 +36,7 @@ LABEL_WORKSPACE = "tutorial.workspace"
 CLEANUP_CONCURRENCY = 3  # vanished sandboxes cleaned up at once (threads of the default executor)
 SWEEP_INTERVAL = 300.0  # seconds between cleanup retry sweeps started by the watcher
 SOCKET_NAME = "docker.sock"
+GATEWAY_READY_SECONDS = 5.0  # how long a start waits for the gateway process's listener
 
 
 def engine_socket_path(docker_host: str | None = None) -> str:
@@ -391,8 +392,12 @@ def _embedded_server(create: bool = True) -> GatewayServer | None:
 async def ensure_gateway(sandbox_id: str, owner_id: str | int, lesson: str = "") -> None:
     """Make sure this sandbox's socket answers: served in-process unless ``run_gateway`` runs.
 
-    The in-process listener lives in the running event loop (Daphne's, or a test's)."""
+    The in-process listener lives in the running event loop (Daphne's, or a test's). When the
+    ``run_gateway`` process serves, it opens the listener on the engine's start event, a moment
+    after the start: wait for it (bounded), or the learner's first `docker` command, typed as soon
+    as the prompt shows, finds no daemon."""
     if gateway_process_running():
+        await wait_for_listener(Path(settings.DATA_DIR) / "gateway" / sandbox_id / SOCKET_NAME)
         return
     server = _embedded_server()
     await server.serve(sandbox_id, str(owner_id), lesson)
@@ -406,6 +411,24 @@ async def ensure_gateway(sandbox_id: str, owner_id: str | int, lesson: str = "")
                 await server.open_registry_api(sandbox_id, container["Id"])
     except (OSError, ValueError, httpio.HttpError) as exc:
         log.warning("no registry API inside sandbox %s: %s", sandbox_id, exc)
+
+
+async def wait_for_listener(path: Path, seconds: float = GATEWAY_READY_SECONDS) -> bool:
+    """True once something accepts on the unix socket ``path``; False after ``seconds``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        try:
+            with short_path(path) as connect_path:
+                _reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(connect_path), 1)
+            writer.close()
+            return True
+        except (OSError, asyncio.TimeoutError):
+            pass
+        if loop.time() >= deadline:
+            log.warning("the gateway process opened no listener at %s within %s s", path, seconds)
+            return False
+        await asyncio.sleep(0.05)
 
 
 async def release_gateway(sandbox_id: str) -> None:
