@@ -8,12 +8,16 @@ dashboard of a class that ended, closes at once.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from sandbox import protocol
+from sandbox.console_slots import HEARTBEAT_SECONDS, ConsoleSlot
 from sandbox.permissions import access_group
 
 from .models import group_name
@@ -34,6 +38,8 @@ def _dashboard_access(user, classroom_id: int) -> str | None:
 class DashboardConsumer(AsyncWebsocketConsumer):
     group: str | None = None
     user_group: str | None = None
+    slot: ConsoleSlot | None = None
+    heartbeat: asyncio.Task | None = None
 
     async def connect(self):
         await self.accept()  # a custom close code needs an open websocket
@@ -41,6 +47,14 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             return await self.close(code=protocol.CLOSE_NOT_SIGNED_IN)
         self.classroom_id = int(self.scope["url_route"]["kwargs"]["classroom_id"])
+        # Each open dashboard holds a slot, counted across processes: a script opening sockets in
+        # a loop is refused once the instructor holds DASHBOARDS_PER_USER of them.
+        self.slot = ConsoleSlot(self.channel_layer, user.pk, self.channel_name, kind="dashboards")
+        if not await self.slot.acquire(settings.DASHBOARDS_PER_USER):
+            await self.send(text_data=protocol.error_message(
+                f"Too many dashboards open (at most {settings.DASHBOARDS_PER_USER}): close another tab."))
+            return await self.close(code=protocol.CLOSE_TOO_MANY_CONSOLES)
+        self.heartbeat = asyncio.create_task(self._keep_slot())
         # Join the user's access group before the check, so a revocation committed in between
         # still reaches this socket.
         self.user_group = access_group(user.pk)
@@ -75,7 +89,18 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             self.group = None
             await self._refuse(access)
 
+    async def _keep_slot(self):
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await self.slot.refresh()
+
     async def disconnect(self, code):
+        if self.heartbeat is not None:
+            self.heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.heartbeat
+        if self.slot is not None:
+            await self.slot.release()
         for group in (self.group, self.user_group):
             if group is not None:
                 await self.channel_layer.group_discard(group, self.channel_name)

@@ -23,7 +23,6 @@ log = logging.getLogger(__name__)
 
 SLOT_TTL_SECONDS = 60
 HEARTBEAT_SECONDS = 20
-KEY_PREFIX = "tutorial:consoles:"
 
 # KEYS[1]: the user's set; ARGV: member, limit, ttl. Redis's own clock, so processes on machines
 # with different clocks agree on what has expired. Returns 1 when the slot is taken.
@@ -76,17 +75,20 @@ class LocalSlots:
         return slots
 
 
-local_slots = LocalSlots()
+local_slots = LocalSlots()  # consoles
+_local_slots_by_kind: dict[str, LocalSlots] = {"consoles": local_slots}
 
 
 class ConsoleSlot:
     """One console's slot, held from ``acquire`` to ``release`` (both safe to call on any path)."""
 
-    def __init__(self, layer, user_id: int, member: str):
-        self.redis = _redis_for(layer, user_id)
+    def __init__(self, layer, user_id: int, member: str, kind: str = "consoles"):
+        """``kind`` names what is counted: consoles, or another per-user websocket (dashboards)."""
+        self.key = f"tutorial:{kind}:{user_id}"
+        self.redis = _redis_for(layer, self.key)
+        self.local = _local_slots_by_kind.setdefault(kind, LocalSlots())
         self.user_id = user_id
         self.member = member
-        self.key = f"{KEY_PREFIX}{user_id}"
         self.in_redis = False
         self.held = False
 
@@ -99,14 +101,14 @@ class ConsoleSlot:
             else:
                 self.in_redis = self.held = bool(taken)
                 return self.held
-        self.held = local_slots.acquire(self.user_id, self.member, limit, time.monotonic())
+        self.held = self.local.acquire(self.user_id, self.member, limit, time.monotonic())
         return self.held
 
     async def refresh(self) -> None:
         if not self.held:
             return
         if not self.in_redis:
-            local_slots.refresh(self.user_id, self.member, time.monotonic())
+            self.local.refresh(self.user_id, self.member, time.monotonic())
             return
         try:
             # The same script without a limit: pushes the expiry on, and takes the slot again if it
@@ -120,7 +122,7 @@ class ConsoleSlot:
             return
         self.held = False
         if not self.in_redis:
-            local_slots.release(self.user_id, self.member)
+            self.local.release(self.user_id, self.member)
             return
         try:
             await self.redis.zrem(self.key, self.member)
@@ -128,8 +130,8 @@ class ConsoleSlot:
             log.warning("could not release a console slot in Redis (%s); it lapses in %s s", exc, SLOT_TTL_SECONDS)
 
 
-def _redis_for(layer, user_id: int):
-    """The channel layer's own Redis connection for this user's key, or None (in-memory layer)."""
+def _redis_for(layer, key: str):
+    """The channel layer's own Redis connection for ``key``, or None (in-memory layer)."""
     if not isinstance(layer, RedisChannelLayer):
         return None
-    return layer.connection(layer.consistent_hash(f"{KEY_PREFIX}{user_id}"))
+    return layer.connection(layer.consistent_hash(key))

@@ -208,6 +208,8 @@ SANDBOX_LIMITS = {
 }
 SANDBOXES_PER_USER = int(os.environ.get("TUTORIAL_SANDBOXES_PER_USER", 2))
 CONSOLES_PER_USER = int(os.environ.get("TUTORIAL_CONSOLES_PER_USER", 8))
+# Live dashboards one instructor may hold open at once, counted across processes like consoles.
+DASHBOARDS_PER_USER = int(os.environ.get("TUTORIAL_DASHBOARDS_PER_USER", 8))
 CHECK_TIMEOUT_SECONDS = int(os.environ.get("TUTORIAL_CHECK_TIMEOUT", 20))
 
 # --- Classroom self-hosting (issue 8): production settings from the environment ---------------

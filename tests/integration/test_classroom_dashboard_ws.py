@@ -189,3 +189,17 @@ async def test_a_dashboard_url_with_an_id_past_the_database_range_is_refused_not
         ws = await dashboard(path_id, instructor)
         connected, _ = await ws.connect()
         assert not connected
+
+
+async def test_an_instructor_holds_a_bounded_number_of_dashboards(dashboard, classroom, instructor, settings):
+    settings.DASHBOARDS_PER_USER = 2
+    first = await _connected(dashboard, classroom.pk, instructor)
+    second = await _connected(dashboard, classroom.pk, instructor)
+    third = await dashboard(classroom.pk, instructor)
+    await third.connect()
+    assert "Too many dashboards" in json.loads(await third.receive_from(timeout=5))["message"]
+    assert (await third.receive_output(timeout=5))["code"] == protocol.CLOSE_TOO_MANY_CONSOLES
+    await first.disconnect()
+    again = await _connected(dashboard, classroom.pk, instructor)  # a closed tab gives its place back
+    await again.disconnect()
+    await second.disconnect()
