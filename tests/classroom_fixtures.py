@@ -1,6 +1,8 @@
-"""Fixtures for the classroom tests: two instructors, a classroom with the owner and classmate in it.
+"""Fixtures for the classroom tests: two instructors, a classroom with the owner and classmate in
+it, and a running sandbox of the owner's for the console tests.
 
-Import with ``from tests.classroom_fixtures import *`` (tests/views/conftest.py belongs to the lead).
+Import with ``from tests.classroom_fixtures import *``: the classroom tests live in several folders,
+and only these files need them.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ import pytest
 
 LESSON = "what-is-a-container"
 
-__all__ = ["LESSON", "instructor", "other_instructor", "classroom", "other_classroom", "make_instructor"]
+__all__ = ["LESSON", "instructor", "other_instructor", "classroom", "other_classroom", "make_instructor",
+           "learners_sandbox"]
 
 
 def make_instructor(username: str):
@@ -50,3 +53,16 @@ def other_classroom(other_instructor, outsider):
     room = services.create_classroom(other_instructor, "Other class", [LESSON])
     services.join(room, outsider, "Otto Outsider")
     return room
+
+
+@pytest.fixture
+async def learners_sandbox(owner, base_image, labelled_leftovers):
+    """The owner's running sandbox for LESSON, on the real engine; nothing of it is left after."""
+    from sandbox import services
+    from sandbox.models import Sandbox
+
+    sandbox = await services.start_sandbox(owner, LESSON, "plain", "base")
+    assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason
+    yield sandbox
+    await services.stop_sandbox(sandbox)
+    assert labelled_leftovers(sandbox.id) == []

@@ -3,6 +3,7 @@ CLI inside, the in-process gateway, the real engine) and the seeded classroom re
 
 from __future__ import annotations
 
+import asyncio
 import random
 import subprocess
 import uuid
@@ -15,6 +16,7 @@ from django.core.management import call_command
 
 from sandbox.backends.base import SandboxSpec
 from sandbox.backends.docker import DockerBackend
+from sandbox.gateway.server import short_path
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,3 +81,20 @@ def blocks(output: str) -> dict[str, str]:
 def gateway_images(docker_client):
     ensure_docker_images(docker_client)
     ensure_registry()
+
+
+async def exchange(socket_path, wire: bytes, timeout: float = 30) -> bytes:
+    """Send ``wire`` (and nothing more) on a fresh gateway connection; read until the gateway closes it."""
+    with short_path(socket_path) as path:
+        reader, writer = await asyncio.open_unix_connection(path)
+    try:
+        writer.write(wire)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), timeout)
+    finally:
+        writer.close()
+
+
+def status_of(answer: bytes) -> int:
+    """The status code of a raw HTTP answer."""
+    return int(answer.split(b" ", 2)[1])

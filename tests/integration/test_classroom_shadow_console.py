@@ -8,22 +8,12 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from classroom import services as classroom_services
-from sandbox import protocol, services
+from sandbox import protocol
 from sandbox.models import Sandbox
 from tests.classroom_fixtures import *  # noqa: F403
-from tests.classroom_fixtures import LESSON
 from tests.integration.test_console import connect, expect_close, next_text, read_until
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-async def learners_sandbox(owner, base_image, labelled_leftovers):
-    sandbox = await services.start_sandbox(owner, LESSON, "plain", "base")
-    assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason
-    yield sandbox
-    await services.stop_sandbox(sandbox)
-    assert labelled_leftovers(sandbox.id) == []
 
 
 async def test_instructor_watches_read_only_then_takes_control_with_a_notice(

@@ -26,7 +26,7 @@ from sandbox.gateway.cleanup import destroy_learner_objects
 from sandbox.gateway.proxy import ConnectionLimits
 from sandbox.gateway.server import GatewayServer, short_path
 
-from .gateway_helpers import gateway_images, start_workspace  # noqa: F401
+from .gateway_helpers import exchange, gateway_images, start_workspace, status_of  # noqa: F401
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 
@@ -82,20 +82,6 @@ async def first_answer(socket_path, wire: bytes) -> bytes:
         writer.close()
 
 
-async def exchange(socket_path, wire: bytes, timeout: float = 30) -> bytes:
-    """Send ``wire`` on a fresh connection and read until the gateway closes it."""
-    with short_path(socket_path) as path:
-        reader, writer = await asyncio.open_unix_connection(path)
-    try:
-        writer.write(wire)
-        await writer.drain()
-        return await asyncio.wait_for(reader.read(), timeout)
-    finally:
-        writer.close()
-
-
-def status_of(answer: bytes) -> int:
-    return int(answer.split(b" ", 2)[1])
 
 
 class Gateway:

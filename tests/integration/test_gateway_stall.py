@@ -15,28 +15,14 @@ import pytest
 from sandbox.gateway import httpio
 from sandbox.gateway.cleanup import destroy_learner_objects
 from sandbox.gateway.proxy import ConnectionLimits
-from sandbox.gateway.server import GatewayServer, short_path
+from sandbox.gateway.server import GatewayServer
 
-from .gateway_helpers import gateway_images  # noqa: F401
+from .gateway_helpers import exchange, gateway_images, status_of  # noqa: F401
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 BUSYBOX = "127.0.0.1:5000/library/busybox"
 
 
-async def send_and_read(socket_path, wire: bytes, timeout: float = 30) -> bytes:
-    """Send ``wire`` (and nothing more) and read until the gateway closes the connection."""
-    with short_path(socket_path) as path:
-        reader, writer = await asyncio.open_unix_connection(path)
-    try:
-        writer.write(wire)
-        await writer.drain()
-        return await asyncio.wait_for(reader.read(), timeout)
-    finally:
-        writer.close()
-
-
-def status_of(answer: bytes) -> int:
-    return int(answer.split(b" ", 2)[1])
 
 
 async def test_an_upload_that_stalls_is_a_408_and_its_connection_is_closed(
@@ -47,7 +33,7 @@ async def test_an_upload_that_stalls_is_a_408_and_its_connection_is_closed(
     try:
         socket_path = await server.serve(sandbox_id, "616161", "stall-test")
         body = json.dumps({"Image": BUSYBOX, "Cmd": ["true"]}).encode()
-        answer = await send_and_read(socket_path, (
+        answer = await exchange(socket_path, (
             "POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body)
         assert status_of(answer) == 201, answer
@@ -58,13 +44,13 @@ async def test_an_upload_that_stalls_is_a_408_and_its_connection_is_closed(
         }
         for name, start in uploads.items():
             # A tar header's worth of a 64 KiB body, then silence (the connection stays open).
-            answer = await send_and_read(socket_path, (
+            answer = await exchange(socket_path, (
                 f"{start}Host: docker\r\nContent-Type: application/x-tar\r\nContent-Length: 65536\r\n\r\n"
             ).encode() + b"\0" * 512)
             assert status_of(answer) == 408 and b"stalled" in answer, (name, answer)
             assert b"Connection: close" in answer, (name, answer)
         # Nothing else was hurt: the learner's socket still answers.
-        answer = await send_and_read(socket_path, b"GET /v1.41/_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+        answer = await exchange(socket_path, b"GET /v1.41/_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
         assert status_of(answer) == 200 and answer.endswith(b"OK"), answer
         assert httpio.STALLED.encode() not in answer
     finally:
