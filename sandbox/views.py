@@ -165,25 +165,25 @@ async def stop(request: HttpRequest, sandbox: Sandbox) -> HttpResponse:
 @require_POST
 @_guarded
 async def reset(request: HttpRequest, sandbox: Sandbox) -> HttpResponse:
-    if (refused := await _throttled(request, _lesson_of(sandbox), sandbox)) is not None:
-        return refused
-    try:
-        await services.reset_sandbox(sandbox, client_address=limits.client_address(request))
-    except services.SandboxLimitReached as exc:
-        return await _render_pane(request, _lesson_of(sandbox), sandbox, error=str(exc))
-    return await _render_pane(request, _lesson_of(sandbox), sandbox)
+    return await _start_again(request, sandbox, services.reset_sandbox)
 
 
 @require_POST
 @_guarded
 async def restart(request: HttpRequest, sandbox: Sandbox) -> HttpResponse:
-    if (refused := await _throttled(request, _lesson_of(sandbox), sandbox)) is not None:
+    return await _start_again(request, sandbox, services.restart_sandbox)
+
+
+async def _start_again(request: HttpRequest, sandbox: Sandbox, start) -> HttpResponse:
+    """Reset and Restart: throttled like every action, and refused past the learner's limit."""
+    lesson = _lesson_of(sandbox)
+    if (refused := await _throttled(request, lesson, sandbox)) is not None:
         return refused
     try:
-        await services.restart_sandbox(sandbox, client_address=limits.client_address(request))
+        await start(sandbox, client_address=limits.client_address(request))
     except services.SandboxLimitReached as exc:
-        return await _render_pane(request, _lesson_of(sandbox), sandbox, error=str(exc))
-    return await _render_pane(request, _lesson_of(sandbox), sandbox)
+        return await _render_pane(request, lesson, sandbox, error=str(exc))
+    return await _render_pane(request, lesson, sandbox)
 
 
 @require_POST
