@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import limits
 
-from . import home_files, services
+from . import home_files, local_cluster, services
 from .backends.base import BackendError
 from .models import Sandbox
 from .permissions import can_control
@@ -38,13 +38,19 @@ async def engine_problem(workspace: str) -> str:
 
 
 async def pane_context(lesson, sandbox: Sandbox | None, user) -> dict:
-    problem = ""
+    problem, preparing = "", False
     if sandbox is None or sandbox.state not in (Sandbox.State.RUNNING, Sandbox.State.QUEUED):
-        problem = await engine_problem(lesson.workspace)
+        if lesson.workspace == "kubernetes":
+            problem, preparing = local_cluster.problem(settings)
+        if not problem:
+            problem = await engine_problem(lesson.workspace)
     return {
         "lesson": lesson,
         "sandbox": sandbox,
         "engine_problem": problem,
+        # The pane reloads itself until the workspace can start (a cluster being built, an engine down).
+        "workspace_preparing": preparing,
+        "lesson_pane_url": reverse("sandbox:lesson_pane", args=[lesson.slug]),
         **(await lifecycle_context(sandbox)),
         "console_url": f"/ws/sandboxes/{sandbox.id}/console/" if sandbox else "",
         "pane_url": reverse("sandbox:pane", args=[sandbox.id]) if sandbox else "",
@@ -145,6 +151,21 @@ def _guarded(action):
 
     view.__name__ = action.__name__
     return login_required(view)
+
+
+@require_GET
+async def lesson_pane(request: HttpRequest, slug: str) -> HttpResponse:
+    """The pane of a lesson as the lesson page shows it: the learner's latest sandbox for it, if any."""
+    from lessons.content_loader import get_lesson
+
+    lesson = get_lesson(slug)
+    if lesson is None:
+        raise Http404("No such lesson")
+    user = await request.auser()
+    sandbox = None
+    if user.is_authenticated:
+        sandbox = await Sandbox.objects.filter(owner=user, lesson=lesson.slug).order_by("-created_at").afirst()
+    return await _render_pane(request, lesson, sandbox)
 
 
 @require_GET

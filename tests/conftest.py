@@ -99,7 +99,7 @@ def labelled_leftovers(docker_client):
 
     def leftovers(sandbox_id) -> list[str]:
         label = {"label": f"{LABEL_SANDBOX}={sandbox_id}"}
-        found = [f"container {c.name}" for c in docker_client.containers.list(all=True, filters=label)]
+        found = [f"container {c.name}" for c in docker_client.containers.list(all=True, ignore_removed=True, filters=label)]
         found += [f"network {n.name}" for n in docker_client.networks.list(filters=label)]
         found += [f"volume {v.name}" for v in docker_client.volumes.list(filters=label)]
         return found

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from sandbox.local_cluster import cluster_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("TUTORIAL_DATA_DIR", BASE_DIR / "data"))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -274,17 +276,21 @@ TUTORIAL_REGISTRY_URL = os.environ.get("TUTORIAL_REGISTRY_URL", "")
 # The doctor warns when the disk holding DATA_DIR or the engine's data has less than this free.
 DOCTOR_MIN_FREE_BYTES = int(os.environ.get("TUTORIAL_DOCTOR_MIN_FREE_GB", 5)) * 1024**3
 
-# --- Kubernetes workspace (issue 5) ------------------------------------------------------------
+# --- Kubernetes workspace -----------------------------------------------------------------------
 # The cluster: a kubeconfig file (default: $KUBECONFIG, else ~/.kube/config) and a context in it
 # (default: its current context). The server's account there must be able to make namespaces and
 # the objects in sandbox/backends/k8s_manifests.py (on kind, the admin kubeconfig is enough).
-KUBERNETES_KUBECONFIG = os.environ.get("TUTORIAL_KUBECONFIG", "")
-KUBERNETES_CONTEXT = os.environ.get("TUTORIAL_K8S_CONTEXT", "")
+# With none of those, the local cluster this machine builds and runs (cluster/, `python -m
+# cluster up`, started by `make run`); TUTORIAL_LOCAL_CLUSTER=0 turns that off.
+_LOCAL_CLUSTER = cluster_settings()
+KUBERNETES_LOCAL_CLUSTER = bool(_LOCAL_CLUSTER)
+KUBERNETES_KUBECONFIG = _LOCAL_CLUSTER.get("KUBERNETES_KUBECONFIG", os.environ.get("TUTORIAL_KUBECONFIG", ""))
+KUBERNETES_CONTEXT = _LOCAL_CLUSTER.get("KUBERNETES_CONTEXT", os.environ.get("TUTORIAL_K8S_CONTEXT", ""))
 # The API address as the toolbox containers reach it; on one machine with kind that is the
 # address `kind get kubeconfig --internal` prints (e.g. https://kind-control-plane:6443).
-KUBERNETES_API_INTERNAL_SERVER = os.environ.get("TUTORIAL_K8S_API_INTERNAL_SERVER", "")
+KUBERNETES_API_INTERNAL_SERVER = _LOCAL_CLUSTER.get("KUBERNETES_API_INTERNAL_SERVER", os.environ.get("TUTORIAL_K8S_API_INTERNAL_SERVER", ""))
 # The Docker network the toolbox joins to reach that address ("kind" is kind's own network).
-KUBERNETES_TOOLBOX_NETWORK = os.environ.get("TUTORIAL_K8S_TOOLBOX_NETWORK", "kind")
+KUBERNETES_TOOLBOX_NETWORK = _LOCAL_CLUSTER.get("KUBERNETES_TOOLBOX_NETWORK", os.environ.get("TUTORIAL_K8S_TOOLBOX_NETWORK", "kind"))
 KUBERNETES_NAMESPACE_PREFIX = os.environ.get("TUTORIAL_K8S_NAMESPACE_PREFIX", "tutorial-")
 # Pod Security `restricted` is pinned to this version (enforce, warn and audit).
 KUBERNETES_POD_SECURITY_VERSION = os.environ.get("TUTORIAL_K8S_POD_SECURITY_VERSION", "v1.31")

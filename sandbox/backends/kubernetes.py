@@ -352,7 +352,7 @@ class KubernetesBackend(SandboxBackend):
                     and labels.get(LABEL_INSTALL, settings.INSTALL_ID) == settings.INSTALL_ID:
                 owned[sandbox_id] = namespace.metadata.name
         containers = await self.toolbox._call(
-            self.toolbox.client.containers.list, all=True, filters={"label": [LABEL_SANDBOX, f"{LABEL_WORKSPACE}={WORKSPACE}"]})
+            self.toolbox.client.containers.list, all=True, ignore_removed=True, filters={"label": [LABEL_SANDBOX, f"{LABEL_WORKSPACE}={WORKSPACE}"]})
         for container in containers:
             if container.labels.get(LABEL_INSTALL, settings.INSTALL_ID) == settings.INSTALL_ID:
                 owned[container.labels[LABEL_SANDBOX]] = container.id

@@ -93,5 +93,5 @@ def test_sigkill_during_create_is_recovered_by_the_reaper(tmp_path, docker_clien
         shell(env, STOP)
         assert labelled_leftovers(again["id"]) == []
     finally:
-        for container in docker_client.containers.list(all=True, filters={"label": f"tutorial.lesson={lesson}"}):
+        for container in docker_client.containers.list(all=True, ignore_removed=True, filters={"label": f"tutorial.lesson={lesson}"}):
             container.remove(force=True)

@@ -54,7 +54,7 @@ async def test_cli_attacks_are_refused_with_the_policy_message(gateway_images, d
         assert fallback.exit_code == 0 and "BuildKit is not available in the classroom" in fallback.output, fallback.output
         # Nothing was made: no privileged or host-mounting container, no bind volume.
         label = {"label": f"tutorial.sandbox={ws.id}"}
-        learner_made = [c for c in docker_client.containers.list(all=True, filters=label) if c.id != ws.ref]
+        learner_made = [c for c in docker_client.containers.list(all=True, ignore_removed=True, filters=label) if c.id != ws.ref]
         assert learner_made == []
         assert docker_client.volumes.list(filters={"name": "rootvol"}) == []
     finally:
@@ -109,7 +109,7 @@ async def test_raw_api_tricks_on_the_learner_socket_are_refused(gateway_images, 
             status, body = await raw_request(ws.socket, request)
             assert status in (400, 403, 404), f"{name}: {status} {body}"
         label = {"label": f"tutorial.sandbox={ws.id}"}
-        assert [c for c in docker_client.containers.list(all=True, filters=label) if c.id != ws.ref] == []
+        assert [c for c in docker_client.containers.list(all=True, ignore_removed=True, filters=label) if c.id != ws.ref] == []
         # The sandbox container itself is not the learner's to touch either.
         status, _ = await raw_request(ws.socket, f"GET /v1.41/containers/{ws.ref}/json HTTP/1.1\r\nHost: d\r\n\r\n".encode())
         assert status == 404

@@ -107,7 +107,7 @@ async def test_a_container_the_engine_cannot_remove_delays_only_its_own_learner(
         for sandbox_id, sock in ((stuck, stuck_sock), (other, other_sock)):
             rc, out = await docker(sock, "run", "-d", "--name", f"app-{sandbox_id[:8]}", BUSYBOX, "sleep", "600")
             assert rc == 0, out
-        stuck_id = docker_client.containers.list(filters={"label": f"tutorial.sandbox={stuck}"})[0].id
+        stuck_id = docker_client.containers.list(ignore_removed=True, filters={"label": f"tutorial.sandbox={stuck}"})[0].id
         shim = shim_pid(stuck_id)
         # A frozen shim: what a wedged container looks like to the engine (kill, stop and remove
         # wait on it; inspect then waits on the container's lock).
@@ -122,14 +122,14 @@ async def test_a_container_the_engine_cannot_remove_delays_only_its_own_learner(
             # The other learner's cleanup runs meanwhile: nothing engine-wide waits on the stuck one.
             await asyncio.to_thread(cleanup.destroy_learner_objects, other, data_dir=data_dir, deadline=10,
                                     retry=False)
-            assert docker_client.containers.list(all=True, filters={"label": f"tutorial.sandbox={other}"}) == []
+            assert docker_client.containers.list(all=True, ignore_removed=True, filters={"label": f"tutorial.sandbox={other}"}) == []
             assert not (data_dir / "gateway" / other).exists()
             assert not (data_dir / "gateway-state" / f"{other}.json").exists()
         finally:
             os.kill(shim, signal.SIGCONT)
         report = await asyncio.to_thread(cleanup.sweep, data_dir, retry_after=0, deadline=30)
         assert stuck in report["retried"]
-        assert docker_client.containers.list(all=True, filters={"label": f"tutorial.sandbox={stuck}"}) == []
+        assert docker_client.containers.list(all=True, ignore_removed=True, filters={"label": f"tutorial.sandbox={stuck}"}) == []
         assert not (data_dir / "gateway" / stuck).exists()
         assert not (data_dir / "gateway-state" / f"{stuck}.json").exists()
 

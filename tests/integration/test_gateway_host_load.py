@@ -17,7 +17,7 @@ SECOND = 1_000_000_000
 
 def learner_containers(docker_client, ws) -> list:
     label = {"label": [f"tutorial.sandbox={ws.id}", "tutorial.gateway=learner"]}
-    return docker_client.containers.list(all=True, filters=label)
+    return docker_client.containers.list(all=True, ignore_removed=True, filters=label)
 
 
 def docker_proxies() -> int:

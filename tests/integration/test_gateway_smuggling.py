@@ -160,7 +160,7 @@ async def test_smuggling_from_inside_a_sandbox_with_dial_stdio_is_a_400(gateway_
                            " | timeout 60 docker system dial-stdio", timeout=90)
         assert ping.output.startswith("HTTP/1.1 200") and ping.output.endswith("OK"), ping.output
         label = {"label": f"tutorial.sandbox={ws.id}"}
-        assert [c for c in docker_client.containers.list(all=True, filters=label) if c.id != ws.ref] == []
+        assert [c for c in docker_client.containers.list(all=True, ignore_removed=True, filters=label) if c.id != ws.ref] == []
         assert_nothing_smuggled(docker_client, name, since)
     finally:
         await remove_smuggled(docker_client, name)

@@ -41,7 +41,7 @@ async def test_concurrent_starts_claim_each_pooled_sandbox_once(settings, base_i
         assert who.output.split() == ["1000", "sandbox"], who.output
     # One container per sandbox, each running.
     for sandbox_id in ids:
-        containers = docker_client.containers.list(all=True, filters={"label": f"tutorial.sandbox={sandbox_id}"})
+        containers = docker_client.containers.list(all=True, ignore_removed=True, filters={"label": f"tutorial.sandbox={sandbox_id}"})
         assert [c.status for c in containers] == ["running"]
 
     await services.wait_for_background()  # the refill the claims scheduled

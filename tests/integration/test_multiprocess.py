@@ -162,7 +162,7 @@ print(sandbox.id, sandbox.state, bool(served))
             loop.close()
         assert labelled_leftovers(sandbox_id) == []
     finally:
-        for container in docker_client.containers.list(all=True, filters={"label": f"tutorial.sandbox={sandbox_id}"}):
+        for container in docker_client.containers.list(all=True, ignore_removed=True, filters={"label": f"tutorial.sandbox={sandbox_id}"}):
             container.remove(force=True)
 
 

@@ -126,7 +126,7 @@ def test_make_run_on_a_clean_clone_serves_lessons_with_sandboxes(tmp_path, docke
             with contextlib.suppress(OSError, ValueError):
                 os.kill(int(redis_pid.read_text().strip()), signal.SIGTERM)
         if sandbox_id:  # in case the Stop above never ran
-            for container in docker_client.containers.list(all=True, filters={"label": f"tutorial.sandbox={sandbox_id}"}):
+            for container in docker_client.containers.list(all=True, ignore_removed=True, filters={"label": f"tutorial.sandbox={sandbox_id}"}):
                 container.remove(force=True)
     deadline = time.monotonic() + 15  # each server process finishes its open requests first
     while (left := _processes_under(clone)) and time.monotonic() < deadline:

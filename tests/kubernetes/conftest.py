@@ -76,7 +76,7 @@ def toolbox_network(docker_client):
     network = docker_client.networks.create(name, driver="bridge", internal=True, labels={"tutorial.test": "kind-network"})
     yield name
     try:
-        for container in docker_client.containers.list(all=True, filters={"network": name}):
+        for container in docker_client.containers.list(all=True, ignore_removed=True, filters={"network": name}):
             container.remove(force=True)
         network.remove()
     except Exception:  # noqa: BLE001 - best effort; the assertion that matters is in the test

@@ -152,7 +152,7 @@ async def test_reconcile_on_a_real_cluster(real_backend, toolbox_image):
     try:
         removed = await backend.reconcile([kept.sandbox_id, *[i for i in await backend.list_owned() if i not in (kept.sandbox_id, gone.sandbox_id)]])
         assert removed == [gone.sandbox_id]
-        assert not backend.toolbox.client.containers.list(all=True, filters={"label": f"{LABEL_SANDBOX}={gone.sandbox_id}"})
+        assert not backend.toolbox.client.containers.list(all=True, ignore_removed=True, filters={"label": f"{LABEL_SANDBOX}={gone.sandbox_id}"})
     finally:
         await backend.destroy(kept.sandbox_id)
         await backend.destroy(gone.sandbox_id)

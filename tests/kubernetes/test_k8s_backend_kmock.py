@@ -49,7 +49,7 @@ async def backend(k8s_settings, docker_client):
     made = KubernetesBackend()
     yield made
     # Remove every toolbox the test left (the namespaces live in the mock only).
-    for container in docker_client.containers.list(all=True, filters={"label": ["tutorial.workspace=kubernetes", LABEL_SANDBOX]}):
+    for container in docker_client.containers.list(all=True, ignore_removed=True, filters={"label": ["tutorial.workspace=kubernetes", LABEL_SANDBOX]}):
         container.remove(force=True)
 
 
@@ -150,7 +150,7 @@ async def test_create_twice_reuses_the_namespace_and_leaves_one_toolbox(backend,
     first = await backend.create(spec)
     second = await backend.create(spec)
     assert first != second
-    toolboxes = docker_client.containers.list(all=True, filters={"label": f"{LABEL_SANDBOX}={spec.sandbox_id}"})
+    toolboxes = docker_client.containers.list(all=True, ignore_removed=True, filters={"label": f"{LABEL_SANDBOX}={spec.sandbox_id}"})
     assert [c.id for c in toolboxes] == [second]
     assert set(live_objects(k8s_api, km.namespace_name(spec.sandbox_id))) == EXPECTED
 
