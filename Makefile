@@ -4,7 +4,7 @@ PIP := .venv/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup setup-dev assets engine images unit bench check packages-run packages-test
+.PHONY: run test setup setup-dev assets engine images cluster unit bench check packages-run packages-test
 
 .venv/bin/python:
 	python3 -m venv .venv
@@ -40,11 +40,18 @@ engine:
 images:
 	$(PY) manage.py build_images
 
+# This machine's Kubernetes cluster (cluster/, docs/kubernetes.md): built from Go modules the first
+# time (about twenty minutes on two cores), then started in seconds. Not used when a kubeconfig is
+# configured. `$(PY) -m cluster status|stop|reset` for the rest.
+cluster:
+	./scripts/local-cluster.sh
+
 # Without a Docker engine (or without root to start one) the site still runs; the lesson pages say
 # what is wrong and how to fix it.
 run: packages-run
 	$(MAKE) setup
-	-./scripts/start-dockerd.sh && $(PY) manage.py build_images && ./scripts/start-registry.sh && $(PY) manage.py seed_registry
+	-./scripts/start-dockerd.sh && $(PY) manage.py build_images && ./scripts/start-registry.sh && $(PY) manage.py seed_registry \
+	  && ./scripts/local-cluster.sh --background
 	HOST=$(HOST) PORT=$(PORT) ./scripts/run-site.sh
 
 test: packages-test
@@ -54,7 +61,9 @@ test: packages-test
 	./scripts/start-registry.sh
 	$(PY) manage.py seed_registry
 	$(PY) manage.py check_lessons
-	.venv/bin/pytest $(PYTEST_ARGS)
+	TUTORIAL_LOCAL_CLUSTER=1 ./scripts/local-cluster.sh
+	TUTORIAL_TEST_KUBECONFIG=$${TUTORIAL_TEST_KUBECONFIG:-$(CURDIR)/data/cluster/admin.kubeconfig} \
+	  ./scripts/run-tests.sh $(PYTEST_ARGS)
 
 unit: setup-dev
 	.venv/bin/pytest tests/unit $(PYTEST_ARGS)
@@ -62,3 +71,5 @@ unit: setup-dev
 bench: setup-dev
 	$(PY) bench/console.py --json
 	$(PY) bench/gateway.py --json
+	./scripts/local-cluster.sh
+	$(PY) bench/kubernetes.py --json

@@ -26,6 +26,9 @@ from .layout import REGISTRY, SOURCES, Layout, read_versions
 Progress = Callable[[str], None]
 
 KUBERNETES_PROGRAMS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "kubectl")
+# Static (no C library): kubectl runs in the learners' toolbox image and CoreDNS in an image, both
+# FROM scratch. The node's own programs are built the default way.
+STATIC_PROGRAMS = ("kubectl", "coredns")
 PROGRAMS = (*KUBERNETES_PROGRAMS, "etcd", "coredns", "pause")
 BUILD_TIMEOUT = 3 * 3600  # a first build on two cores takes about twenty minutes
 
@@ -103,12 +106,15 @@ def build_programs(layout: Layout, progress: Progress = print) -> Path:
     partial.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + BUILD_TIMEOUT
     env = {**os.environ, "GOFLAGS": "-mod=mod -buildvcs=false", "GOWORK": "off"}
-    missing = [p for p in KUBERNETES_PROGRAMS if not (partial / p).is_file()]
-    if missing:
-        progress(f"building Kubernetes {versions['KUBERNETES_VERSION']} ({', '.join(missing)}): about 20 minutes the first time")
-        _go(["-ldflags", version_ldflags(versions["KUBERNETES_VERSION"]), "-o", str(partial) + "/",
-             *[f"k8s.io/kubernetes/cmd/{p}" for p in missing]],
-            cwd=SOURCES / "kubernetes", env=env, progress=progress, what="Kubernetes", deadline=deadline)
+    for static in (False, True):
+        missing = [p for p in KUBERNETES_PROGRAMS if (p in STATIC_PROGRAMS) == static and not (partial / p).is_file()]
+        if missing:
+            progress(f"building Kubernetes {versions['KUBERNETES_VERSION']} ({', '.join(missing)}): "
+                     "about 20 minutes the first time")
+            _go(["-ldflags", version_ldflags(versions["KUBERNETES_VERSION"]), "-o", str(partial) + "/",
+                 *[f"k8s.io/kubernetes/cmd/{p}" for p in missing]],
+                cwd=SOURCES / "kubernetes", env={**env, "CGO_ENABLED": "0"} if static else env,
+                progress=progress, what="Kubernetes", deadline=deadline)
     if not (partial / "etcd").is_file():
         progress(f"building etcd {versions['ETCD_VERSION']}")
         _go(["-ldflags", "-s -w", "-o", str(partial / "etcd"), "go.etcd.io/etcd/server/v3"],

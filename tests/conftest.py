@@ -58,6 +58,20 @@ def base_image(docker_client) -> str:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_backends():
+    """Backends are made once per process from settings; a test that changes those settings (a
+    cluster, an engine address) must not leak its backend into the next test."""
+    from django.utils import translation
+
+    from sandbox.services import get_backend
+
+    get_backend.cache_clear()
+    yield
+    get_backend.cache_clear()
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Role users are made per test; the production hasher would dominate the suite's time."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

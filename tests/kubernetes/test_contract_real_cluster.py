@@ -1,15 +1,8 @@
-"""The backend contract against a REAL cluster, run whenever ``TUTORIAL_TEST_KUBECONFIG`` is set.
-
-It is the same contract the Docker backend passes (create, status, console, resize, run, destroy,
-list_owned), plus what only a real API server can show: RBAC, Pod Security, quota and image pulls.
-No cluster can run on the project's CI machines, so there this module is skipped with that reason
-(the one allowed skip). To run it on one machine with kind, see docs/kubernetes.md:
-
-    kind create cluster
-    kind get kubeconfig > data/kind.kubeconfig
-    TUTORIAL_TEST_KUBECONFIG=data/kind.kubeconfig \
-    TUTORIAL_K8S_API_INTERNAL_SERVER=$(kind get kubeconfig --internal | sed -n 's/ *server: //p') \
-    .venv/bin/pytest tests/kubernetes
+"""The backend contract against a REAL cluster: ``TUTORIAL_TEST_KUBECONFIG`` (``make test`` and
+``.ci/run`` bring up this machine's local cluster, cluster/, and point it there; under ``CI`` a
+missing cluster fails). The same contract the Docker backend passes (create, status, console,
+resize, run, destroy, list_owned), plus what only a real API server shows: RBAC, Pod Security,
+quota and image pulls. With kind instead, see docs/kubernetes.md.
 """
 
 from __future__ import annotations
@@ -23,10 +16,9 @@ import pytest
 from sandbox.backends import k8s_manifests as km
 from sandbox.backends.base import LABEL_SANDBOX, BackendError, EngineState, Limits, SandboxSpec
 from sandbox.backends.kubernetes import KubernetesBackend
+from tests.kubernetes.real_cluster import point_settings_at_cluster
 
-KUBECONFIG = os.environ.get("TUTORIAL_TEST_KUBECONFIG", "")
 pytestmark = [
-    pytest.mark.skipif(not KUBECONFIG, reason="no cluster here: set TUTORIAL_TEST_KUBECONFIG to run the real-cluster contract suite"),
     pytest.mark.engine,
     pytest.mark.timeout(600),
 ]
@@ -46,9 +38,7 @@ def toolbox_image(docker_client) -> str:
 
 @pytest.fixture
 def real_backend(settings, docker_client):
-    settings.KUBERNETES_KUBECONFIG = KUBECONFIG
-    settings.KUBERNETES_API_INTERNAL_SERVER = os.environ.get("TUTORIAL_K8S_API_INTERNAL_SERVER", "")
-    settings.KUBERNETES_TOOLBOX_NETWORK = os.environ.get("TUTORIAL_K8S_TOOLBOX_NETWORK", "kind")
+    point_settings_at_cluster(settings)
     settings.KUBERNETES_QUOTA = dict(km.DEFAULT_QUOTA, pods="3")
     return KubernetesBackend()
 

@@ -4,8 +4,10 @@ No registry is reachable here, so kubectl is copied from this machine. It must b
 binary (the base has no libc). Looked for, in order:
 
 1. ``$TUTORIAL_KUBECTL`` (any static kubectl you downloaded yourself);
-2. ``/usr/local/bin/kubectl`` (the official release binary is static);
-3. the version-pinned kubectl binaries of the Google Cloud SDK package ``kubectl``
+2. the static kubectl of the local cluster (``python -m cluster build``), the same version as its
+   API server;
+3. ``/usr/local/bin/kubectl`` (the official release binary is static);
+4. the version-pinned kubectl binaries of the Google Cloud SDK package ``kubectl``
    (``/usr/lib/google-cloud-sdk/bin/kubectl.1.3x``), which these machines have.
 
 Debian 12's own ``kubernetes-client`` package is kubectl 1.20: too old for any current cluster
@@ -18,12 +20,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cluster.layout import Layout
 from sandbox.images.build import BuildError, ImageRecipe
 
 KUBECTL_CANDIDATES: tuple[str, ...] = tuple(
     path
     for path in (
         os.environ.get("TUTORIAL_KUBECTL", ""),
+        str(Layout.from_environment().program("kubectl")),
         "/usr/local/bin/kubectl",
         "/usr/lib/google-cloud-sdk/bin/kubectl.1.33",
         "/usr/lib/google-cloud-sdk/bin/kubectl.1.32",

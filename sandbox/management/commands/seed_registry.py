@@ -9,7 +9,8 @@ from sandbox.services import image_tag
 
 class Command(BaseCommand):
     help = ("Push the lesson images (built offline) into the classroom registry's shared namespace, "
-            "e.g. 127.0.0.1:5000/library/hello, so a `docker pull` in a lesson is a real pull.")
+            "e.g. 127.0.0.1:5000/library/hello, so a `docker pull` in a lesson is a real pull; and the "
+            "sandbox base as tutorial/base, which the Kubernetes lessons' pods run.")
 
     def add_arguments(self, parser):
         parser.add_argument("--rebuild", action="store_true", help="build the lesson images even if present")
@@ -17,7 +18,7 @@ class Command(BaseCommand):
     def handle(self, *args, rebuild, **options):
         client = docker.DockerClient(base_url=settings.DOCKER_HOST, timeout=120)
         try:
-            for name in build_order(list(LESSON_IMAGES)):
+            for name in build_order([*LESSON_IMAGES, "base"]):
                 try:
                     if rebuild:
                         raise docker.errors.ImageNotFound(name)
@@ -26,8 +27,10 @@ class Command(BaseCommand):
                     self.stdout.write(f"built {build_image(client, name)}")
         except BuildError as exc:
             raise CommandError(str(exc)) from exc
-        for name, shared in LESSON_IMAGES.items():
-            target = f"{settings.GATEWAY_REGISTRY}/library/{shared}"
+        # The Kubernetes lessons' pods run the sandbox base as tutorial/base, pulled by the node.
+        pushes = [(name, f"library/{shared}") for name, shared in LESSON_IMAGES.items()] + [("base", "tutorial/base")]
+        for name, path in pushes:
+            target = f"{settings.GATEWAY_REGISTRY}/{path}"
             client.images.get(image_tag(name)).tag(target, "latest")
             error = None
             for line in client.images.push(target, "latest", stream=True, decode=True):

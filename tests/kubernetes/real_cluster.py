@@ -1,0 +1,40 @@
+"""The real cluster the Kubernetes tests run against: ``TUTORIAL_TEST_KUBECONFIG`` (``make test``
+and ``.ci/run`` bring up this machine's local cluster and point it there). Under ``CI`` a missing
+cluster is a failure, never a skip."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from cluster.layout import DOCKER_NETWORK
+
+KUBECONFIG = os.environ.get("TUTORIAL_TEST_KUBECONFIG", "")
+
+
+def require_cluster() -> str:
+    if KUBECONFIG and Path(KUBECONFIG).is_file():
+        return KUBECONFIG
+    message = (f"no cluster: TUTORIAL_TEST_KUBECONFIG is {KUBECONFIG or 'not set'}"
+               f"{' (no such file)' if KUBECONFIG else ''}; `make test` brings up the local cluster and sets it")
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def toolbox_network() -> str:
+    """The Docker network on which toolboxes reach the API server (the local cluster's own by default)."""
+    return os.environ.get("TUTORIAL_K8S_TOOLBOX_NETWORK", DOCKER_NETWORK)
+
+
+def point_settings_at_cluster(settings) -> None:
+    """Make the site's Kubernetes backend use the test cluster (a fresh backend object)."""
+    from sandbox import services
+
+    settings.KUBERNETES_KUBECONFIG = require_cluster()
+    settings.KUBERNETES_CONTEXT = ""
+    settings.KUBERNETES_API_INTERNAL_SERVER = os.environ.get("TUTORIAL_K8S_API_INTERNAL_SERVER", "")
+    settings.KUBERNETES_TOOLBOX_NETWORK = toolbox_network()
+    services.get_backend.cache_clear()
