@@ -222,6 +222,14 @@ def check_cluster() -> Finding:
         return Finding(True, "no Kubernetes lessons: no cluster needed")
     from kubernetes import client, config
 
+    from . import local_cluster
+
+    waiting, preparing = local_cluster.problem(settings)
+    if waiting:
+        return Finding(False, f"{len(lessons)} Kubernetes lessons; the local cluster is not ready: {waiting}",
+                       "Wait for the build to finish (`.venv/bin/python -m cluster status`; log: data/cluster/up.log)"
+                       if preparing else "Run `.venv/bin/python -m cluster up` (or `make run`); its output says what is wrong. "
+                       "To use kind, k3s or a managed cluster instead, set TUTORIAL_KUBECONFIG (docs/kubernetes.md).")
     kubeconfig = getattr(settings, "KUBERNETES_KUBECONFIG", "") or None  # None: $KUBECONFIG or ~/.kube/config
     context = getattr(settings, "KUBERNETES_CONTEXT", "") or None
     try:
@@ -230,15 +238,16 @@ def check_cluster() -> Finding:
         return Finding(
             False,
             f"{len(lessons)} Kubernetes lessons, but no usable kubeconfig ({exc})",
-            "Create a cluster (`kind create cluster`) or set TUTORIAL_KUBECONFIG (and TUTORIAL_K8S_CONTEXT) to one; "
-            "see docs/kubernetes.md and docs/self-hosting.md.",
+            "Set TUTORIAL_KUBECONFIG (and TUTORIAL_K8S_CONTEXT) to a working kubeconfig, or unset it to use this "
+            "machine's local cluster (`python -m cluster up`); see docs/kubernetes.md and docs/self-hosting.md.",
         )
     try:
         with api_client:
             version = client.VersionApi(api_client).get_code(_request_timeout=TIMEOUT_SECONDS)
     except Exception as exc:  # noqa: BLE001
         return Finding(False, f"the Kubernetes cluster does not answer: {exc}",
-                       "Start the cluster (`kind get clusters`; `docker start <name>-control-plane`) or fix TUTORIAL_KUBECONFIG.")
+                       "Start the cluster: the local one with `.venv/bin/python -m cluster up`; kind with "
+                       "`docker start <name>-control-plane`; or fix TUTORIAL_KUBECONFIG.")
     return Finding(True, f"Kubernetes {version.git_version} answers ({len(lessons)} lessons use it)")
 
 

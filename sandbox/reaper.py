@@ -45,7 +45,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from . import home_files, lifecycle, pool, services
+from . import home_files, lifecycle, local_cluster, pool, services
 from .backends.base import (
     LABEL_INSTALL,
     LABEL_ROLE,
@@ -318,6 +318,8 @@ async def _reconcile_kubernetes(report: Report) -> None:
     """Hand the live Kubernetes ids to that backend's reconcile, only when a cluster is set."""
     if "kubernetes" not in settings.SANDBOX_BACKENDS or not getattr(settings, "KUBERNETES_KUBECONFIG", ""):
         return
+    if local_cluster.problem(settings)[0]:
+        return  # the local cluster is being built or is stopped: nothing of it to reconcile yet
     try:
         backend = services.get_backend("kubernetes")
         live = await sync_to_async(list)(

@@ -155,15 +155,33 @@ def test_cluster_check_passes_without_kubernetes_lessons(monkeypatch):
 
 def test_cluster_check_fails_with_the_fix_when_kubernetes_lessons_have_no_cluster(monkeypatch, settings, tmp_path):
     monkeypatch.setattr(doctor, "kubernetes_lessons", lambda: ["pods-101"])
+    settings.KUBERNETES_LOCAL_CLUSTER = False
     settings.KUBERNETES_KUBECONFIG = str(tmp_path / "no-such-kubeconfig")
     finding = doctor.check_cluster()
     assert not finding.ok
     assert "1 Kubernetes lessons" in finding.message
-    assert "kind create cluster" in finding.fix
+    assert "TUTORIAL_KUBECONFIG" in finding.fix
+
+
+def test_cluster_check_says_how_far_the_local_cluster_is(monkeypatch, settings, tmp_path):
+    import json
+    import os
+    import time
+
+    monkeypatch.setattr(doctor, "kubernetes_lessons", lambda: ["pods-101"])
+    monkeypatch.setenv("TUTORIAL_CLUSTER_DIR", str(tmp_path))
+    settings.KUBERNETES_LOCAL_CLUSTER = True
+    finding = doctor.check_cluster()
+    assert not finding.ok and "has not been started" in finding.message and "python -m cluster up" in finding.fix
+    (tmp_path / "progress.json").write_text(json.dumps(
+        {"phase": "building", "message": "building etcd v3.6.5", "updated": time.time(), "pid": os.getpid()}))
+    finding = doctor.check_cluster()
+    assert not finding.ok and "building etcd" in finding.message and "cluster status" in finding.fix
 
 
 def test_missing_cluster_is_a_warning_until_a_kubeconfig_is_configured(monkeypatch, settings, tmp_path):
     monkeypatch.setattr(doctor, "kubernetes_lessons", lambda: ["pods-101"])
+    settings.KUBERNETES_LOCAL_CLUSTER = False
     settings.KUBERNETES_KUBECONFIG = ""
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
     call_command("doctor", "--only", "cluster")  # warning only: the class may not teach Kubernetes
