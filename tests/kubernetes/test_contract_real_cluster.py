@@ -105,9 +105,14 @@ async def test_the_contract_and_the_security_model_on_a_real_cluster(real_backen
             assert code != 0 and "exceeded quota" in out, out
         # Refused by Pod Security restricted: privileged and root pods, hostPath.
         image = f"{os.environ.get('TUTORIAL_K8S_LESSON_REGISTRY', 'localhost:5000')}/tutorial/base:latest"
+        # A privileged pod is refused and the field is named (by the API server's own
+        # --allow-privileged=false on the local cluster, by Pod Security elsewhere).
         privileged = POD.format(name="evil", image=image, extra=", privileged: true")
         code, out = await sh(backend, ref, f"kubectl apply -f - <<'EOF'\n{privileged}\nEOF")
-        assert code != 0 and "violates PodSecurity" in out, out
+        assert code != 0 and "privileged" in out and ("violates PodSecurity" in out or "Forbidden" in out), out
+        root = POD.format(name="root", image=image, extra=", runAsUser: 0")
+        code, out = await sh(backend, ref, f"kubectl apply -f - <<'EOF'\n{root}\nEOF")
+        assert code != 0 and "violates PodSecurity" in out and "runAsUser=0" in out, out
         # An exhausted quota (pods=3 here) is refused with the quota's own message.
         for number in range(3):
             code, out = await sh(backend, ref, f"kubectl apply -f - <<'EOF'\n{POD.format(name=f'p{number}', image=image, extra='')}\nEOF")
