@@ -242,18 +242,16 @@ def _egress_rule(rule, policy, known, ns_labels) -> list[str]:
     """Matches (each ending in a space) for one egress rule of a policy selecting the source."""
     peers = _peers(rule.get("to"), policy, known, ns_labels)
     ports = rule.get("ports") or []
-    out = []
+    out: list[str] = []
     if peers is None:
         # Numeric ports need no destination; a named port means something only per destination.
+        numeric = [p for p in ports if not _is_named(p)]
+        named = [p for p in ports if _is_named(p)]
         if not ports:
             out.append("")
-        out.extend(_port_match(p, None) for p in ports if not _is_named(p))
-        out = [m for m in out if m is not None]
-        if any(_is_named(p) for p in ports):
-            for dst in known:
-                for p in ports:
-                    if _is_named(p):
-                        out.extend(f"-d {ip}/32 {m}" for m in _named_matches(p, dst) for ip in dst.ips)
+        out.extend(m for m in (_port_match(p, None) for p in numeric) if m is not None)
+        for dst in known:
+            out.extend(f"-d {ip}/32 {m}" for p in named for m in _named_matches(p, dst) for ip in dst.ips)
         return out
     for dst in peers:
         for m in _port_matches(ports, dst):
@@ -467,6 +465,7 @@ def remove(
 
 REQUEST_TIMEOUT = (5, 30)  # connect, read (seconds) for every list
 WATCH_SECONDS = 240  # the server ends a watch after this; the read timeout is a bit longer
+MIN_WATCH_SECONDS = 5
 DEBOUNCE_SECONDS = 0.3
 MAX_BACKOFF_SECONDS = 30
 
@@ -575,19 +574,24 @@ def start_watches(api_client, enforcer: Enforcer) -> list[threading.Thread]:
     def loop(kind: str, call) -> None:
         backoff = 1.0
         while not enforcer.stopping.is_set():
+            started = time.monotonic()
             try:
                 for _event in watch.Watch().stream(
-                    call, timeout_seconds=WATCH_SECONDS, _request_timeout=(5, WATCH_SECONDS + 30)
+                    call, deserialize=False, timeout_seconds=WATCH_SECONDS, _request_timeout=(5, WATCH_SECONDS + 30)
                 ):
                     enforcer.changed.set()
-                    backoff = 1.0
                     if enforcer.stopping.is_set():
                         return
             except Exception as exc:  # noqa: BLE001 - reconnect whatever went wrong
                 log.debug("watch of %s ended: %s", kind, exc)
-                if enforcer.stopping.wait(backoff):
-                    return
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            # A watch that ends at once (a server on its way down, an error) is retried with backoff
+            # rather than in a tight loop; one that ran its course is restarted right away.
+            if time.monotonic() - started > MIN_WATCH_SECONDS:
+                backoff = 1.0
+                continue
+            if enforcer.stopping.wait(backoff):
+                return
+            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
     threads = [threading.Thread(target=loop, args=item, name=f"watch-{item[0]}", daemon=True) for item in calls.items()]
     for thread in threads:
@@ -603,6 +607,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--chain", default=ENTRY_CHAIN, help="entry chain name (tests use their own)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # A restarting API server would fill the log with urllib3's retries; the sync says it once.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
 
     from kubernetes import config
 

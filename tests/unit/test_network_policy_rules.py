@@ -9,19 +9,27 @@ module's helpers, over random pods, namespaces, labels and policies.
 from __future__ import annotations
 
 import ipaddress
+import json
 import random
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kubernetes.client import ApiClient, Configuration
 
 from cluster.network_policy import (
     ENTRY_CHAIN,
     Enforcer,
     Snapshot,
     compute_rules,
+    kubernetes_lister,
     pod_chain,
     restore_input,
+    start_watches,
 )
 
 # --- an interpreter of the emitted rules ----------------------------------------------------------
@@ -578,3 +586,122 @@ def test_the_rules_agree_with_the_specification(world):
                 expected = oracle_allows(src, dst, proto, port, pods, namespaces, policies)
                 got = verdict(lines, src, dst, proto, port) == "RETURN"
                 assert got == expected, (src, dst, proto, port)
+
+
+# --- the runner against a fake API server on loopback -------------------------------------------
+
+API_PATHS = {
+    "/api/v1/pods": "pods",
+    "/api/v1/namespaces": "namespaces",
+    "/apis/networking.k8s.io/v1/networkpolicies": "networkpolicies",
+}
+
+
+class FakeApiServer:
+    """Lists and watches of the three kinds; a watch sends ADDED for everything, then an event per change."""
+
+    def __init__(self):
+        self.state = {"pods": PODS, "namespaces": NAMESPACES, "networkpolicies": []}
+        self.version = 1
+        self.changed = threading.Condition()
+        self.port = 0
+        self.server = None
+
+    def set(self, kind, items):
+        with self.changed:
+            self.state[kind] = items
+            self.version += 1
+            self.changed.notify_all()
+
+    def start(self):
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            # Chunked like the real API server: a client reads watch events as the chunks come.
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def send_chunk(self, data: bytes) -> None:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+
+            def do_GET(self):
+                url = urlsplit(self.path)
+                kind = API_PATHS.get(url.path)
+                if kind is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                if parse_qs(url.query).get("watch", [""])[0].lower() != "true":
+                    body = json.dumps({"metadata": {"resourceVersion": str(api.version)}, "items": api.state[kind]})
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body.encode())
+                    return
+                self.send_header("Transfer-Encoding", "chunked")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                seen = api.version
+                for item in api.state[kind]:
+                    self.send_chunk(json.dumps({"type": "ADDED", "object": item}).encode() + b"\n")
+                while api.server is self.server:
+                    with api.changed:
+                        api.changed.wait(timeout=0.1)
+                        if api.version == seen:
+                            continue
+                        seen = api.version
+                    event = {"type": "MODIFIED", "object": {"metadata": {"resourceVersion": str(seen)}}}
+                    self.send_chunk(json.dumps(event).encode() + b"\n")
+                self.send_chunk(b"")
+                self.close_connection = True
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        server, self.server = self.server, None
+        server.shutdown()
+        server.server_close()
+
+
+def eventually(condition, seconds=20.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_the_runner_follows_changes_and_survives_an_api_server_restart():
+    api = FakeApiServer()
+    api.start()
+    api_client = ApiClient(Configuration(host=f"http://127.0.0.1:{api.port}"))
+    applied: list[list[str]] = []
+    enforcer = Enforcer(kubernetes_lister(api_client), applied.append)
+    start_watches(api_client, enforcer)
+    # The full resync is far away, so only the watches can bring the changes in time.
+    runner = threading.Thread(target=enforcer.run, args=(600,), daemon=True)
+    runner.start()
+    try:
+        assert eventually(lambda: applied and allowed(applied[-1], CLIENT, WEB))
+        api.set("networkpolicies", [policy("deny", "shop", types=["Ingress"])])
+        assert eventually(lambda: not allowed(applied[-1], CLIENT, WEB))
+        count = len(applied)
+
+        api.stop()
+        api.set("networkpolicies", [])
+        api.start()
+        assert eventually(lambda: allowed(applied[-1], CLIENT, WEB)), "the change made while it was down"
+        assert len(applied) == count + 1
+        assert runner.is_alive()
+    finally:
+        enforcer.stop()
+        if api.server:
+            api.stop()
+        runner.join(timeout=10)
