@@ -505,7 +505,7 @@ class Enforcer:
         isolated_in = sum(1 for line in lines if line.startswith(f":{self.chain}-I-"))
         isolated_out = sum(1 for line in lines if line.startswith(f":{self.chain}-E-"))
         log.info(
-            "applied %d rules: %d pods known, %d policies, %d pods isolated for ingress, %d for egress",
+            "applied %d iptables lines: %d pods known, %d policies, %d pods isolated for ingress, %d for egress",
             len(lines), len(known_pods(snap.pods)), len(snap.policies), isolated_in, isolated_out,
         )
         return True
