@@ -7,7 +7,9 @@ by ``manage.py reap_sandboxes --loop``:
    the engine (starting, running, stopping, pooled) are destroyed; running or pooled rows whose
    console container is missing become ``gone``, those whose container exited (the engine
    restarted) are stopped, each with a reason the learner reads. Kubernetes sandboxes are left to
-   the Kubernetes backend's own ``reconcile`` (only when a cluster is configured).
+   the Kubernetes backend's own ``reconcile`` (only when a cluster is configured), and running
+   ones whose learner token nears its expiry get a new one written into their console
+   (``CREDENTIALS_PER_PASS`` at most per pass, the oldest sandboxes first).
 2. Sandboxes stuck ``starting`` (their server died mid-create) are failed and cleaned up.
 3. Time to live and idle timeout: warn, then stop (see ``sandbox.lifecycle.decide``).
 4. Saved files of sandboxes whose time to live ran out are dropped; so are files of no sandbox.
@@ -84,6 +86,7 @@ class Report:
     warned: list[str] = dataclasses.field(default_factory=list)
     files_dropped: list[str] = dataclasses.field(default_factory=list)
     checkpointed: list[str] = dataclasses.field(default_factory=list)
+    credentials_renewed: list[str] = dataclasses.field(default_factory=list)
     promoted: list[str] = dataclasses.field(default_factory=list)
     pool_created: int = 0
     pool_removed: int = 0
@@ -118,6 +121,7 @@ async def reap_once(scope: Scope | None = None) -> Report:
     except Exception as exc:  # noqa: BLE001
         _step_failed(report, "reconcile", exc)
     await _step(report, "kubernetes", _reconcile_kubernetes(report))
+    await _step(report, "kubernetes credentials", renew_kubernetes_credentials(in_scope, report))
     await _step(report, "stuck starts", fail_stuck_starting(in_scope, report, engine_up=not report.engine_problem))
     await _step(report, "limits", apply_limits(in_scope, report))
     await _step(report, "saved files", drop_expired_files(in_scope, report))
@@ -330,6 +334,63 @@ async def _reconcile_kubernetes(report: Report) -> None:
             report.orphans_removed.extend(removed)
     except (BackendError, ImportError, OSError) as exc:
         log.warning("reaper: the Kubernetes cluster could not be reconciled now: %s", exc)
+
+
+CREDENTIALS_PER_PASS = 20  # renewals per pass, oldest sandboxes first; a token is renewed with a third of its life left
+
+
+async def renew_kubernetes_credentials(in_scope: Scope, report: Report) -> None:
+    """Renew the learner token of running Kubernetes sandboxes before it expires, so the console
+    never loses the cluster under the learner (see ``KubernetesBackend.credentials_due``)."""
+    if "kubernetes" not in settings.SANDBOX_BACKENDS or not getattr(settings, "KUBERNETES_KUBECONFIG", ""):
+        return
+    if local_cluster.problem(settings)[0]:
+        return  # renewed once the cluster is back; a token that expired meanwhile says so in checks
+    backend = services.get_backend("kubernetes")
+    running = {str(s.id): s.engine_ref async for s in Sandbox.objects.filter(
+        workspace="kubernetes", state=Sandbox.State.RUNNING).exclude(engine_ref="").order_by("started_at")
+        if in_scope(str(s.id))}
+    due: set[str] = set()
+
+    async def check(sandbox_id: str) -> None:
+        if await backend.credentials_due(sandbox_id):
+            due.add(sandbox_id)
+
+    async def renew(sandbox_id: str) -> None:
+        # Re-read: a stop or a reset meanwhile leaves no console, or a new one with a fresh token.
+        if not await Sandbox.objects.filter(pk=sandbox_id, state=Sandbox.State.RUNNING,
+                                            engine_ref=running[sandbox_id]).aexists():
+            return
+        await backend.refresh_credentials(sandbox_id, running[sandbox_id])
+        report.credentials_renewed.append(sandbox_id)
+
+    try:
+        await _each_on_its_own(report, list(running), check)
+        chosen = [i for i in running if i in due][:CREDENTIALS_PER_PASS]
+        await _each_on_its_own(report, chosen, renew)
+    except EngineUnavailable as exc:
+        log.warning("reaper: Kubernetes credentials could not be renewed now: %s", exc)
+
+
+async def _each_on_its_own(report: Report, sandbox_ids, work: Callable[[str], Awaitable[None]]) -> None:
+    """:func:`_for_each` without setting sandboxes aside (that is for containers that will not go):
+    a few at a time, a failure reported and the others carrying on, the cluster down raised once."""
+    gate = asyncio.Semaphore(SANDBOX_CONCURRENCY)
+    down: list[EngineUnavailable] = []
+
+    async def one(sandbox_id: str) -> None:
+        async with gate:
+            try:
+                await work(sandbox_id)
+            except EngineUnavailable as exc:
+                down.append(exc)
+            except Exception as exc:  # noqa: BLE001 - logged and reported; the others carry on
+                log.error("reaper: sandbox %s: %s", sandbox_id, exc, exc_info=exc)
+                report.failures.append(f"{sandbox_id}: {exc}")
+
+    await asyncio.gather(*(one(sandbox_id) for sandbox_id in sandbox_ids))
+    if down:
+        raise down[0]
 
 
 # -- 2. stuck starts -----------------------------------------------------------------------------

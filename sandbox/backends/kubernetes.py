@@ -11,12 +11,22 @@ A sandbox is two things, both labelled ``tutorial.sandbox=<uuid>``:
   with kind it joins kind's Docker network and reaches the API server at its internal address
   (``kind get kubeconfig --internal``), never through 127.0.0.1.
 
+The learner's token is short-lived (``KUBERNETES_TOKEN_SECONDS``) and a sandbox may outlive it
+(extensions), so the namespace carries when it was issued and when it expires (annotations
+``tutorial.token-issued`` and ``tutorial.token-expires``). The reaper asks :meth:`credentials_due`
+and calls :meth:`refresh_credentials`, which writes a new kubeconfig over the toolbox's own: kubectl
+reads the file on every call, so the learner's open shell carries on with the new token. A token
+that expired anyway (the cluster was down for hours) makes kubectl say "Unauthorized"; a check that
+fails so says why in words (:data:`CREDENTIALS_EXPIRED`).
+
 The engine reference is the toolbox container's id. Blocking client calls run in threads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime as dt
 import functools
 import logging
 import os
@@ -46,6 +56,18 @@ log = logging.getLogger(__name__)
 
 WORKSPACE = "kubernetes"
 REQUEST_TIMEOUT = (5, 30)  # (connect, read) seconds for every management call
+KUBECONFIG_WRITE_SECONDS = 15  # writing the kubeconfig into the toolbox
+REFRESH_SECONDS = 60  # a whole credentials refresh: token, kubeconfig, annotations
+
+# On the sandbox's namespace: when the learner's current token was issued and when it expires
+# (ISO 8601, UTC). The cluster does not say it afterwards: a TokenRequest token is not stored.
+ANNOTATION_TOKEN_ISSUED = "tutorial.token-issued"
+ANNOTATION_TOKEN_EXPIRES = "tutorial.token-expires"
+
+# What kubectl prints when the API server refuses the token (expired, or its account gone).
+UNAUTHORIZED_MARK = "(Unauthorized)"
+CREDENTIALS_EXPIRED = ("Your console's Kubernetes credentials expired; they are renewed within a minute "
+                       "— or press Reset.")
 
 
 def _setting(name: str, default):
@@ -220,11 +242,18 @@ class KubernetesBackend(SandboxBackend):
                 raise BackendError(f"Could not create {kind} {name} in {namespace}: {_api_message(exc)}") from exc
             await self._k8s("patch", resource, namespace, patch, name, namespace, obj)
 
-    async def _learner_token(self, namespace: str) -> str:
+    async def _learner_token(self, namespace: str) -> tuple[str, dt.datetime, dt.datetime]:
+        """A new token for the learner's account: ``(token, issued, expires)``. The expiry is the
+        one the API server granted (it may cap the request), else the one asked for."""
         from kubernetes.client.exceptions import ApiException
 
         core, _, _ = self._apis()
-        request = km.token_request(_setting("KUBERNETES_TOKEN_SECONDS", 4 * 3600))
+        seconds = _setting("KUBERNETES_TOKEN_SECONDS", 4 * 3600)
+        try:
+            request = km.token_request(seconds)
+        except ValueError as exc:
+            raise BackendError(f"KUBERNETES_TOKEN_SECONDS: {exc}") from exc
+        issued = dt.datetime.now(dt.timezone.utc)
         try:
             answer = await self._k8s("create", "serviceaccounts/token", namespace,
                                      core.create_namespaced_service_account_token, km.LEARNER_ACCOUNT, namespace, request)
@@ -233,7 +262,30 @@ class KubernetesBackend(SandboxBackend):
         token = answer.status.token if answer.status else None
         if not token:
             raise BackendError(f"The cluster returned no token for the learner in {namespace}.")
-        return token
+        expires = answer.status.expiration_timestamp
+        if not isinstance(expires, dt.datetime):
+            expires = issued + dt.timedelta(seconds=seconds)
+        elif expires.tzinfo is None:
+            expires = expires.replace(tzinfo=dt.timezone.utc)
+        return token, issued, expires
+
+    async def _record_token(self, namespace: str, issued: dt.datetime, expires: dt.datetime) -> None:
+        """Write the token's issue and expiry times on the namespace (see :meth:`credentials_due`)."""
+        from kubernetes.client.exceptions import ApiException
+
+        core, _, _ = self._apis()
+        annotations = {ANNOTATION_TOKEN_ISSUED: _iso(issued), ANNOTATION_TOKEN_EXPIRES: _iso(expires)}
+        try:
+            await self._k8s("patch", "namespaces", None, core.patch_namespace, namespace, {"metadata": {"annotations": annotations}})
+        except ApiException as exc:
+            raise BackendError(f"Could not record the learner's token expiry on namespace {namespace}: {_api_message(exc)}") from exc
+
+    async def _learner_kubeconfig(self, namespace: str) -> tuple[dict, dt.datetime, dt.datetime]:
+        """A new token, recorded on the namespace, in the learner's kubeconfig."""
+        token, issued, expires = await self._learner_token(namespace)
+        ca, insecure = self._cluster_ca()
+        kubeconfig = km.learner_kubeconfig(server=self.learner_server(), namespace=namespace, token=token, ca_data=ca, insecure=insecure)
+        return kubeconfig, issued, expires
 
     async def provision_namespace(self, spec: SandboxSpec) -> dict:
         """Make (or repair) the sandbox's namespace and return the learner's kubeconfig."""
@@ -242,9 +294,9 @@ class KubernetesBackend(SandboxBackend):
         for obj in km.namespace_objects(spec, namespace, quota=_setting("KUBERNETES_QUOTA", None),
                                         limits=_setting("KUBERNETES_LIMIT_RANGE", None)):
             await self._apply(obj)
-        token = await self._learner_token(namespace)
-        ca, insecure = self._cluster_ca()
-        return km.learner_kubeconfig(server=self.learner_server(), namespace=namespace, token=token, ca_data=ca, insecure=insecure)
+        kubeconfig, issued, expires = await self._learner_kubeconfig(namespace)
+        await self._record_token(namespace, issued, expires)
+        return kubeconfig
 
     async def delete_namespace(self, sandbox_id: str) -> bool:
         """Start deleting the sandbox's namespace and return at once: the cluster removes what is
@@ -286,10 +338,61 @@ class KubernetesBackend(SandboxBackend):
             ) from exc
         except docker.errors.APIError as exc:
             raise BackendError(f"The Docker engine could not start the toolbox: {exc.explanation or exc}") from exc
-        result = await self.toolbox.run(container.id, km.kubeconfig_install_script(kubeconfig), timeout=15)
-        if result.exit_code != 0:
-            raise BackendError(f"Could not give the toolbox its kubeconfig: {result.output.strip() or result.exit_code}")
+        await self._install_kubeconfig(container.id, kubeconfig)
         return container.id
+
+    async def _install_kubeconfig(self, ref: str, kubeconfig: dict) -> None:
+        """Write the kubeconfig into the toolbox: a new file moved over the old one, so a kubectl
+        running meanwhile reads either the old or the new file, never half of one."""
+        result = await self.toolbox.run(ref, km.kubeconfig_install_script(kubeconfig), timeout=KUBECONFIG_WRITE_SECONDS)
+        if result.exit_code != 0:
+            reason = "it did not finish in time" if result.timed_out else (result.output.strip() or result.exit_code)
+            raise BackendError(f"Could not give the toolbox its kubeconfig: {reason}")
+
+    # -- the learner's credentials ----------------------------------------------------------------
+    async def credentials_due(self, sandbox_id: str, now: dt.datetime | None = None) -> bool:
+        """Whether the learner's token should be renewed now: less than a third of its lifetime is
+        left, or the namespace does not say (annotations missing or unreadable). ``False`` when the
+        sandbox has no namespace of its own: there is nothing to renew (the reaper's reconcile
+        deals with that sandbox). Raises ``BackendError`` when the cluster cannot be asked."""
+        namespace = await self._read_namespace(self.namespace_for(sandbox_id))
+        if namespace is None or not km.owns(namespace.metadata.labels, sandbox_id):
+            return False
+        annotations = namespace.metadata.annotations or {}
+        issued = _parse_time(annotations.get(ANNOTATION_TOKEN_ISSUED))
+        expires = _parse_time(annotations.get(ANNOTATION_TOKEN_EXPIRES))
+        if issued is None or expires is None or expires <= issued:
+            return True
+        now = now or dt.datetime.now(dt.timezone.utc)
+        return (expires - now) < (expires - issued) / 3
+
+    async def refresh_credentials(self, sandbox_id: str, ref: str) -> None:
+        """Give the learner a new token: written over the toolbox's kubeconfig, then recorded on
+        the namespace. The old token stays valid until it expires, so nothing the learner runs
+        meanwhile fails. Within ``REFRESH_SECONDS``; every failure is a ``BackendError``."""
+        try:
+            async with asyncio.timeout(REFRESH_SECONDS):
+                await self._refresh_credentials(sandbox_id, ref)
+        except TimeoutError as exc:
+            raise BackendError(
+                f"Renewing the Kubernetes credentials of sandbox {sandbox_id} took longer than {REFRESH_SECONDS} s; "
+                "it is tried again on the next pass.") from exc
+
+    async def _refresh_credentials(self, sandbox_id: str, ref: str) -> None:
+        name = self.namespace_for(sandbox_id)
+        namespace = await self._read_namespace(name)
+        if namespace is None or not km.owns(namespace.metadata.labels, sandbox_id):
+            raise BackendError(f"Sandbox {sandbox_id} has no namespace {name} on the cluster: no credentials to renew.")
+        # The token goes only into this sandbox's own console, never into another's by a stale ref.
+        try:
+            container = await self.toolbox._call(self.toolbox.client.containers.get, ref)
+        except docker.errors.NotFound as exc:
+            raise BackendError(f"The console of sandbox {sandbox_id} is gone: no credentials to renew.") from exc
+        if container.labels.get(LABEL_SANDBOX) != sandbox_id:
+            raise BackendError(f"Container {ref[:12]} is not the console of sandbox {sandbox_id}; its kubeconfig was left alone.")
+        kubeconfig, issued, expires = await self._learner_kubeconfig(name)
+        await self._install_kubeconfig(ref, kubeconfig)
+        await self._record_token(name, issued, expires)
 
     # -- the contract -----------------------------------------------------------------------------
     async def create(self, spec: SandboxSpec) -> str:
@@ -335,8 +438,10 @@ class KubernetesBackend(SandboxBackend):
         await self.toolbox.resize(ref, cols, rows)
 
     async def run(self, ref: str, script: str, *, timeout: float, max_output: int = 64 * 1024) -> RunResult:
-        """Checks run in the toolbox with the learner's own kubeconfig (their permissions, no more)."""
-        return await self.toolbox.run(ref, script, timeout=timeout, max_output=max_output)
+        """Checks run in the toolbox with the learner's own kubeconfig (their permissions, no more).
+        A script that failed because the API server refused that token says so in words."""
+        result = await self.toolbox.run(ref, script, timeout=timeout, max_output=max_output)
+        return explain_unauthorized(result)
 
     async def list_owned(self) -> dict[str, str]:
         """Sandboxes with a labelled namespace or toolbox: ``{sandbox_id: toolbox id or namespace}``."""
@@ -398,6 +503,28 @@ class KubernetesBackend(SandboxBackend):
 
         info = await self._k8s("get", "version", None, client.VersionApi(self.api_client()).get_code)
         return info.git_version
+
+
+def explain_unauthorized(result: RunResult) -> RunResult:
+    """``result`` with :data:`CREDENTIALS_EXPIRED` added when it failed on an unaccepted token."""
+    if result.exit_code == 0 or UNAUTHORIZED_MARK not in result.output:
+        return result
+    return dataclasses.replace(result, output=f"{result.output.rstrip()}\n{CREDENTIALS_EXPIRED}")
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _parse_time(text: str | None) -> dt.datetime | None:
+    """An annotation's time (ISO 8601), or ``None`` when it is missing or unreadable."""
+    if not text:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
 def _api_message(exc) -> str:

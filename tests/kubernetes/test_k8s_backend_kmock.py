@@ -13,7 +13,12 @@ import yaml
 
 from sandbox.backends import k8s_manifests as km
 from sandbox.backends.base import LABEL_SANDBOX, BackendError, EngineState, EngineUnavailable
-from sandbox.backends.kubernetes import KubernetesBackend, KubernetesPermissionError
+from sandbox.backends.kubernetes import (
+    ANNOTATION_TOKEN_EXPIRES,
+    ANNOTATION_TOKEN_ISSUED,
+    KubernetesBackend,
+    KubernetesPermissionError,
+)
 
 from .conftest import LEARNER_TOKEN, SERVER_TOKEN, api_url, write_kubeconfig
 
@@ -60,7 +65,11 @@ async def test_create_makes_exactly_the_namespace_objects_and_a_toolbox_with_lea
 
     cluster_wide = live_objects(k8s_api)
     assert set(cluster_wide) == {("", "namespaces", namespace)}
-    assert cluster_wide[("", "namespaces", namespace)] == km.namespace_manifest(spec, pod_security_version="v1.31")
+    stored = cluster_wide[("", "namespaces", namespace)]
+    # The manifest, plus when the learner's token was issued and expires (the mock's own expiry).
+    annotations = stored["metadata"].pop("annotations")
+    assert stored == km.namespace_manifest(spec, pod_security_version="v1.31")
+    assert annotations[ANNOTATION_TOKEN_EXPIRES] == "2030-01-01T00:00:00Z" and annotations[ANNOTATION_TOKEN_ISSUED] < "2030"
     objects = live_objects(k8s_api, namespace)
     assert set(objects) == EXPECTED
     for built in km.namespace_objects(spec, namespace):
