@@ -30,7 +30,7 @@ from django.conf import settings  # noqa: E402
 
 from sandbox.backends.base import Limits, SandboxSpec  # noqa: E402
 from sandbox.backends.docker import DockerBackend  # noqa: E402
-from sandbox.services import image_tag  # noqa: E402
+from sandbox.images.recipes import image_tag  # noqa: E402
 
 
 async def main(count: int, settle: float) -> dict:

@@ -35,6 +35,8 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
+from sandbox.images.recipes import RECIPES
+
 log = logging.getLogger(__name__)
 
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
@@ -337,8 +339,6 @@ def lesson_dirs() -> list[Path]:
 
 
 def known_images() -> set[str]:
-    from sandbox.images.build import RECIPES
-
     return set(RECIPES) | set(getattr(settings, "LESSON_EXTRA_IMAGES", []) or [])
 
 

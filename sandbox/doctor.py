@@ -22,6 +22,8 @@ from typing import NamedTuple
 import docker
 from django.conf import settings
 
+from sandbox.images.recipes import RECIPES, image_tag
+
 # One slow dependency must not hang the preflight: every network call has this deadline.
 TIMEOUT_SECONDS = 5
 GIB = 1024**3
@@ -118,9 +120,6 @@ def check_cgroup_limits() -> Finding:
 
 def check_images() -> Finding:
     """Every sandbox image the project builds is present on the engine."""
-    from sandbox.images.build import RECIPES
-    from sandbox.services import image_tag
-
     try:
         client = _docker_client()
         tags = {tag for image in client.images.list() for tag in image.tags}

@@ -42,6 +42,7 @@ from .backends.base import (
     SandboxSpec,
     SandboxStuck,
 )
+from .images.recipes import image_tag
 from .models import Sandbox
 
 log = logging.getLogger(__name__)
@@ -140,13 +141,6 @@ def spec_for(sandbox: Sandbox) -> SandboxSpec:
         image=sandbox.image,
         limits=Limits(**settings.SANDBOX_LIMITS),
     )
-
-
-def image_tag(name: str) -> str:
-    """Full tag of a project-built sandbox image, e.g. ``base`` -> ``tutorial/base:latest``."""
-    if ":" in name or "/" in name:
-        return name
-    return f"{settings.SANDBOX_IMAGE_PREFIX}/{name}:latest"
 
 
 # -- rows -----------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def docker_client() -> docker.DockerClient:
 
 @pytest.fixture(scope="session")
 def base_image(docker_client) -> str:
-    from sandbox.services import image_tag
+    from sandbox.images.recipes import image_tag
 
     tag = image_tag("base")
     try:

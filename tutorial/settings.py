@@ -320,7 +320,7 @@ KUBERNETES_LIMIT_RANGE = None
 # More folders of lessons (each holding lesson folders), beside lessons/content: an instructor
 # adds lessons without touching code. Colon-separated paths in TUTORIAL_LESSON_DIRS.
 LESSON_DIRS = [p for p in os.environ.get("TUTORIAL_LESSON_DIRS", "").split(os.pathsep) if p.strip()]
-# Images lessons may name besides the project's build recipes (sandbox.images.build.RECIPES).
+# Images lessons may name besides the project's build recipes (sandbox.images.recipes.RECIPES).
 LESSON_EXTRA_IMAGES = env_list("TUTORIAL_LESSON_EXTRA_IMAGES", [])
 
 # --- Docker workspace gateway and classroom registry (sandbox/gateway) ---------------------------

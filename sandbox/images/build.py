@@ -1,12 +1,12 @@
 """Build the sandbox images offline from ``sandbox/images/<name>/`` (used by ``build_images``).
 
-Each image folder holds a Dockerfile and its context. Host files the build needs (the static
-busybox, and later the docker CLI) are copied into a temporary context, never committed.
+What to build is listed in ``sandbox.images.recipes``. Each image folder holds a Dockerfile and its
+context. Host files the build needs (the static busybox, the docker CLI, kubectl) are copied into a
+temporary context, never committed.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import tempfile
 from pathlib import Path
@@ -14,31 +14,13 @@ from pathlib import Path
 import docker
 from django.conf import settings
 
-from sandbox.services import image_tag
+from sandbox.images.recipes import RECIPES, BuildError, ImageRecipe, image_tag
 
 IMAGES_DIR = Path(__file__).resolve().parent
-BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
-
-
-class BuildError(Exception):
-    pass
-
-
-@dataclasses.dataclass(frozen=True)
-class ImageRecipe:
-    name: str
-    # host files copied into the context: {context name: candidate host paths}
-    host_files: dict[str, tuple[str, ...]]
-    depends_on: tuple[str, ...] = ()
-
-
-RECIPES: dict[str, ImageRecipe] = {
-    "base": ImageRecipe("base", {"busybox": BUSYBOX_CANDIDATES}),
-}
 
 
 def register(recipe: ImageRecipe) -> None:
-    """Other parts (the docker and kubernetes workspaces) add their images here."""
+    """Add or replace a recipe (one a test builds besides the project's own)."""
     RECIPES[recipe.name] = recipe
 
 
@@ -92,12 +74,3 @@ def build_image(client: docker.DockerClient, name: str, *, base: str | None = No
             lines = "".join(chunk.get("stream", "") or chunk.get("error", "") for chunk in exc.build_log)
             raise BuildError(f"building {tag} failed: {exc.msg}\n{lines[-2000:]}") from exc
         return f"{tag} {image.short_id}"
-
-
-# The docker workspace's recipes (its sandbox image with the docker CLI, and the lesson images the
-# classroom registry serves) register themselves; imported last, once `register` exists.
-import sandbox.gateway.images  # noqa: E402,F401
-# The kubernetes workspace's console image (kubectl copied from this machine, see its module).
-from sandbox.images.toolbox import RECIPE as _TOOLBOX_RECIPE  # noqa: E402
-
-register(_TOOLBOX_RECIPE)

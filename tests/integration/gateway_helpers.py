@@ -22,9 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def ensure_docker_images(client: docker.DockerClient) -> None:
-    import sandbox.gateway.images  # noqa: F401 - registers the recipes
     from sandbox.images.build import build_image, build_order
-    from sandbox.services import image_tag
+    from sandbox.images.recipes import image_tag
 
     for name in build_order(["docker", "lesson-hello", "lesson-web"]):
         try:

@@ -49,10 +49,11 @@ def test_lessons_are_discovered():
 
 
 def _ensure_image(client: docker.DockerClient, name: str) -> None:
-    from sandbox.images.build import RECIPES, build_image
+    from sandbox.images.build import build_image
+    from sandbox.images.recipes import RECIPES, image_tag
 
     try:
-        client.images.get(sandbox_services.image_tag(name))
+        client.images.get(image_tag(name))
     except docker.errors.ImageNotFound:
         if name not in RECIPES:
             pytest.fail(f"image {name!r} is not built and has no recipe")

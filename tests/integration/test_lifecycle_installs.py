@@ -30,6 +30,7 @@ from sandbox.backends.base import (
     Limits,
     SandboxSpec,
 )
+from sandbox.images.recipes import image_tag
 from sandbox.models import Sandbox
 
 from .lifecycle_helpers import cleanup, make_user, only, start  # noqa: F401
@@ -40,7 +41,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def spec_for(install: str) -> SandboxSpec:
     return SandboxSpec(sandbox_id=str(uuid.uuid4()), owner_id=1, owner_name="someone", lesson="elsewhere",
-                       workspace="plain", image=services.image_tag("base"), limits=Limits(), install=install)
+                       workspace="plain", image=image_tag("base"), limits=Limits(), install=install)
 
 
 def network_and_volume(client, sandbox_id: str, install: str) -> None:

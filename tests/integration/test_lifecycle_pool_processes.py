@@ -26,7 +26,7 @@ POOLED = 4
 SETUP = f"""
 from django.contrib.auth import get_user_model
 from sandbox.models import Sandbox
-from sandbox.services import image_tag
+from sandbox.images.recipes import image_tag
 for i in range({CLAIMANTS}):
     get_user_model().objects.create_user(username=f"claimant{{i}}")
 for i in range({POOLED}):
@@ -40,7 +40,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from sandbox import lifecycle, pool
-from sandbox.services import image_tag
+from sandbox.images.recipes import image_tag
 user = get_user_model().objects.get(username=os.environ["CLAIMANT"])
 policy = lifecycle.policy_for("what-is-a-container")
 tag = image_tag("base")

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from sandbox import reaper, services
 from sandbox.backends.base import Limits, SandboxSpec
+from sandbox.images.recipes import image_tag
 from sandbox.models import Sandbox
 
 from .lifecycle_helpers import cleanup, make_user, only, start  # noqa: F401
@@ -23,7 +24,7 @@ pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 
 def orphan_spec() -> SandboxSpec:
     return SandboxSpec(sandbox_id=str(uuid.uuid4()), owner_id=999, owner_name="nobody", lesson="orphaned",
-                       workspace="plain", image=services.image_tag("base"), limits=Limits())
+                       workspace="plain", image=image_tag("base"), limits=Limits())
 
 
 async def test_engine_objects_without_a_live_row_are_removed(base_image, cleanup, labelled_leftovers):

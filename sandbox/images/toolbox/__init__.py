@@ -12,31 +12,17 @@ binary (the base has no libc). Looked for, in order:
 
 Debian 12's own ``kubernetes-client`` package is kubectl 1.20: too old for any current cluster
 (kubectl supports one minor version of skew), so it is not used. Call :func:`find_kubectl` for a
-clear error when none is present.
+clear error when none is present. The candidates and the recipe are listed with every other
+image's in ``sandbox.images.recipes``.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from cluster.layout import Layout
-from sandbox.images.build import BuildError, ImageRecipe
+from sandbox.images.recipes import KUBECTL_CANDIDATES, RECIPES, BuildError
 
-KUBECTL_CANDIDATES: tuple[str, ...] = tuple(
-    path
-    for path in (
-        os.environ.get("TUTORIAL_KUBECTL", ""),
-        str(Layout.from_environment().program("kubectl")),
-        "/usr/local/bin/kubectl",
-        "/usr/lib/google-cloud-sdk/bin/kubectl.1.33",
-        "/usr/lib/google-cloud-sdk/bin/kubectl.1.32",
-        "/usr/lib/google-cloud-sdk/bin/kubectl.1.31",
-    )
-    if path
-)
-
-RECIPE = ImageRecipe("toolbox", {"kubectl": KUBECTL_CANDIDATES}, depends_on=("base",))
+RECIPE = RECIPES["toolbox"]
 
 
 def find_kubectl() -> Path:

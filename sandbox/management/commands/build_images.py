@@ -2,7 +2,8 @@ import docker
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from sandbox.images.build import RECIPES, BuildError, build_image, build_order
+from sandbox.images.build import build_image, build_order
+from sandbox.images.recipes import RECIPES, BuildError
 
 
 class Command(BaseCommand):

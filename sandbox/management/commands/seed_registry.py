@@ -2,9 +2,8 @@ import docker
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from sandbox.gateway.images import LESSON_IMAGES
-from sandbox.images.build import BuildError, build_image, build_order
-from sandbox.services import image_tag
+from sandbox.images.build import build_image, build_order
+from sandbox.images.recipes import LESSON_IMAGES, BuildError, image_tag
 
 
 class Command(BaseCommand):
