@@ -801,3 +801,10 @@ def clear_cache() -> None:
 
 def get_lesson(slug: str) -> Lesson | None:
     return next((lesson for lesson in all_lessons() if lesson.slug == slug), None)
+
+
+def sandbox_limits_of(slug: str) -> tuple[tuple[str, int], ...]:
+    """The limits a lesson sets for its sandboxes (``sandbox:`` in its front matter); none for an
+    unknown lesson. Registered with ``sandbox.lifecycle`` when the app loads."""
+    found = get_lesson(slug)
+    return found.sandbox_limits if found else ()

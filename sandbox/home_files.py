@@ -29,6 +29,7 @@ from django.conf import settings
 
 from .backends import engine_socket
 from .backends.base import BackendError
+from .backends.docker import DockerBackend
 from .backends.manifests import SANDBOX_HOME, SANDBOX_USER
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,6 @@ def drop(sandbox_id) -> None:
 
 
 def supports(backend) -> bool:
-    from .backends.docker import DockerBackend
-
     return isinstance(backend, DockerBackend)
 
 

@@ -1,7 +1,9 @@
 """Lifecycle policy: time to live, idle timeout, warnings, extensions and queue order.
 
 Pure functions over rows and settings, with no engine and no I/O, so each rule is unit-tested
-alone; ``sandbox.services`` and ``sandbox.reaper`` act on what they decide.
+alone; ``sandbox.services`` and ``sandbox.reaper`` act on what they decide. The limits a lesson
+asks for itself come from a source the lessons app registers (:func:`register_lesson_limits`), so
+this module imports nothing above it.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.conf import settings
 
@@ -33,14 +35,29 @@ OVERRIDE_KEYS = {"ttl": "ttl_seconds", "idle": "idle_seconds", "warn": "warn_sec
                  "extend": "extend_seconds", "max_extensions": "max_extensions"}
 
 
+LessonLimits = Callable[[str], Iterable[tuple[str, int]]]
+
+
+def _no_lesson_limits(lesson: str) -> Iterable[tuple[str, int]]:
+    return ()
+
+
+_lesson_limits: LessonLimits = _no_lesson_limits
+
+
+def register_lesson_limits(source: LessonLimits) -> None:
+    """Where a lesson's own limits are read: ``source(slug)`` gives its ``(key, seconds)`` pairs
+    (keys of ``OVERRIDE_KEYS``), nothing for an unknown lesson."""
+    global _lesson_limits
+    _lesson_limits = source
+
+
 def policy_for(lesson: str) -> Policy:
     """Settings' limits, then the lesson's own (``sandbox:`` in its front matter, checked when
     lessons load), then the instructor's ``SANDBOX_LESSON_LIMITS[lesson]`` laid over them.
 
     An unknown key or a negative value in an override is a configuration error: say which.
     """
-    from lessons.content_loader import get_lesson
-
     values = {
         "ttl_seconds": settings.SANDBOX_TTL_SECONDS,
         "idle_seconds": settings.SANDBOX_IDLE_SECONDS,
@@ -48,8 +65,7 @@ def policy_for(lesson: str) -> Policy:
         "extend_seconds": settings.SANDBOX_EXTEND_SECONDS,
         "max_extensions": settings.SANDBOX_MAX_EXTENSIONS,
     }
-    found = get_lesson(lesson)
-    for key, value in found.sandbox_limits if found else ():
+    for key, value in _lesson_limits(lesson):
         values[OVERRIDE_KEYS[key]] = value
     override = (settings.SANDBOX_LESSON_LIMITS or {}).get(lesson) or {}
     for key, value in override.items():

@@ -42,6 +42,7 @@ from .backends.base import (
     SandboxSpec,
     SandboxStuck,
 )
+from .gateway.hooks import SiteHooks
 from .images.recipes import image_tag
 from .models import Sandbox
 
@@ -712,3 +713,9 @@ async def run_script(sandbox: Sandbox, script: str, *, timeout: float | None = N
 async def touch(sandbox_id) -> None:
     """Record learner activity (console input, a check, a gateway call)."""
     await Sandbox.objects.filter(pk=sandbox_id).aupdate(last_activity_at=timezone.now())
+
+
+def gateway_hooks() -> SiteHooks:
+    """What the Docker workspace gateway calls back: activity, console notices, idle timeouts."""
+    return SiteHooks(touch=touch, notify=send_notice,
+                     idle_seconds=lambda lesson: lifecycle.policy_for(lesson).idle_seconds)

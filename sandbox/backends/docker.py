@@ -23,6 +23,9 @@ import docker.errors
 import requests.exceptions
 from django.conf import settings
 
+from sandbox.gateway.cleanup import destroy_learner_objects
+from sandbox.gateway.server import ensure_gateway, release_gateway
+
 from . import engine_socket
 from .base import (
     LABEL_INSTALL,
@@ -150,8 +153,6 @@ class DockerBackend(SandboxBackend):
             await self._call(container.start, deadline=self.create_seconds)
             if spec.workspace == "docker":
                 # The learner's `docker` answers within the start: in-process unless run_gateway runs.
-                from sandbox.gateway.server import ensure_gateway
-
                 await ensure_gateway(spec.sandbox_id, spec.owner_id, spec.lesson)
         except docker.errors.ImageNotFound as exc:
             await self._clean_up_failed_create(spec.sandbox_id)
@@ -200,9 +201,6 @@ class DockerBackend(SandboxBackend):
             if problem:
                 problems.append(problem)
         # What the learner made through the docker gateway: built images, tags, registry repositories.
-        from sandbox.gateway.cleanup import destroy_learner_objects
-        from sandbox.gateway.server import release_gateway
-
         await release_gateway(sandbox_id)
         if stuck:
             # The gateway's cleanup would block a thread on the stuck container: next time.

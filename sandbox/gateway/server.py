@@ -25,7 +25,8 @@ from pathlib import Path
 from django.conf import settings
 
 from . import cleanup, httpio, policy
-from .activity import ActivityRecorder
+from .activity import ActivityRecorder, touch_interval
+from .hooks import SiteHooks, installed
 from .policy import Learner, Limits
 from .proxy import ConnectionLimits, LearnerProxy
 from .registry_api import RegistryApi, bind_in_netns
@@ -70,7 +71,8 @@ def raise_fd_limit(wanted: int = 65536) -> int:
 
 class GatewayServer:
     def __init__(self, data_dir: Path | None = None, docker_host: str | None = None, limits: Limits | None = None,
-                 record_activity: bool = True, connections: ConnectionLimits | None = None):
+                 record_activity: bool = True, connections: ConnectionLimits | None = None,
+                 hooks: SiteHooks | None = None):
         self.data_dir = Path(data_dir or settings.DATA_DIR)
         self.engine_socket = engine_socket_path(docker_host)
         self.limits = limits or gateway_limits()
@@ -78,6 +80,7 @@ class GatewayServer:
         raise_fd_limit()
         self.registry = getattr(settings, "GATEWAY_REGISTRY", "127.0.0.1:5000")
         self.record_activity = record_activity
+        self.hooks = hooks or installed()
         self.servers: dict[str, asyncio.base_events.Server] = {}
         self.learners: dict[str, tuple[Learner, ActivityRecorder | None]] = {}
         # sandbox id -> (its console container's id, the registry API listener in its namespace)
@@ -120,7 +123,7 @@ class GatewayServer:
                 old.close()
             learner = Learner(sandbox_id=sandbox_id, owner_id=str(owner_id), lesson=lesson, registry=self.registry,
                               install=getattr(settings, "INSTALL_ID", ""))
-            recorder = ActivityRecorder(sandbox_id, lesson) if self.record_activity else None
+            recorder = self._activity_recorder(sandbox_id, lesson)
             self.learners[sandbox_id] = (learner, recorder)
             proxy = LearnerProxy(learner, self.engine_socket, self.state_dir, self.limits, on_activity=recorder,
                                  connection_limits=self.connections)
@@ -138,6 +141,15 @@ class GatewayServer:
             self.servers[sandbox_id] = server
             log.info("gateway listening for sandbox %s", sandbox_id)
             return public
+
+    def _activity_recorder(self, sandbox_id: str, lesson: str) -> ActivityRecorder | None:
+        if not self.record_activity or self.hooks.touch is None:
+            return None
+        try:
+            idle = self.hooks.idle_seconds(lesson) if self.hooks.idle_seconds else 0
+        except Exception:  # noqa: BLE001 - an unknown lesson still counts, at the usual pace
+            idle = 0
+        return ActivityRecorder(sandbox_id, self.hooks.touch, touch_interval(idle))
 
     async def open_registry_api(self, sandbox_id: str, container_id: str) -> bool:
         """Serve the read-only registry API at the registry's address inside this sandbox (see
@@ -265,11 +277,9 @@ class GatewayServer:
             name = (container.get("Names") or ["/?"])[0].lstrip("/")
             sandbox_id = (container.get("Labels") or {}).get(policy.LABEL_SANDBOX)
             log.warning("killed container %s of sandbox %s: it wrote %s bytes", name, sandbox_id, container.get("SizeRw"))
-            if sandbox_id:
-                from sandbox import services
-
+            if sandbox_id and self.hooks.notify is not None:
                 with contextlib.suppress(Exception):  # no channel layer here: the kill stands
-                    await services.send_notice(sandbox_id, (
+                    await self.hooks.notify(sandbox_id, (
                         f"Your container {name} was stopped: it wrote more than "
                         f"{self.limits.container_disk_max >> 20} MiB inside itself (the classroom's limit). "
                         "Keep what containers write small (docker ps -s shows it)."))

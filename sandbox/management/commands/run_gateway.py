@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from sandbox.gateway.server import GatewayServer, manager_pid_file
+from sandbox.services import gateway_hooks
 
 
 class Command(BaseCommand):
@@ -29,7 +30,7 @@ class Command(BaseCommand):
                 pid_file.unlink()
 
     async def _run(self, interval: float) -> None:
-        server = GatewayServer()
+        server = GatewayServer(hooks=gateway_hooks())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
