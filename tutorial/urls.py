@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, register_converter
+from django.views.i18n import JavaScriptCatalog
 
 from accounts import views as account_views
 from tutorial import health
@@ -19,5 +20,7 @@ urlpatterns = [
     path("accounts/signup/", account_views.signup, name="signup"),
     path("accounts/guest/", account_views.guest, name="guest"),
     path("i18n/", include("django.conf.urls.i18n")),
+    # The pages' JavaScript words (djangojs catalogues) in the request's language, for gettext() in JS.
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("admin/", admin.site.urls),
 ]

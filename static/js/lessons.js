@@ -1,7 +1,9 @@
 // Lesson page behaviour: click-to-run and copy buttons on code blocks, and the step's setup once
-// the sandbox is running. Check, Hint and Solution are plain htmx (see templates/lessons/).
+// the sandbox is running. Check, Hint and Solution are plain htmx (see templates/lessons/); after a
+// check the focus moves to its verdict, which flashes briefly so a sighted learner sees it changed.
 (function () {
   "use strict";
+  const gettext = window.gettext || ((text) => text);
 
   function terminal() {
     const el = document.getElementById("terminal");
@@ -25,11 +27,11 @@
       button.type = "button";
       button.className = "code-action";
       if (kind === "run") {
-        button.textContent = "▶ Run";
-        button.title = "Type this into your terminal";
+        button.textContent = gettext("▶ Run");
+        button.title = gettext("Type this into your terminal");
         const run = () => {
           const term = terminal();
-          if (!term) { flash(button, "Start your sandbox first"); return; }
+          if (!term) { flash(button, gettext("Start your sandbox first")); return; }
           term.sendInput(command + "\n");
           if (term.terminal) term.terminal.focus();
         };
@@ -38,9 +40,9 @@
         pre.addEventListener("click", () => { if (!String(window.getSelection() || "")) run(); });
         pre.classList.add("runnable");
       } else {
-        button.textContent = "Copy";
+        button.textContent = gettext("Copy");
         button.addEventListener("click", () => {
-          if (navigator.clipboard) navigator.clipboard.writeText(command).then(() => flash(button, "Copied"));
+          if (navigator.clipboard) navigator.clipboard.writeText(command).then(() => flash(button, gettext("Copied")));
         });
       }
       pre.parentNode.insertBefore(button, pre.nextSibling);
@@ -54,6 +56,35 @@
     if (!layout || !pane || pane.dataset.state !== "running" || !window.htmx) return;
     window.htmx.ajax("POST", layout.dataset.setupUrl, { swap: "none" });
   }
+
+  // A new verdict: focus on it (the Check button was disabled during the request, which drops the
+  // focus to the page) and a short highlight.
+  const FLASH_MS = 2000;
+  function showVerdict(result) {
+    const verdict = result.querySelector(".verdict");
+    if (!verdict) return;
+    verdict.setAttribute("tabindex", "-1");
+    verdict.focus({ preventScroll: false });
+    const box = verdict.closest(".check-feedback") || verdict;
+    box.classList.add("just-changed");
+    setTimeout(() => box.classList.remove("just-changed"), FLASH_MS);
+  }
+  document.addEventListener("htmx:afterSettle", (ev) => {
+    if (ev.target && ev.target.id === "check-result") showVerdict(ev.target);
+  });
+  // A check that failed to reach the server leaves no verdict: the focus goes back to Check.
+  document.addEventListener("htmx:afterRequest", (ev) => {
+    const elt = ev.detail && ev.detail.elt;
+    if (!ev.detail.successful && elt && elt.matches && elt.matches("[data-check], form.quiz")) {
+      setTimeout(() => {
+        const active = document.activeElement;
+        if (!active || active === document.body) {
+          const check = document.querySelector("button[data-check]");
+          if (check) check.focus();
+        }
+      }, 0);
+    }
+  });
 
   document.addEventListener("DOMContentLoaded", () => decorate(document));
   document.body && document.body.addEventListener("htmx:load", (ev) => decorate(ev.target));

@@ -3,14 +3,63 @@
 // xterm's write callback, so the server pauses when the browser falls behind. Close codes and
 // whether to reconnect come from the server's "close" message (sandbox/protocol.py), never from
 // a copy here.
+// Focus: the terminal takes it only when the learner asks (a click, a run block, the skip link,
+// or Start/Reset in the pane), never on page load; Escape then Tab leaves it (xterm keeps Tab).
+// Words go through Django's JavaScript catalog (gettext) when the page loads it.
 (function () {
   "use strict";
   const encoder = new TextEncoder();
+  const gettext = window.gettext || ((text) => text);
+  const interpolate = window.interpolate || ((fmt, args) => fmt.replace(/%s/g, () => String(args.shift())));
+
+  // What a state name from the server reads as.
+  const STATE_NAMES = {
+    stopped: gettext("Sandbox stopped"),
+    failed: gettext("Sandbox failed"),
+    gone: gettext("Sandbox gone"),
+    stopping: gettext("Stopping"),
+  };
+
+  // Colours for xterm, one set per prefers-color-scheme (lessons.css has the page's own).
+  const THEMES = {
+    light: {
+      background: "#ffffff", foreground: "#1d232a", cursor: "#1d232a", cursorAccent: "#ffffff",
+      selectionBackground: "#b6d4fe", selectionForeground: "#1d232a",
+      black: "#24292f", red: "#cf222e", green: "#116329", yellow: "#4d2d00", blue: "#0969da",
+      magenta: "#8250df", cyan: "#1b7c83", white: "#6e7781", brightBlack: "#57606a",
+      brightRed: "#a40e26", brightGreen: "#1a7f37", brightYellow: "#633c01", brightBlue: "#0550ae",
+      brightMagenta: "#6639ba", brightCyan: "#1b7c83", brightWhite: "#8c959f",
+    },
+    dark: {
+      background: "#0f1720", foreground: "#e6edf3", cursor: "#e6edf3", cursorAccent: "#0f1720",
+      selectionBackground: "#3b5070", selectionForeground: "#ffffff",
+      black: "#484f58", red: "#ff7b72", green: "#3fb950", yellow: "#d29922", blue: "#58a6ff",
+      magenta: "#bc8cff", cyan: "#39c5cf", white: "#b1bac4", brightBlack: "#6e7681",
+      brightRed: "#ffa198", brightGreen: "#56d364", brightYellow: "#e3b341", brightBlue: "#79c0ff",
+      brightMagenta: "#d2a8ff", brightCyan: "#56d4dd", brightWhite: "#ffffff",
+    },
+  };
+  const darkScheme = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+  const currentTheme = () => (darkScheme && darkScheme.matches ? THEMES.dark : THEMES.light);
+
+  // Set when the learner pressed a button in the sandbox pane (Start, Reset, Stop): the pane that
+  // comes back gets the focus, and a console that attaches then takes it.
+  let focusWanted = false;
+  const focusIsLost = () => {
+    const active = document.activeElement;
+    return !active || active === document.body || !active.isConnected;
+  };
 
   function connect(el) {
     if (el.dataset.connected) return;
     el.dataset.connected = "1";
     const status = document.querySelector("[data-console-status]");
+    if (status) {
+      // A polite live region: screen readers say a new state without interrupting.
+      if (!status.hasAttribute("role")) status.setAttribute("role", "status");
+      status.setAttribute("aria-live", "polite");
+      if (!status.hasAttribute("tabindex")) status.setAttribute("tabindex", "-1");
+    }
     const setStatus = (text, cls) => {
       if (!status) return;
       status.textContent = text;
@@ -25,15 +74,50 @@
       // monospace fonts: `echo A_B` showed as "A B".
       lineHeight: 1.2,
       scrollback: 5000,
+      // Output mirrored into an off-screen list that screen readers read; nothing visible changes.
+      screenReaderMode: true,
+      theme: currentTheme(),
     });
+    if (darkScheme) {
+      const follow = () => { term.options.theme = currentTheme(); };
+      if (darkScheme.addEventListener) darkScheme.addEventListener("change", follow);
+    }
+    showKeys(el); // before fitting: the line takes its height from the terminal's
     const fit = new window.FitAddon.FitAddon();
     term.loadAddon(fit);
     term.open(el);
     fit.fit();
+    if (term.textarea) term.textarea.setAttribute("aria-describedby", "terminal-keys");
     el.terminal = term; // for tests and the lesson engine's run buttons
+
+    // Leaving the terminal: Escape is held back for a moment; a Tab (or Shift+Tab) right after it
+    // is left to the browser, which moves the focus on, and the Escape is dropped. Any other key,
+    // or the moment passing, sends the Escape on (vi and less still get it).
+    const ESCAPE_HOLD_MS = 800;
+    let heldEscape = null;
+    const sendHeldEscape = () => {
+      if (!heldEscape) return;
+      clearTimeout(heldEscape);
+      heldEscape = null;
+      sendInput(encoder.encode("\x1b"));
+    };
+    const isModifier = (key) => key === "Shift" || key === "Control" || key === "Alt" || key === "Meta";
 
     // Copy and paste: Ctrl+Shift+C / Ctrl+Shift+V (Ctrl+C stays the terminal's interrupt).
     term.attachCustomKeyEventHandler((ev) => {
+      if (ev.type === "keydown" && ev.key === "Escape" && !ev.ctrlKey && !ev.altKey && !ev.metaKey && !ev.shiftKey) {
+        sendHeldEscape(); // a second Escape sends the first
+        heldEscape = setTimeout(sendHeldEscape, ESCAPE_HOLD_MS);
+        return false;
+      }
+      if (heldEscape && ev.type === "keydown" && !isModifier(ev.key)) {
+        if (ev.key === "Tab" && !ev.ctrlKey && !ev.altKey && !ev.metaKey) {
+          clearTimeout(heldEscape);
+          heldEscape = null;
+          return false; // not handled by xterm: the browser's Tab moves the focus
+        }
+        sendHeldEscape();
+      }
       if (ev.type === "keydown" && ev.ctrlKey && ev.shiftKey && ev.code === "KeyC") {
         const text = term.getSelection();
         if (text && navigator.clipboard) navigator.clipboard.writeText(text);
@@ -62,7 +146,7 @@
       const show = () => {
         const left = Math.max(0, Math.round((endsAt - Date.now()) / 1000));
         const m = Math.floor(left / 60), s = left % 60;
-        label.textContent = m + ":" + String(s).padStart(2, "0") + " left";
+        label.textContent = interpolate(gettext("%s left"), [m + ":" + String(s).padStart(2, "0")]);
         timer.classList.toggle("ending", left <= 300);
       };
       show();
@@ -83,12 +167,12 @@
     const queued = [];
     let queuedBytes = 0;
     let attached = false;
-    let lastStatus = ["Connecting…", "state-starting"];
+    let lastStatus = [gettext("Connecting…"), "state-starting"];
     const show = (text, cls) => { lastStatus = [text, cls]; setStatus(text, cls); };
     const showQueue = () => {
       if (attached) return;
       const [text, cls] = lastStatus;
-      setStatus(queuedBytes ? text + " (" + queuedBytes + " typed keys wait)" : text, cls);
+      setStatus(queuedBytes ? text + " " + interpolate(gettext("(%s typed keys wait)"), [queuedBytes]) : text, cls);
     };
 
     const sendControl = (data) => {
@@ -98,7 +182,7 @@
       if (attached && ws && ws.readyState === WebSocket.OPEN) { ws.send(bytes); return; }
       if (ended) return;
       if (queuedBytes + bytes.length > MAX_QUEUED_INPUT) {
-        setStatus("Not connected: typing is paused until the console is back.", "state-error");
+        setStatus(gettext("Not connected: typing is paused until the console is back."), "state-error");
         return;
       }
       queued.push(bytes);
@@ -142,12 +226,12 @@
       let left = Math.ceil((ceiling * (0.5 + Math.random() / 2)) / 1000);
       const tick = () => {
         if (document.hidden && why.hidden) {
-          show((why.text ? why.text + " " : "") + "Reconnecting when this tab is visible…", "state-starting");
+          show((why.text ? why.text + " " : "") + gettext("Reconnecting when this tab is visible…"), "state-starting");
           document.addEventListener("visibilitychange", () => { if (!document.hidden) open(); }, { once: true });
           return;
         }
         if (left <= 0) { open(); return; }
-        show((why.text ? why.text + " " : "Connection lost. ") + "Reconnecting in " + left + " s…", "state-starting");
+        show((why.text ? why.text + " " : gettext("Connection lost.") + " ") + interpolate(gettext("Reconnecting in %s s…"), [left]), "state-starting");
         showQueue();
         left -= 1;
         retryTimer = setTimeout(tick, 1000);
@@ -166,7 +250,7 @@
       // A handshake that hangs (a proxy, a server process stopping) must not stall the retries:
       // closing a connecting socket fires onclose, which schedules the next attempt.
       const handshake = setTimeout(() => { if (sock.readyState === WebSocket.CONNECTING) sock.close(); }, 10000);
-      show(attempt ? "Reconnecting…" : "Connecting…", "state-starting");
+      show(attempt ? gettext("Reconnecting…") : gettext("Connecting…"), "state-starting");
       showQueue();
       sock.onopen = () => {
         clearTimeout(handshake);
@@ -179,10 +263,16 @@
         attached = true;
         attachedAt = Date.now();
         waiting = false;
-        show("Connected", "state-running");
+        show(gettext("Connected"), "state-running");
         sendResize();
         flushQueue();
-        term.focus();
+        // Only a learner who asked (Start, Reset) gets the terminal; a page load does not, and
+        // neither does a reconnect while they are elsewhere on the page.
+        if (focusWanted) {
+          const active = document.activeElement;
+          if (focusIsLost() || active === status || (active && active.closest && active.closest("#sandbox-pane"))) term.focus();
+          focusWanted = false;
+        }
       };
       sock.onmessage = (ev) => {
         if (sock !== ws) return;
@@ -198,18 +288,19 @@
           if (!attached) attachedNow();
         } else if (msg.type === "state" && msg.state === "queued") {
           waiting = true;
-          show(msg.position ? "Waiting for a free sandbox: you are number " + msg.position + " in the queue."
-                            : "Waiting for a free sandbox…", "state-queued");
+          show(msg.position ? interpolate(gettext("Waiting for a free sandbox: you are number %s in the queue."), [msg.position])
+                            : gettext("Waiting for a free sandbox…"), "state-queued");
           showQueue();
         } else if (msg.type === "state" && msg.state === "starting") {
           waiting = true;
-          show("Starting your sandbox…", "state-starting");
+          show(gettext("Starting your sandbox…"), "state-starting");
           showQueue();
         } else if (msg.type === "state" && msg.state === "stopping") {
-          show("Stopping" + (msg.reason ? ": " + msg.reason : "…"), "state-stopping");
+          show(msg.reason ? STATE_NAMES.stopping + ": " + msg.reason : gettext("Stopping…"), "state-stopping");
         } else if (msg.type === "state") {
           ended = true;
-          show("Sandbox " + msg.state + (msg.reason ? ": " + msg.reason : ""), "state-" + msg.state);
+          const name = STATE_NAMES[msg.state] || interpolate(gettext("Sandbox %s"), [msg.state]);
+          show(name + (msg.reason ? ": " + msg.reason : ""), "state-" + msg.state);
         } else if (msg.type === "close") {
           closeInfo = msg;
         } else if (msg.type === "timer") {
@@ -232,7 +323,7 @@
         }
         if (closeInfo && !closeInfo.retry) {
           // Final (not signed in, not yours, not running, flooding): say why; no reconnect.
-          show(closeInfo.reason || "Disconnected", "state-stopped");
+          show(closeInfo.reason || gettext("Disconnected"), "state-stopped");
           queued.length = 0; queuedBytes = 0;
           // The pane shows the sandbox's state now; at most once a minute, since a pane that
           // renders a console that is refused again would otherwise loop.
@@ -251,9 +342,68 @@
     open();
   }
 
+  // The keys that matter, shown under the terminal.
+  function showKeys(el) {
+    if (el.parentNode.querySelector("[data-terminal-keys]")) return;
+    const help = document.createElement("p");
+    help.className = "terminal-keys";
+    help.dataset.terminalKeys = "";
+    help.id = "terminal-keys";
+    [[gettext("Esc then Tab"), gettext("leave the terminal")],
+     [gettext("Ctrl+Shift+C"), gettext("copy")],
+     [gettext("Ctrl+Shift+V"), gettext("paste")]].forEach(([keys, what], i) => {
+      if (i) help.appendChild(document.createTextNode(" · "));
+      const kbd = document.createElement("kbd");
+      kbd.textContent = keys;
+      help.appendChild(kbd);
+      help.appendChild(document.createTextNode(" " + what));
+    });
+    el.parentNode.insertBefore(help, el.nextSibling);
+  }
+
+  // Where the focus goes after the pane is swapped (Start, Reset, Stop, a refresh): only when it
+  // was lost with the old pane, to the console's status (the terminal follows once it attaches)
+  // or the pane's main button.
+  function placeFocusInPane(pane) {
+    if (!pane || !focusIsLost()) return;
+    const target = pane.querySelector("[data-console-status]") || pane.querySelector("button.primary, button:not([disabled])");
+    if (target) {
+      if (!target.matches("button, a, input, [tabindex]")) target.setAttribute("tabindex", "-1");
+      target.focus();
+    }
+  }
+
+  // The skip link: the terminal if there is one, else the pane (its Start button).
+  function skipToTerminal(ev) {
+    const link = ev.target.closest && ev.target.closest("[data-skip-to-terminal]");
+    if (!link) return;
+    const el = document.getElementById("terminal");
+    if (el && el.terminal) {
+      ev.preventDefault();
+      el.scrollIntoView({ block: "nearest" });
+      el.terminal.focus();
+      return;
+    }
+    const pane = document.getElementById("sandbox-pane");
+    const button = pane && pane.querySelector("button.primary, button:not([disabled])");
+    if (button) { ev.preventDefault(); button.focus(); }
+  }
+
   function scan(root) {
     (root || document).querySelectorAll("[data-console-url]").forEach(connect);
   }
   document.addEventListener("DOMContentLoaded", () => scan(document));
-  document.addEventListener("htmx:afterSettle", (ev) => scan(ev.target.parentNode || document));
+  document.addEventListener("click", skipToTerminal);
+  document.addEventListener("htmx:beforeRequest", (ev) => {
+    const elt = ev.detail && ev.detail.elt;
+    if (elt && elt.closest && elt.closest("#sandbox-pane") && elt.matches("button")) focusWanted = true;
+  });
+  document.addEventListener("htmx:afterSettle", (ev) => {
+    scan(ev.target.parentNode || document);
+    const pane = document.getElementById("sandbox-pane");
+    if (pane && (ev.target === pane || ev.target.contains(pane) || (ev.detail && ev.detail.elt === pane))) {
+      if (!pane.querySelector("[data-console-url]")) focusWanted = false; // no console to hand it to
+      placeFocusInPane(pane);
+    }
+  });
 })();
