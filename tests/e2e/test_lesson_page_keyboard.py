@@ -148,9 +148,48 @@ def test_dark_theme_follows_the_system_and_keeps_underscores(live_site, browser)
         # The same page follows a switch to light without a reload.
         page.emulate_media(color_scheme="light")
         _wait_until(page, "document.getElementById('terminal').terminal.options.theme.background === '#ffffff'")
+
+        # Stop from the pane: the focus does not fall to the page but to the pane's Start button.
+        page.get_by_role("button", name="Stop", exact=True).click()
+        expect(page.get_by_role("button", name="Start sandbox again")).to_be_visible(timeout=15000)
+        _wait_until(page, "(document.activeElement.textContent || '').includes('Start sandbox again')")
     finally:
         context.close()
 
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+def test_quiz_check_in_the_task_bar_answers_and_focuses_the_verdict(live_site, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    try:
+        page.goto(f"{live_site}/lessons/big-picture/")
+        page.get_by_role("button", name="Continue as guest").click()
+        page.locator('fieldset[data-question="0"] input[type=radio]').nth(1).check()
+        check = page.locator(".task-bar button[data-check]")
+        expect(check).to_have_text("Check answers")
+        check.focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#check-result [data-outcome]")).to_have_attribute("data-outcome", "failed", timeout=10000)
+        _wait_until(page, "document.activeElement.classList.contains('verdict')")
+        assert _in_viewport(page, "#check-result .verdict")
+    finally:
+        context.close()
+
+
+def test_chinese_reader_sees_the_terminal_words_in_chinese(live_site, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    try:
+        _start_sandbox(page, live_site)
+        page.select_option("select[name=language]", "zh-hans")
+        expect(page.locator("[data-console-status]")).to_have_text("已连接", timeout=15000)
+        expect(page.locator(".code-action").first).to_have_text("▶ 运行")
+        expect(page.locator("[data-terminal-keys]")).to_contain_text("先按 Esc 再按 Tab")
+        expect(page.locator("#sandbox-timer [data-time-left]")).to_contain_text("剩余")
+        expect(page.get_by_role("link", name="跳到终端")).to_have_count(1)
+        page.screenshot(path=str(SCREENSHOTS / "lesson-page-zh-hans.png"))
+    finally:
+        context.close()
