@@ -82,12 +82,12 @@ async def ready_time(base_url: str) -> tuple[float, str]:
 
 
 async def stop_all() -> None:
-    from sandbox import pool, services
+    from sandbox import pool, services, tasks
     from sandbox.models import Sandbox
 
     async for sandbox in Sandbox.objects.filter(owner__isnull=False, state__in=("starting", "running")):
         await services.stop_sandbox(sandbox)
-    await services.wait_for_background()
+    await tasks.wait_for_background()
     await pool.drain({})
 
 

@@ -27,8 +27,12 @@ from django.db import router, transaction
 from django.db.models.signals import post_save
 from django.utils import timezone
 
+from . import capacity
 from .backends.base import BackendError, EngineState
+from .engines import get_backend, spec_for
+from .images.recipes import image_tag
 from .models import Sandbox
+from .tasks import spawn
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +45,6 @@ _refilling: dict[int, asyncio.Task] = {}
 
 def targets() -> dict[str, int]:
     """``{image tag: pooled sandboxes wanted}`` from ``SANDBOX_WARM_POOL``."""
-    from .services import image_tag
-
     return {image_tag(name): count for name, count in (settings.SANDBOX_WARM_POOL or {}).items() if count > 0}
 
 
@@ -73,7 +75,7 @@ def claim_id(user, lesson: str, tag: str, policy, now: dt.datetime):
               "started_at": now, "last_activity_at": now,
               "expires_at": now + dt.timedelta(seconds=policy.ttl_seconds) if policy.ttl_seconds else None,
               "extensions": 0, "failure_reason": ""}
-    q = sql_names(connection)
+    q = capacity.sql_names(connection)
     skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     workspaces = ", ".join(["%s"] * len(POOLED_WORKSPACES))
     sql = (f"UPDATE {q['table']} SET {', '.join(f'{q[name]} = %s' for name in values)} "
@@ -93,21 +95,6 @@ def claim_id(user, lesson: str, tag: str, policy, now: dt.datetime):
     return None
 
 
-def sql_names(connection) -> dict[str, str]:
-    """The sandbox table and its columns, quoted for ``connection`` (made once per database kind:
-    the Start's write lock uses them)."""
-    names = _quoted_names.get(connection.vendor)
-    if names is None:
-        quote = connection.ops.quote_name
-        names = {field.name: quote(field.column) for field in Sandbox._meta.concrete_fields}
-        names["table"] = quote(Sandbox._meta.db_table)
-        _quoted_names[connection.vendor] = names
-    return names
-
-
-_quoted_names: dict[str, dict[str, str]] = {}
-
-
 def _db_value(connection, field_name: str, value):
     return Sandbox._meta.get_field(field_name).get_db_prep_value(value, connection)
 
@@ -120,8 +107,6 @@ def announce(sandbox: Sandbox) -> None:
 
 
 async def still_running(sandbox: Sandbox) -> bool:
-    from .services import get_backend
-
     try:
         return await get_backend(sandbox.workspace).status(sandbox.engine_ref) == EngineState.RUNNING
     except BackendError:
@@ -130,8 +115,6 @@ async def still_running(sandbox: Sandbox) -> bool:
 
 async def discard(sandbox: Sandbox) -> None:
     """A claimed pooled sandbox turned out dead: mark its row gone and remove what is left."""
-    from .services import get_backend
-
     sandbox.state = Sandbox.State.GONE
     sandbox.failure_reason = "The pre-started sandbox had stopped; a new one was made."
     await sync_to_async(sandbox.save)(update_fields=["state", "failure_reason"])
@@ -149,23 +132,19 @@ def schedule_refill() -> None:
     running = _refilling.get(id(loop))
     if running is not None and not running.done():
         return
-    from .services import spawn
-
     _refilling[id(loop)] = spawn(refill())
 
 
 @sync_to_async
 def _plan() -> list[Sandbox]:
     """New pooled rows (state ``starting``, no owner) for what each image lacks, within room."""
-    from .services import _learner_sandboxes_on_engine
-
     wanted = targets()
     if not wanted:
         return []
     rows = []
     with transaction.atomic():
         pooled_total = _unclaimed().filter(state__in=(Sandbox.State.POOLED, Sandbox.State.STARTING)).count()
-        room = settings.SANDBOX_CAPACITY - _learner_sandboxes_on_engine() - pooled_total
+        room = settings.SANDBOX_CAPACITY - capacity.learner_sandboxes_on_engine() - pooled_total
         now = timezone.now()
         for tag, count in wanted.items():
             have = _unclaimed().filter(image=tag, state__in=(Sandbox.State.POOLED, Sandbox.State.STARTING)).count()
@@ -178,8 +157,6 @@ def _plan() -> list[Sandbox]:
 
 async def refill() -> int:
     """Create what the pool lacks; returns how many pooled sandboxes are now ready."""
-    from .services import get_backend, spec_for
-
     rows = await _plan()
     gate = asyncio.Semaphore(REFILL_CONCURRENCY)
 
@@ -208,8 +185,6 @@ async def refill() -> int:
 
 async def drain(keep: dict[str, int] | None = None) -> int:
     """Remove pooled sandboxes beyond each image's target (all, for images no longer pooled)."""
-    from .services import get_backend
-
     keep = targets() if keep is None else keep
     removed = 0
     pooled = [s async for s in _unclaimed().filter(state=Sandbox.State.POOLED).order_by("-created_at")]
@@ -233,8 +208,6 @@ async def drain(keep: dict[str, int] | None = None) -> int:
 
 async def drain_one(sandbox: Sandbox) -> bool:
     """Take one pooled sandbox out (its container died): guarded against a claim racing it."""
-    from .services import get_backend
-
     if not await Sandbox.objects.filter(pk=sandbox.pk, state=Sandbox.State.POOLED, owner__isnull=True).aupdate(
             state=Sandbox.State.GONE):
         return False

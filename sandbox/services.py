@@ -3,7 +3,9 @@
 Database rows say what a learner has; the backend says what the engine holds. Every function here
 keeps the two in step and turns engine failures into a state and a reason the learner can read.
 
-Lifecycle (issue 6): a start past ``SANDBOX_CAPACITY`` joins a queue (state ``queued``) and is
+Backend lookup (``sandbox.engines``), background tasks (``sandbox.tasks``) and room on the engine
+with the Start's write lock (``sandbox.capacity``) live below this module, so the warm pool uses
+them without importing it. A start past ``SANDBOX_CAPACITY`` joins a queue (state ``queued``) and is
 started by :func:`promote_queue` when room frees; a plain-workspace start claims a pre-created
 sandbox from the warm pool (``sandbox.pool``) when one is ready; a stop saves the learner's home
 (``sandbox.home_files``) so a restart gets it back until the time to live runs out; the reaper
@@ -13,43 +15,35 @@ sandbox from the warm pool (``sandbox.pool``) when one is ready; a stop saves th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
-import fcntl
 import logging
-import os
-import threading
 import uuid
-from functools import cache
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import caches
-from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
-from . import home_files, lifecycle
+from . import capacity, home_files, lifecycle, pool
 from .backends.base import (
     BackendError,
     EngineState,
     EngineUnavailable,
-    Limits,
     RunResult,
     SandboxBackend,
-    SandboxSpec,
     SandboxStuck,
 )
+from .engines import get_backend, spec_for
 from .gateway.hooks import SiteHooks
 from .images.recipes import image_tag
 from .models import Sandbox
+from .tasks import spawn
+from .tasks import wait_for_background  # noqa: F401 - the reaper, which imports only services, waits through it
 
 log = logging.getLogger(__name__)
 
-POOL_OWNER_ID = 0
-POOL_OWNER_NAME = "warm-pool"
 
 
 class SandboxLimitReached(Exception):
@@ -60,41 +54,8 @@ class ExtendNotAllowed(Exception):
     """The learner may not extend this sandbox (not running, no extensions left); says why."""
 
 
-@cache
-def get_backend(workspace: str) -> SandboxBackend:
-    try:
-        path = settings.SANDBOX_BACKENDS[workspace]
-    except KeyError:
-        raise BackendError(f"no backend is configured for the {workspace!r} workspace") from None
-    return import_string(path)()
-
-
 def group_name(sandbox_id: uuid.UUID | str) -> str:
     return f"sandbox-{sandbox_id}"
-
-
-# -- background work ----------------------------------------------------------------------------
-# asyncio keeps only weak references to tasks: hold them until they finish.
-_background: set[asyncio.Task] = set()
-
-
-def spawn(coro) -> asyncio.Task:
-    task = asyncio.get_running_loop().create_task(coro)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-    task.add_done_callback(_log_failure)
-    return task
-
-
-def _log_failure(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("background sandbox task failed", exc_info=task.exception())
-
-
-async def wait_for_background() -> None:
-    """Wait for queue promotions and pool refills started by this process (tests, commands)."""
-    while _background:
-        await asyncio.gather(*list(_background), return_exceptions=True)
 
 
 # -- events ---------------------------------------------------------------------------------------
@@ -132,112 +93,9 @@ async def send_notice(sandbox_id, message: str) -> None:
         await layer.group_send(group_name(sandbox_id), {"type": "sandbox.notice", "message": message})
 
 
-def spec_for(sandbox: Sandbox) -> SandboxSpec:
-    return SandboxSpec(
-        sandbox_id=str(sandbox.id),
-        owner_id=sandbox.owner_id if sandbox.owner_id is not None else POOL_OWNER_ID,
-        owner_name=sandbox.owner.get_username() if sandbox.owner_id is not None else POOL_OWNER_NAME,
-        lesson=sandbox.lesson,
-        workspace=sandbox.workspace,
-        image=sandbox.image,
-        limits=Limits(**settings.SANDBOX_LIMITS),
-    )
-
-
 # -- rows -----------------------------------------------------------------------------------------
-# Each request runs its database work in a thread of its own (Django's ThreadSensitiveContext),
-# so 30 simultaneous Starts are 30 connections asking SQLite for its one write lock. SQLite's own
-# wait is a sleep-and-retry with back-off (up to 100 ms between tries), which left a class's last
-# learners waiting seconds for a few milliseconds of work. Writers queue on a lock instead and go
-# the moment it is free: a thread lock within the process, then an flock on a file beside the
-# database across processes (the site's several daphne processes, the reaper, the gateway).
-_sqlite_writer = threading.Lock()
-_sqlite_lock_files: dict[str, int] = {}
-
-
-def _sqlite_lock_fd() -> int | None:
-    """A descriptor of ``<database>.writer-lock``, opened once per process; None for a database
-    in memory (the tests'), which no other process can open anyway."""
-    name = str(connection.settings_dict["NAME"])
-    if not name or name == ":memory:" or name.startswith("file:"):
-        return None
-    if name not in _sqlite_lock_files:
-        _sqlite_lock_files[name] = os.open(f"{name}.writer-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    return _sqlite_lock_files[name]
-
-
-# On PostgreSQL, the same queue is a transaction-scoped advisory lock: without it two processes'
-# Starts read the capacity and the learner's count at once and both take the last place.
-PG_WRITE_LOCK_KEY = 0x7475746F  # "tuto": any constant the project's transactions agree on
-
-
-@contextlib.contextmanager
-def write_transaction():
-    """``transaction.atomic()``, queued first behind every other Start's (see above)."""
-    if connection.vendor != "sqlite":
-        with transaction.atomic():
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PG_WRITE_LOCK_KEY])
-            yield
-        return
-    with _sqlite_writer:
-        fd = _sqlite_lock_fd()
-        if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            with transaction.atomic():
-                yield
-        finally:
-            if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-
-
 def _limit_message(held: int) -> str:
     return f"You already have {held} sandboxes running; stop one to start another."
-
-
-def _learner_sandboxes_on_engine() -> int:
-    return Sandbox.objects.filter(
-        state__in=(Sandbox.State.STARTING, Sandbox.State.RUNNING, Sandbox.State.STOPPING), owner__isnull=False
-    ).count()
-
-
-def _has_room() -> bool:
-    """Room for one more learner sandbox, and no one waiting ahead (the queue is first served).
-
-    One statement (rows per state, on the state index), in raw SQL: it runs inside every Start's
-    write lock, where the ORM's time to build it made the class behind wait."""
-    from .pool import sql_names
-
-    q = sql_names(connection)
-    engine_states = (Sandbox.State.STARTING, Sandbox.State.RUNNING, Sandbox.State.STOPPING)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {q['state']}, COUNT(*) FROM {q['table']} WHERE {q['state']} = %s "
-                       f"OR ({q['state']} IN (%s, %s, %s) AND {q['owner']} IS NOT NULL) GROUP BY {q['state']}",
-                       [Sandbox.State.QUEUED, *engine_states])
-        per_state = dict(cursor.fetchall())
-    if per_state.get(Sandbox.State.QUEUED):
-        return False
-    return sum(per_state.get(state, 0) for state in engine_states) < settings.SANDBOX_CAPACITY
-
-
-def _held_by(user) -> list[tuple[uuid.UUID, str]]:
-    """(id, lesson) of the learner's held sandboxes, locked for the transaction where the database
-    can (raw SQL, for the reason :func:`_has_room` gives)."""
-    return _held_by_owner(user.pk)
-
-
-def _held_by_owner(owner_id) -> list[tuple[uuid.UUID, str]]:
-    from .pool import sql_names
-
-    q = sql_names(connection)
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {q['id']}, {q['lesson']} FROM {q['table']} WHERE {q['owner']} = %s "
-                       f"AND {q['state']} IN (%s, %s, %s){lock}", [owner_id, *Sandbox.HELD_STATES])
-        rows = cursor.fetchall()
-    return sorted((Sandbox._meta.pk.to_python(pk), lesson) for pk, lesson in rows)
 
 
 # Sandboxes held per client address: a script making many accounts (guests are cheap) from one
@@ -293,19 +151,17 @@ def _claim_row(user, lesson: str, workspace: str, image: str, client_address: st
 
     The admission rule every start shares (here, :func:`_claim_restart` and so Reset): the
     learner's own limit, then the client address's, then room under the capacity or the queue."""
-    from . import pool
-
     now = timezone.now()
     claimed_id = None
-    with write_transaction():
-        held = _held_by(user)  # the one for this lesson, and how many in all
+    with capacity.write_transaction():
+        held = capacity.held_by(user)  # the one for this lesson, and how many in all
         existing_id = next((pk for pk, held_lesson in held if held_lesson == lesson), None)
         if existing_id is None:
             if len(held) >= settings.SANDBOXES_PER_USER:
                 raise SandboxLimitReached(_limit_message(len(held)))
             _check_address(client_address)
             tag = image_tag(image)
-            if not _has_room():
+            if not capacity.has_room():
                 sandbox = Sandbox(owner=user, lesson=lesson, workspace=workspace, image=tag)
                 _queue(sandbox, now)
                 _record_address(client_address, sandbox.pk)
@@ -377,8 +233,6 @@ async def start_sandbox(user, lesson: str, workspace: str, image: str, *, client
         await broadcast_queue_positions()
         return sandbox
     if outcome == "warm":
-        from . import pool
-
         if await pool.still_running(sandbox):
             # No broadcast: no console can be open on a row that was the pool's a moment ago
             # (consoles need the owner), and the dashboard heard pool.announce.
@@ -390,8 +244,6 @@ async def start_sandbox(user, lesson: str, workspace: str, image: str, *, client
     if outcome == "have":
         return sandbox
     await _create_on_engine(sandbox)
-    from . import pool
-
     pool.schedule_refill()
     return sandbox
 
@@ -563,18 +415,18 @@ async def restart_sandbox(sandbox: Sandbox, *, client_address: str = "") -> Sand
 def _claim_restart(sandbox: Sandbox, client_address: str = "") -> str:
     """The admission rule of :func:`_claim_row` for an existing row, under the same write lock:
     ``"have"`` (nothing to start), ``"queued"`` or ``"create"``."""
-    with write_transaction():
+    with capacity.write_transaction():
         state = Sandbox.objects.filter(pk=sandbox.pk).values_list("state", flat=True).first()
         if state is None or state in (*Sandbox.HELD_STATES, Sandbox.State.STOPPING, Sandbox.State.POOLED):
             if state is not None:
                 sandbox.state = state
             return "have"
-        held = [pk for pk, _lesson in _held_by_owner(sandbox.owner_id) if pk != sandbox.pk]
+        held = [pk for pk, _lesson in capacity.held_by_owner(sandbox.owner_id) if pk != sandbox.pk]
         if len(held) >= settings.SANDBOXES_PER_USER:
             raise SandboxLimitReached(_limit_message(len(held)))
         _check_address(client_address, exclude=sandbox.pk)
         _record_address(client_address, sandbox.pk)
-        if not _has_room():
+        if not capacity.has_room():
             _queue(sandbox, timezone.now())
             return "queued"
         # Claimed under the lock: a second Restart (another tab) now finds it held.
@@ -636,7 +488,7 @@ async def promote_queue() -> list[Sandbox]:
 
 @sync_to_async
 def _choose_queued() -> list[Sandbox]:
-    room = settings.SANDBOX_CAPACITY - _learner_sandboxes_on_engine()
+    room = settings.SANDBOX_CAPACITY - capacity.learner_sandboxes_on_engine()
     chosen = []
     now = timezone.now()
     for sandbox in _queue_order():

@@ -8,7 +8,7 @@ import itertools
 import pytest
 from asgiref.sync import sync_to_async
 
-from sandbox import home_files, pool, services
+from sandbox import home_files, pool, services, tasks
 from sandbox.models import Sandbox
 
 LESSON = "what-is-a-container"
@@ -62,7 +62,7 @@ def cleanup(labelled_leftovers):
     from asgiref.sync import async_to_sync
 
     async def finish():
-        await services.wait_for_background()
+        await tasks.wait_for_background()
         for sandbox in made:
             sandbox_id = str(getattr(sandbox, "id", sandbox))
             await services.get_backend("plain").destroy(sandbox_id)

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 
-from sandbox import pool, services
+from sandbox import pool, services, tasks
 from sandbox.models import Sandbox
 
 from .lifecycle_helpers import cleanup, make_user, start  # noqa: F401
@@ -44,7 +44,7 @@ async def test_concurrent_starts_claim_each_pooled_sandbox_once(settings, base_i
         containers = docker_client.containers.list(all=True, ignore_removed=True, filters={"label": f"tutorial.sandbox={sandbox_id}"})
         assert [c.status for c in containers] == ["running"]
 
-    await services.wait_for_background()  # the refill the claims scheduled
+    await tasks.wait_for_background()  # the refill the claims scheduled
     refilled = await sync_to_async(pooled_ids)()
     cleanup.extend(refilled)
     assert len(refilled) == 3 and not refilled & set(ids)

@@ -111,7 +111,7 @@ def test_each_pooled_sandbox_goes_to_one_learner_across_processes(database, tmp_
 
 HOLD_THE_WRITE_LOCK = """
 import os, pathlib, time
-from sandbox.services import write_transaction
+from sandbox.capacity import write_transaction
 from sandbox.models import Sandbox
 marks = pathlib.Path(os.environ["MARKS"])
 with write_transaction():
@@ -123,7 +123,7 @@ with write_transaction():
 
 TAKE_THE_WRITE_LOCK = """
 import os, pathlib, time
-from sandbox.services import write_transaction
+from sandbox.capacity import write_transaction
 marks = pathlib.Path(os.environ["MARKS"])
 while not (marks / "held").exists():
     time.sleep(0.01)

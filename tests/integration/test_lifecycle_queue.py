@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox import services
+from sandbox import services, tasks
 from sandbox.models import Sandbox
 
 from .lifecycle_helpers import cleanup, make_user, start, texts_until  # noqa: F401
@@ -37,7 +37,7 @@ async def test_queue_positions_are_pushed_and_the_next_starts_when_room_frees(se
     await read_until(ws_second, rb"\$ ")  # the waiting console attached to the new sandbox
     assert (await texts_until(ws_third, lambda m: m.get("position") == 1))[-1]["state"] == "queued"
 
-    await services.wait_for_background()
+    await tasks.wait_for_background()
     await second.arefresh_from_db()
     await third.arefresh_from_db()
     assert (second.state, third.state) == (Sandbox.State.RUNNING, Sandbox.State.QUEUED)
@@ -45,7 +45,7 @@ async def test_queue_positions_are_pushed_and_the_next_starts_when_room_frees(se
 
     # Leaving the queue is a stop; the third then starts when the second stops.
     await services.stop_sandbox(second)
-    await services.wait_for_background()
+    await tasks.wait_for_background()
     await third.arefresh_from_db()
     assert third.state == Sandbox.State.RUNNING, third.failure_reason
     await ws_third.disconnect()
@@ -67,7 +67,7 @@ async def test_a_learner_without_a_sandbox_goes_before_one_who_has_one(settings,
     await services.stop_sandbox(second_lesson)  # leave the queue
     assert await services.queue_position(newcomers) == 1
     await services.stop_sandbox(running)
-    await services.wait_for_background()
+    await tasks.wait_for_background()
     await newcomers.arefresh_from_db()
     assert newcomers.state == Sandbox.State.RUNNING
     await services.stop_sandbox(newcomers)

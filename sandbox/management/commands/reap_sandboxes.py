@@ -13,6 +13,8 @@ import uuid
 
 from django.core.management.base import BaseCommand, CommandError
 
+from sandbox import reaper, tasks
+
 
 class Command(BaseCommand):
     help = "Apply time to live and idle timeout, promote the queue, refill the warm pool, reconcile the engine."
@@ -25,8 +27,6 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print what one pass did as JSON")
 
     def handle(self, *args, **options):
-        from sandbox import reaper, services
-
         ids = set()
         for text in options["sandbox"]:
             try:
@@ -41,7 +41,7 @@ class Command(BaseCommand):
 
         async def once():
             report = await reaper.reap_once(scope=(lambda sandbox_id: sandbox_id in ids) if ids else None)
-            await services.wait_for_background()
+            await tasks.wait_for_background()
             return report
 
         report = asyncio.run(once())
