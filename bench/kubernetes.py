@@ -3,12 +3,13 @@ sandbox as the baseline in the same run.
 
 Ready time is what a learner waits, measured as bench/console.py measures it: the Start request ->
 the first prompt byte on the console websocket, for a Kubernetes lesson (a namespace and a toolbox)
-and for a Docker lesson (one container), alternating so both see the same machine. Then 10
-Kubernetes learners pressing Start at once; then a lesson pod (the classroom registry's base image,
-Pod Security restricted) applied with kubectl from a learner's toolbox until ``kubectl wait`` sees
-it Running. ``--cluster-start`` also times ``python -m cluster restart`` (stop, then start the
-already built cluster until its node is Ready and CoreDNS answers); it stops every pod on the
-cluster, so it is opt-in, and it runs first so the rest is measured on the restarted cluster.
+and for a Docker lesson (one container), alternating so both see the same machine; then 10 of each
+pressing Start at the same moment. Then a lesson pod (the classroom registry's base image, Pod
+Security restricted) applied with kubectl from a learner's toolbox until ``kubectl wait`` sees it
+Running, one pod after another. ``--cluster-start`` also times ``python -m cluster restart`` (stop,
+then start the already built cluster until its node is Ready and CoreDNS is available); it stops
+every pod on the cluster, so it is opt-in, and it runs first so the rest is measured on the
+restarted cluster.
 
 The cluster is the one the Kubernetes tests use: ``TUTORIAL_TEST_KUBECONFIG``, else this machine's
 local cluster (``python -m cluster up``). The bench refuses to run while it is not ready. Every
@@ -119,9 +120,8 @@ class LessonLearner(Learner):
         return self.sandbox_id
 
 
-async def ready_time(base_url: str, name: str, lesson: str, started_ids: list[str]) -> float:
+async def ready_time(learner: LessonLearner, lesson: str, started_ids: list[str]) -> float:
     """Start -> first prompt byte on the console, in seconds (the sandbox stays running)."""
-    learner = await LessonLearner.signed_in(base_url, name)
     try:
         started = time.perf_counter()
         started_ids.append(await learner.start(lesson))
@@ -130,6 +130,13 @@ async def ready_time(base_url: str, name: str, lesson: str, started_ids: list[st
         return time.perf_counter() - started
     finally:
         await learner.close()
+
+
+async def ready_times(base_url: str, names: list[str], lesson: str, started_ids: list[str]) -> list[float]:
+    """Ready times of learners pressing Start at the same moment: all are signed in first (a new
+    user's password hash takes a while, and would stagger the starts)."""
+    learners = [await LessonLearner.signed_in(base_url, name) for name in names]
+    return list(await asyncio.gather(*(ready_time(learner, lesson, started_ids) for learner in learners)))
 
 
 async def pod_start_times(sandbox_id: str, count: int) -> list[float]:
@@ -193,14 +200,15 @@ async def main(args) -> dict:
             await get_backend("kubernetes").ping()
         except BackendError as exc:
             raise BenchRefused(f"the cluster at {kubeconfig} does not answer: {exc}") from exc
-        await ready_time(base_url, "warmup-docker", DOCKER_LESSON, docker_ids)
-        await ready_time(base_url, "warmup-k8s", K8S_LESSON, k8s_ids)
+        await ready_times(base_url, ["warmup-docker"], DOCKER_LESSON, docker_ids)
+        await ready_times(base_url, ["warmup-k8s"], K8S_LESSON, k8s_ids)
         docker, k8s = [], []
         for i in range(args.runs):  # alternating: both see the same machine
-            docker.append(await ready_time(base_url, f"docker-{i}", DOCKER_LESSON, docker_ids))
-            k8s.append(await ready_time(base_url, f"k8s-{i}", K8S_LESSON, k8s_ids))
-        concurrent = await asyncio.gather(*(ready_time(base_url, f"k8s-conc-{i}", K8S_LESSON, k8s_ids)
-                                             for i in range(args.concurrent)))
+            docker += await ready_times(base_url, [f"docker-{i}"], DOCKER_LESSON, docker_ids)
+            k8s += await ready_times(base_url, [f"k8s-{i}"], K8S_LESSON, k8s_ids)
+        together = range(args.concurrent)
+        docker_concurrent = await ready_times(base_url, [f"docker-conc-{i}" for i in together], DOCKER_LESSON, docker_ids)
+        concurrent = await ready_times(base_url, [f"k8s-conc-{i}" for i in together], K8S_LESSON, k8s_ids)
         pods = await pod_start_times(k8s_ids[0], args.pods)
     # running_site has stopped every sandbox; the cluster deletes their namespaces in the background.
     leftovers = await wait_for_namespaces_gone(k8s_ids)
@@ -213,12 +221,14 @@ async def main(args) -> dict:
         "k8s_ready_p95_s": k8s_p95,
         "docker_ready_p50_s": docker_p50,
         "docker_ready_p95_s": docker_p95,
-        f"k8s_ready{args.concurrent}_p95_s": round(percentile(list(concurrent), 95), 3),
+        f"k8s_ready{args.concurrent}_p95_s": round(percentile(concurrent, 95), 3),
+        f"docker_ready{args.concurrent}_p95_s": round(percentile(docker_concurrent, 95), 3),
         "pod_start_p50_s": pod_p50,
         "pod_start_p95_s": pod_p95,
         "cluster_start_s": round(cluster_start, 1) if cluster_start is not None else None,
         "samples": {"k8s_ready": len(k8s), "docker_ready": len(docker), "k8s_concurrent": len(concurrent),
-                    "pod_start": len(pods), "cluster_start": 0 if cluster_start is None else 1},
+                    "docker_concurrent": len(docker_concurrent), "pod_start": len(pods),
+                    "cluster_start": 0 if cluster_start is None else 1},
         "cores": os.cpu_count(),
         "leftover_sandboxes": leftovers,
     }
@@ -229,7 +239,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--runs", type=int, default=10, help="sequential starts of each kind")
-    parser.add_argument("--concurrent", type=int, default=10, help="Kubernetes sandboxes started at once")
+    parser.add_argument("--concurrent", type=int, default=10, help="sandboxes of each kind started at once")
     parser.add_argument("--pods", type=int, default=10, help="lesson pods started one after another")
     parser.add_argument("--cluster-start", action="store_true",
                         help="first restart the local cluster (stops every pod on it) and time it")
