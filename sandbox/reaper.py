@@ -120,7 +120,7 @@ async def reap_once(scope: Scope | None = None) -> Report:
         log.warning("reaper: engine steps wait for the engine: %s", exc)
     except Exception as exc:  # noqa: BLE001
         _step_failed(report, "reconcile", exc)
-    await _step(report, "kubernetes", _reconcile_kubernetes(report))
+    await _step(report, "kubernetes", _reconcile_kubernetes(in_scope, report))
     await _step(report, "kubernetes credentials", renew_kubernetes_credentials(in_scope, report))
     await _step(report, "stuck starts", fail_stuck_starting(in_scope, report, engine_up=not report.engine_problem))
     await _step(report, "limits", apply_limits(in_scope, report))
@@ -318,7 +318,7 @@ async def reconcile_docker(in_scope: Scope, report: Report) -> None:
             _set_aside.pop(sandbox_id, None)
 
 
-async def _reconcile_kubernetes(report: Report) -> None:
+async def _reconcile_kubernetes(in_scope: Scope, report: Report) -> None:
     """Hand the live Kubernetes ids to that backend's reconcile, only when a cluster is set."""
     if "kubernetes" not in settings.SANDBOX_BACKENDS or not getattr(settings, "KUBERNETES_KUBECONFIG", ""):
         return
@@ -330,7 +330,7 @@ async def _reconcile_kubernetes(report: Report) -> None:
             Sandbox.objects.filter(workspace="kubernetes", state__in=Sandbox.ENGINE_STATES).values_list("pk", flat=True))
         reconcile = getattr(backend, "reconcile", None)
         if reconcile is not None:
-            removed = await reconcile([str(pk) for pk in live])
+            removed = await reconcile([str(pk) for pk in live], in_scope=in_scope)
             report.orphans_removed.extend(removed)
     except (BackendError, ImportError, OSError) as exc:
         log.warning("reaper: the Kubernetes cluster could not be reconciled now: %s", exc)

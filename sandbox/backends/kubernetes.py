@@ -445,9 +445,15 @@ class KubernetesBackend(SandboxBackend):
 
     async def list_owned(self) -> dict[str, str]:
         """Sandboxes with a labelled namespace or toolbox: ``{sandbox_id: toolbox id or namespace}``."""
+        owned, _ = await self._owned()
+        return owned
+
+    async def _owned(self) -> tuple[dict[str, str], set[str]]:
+        """``list_owned``, and the ids whose only object is a namespace the cluster is already deleting."""
         core, _, _ = self._apis()
         answer = await self._k8s("list", "namespaces", None, core.list_namespace, label_selector=f"{LABEL_SANDBOX},{LABEL_WORKSPACE}={WORKSPACE}")
         owned: dict[str, str] = {}
+        deleting: set[str] = set()
         for namespace in answer.items:
             labels = namespace.metadata.labels or {}
             sandbox_id = labels.get(LABEL_SANDBOX)
@@ -456,12 +462,15 @@ class KubernetesBackend(SandboxBackend):
             if sandbox_id and labels.get(LABEL_WORKSPACE) == WORKSPACE and namespace.metadata.name == self._safe_name(sandbox_id) \
                     and labels.get(LABEL_INSTALL, settings.INSTALL_ID) == settings.INSTALL_ID:
                 owned[sandbox_id] = namespace.metadata.name
+                if (namespace.status and namespace.status.phase) == "Terminating":
+                    deleting.add(sandbox_id)
         containers = await self.toolbox._call(
             self.toolbox.client.containers.list, all=True, ignore_removed=True, filters={"label": [LABEL_SANDBOX, f"{LABEL_WORKSPACE}={WORKSPACE}"]})
         for container in containers:
             if container.labels.get(LABEL_INSTALL, settings.INSTALL_ID) == settings.INSTALL_ID:
                 owned[container.labels[LABEL_SANDBOX]] = container.id
-        return owned
+                deleting.discard(container.labels[LABEL_SANDBOX])
+        return owned, deleting
 
     def _safe_name(self, sandbox_id: str) -> str | None:
         try:
@@ -469,12 +478,17 @@ class KubernetesBackend(SandboxBackend):
         except BackendError:
             return None
 
-    async def reconcile(self, live_sandbox_ids) -> list[str]:
-        """Remove every sandbox this backend holds whose id is not in ``live_sandbox_ids``; return
-        the ids removed. A failure on one sandbox is logged and does not stop the others."""
+    async def reconcile(self, live_sandbox_ids, in_scope=None) -> list[str]:
+        """Remove every sandbox this backend holds whose id is not in ``live_sandbox_ids`` (and is
+        ``in_scope``, when given); return the ids removed. A namespace the cluster is already
+        deleting is left to it (a finalizer may hold it; asking again changes nothing). A failure
+        on one sandbox is logged and does not stop the others."""
         live = {str(sandbox_id) for sandbox_id in live_sandbox_ids}
+        owned, deleting = await self._owned()
         removed = []
-        for sandbox_id in sorted(set(await self.list_owned()) - live):
+        for sandbox_id in sorted(set(owned) - live - deleting):
+            if in_scope is not None and not in_scope(sandbox_id):
+                continue
             try:
                 await self.destroy(sandbox_id)
                 removed.append(sandbox_id)
