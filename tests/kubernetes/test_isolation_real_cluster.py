@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.test import override_settings
+from kubernetes import client as k8s
 
 from sandbox.backends import k8s_manifests as km
 from sandbox.backends.base import Limits, SandboxSpec
@@ -294,6 +295,35 @@ async def test_pods_reach_their_own_namespace_but_not_another_learners(classroom
         assert f"hello-{victim.name}" not in out, out
 
 
+def hand_made_service(name: str, ip: str, port: int) -> str:
+    """A Service without a selector and Endpoints the learner writes: kube-proxy sends its address
+    wherever the learner says (the Endpoints are mirrored into an EndpointSlice)."""
+    return (f"apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec: {{ports: [{{port: 80, targetPort: {port}}}]}}\n"
+            f"---\napiVersion: v1\nkind: Endpoints\nmetadata: {{name: {name}}}\n"
+            f"subsets: [{{addresses: [{{ip: \"{ip}\"}}], ports: [{{port: {port}}}]}}]")
+
+
+async def test_a_hand_made_service_does_not_lead_past_the_walls(classroom):
+    """Learners may write Endpoints: a Service of their own namespace pointed at another learner's
+    pod, the kubelet or a console is translated by kube-proxy, and must still be refused."""
+    backend, a, b = classroom.backend, classroom.a, classroom.b
+    targets = {"to-self": (a.server_ip, 8080), "to-b": (b.server_ip, 8080), "to-kubelet": (NODE_IP, 10250),
+               "to-console": (b.toolbox_ip, 8080)}
+    script = "\n".join(apply(hand_made_service(name, ip, port)) for name, (ip, port) in targets.items())
+    code, out = await sh(backend, a.ref, script)
+    assert code == 0, out
+    try:
+        code, out = await sh(backend, a.ref, "kubectl get services -o jsonpath='{range .items[*]}{.metadata.name} {.spec.clusterIP}{\"\\n\"}{end}'")
+        addresses = dict(line.split() for line in out.splitlines() if line.strip())
+        assert code == 0 and set(targets) <= set(addresses), out
+        # The way works: the Service pointed at A's own server answers (mirroring, kube-proxy).
+        await eventually_fetch(backend, a.ref, [f"http://{addresses['to-self']}:80/"], "client", "hello-A")
+        got, out = await connections(backend, a.ref, [(addresses[name], 80) for name in targets], pod="client")
+        assert got == {(addresses["to-self"], 80)}, out
+    finally:
+        await sh(backend, a.ref, f"kubectl delete service,endpoints {' '.join(targets)} --ignore-not-found --wait=false")
+
+
 # -- 3. pods to the node and beyond ----------------------------------------------------------------
 def _first_rule_for_a_new_outside_packet() -> tuple[str, str]:
     """The first rule of the node's PREROUTING chain that could take a new TCP packet from a pod to
@@ -333,17 +363,24 @@ def _outside_drops() -> int:
 
 async def test_pods_cannot_reach_the_node_the_consoles_or_outside(classroom):
     backend, a, b, domain = classroom.backend, classroom.a, classroom.b, classroom.domain
+    core = k8s.CoreV1Api(backend.api_client())
+    dns_pods = (await asyncio.to_thread(core.list_namespaced_pod, "kube-system", label_selector="k8s-app=kube-dns")).items
+    assert dns_pods and dns_pods[0].status.pod_ip, dns_pods
+    dns_pod = dns_pods[0].status.pod_ip
     with host_listener(POD_GATEWAY) as gateway_port, host_listener(NODE_IP) as node_port:
         # These are open: the host itself reaches them.
-        for host, port in ((NODE_IP, 10250), (POD_GATEWAY, gateway_port), (NODE_IP, node_port), (b.toolbox_ip, 8080)):
+        for host, port in ((NODE_IP, 10250), (POD_GATEWAY, gateway_port), (NODE_IP, node_port), (b.toolbox_ip, 8080),
+                           (dns_pod, 8080), (dns_pod, 8181)):
             assert host_connects(host, port), f"the host cannot reach {host}:{port}; the test would prove nothing"
         with urllib.request.urlopen(f"http://{b.toolbox_ip}:8080/", timeout=5) as page:
             assert page.read().decode().strip() == "hello-B-toolbox"
 
-        allowed = {(a.server_ip, 8080)}
+        # The namespace's NetworkPolicy lets pods reach the DNS server on port 53 and nothing else of it.
+        allowed = {(a.server_ip, 8080), (dns_pod, 53)}
         # etcd listens on 127.0.0.1 only; it is here so that a listener moved outwards is caught too.
         refused = {(NODE_IP, 10250), (NODE_IP, 2379), (POD_GATEWAY, 2379), (POD_GATEWAY, 10250),
-                   (POD_GATEWAY, gateway_port), (NODE_IP, node_port), (b.toolbox_ip, 8080), (a.toolbox_ip, 8080)}
+                   (POD_GATEWAY, gateway_port), (NODE_IP, node_port), (b.toolbox_ip, 8080), (a.toolbox_ip, 8080),
+                   (dns_pod, 8080), (dns_pod, 8181)}
         got, out = await connections(backend, a.ref, allowed | refused, pod="client")
         assert got == allowed, out
 
