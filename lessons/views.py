@@ -19,11 +19,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import limits
 from sandbox.models import Sandbox
-from sandbox.views import pane_context
 
 from . import services
 from .content_loader import Lesson, Step, all_lessons, get_lesson
 from .models import CheckAttempt
+from .sandbox_pane import pane_context
 
 
 def _lesson_or_404(slug: str) -> Lesson:

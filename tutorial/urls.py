@@ -13,7 +13,7 @@ register_converter(DatabaseIdConverter, "id")
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),  # container health checks (self-hosting)
     path("", include("lessons.urls")),
-    path("sandboxes/", include("sandbox.urls")),
+    path("sandboxes/", include("lessons.sandbox_pane_urls")),
     path("classrooms/", include("classroom.urls")),
     path("accounts/login/", account_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

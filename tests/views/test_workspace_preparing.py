@@ -42,12 +42,12 @@ def test_the_pane_reloads_to_a_start_button_once_the_cluster_is_ready(cluster_di
     from sandbox import local_cluster
 
     monkeypatch.setattr(local_cluster, "problem", lambda settings: ("", False))
-    from sandbox import views
+    from lessons import sandbox_pane
 
     async def engine_answers(workspace):
         return ""
 
-    monkeypatch.setattr(views, "engine_problem", engine_answers)
+    monkeypatch.setattr(sandbox_pane, "engine_problem", engine_answers)
     pane = client.get(f"/sandboxes/lesson/{K8S_LESSON}/pane/").content.decode()
     assert "/sandboxes/start/pods/" in pane and "data-workspace-preparing" not in pane
 

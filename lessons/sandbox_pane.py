@@ -1,4 +1,6 @@
-"""Sandbox actions for the learner's own sandboxes. Each returns the terminal pane partial (htmx)."""
+"""The lesson page's sandbox pane: Start, Stop, Restart, Reset and Extend on the learner's own
+sandboxes. Each returns the pane partial (htmx). Served under ``/sandboxes/`` (the ``sandbox`` URL
+namespace, ``sandbox_pane_urls``); the sandbox app below knows nothing of lessons."""
 
 from __future__ import annotations
 
@@ -14,11 +16,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import limits
+from sandbox import home_files, local_cluster, services
+from sandbox.backends.base import BackendError
+from sandbox.models import Sandbox
+from sandbox.permissions import can_control
 
-from . import home_files, local_cluster, services
-from .backends.base import BackendError
-from .models import Sandbox
-from .permissions import can_control
+from .content_loader import get_lesson
 
 ENGINE_PROBE_SECONDS = 3
 
@@ -83,8 +86,6 @@ async def _own_sandbox(request: HttpRequest, sandbox_id: uuid.UUID) -> Sandbox:
 
 
 def _lesson_of(sandbox: Sandbox):
-    from lessons.content_loader import get_lesson
-
     lesson = get_lesson(sandbox.lesson)
     if lesson is None:
         raise Http404("The lesson of this sandbox no longer exists")
@@ -123,8 +124,6 @@ async def _throttled(request: HttpRequest, lesson, sandbox: Sandbox | None) -> H
 @login_required
 @require_POST
 async def start(request: HttpRequest, slug: str) -> HttpResponse:
-    from lessons.content_loader import get_lesson
-
     lesson = get_lesson(slug)
     if lesson is None:
         raise Http404("No such lesson")
@@ -156,8 +155,6 @@ def _guarded(action):
 @require_GET
 async def lesson_pane(request: HttpRequest, slug: str) -> HttpResponse:
     """The pane of a lesson as the lesson page shows it: the learner's latest sandbox for it, if any."""
-    from lessons.content_loader import get_lesson
-
     lesson = get_lesson(slug)
     if lesson is None:
         raise Http404("No such lesson")
