@@ -16,6 +16,9 @@ from django.contrib.auth import get_user_model, login
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from lessons.models import StepProgress  # accounts sits beside lessons: only the cleanup reads it
+from sandbox.models import Sandbox
+
 from . import limits
 
 GUEST_PREFIX = "guest-"
@@ -52,9 +55,6 @@ def remove_old_guests(now: dt.datetime | None = None) -> int:
     that is not stopped, failed or gone, or whose stopped sandbox still keeps saved files.
     Removed: guests not seen (last log-in, else joined) for ``GUEST_MAX_AGE_SECONDS``, and guests
     that never did anything (no sandbox, no progress) after ``GUEST_UNUSED_SECONDS``."""
-    from lessons.models import StepProgress  # accounts sits beside lessons: only the cleanup reads it
-    from sandbox.models import Sandbox
-
     now = now or timezone.now()
     User = get_user_model()
     old = now - dt.timedelta(seconds=settings.GUEST_MAX_AGE_SECONDS)

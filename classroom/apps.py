@@ -9,6 +9,7 @@ class ClassroomConfig(AppConfig):
         # Progress rows are written by lessons/services.py; the dashboard hears about them through
         # post_save signals, so the lesson engine knows nothing about classrooms. Likewise the
         # console consumer learns of the instructor rule, and of changes to it, from here.
+        # Imported here, not at the top: they import models, which Django loads after this module.
         from sandbox.permissions import register_console_rule
 
         from . import access_events, signals

@@ -18,6 +18,9 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 from django.db.models.signals import post_save
 
+from lessons.models import CheckAttempt, StepProgress
+from sandbox.models import Sandbox
+
 from .models import Membership, group_name
 
 log = logging.getLogger(__name__)
@@ -146,9 +149,6 @@ def on_sandbox_saved(sender, instance, raw=False, **kwargs) -> None:
 
 
 def connect() -> None:
-    from lessons.models import CheckAttempt, StepProgress
-    from sandbox.models import Sandbox
-
     post_save.connect(on_progress_saved, sender=StepProgress, dispatch_uid="classroom-progress")
     post_save.connect(on_attempt_saved, sender=CheckAttempt, dispatch_uid="classroom-attempt")
     post_save.connect(on_sandbox_saved, sender=Sandbox, dispatch_uid="classroom-sandbox")
