@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "sandbox",
     "lessons",
     "classroom",
+    "ops",
 ]
 
 MIDDLEWARE = [

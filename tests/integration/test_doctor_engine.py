@@ -9,7 +9,7 @@ import sys
 import pytest
 from django.core.management import call_command
 
-from sandbox import doctor
+from ops import doctor
 
 from .classroom_services import REPO, fresh_database, start_postgres_and_redis
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from sandbox import doctor
+from ops import doctor
 
 MISSING_SOCKET = "unix:///nonexistent/docker.sock"
 REPO = Path(__file__).resolve().parents[2]

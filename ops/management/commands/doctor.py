@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sandbox.doctor import CHECKS, checks_named
+from ops.doctor import CHECKS, checks_named
 
 
 class Command(BaseCommand):

@@ -22,6 +22,8 @@ from typing import NamedTuple
 import docker
 from django.conf import settings
 
+from lessons.content_loader import all_lessons
+from sandbox import local_cluster
 from sandbox.images.recipes import RECIPES, image_tag
 
 # One slow dependency must not hang the preflight: every network call has this deadline.
@@ -209,8 +211,6 @@ def check_database() -> Finding:
 
 def kubernetes_lessons() -> list[str]:
     """Slugs of the lessons that need a Kubernetes cluster."""
-    from lessons.content_loader import all_lessons
-
     return [lesson.slug for lesson in all_lessons() if lesson.workspace == "kubernetes"]
 
 
@@ -220,8 +220,6 @@ def check_cluster() -> Finding:
     if not lessons:
         return Finding(True, "no Kubernetes lessons: no cluster needed")
     from kubernetes import client, config
-
-    from . import local_cluster
 
     waiting, preparing = local_cluster.problem(settings)
     if waiting:
