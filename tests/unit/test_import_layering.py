@@ -1,0 +1,136 @@
+"""Imports run downhill (ARCHITECTURE.md, "Layers"): read from the source, nothing imported or run.
+
+A lower layer that needs something of a higher one gets it passed in (a callback, a registry filled
+in an ``AppConfig.ready()``); these tests fail when an import goes up instead, or closes a cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+import graphlib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("accounts", "classroom", "cluster", "lessons", "ops", "sandbox", "tutorial")
+SKIPPED = {"migrations", "__pycache__", "content"}
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            if SKIPPED & set(path.relative_to(ROOT).parts):
+                continue
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            found[name.removesuffix(".__init__")] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _resolve(name: str) -> str | None:
+    while name:
+        if name in MODULES:
+            return name
+        name = name.rpartition(".")[0]
+    return None
+
+
+def _imports(module: str) -> list[tuple[str, bool]]:
+    """(project module imported, whether the import is inside a function) for one module."""
+    path = MODULES[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: list[tuple[str, bool]] = []
+
+    def targets(node) -> list[str]:
+        if isinstance(node, ast.Import):
+            return [alias.name for alias in node.names]
+        base = node.module or ""
+        if node.level:
+            parts = package.split(".")
+            parts = parts[: len(parts) - (node.level - 1)]
+            base = ".".join([*parts, base] if base else parts)
+        return [f"{base}.{alias.name}" for alias in node.names]
+
+    def visit(node, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                for target in {_resolve(t) for t in targets(child)}:
+                    if target and target != module:
+                        found.append((target, in_function))
+            elif isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                continue
+            else:
+                visit(child, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)))
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), False)
+    return found
+
+
+IMPORTS = {module: _imports(module) for module in MODULES}
+
+
+def _under(module: str, *prefixes: str) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def _offenders(importers: tuple[str, ...], forbidden: tuple[str, ...], allowed: tuple[str, ...] = ()) -> list[str]:
+    return sorted(
+        f"{module} -> {target}"
+        for module, imported in IMPORTS.items() if _under(module, *importers)
+        for target, _local in imported
+        if _under(target, *forbidden) and not _under(target, *allowed)
+    )
+
+
+def test_no_import_cycle_even_counting_imports_inside_functions():
+    graph = {module: {target for target, _local in imported} for module, imported in IMPORTS.items()}
+    graphlib.TopologicalSorter(graph).prepare()  # raises CycleError naming the cycle
+
+
+def test_project_modules_are_imported_inside_functions_only_where_django_loads_apps():
+    local = sorted(f"{module} -> {target}" for module, imported in IMPORTS.items()
+                   for target, inside in imported if inside and not module.endswith(".apps"))
+    assert local == []
+
+
+@pytest.mark.parametrize(("importers", "forbidden", "allowed"), [
+    # The sandbox layer knows nothing of the apps above it.
+    (("sandbox",), ("lessons", "classroom", "ops", "accounts"), ()),
+    # The gateway gets touch/notify/the idle timeout passed in: it imports nothing else of the project.
+    (("sandbox.gateway",), ("sandbox", "lessons", "classroom", "ops", "accounts"), ("sandbox.gateway",)),
+    # Backends: the contract and the engine, below the services.
+    (("sandbox.backends",), ("sandbox", "lessons", "classroom"), ("sandbox.backends", "sandbox.gateway")),
+    # Image recipes are data the builder, services and lesson loader read: nothing of theirs.
+    (("sandbox.images",), ("sandbox", "lessons", "classroom"), ("sandbox.images",)),
+    # Pure policy, data and rules, and the modules below the services.
+    (("sandbox.models", "sandbox.protocol", "sandbox.lifecycle", "sandbox.permissions",
+      "sandbox.engines", "sandbox.tasks", "sandbox.capacity"),
+     ("sandbox.services", "sandbox.pool", "sandbox.reaper", "sandbox.consumers", "sandbox.home_files"), ()),
+    # The warm pool is used by the services, never the other way round.
+    (("sandbox.pool",), ("sandbox.services",), ()),
+    (("lessons",), ("classroom", "ops"), ()),
+    # The local cluster is a leaf package: no Django, none of the site.
+    (("cluster",), ("sandbox", "lessons", "classroom", "accounts", "ops", "tutorial"), ()),
+])
+def test_imports_run_downhill(importers, forbidden, allowed):
+    assert _offenders(importers, forbidden, allowed) == []
+
+
+def test_the_cluster_package_does_not_import_django():
+    django = sorted(str(MODULES[m].relative_to(ROOT)) for m in MODULES if _under(m, "cluster")
+                    if any(_under(name, "django") for name in _third_party(m)))
+    assert django == []
+
+
+def _third_party(module: str) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(MODULES[module].read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.add(node.module)
+    return names
