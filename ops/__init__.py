@@ -1,1 +1,3 @@
-"""Running the site: the preflight (``manage.py doctor``). It sits above every app and reads them all."""
+"""Running the site: the preflight (``manage.py doctor``) and the health check (``/healthz``).
+
+Above every app: it reads them all, and no app imports it."""

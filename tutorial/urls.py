@@ -4,14 +4,14 @@ from django.urls import include, path, register_converter
 from django.views.i18n import JavaScriptCatalog
 
 from accounts import views as account_views
-from tutorial import health
+from ops import healthz
 from tutorial.converters import DatabaseIdConverter
 
 # Before the includes below: their patterns use <id:...> (tutorial/converters.py says why).
 register_converter(DatabaseIdConverter, "id")
 
 urlpatterns = [
-    path("healthz", health.healthz, name="healthz"),  # container health checks (self-hosting)
+    path("healthz", healthz.healthz, name="healthz"),  # container health checks (self-hosting)
     path("", include("lessons.urls")),
     path("sandboxes/", include("lessons.sandbox_pane_urls")),
     path("classrooms/", include("classroom.urls")),

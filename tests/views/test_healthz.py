@@ -37,7 +37,7 @@ async def test_healthz_is_503_and_names_the_channel_layer_when_redis_is_down(set
 
 
 def test_database_problem_is_reported_when_the_database_cannot_be_used():
-    from tutorial.health import database_problem
+    from ops.healthz import database_problem
 
     # No django_db mark: pytest-django blocks database access, as a dead server would.
     assert database_problem() != ""
