@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, register_converter
+from django.views.decorators.cache import cache_control
 from django.views.i18n import JavaScriptCatalog
 
 from accounts import views as account_views
@@ -21,6 +22,8 @@ urlpatterns = [
     path("accounts/guest/", account_views.guest, name="guest"),
     path("i18n/", include("django.conf.urls.i18n")),
     # The pages' JavaScript words (djangojs catalogues) in the request's language, for gettext() in JS.
-    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    # Pages name the language in the query, so a browser may keep each one for an hour and the next
+    # page's scripts do not wait for it.
+    path("jsi18n/", cache_control(max_age=3600)(JavaScriptCatalog.as_view()), name="javascript-catalog"),
     path("admin/", admin.site.urls),
 ]

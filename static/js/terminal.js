@@ -392,6 +392,9 @@
   function scan(root) {
     (root || document).querySelectorAll("[data-console-url]").forEach(connect);
   }
+  // Pages load this script at the end of the body: the terminal element is already parsed, so the
+  // console connects now rather than after every later script (sendInput exists sooner).
+  scan(document);
   document.addEventListener("DOMContentLoaded", () => scan(document));
   document.addEventListener("click", skipToTerminal);
   document.addEventListener("htmx:beforeRequest", (ev) => {

@@ -34,6 +34,8 @@ INK = """async (b64) => {
 def _start_sandbox(page, live_site):
     page.goto(f"{live_site}/lessons/{LESSON}/")
     page.get_by_role("button", name="Continue as guest").click()
+    # Start through htmx (a click before the scripts ran would post the plain form and reload).
+    page.wait_for_load_state("load")
     page.get_by_role("button", name="Start sandbox").click()
     expect(page.locator("[data-console-status]")).to_have_text("Connected", timeout=15000)
     expect(page.locator("#terminal .xterm-rows")).to_contain_text("$", timeout=10000)
@@ -45,7 +47,8 @@ def _wait_until(page, expression: str, timeout_ms: int = 10000) -> None:
         if page.evaluate(expression):
             return
         page.wait_for_timeout(100)
-    raise AssertionError(f"never true: {expression}")
+    focused = page.evaluate("document.activeElement ? document.activeElement.outerHTML.slice(0, 120) : null")
+    raise AssertionError(f"never true: {expression} (focus on {focused})")
 
 
 def _in_viewport(page, selector: str) -> bool:

@@ -41,7 +41,14 @@ def test_english_reader_gets_no_chinese():
 
 
 @pytest.mark.django_db
+def test_chinese_lesson_page_asks_for_the_chinese_catalogue(owner):
+    client = signed_in_client(owner)
+    client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/"})
+    assert 'src="/jsi18n/?lang=zh-hans"' in client.get(f"/lessons/{LESSON}/").content.decode()
+
+
+@pytest.mark.django_db
 def test_lesson_page_loads_the_catalogue_before_its_scripts(owner):
     html = signed_in_client(owner).get(f"/lessons/{LESSON}/").content.decode()
-    catalogue = html.index('src="/jsi18n/"')
+    catalogue = html.index('src="/jsi18n/?lang=en"')
     assert catalogue < html.index("js/terminal.js") and catalogue < html.index("js/lessons.js")
