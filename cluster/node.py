@@ -172,6 +172,7 @@ PRE_CHAIN = "TUTORIAL-NODE-PRE"   # mangle PREROUTING: where pods and toolboxes 
 INPUT_CHAIN = "TUTORIAL-NODE"     # filter INPUT: what of the node they may reach
 FORWARD_CHAIN = "TUTORIAL-NODE-FWD"  # filter FORWARD (via DOCKER-USER): pod to pod, through the NetworkPolicy chain
 NETPOL_CHAIN = "TUTORIAL-NETPOL"
+IPV6_CHAIN = "TUTORIAL-NODE-V6"   # ip6tables filter INPUT and FORWARD: the cluster is IPv4 only
 
 
 def firewall_rules(layout: Layout) -> dict[str, list[list[str]]]:
@@ -214,6 +215,27 @@ def firewall_rules(layout: Layout) -> dict[str, list[list[str]]]:
     }
 
 
+def ipv6_firewall_rules() -> list[list[str]]:
+    """Pods get IPv6 link-local addresses on the CNI bridge, and every rule above (and the
+    NetworkPolicy chain) is IPv4: without these, one learner's pod reaches another's, and the node,
+    over fe80:: unfiltered. The cluster has no IPv6, so nothing from its bridges is let through."""
+    return [["-i", CNI_BRIDGE, "-j", "DROP"], ["-i", DOCKER_BRIDGE, "-j", "DROP"]]
+
+
+def install_ipv6_firewall() -> None:
+    if not Path("/proc/sys/net/ipv6").exists():
+        return  # no IPv6 in this kernel: nothing to close
+    if run("ip6tables", "-t", "filter", "-S", IPV6_CHAIN, check=False).returncode != 0:
+        run("ip6tables", "-t", "filter", "-N", IPV6_CHAIN)
+    run("ip6tables", "-t", "filter", "-F", IPV6_CHAIN)
+    for rule in ipv6_firewall_rules():
+        run("ip6tables", "-t", "filter", "-A", IPV6_CHAIN, *rule)
+    for parent in ("INPUT", "FORWARD"):
+        while run("ip6tables", "-t", "filter", "-D", parent, "-j", IPV6_CHAIN, check=False).returncode == 0:
+            pass
+        run("ip6tables", "-t", "filter", "-I", parent, "1", "-j", IPV6_CHAIN)
+
+
 def _hooks() -> list[tuple[str, str, str]]:
     """(table, built-in or Docker chain, our chain), each jump placed first."""
     forward_parent = "DOCKER-USER" if run("iptables", "-t", "filter", "-S", "DOCKER-USER", check=False).returncode == 0 else "FORWARD"
@@ -235,6 +257,7 @@ def install_firewall(layout: Layout) -> None:
         while run("iptables", "-t", table, "-D", parent, "-j", chain, check=False).returncode == 0:
             pass
         run("iptables", "-t", table, "-I", parent, "1", "-j", chain)
+    install_ipv6_firewall()
 
 
 def remove_firewall() -> None:
@@ -245,6 +268,17 @@ def remove_firewall() -> None:
     for table, chain in (("mangle", PRE_CHAIN), ("filter", INPUT_CHAIN), ("filter", FORWARD_CHAIN)):
         run("iptables", "-t", table, "-F", chain, check=False)
         run("iptables", "-t", table, "-X", chain, check=False)
+    remove_ipv6_firewall()
+
+
+def remove_ipv6_firewall() -> None:
+    if not Path("/proc/sys/net/ipv6").exists():
+        return
+    for parent in ("INPUT", "FORWARD"):
+        while run("ip6tables", "-t", "filter", "-D", parent, "-j", IPV6_CHAIN, check=False).returncode == 0:
+            pass
+    run("ip6tables", "-t", "filter", "-F", IPV6_CHAIN, check=False)
+    run("ip6tables", "-t", "filter", "-X", IPV6_CHAIN, check=False)
 
 
 # -- cleanup --------------------------------------------------------------------------------------

@@ -324,6 +324,45 @@ async def test_a_hand_made_service_does_not_lead_past_the_walls(classroom):
         await sh(backend, a.ref, f"kubectl delete service,endpoints {' '.join(targets)} --ignore-not-found --wait=false")
 
 
+def link_local(output: str) -> str:
+    """The fe80:: address in ``ip -6 -o addr`` output, or "" when there is none (no IPv6)."""
+    found = re.search(r"inet6 (fe80:[0-9a-f:]+)/64", output)
+    return found.group(1) if found else ""
+
+
+async def test_ipv6_link_local_addresses_lead_nowhere(classroom):
+    """Pods have IPv6 link-local addresses on the shared bridge while the NetworkPolicy rules and
+    the node's firewall are IPv4: another learner's pod, and the node, must not answer on them."""
+    backend, a, b = classroom.backend, classroom.a, classroom.b
+    code, out = await sh(backend, b.ref, in_pod("server", "ip -6 -o addr show dev eth0 scope link"))
+    assert code == 0, out
+    server = link_local(out)
+    bridge = link_local(subprocess.run(["ip", "-6", "-o", "addr", "show", "dev", "tutorial-cni0", "scope", "link"],
+                                       capture_output=True, text=True, timeout=20).stdout)
+    if not server and not bridge:
+        return  # no IPv6 on the pod network at all: nothing to reach
+
+    with contextlib.ExitStack() as stack:
+        targets = []
+        if server:
+            # It answers on that address (asked from inside its own pod), so a refusal is the network's.
+            code, out = await sh(backend, b.ref, in_pod("server", fetch_script([f"http://[{server}%eth0]:8080/"])))
+            assert "hello-B" in out, out
+            targets.append(f"http://[{server}%eth0]:8080/")
+        if bridge:
+            listener = stack.enter_context(socket.socket(socket.AF_INET6))
+            listener.bind((bridge, 0, 0, socket.if_nametoindex("tutorial-cni0")))
+            listener.listen(16)
+            port = listener.getsockname()[1]
+            with socket.create_connection((f"{bridge}%tutorial-cni0", port), timeout=3):
+                pass
+        got, out = await fetches(backend, a.ref, targets, "client") if targets else ({}, "")
+        assert got == {}, out
+        if bridge:
+            opened_here, out = await connections(backend, a.ref, [(f"{bridge}%eth0", port)], pod="client")
+            assert opened_here == set(), out
+
+
 # -- 3. pods to the node and beyond ----------------------------------------------------------------
 def _first_rule_for_a_new_outside_packet() -> tuple[str, str]:
     """The first rule of the node's PREROUTING chain that could take a new TCP packet from a pod to
