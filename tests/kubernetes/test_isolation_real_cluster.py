@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import re
 import shlex
@@ -29,6 +30,8 @@ import pytest
 from django.test import override_settings
 from kubernetes import client as k8s
 
+from cluster.layout import CNI_BRIDGE, DNS_SERVICE_IP, KUBERNETES_SERVICE_IP, POD_CIDR, Layout
+from cluster.node import PRE_CHAIN
 from sandbox.backends import k8s_manifests as km
 from sandbox.backends.base import Limits, SandboxSpec
 from sandbox.backends.kubernetes import KubernetesBackend
@@ -39,11 +42,9 @@ pytestmark = [
     pytest.mark.timeout(600),
 ]
 
-NODE_IP = "172.30.99.1"
-POD_GATEWAY = "10.244.0.1"
-POD_CIDR_PREFIX = "10.244.0."
-DNS_SERVICE = "10.96.0.10"
-PRE_CHAIN = "TUTORIAL-NODE-PRE"
+NODE_IP = Layout.from_environment().node_ip
+POD_GATEWAY = str(next(ipaddress.ip_network(POD_CIDR).hosts()))  # the CNI bridge's address
+DNS_SERVICE = DNS_SERVICE_IP
 QUOTA_PODS = 4  # server + client per learner, and room for the quota test to fill
 LESSON_IMAGE = f"{os.environ.get('TUTORIAL_K8S_LESSON_REGISTRY', 'localhost:5000')}/tutorial/base:latest"
 # TEST-NET-1: the stand-in for "anywhere outside this machine". Nothing is sent there unless the
@@ -158,6 +159,11 @@ async def eventually_fetch(backend, ref, urls, pod: str, expected: str, seconds:
         if loop.time() > deadline:
             raise AssertionError(f"{pod} could not fetch {urls} (expected {expected!r}): {out}")
         await asyncio.sleep(1)
+
+
+def resolved_to(nslookup_output: str, address: str) -> bool:
+    """Whether busybox nslookup answered with this address (not merely named the server's)."""
+    return re.search(rf"^Address:\s+{re.escape(address)}\s*$", nslookup_output, re.M) is not None
 
 
 def host_connects(host: str, port: int) -> bool:
@@ -289,7 +295,7 @@ async def test_pods_reach_their_own_namespace_but_not_another_learners(classroom
     # Across namespaces none of it does, either way, though the name resolves.
     for attacker, victim in ((a, b), (b, a)):
         code, out = await sh(backend, attacker.ref, in_pod("client", f"nslookup web.{victim.namespace}.svc.{domain} {DNS_SERVICE}"))
-        assert victim.service_ip in out, out
+        assert resolved_to(out, victim.service_ip), out
         got, out = await fetches(backend, attacker.ref, urls(victim), "client")
         assert got == {}, out
         assert f"hello-{victim.name}" not in out, out
@@ -337,7 +343,7 @@ async def test_ipv6_link_local_addresses_lead_nowhere(classroom):
     code, out = await sh(backend, b.ref, in_pod("server", "ip -6 -o addr show dev eth0 scope link"))
     assert code == 0, out
     server = link_local(out)
-    bridge = link_local(subprocess.run(["ip", "-6", "-o", "addr", "show", "dev", "tutorial-cni0", "scope", "link"],
+    bridge = link_local(subprocess.run(["ip", "-6", "-o", "addr", "show", "dev", CNI_BRIDGE, "scope", "link"],
                                        capture_output=True, text=True, timeout=20).stdout)
     if not server and not bridge:
         return  # no IPv6 on the pod network at all: nothing to reach
@@ -351,10 +357,10 @@ async def test_ipv6_link_local_addresses_lead_nowhere(classroom):
             targets.append(f"http://[{server}%eth0]:8080/")
         if bridge:
             listener = stack.enter_context(socket.socket(socket.AF_INET6))
-            listener.bind((bridge, 0, 0, socket.if_nametoindex("tutorial-cni0")))
+            listener.bind((bridge, 0, 0, socket.if_nametoindex(CNI_BRIDGE)))
             listener.listen(16)
             port = listener.getsockname()[1]
-            with socket.create_connection((f"{bridge}%tutorial-cni0", port), timeout=3):
+            with socket.create_connection((f"{bridge}%{CNI_BRIDGE}", port), timeout=3):
                 pass
         got, out = await fetches(backend, a.ref, targets, "client") if targets else ({}, "")
         assert got == {}, out
@@ -380,7 +386,7 @@ def _first_rule_for_a_new_outside_packet() -> tuple[str, str]:
         options = dict(zip(words[::2], words[1::2], strict=False))
         if len(words) % 2 or set(options) - {"-i", "-s", "-d", "-p", "-m", "--dport", "--ctstate", "-j"}:
             return "?", line
-        if options.get("-i") not in (None, "tutorial-cni0") or options.get("-s") not in (None, "10.244.0.0/24"):
+        if options.get("-i") not in (None, CNI_BRIDGE) or options.get("-s") not in (None, POD_CIDR):
             continue
         if options.get("-d") not in (None, f"{OUTSIDE}/32", "0.0.0.0/0") or "--dport" in options:
             continue
@@ -395,7 +401,7 @@ def _outside_drops() -> int:
     assert listing.returncode == 0, listing.stderr
     for line in listing.stdout.splitlines():
         fields = line.split()
-        if len(fields) >= 8 and fields[2] == "DROP" and fields[-2:] == ["10.244.0.0/24", "0.0.0.0/0"]:
+        if len(fields) >= 8 and fields[2] == "DROP" and fields[-2:] == [POD_CIDR, "0.0.0.0/0"]:
             return int(fields[0])
     raise AssertionError(f"no DROP rule for pods in {PRE_CHAIN}:\n{listing.stdout}")
 
@@ -425,7 +431,7 @@ async def test_pods_cannot_reach_the_node_the_consoles_or_outside(classroom):
 
     # DNS answers names of the cluster, and refuses every other name at once (nothing to forward to).
     code, out = await sh(backend, a.ref, in_pod("client", f"timeout 10 nslookup kubernetes.default.svc.{domain} {DNS_SERVICE}"))
-    assert code == 0 and "10.96.0.1" in out, out
+    assert code == 0 and resolved_to(out, KUBERNETES_SERVICE_IP), out
     code, out = await sh(backend, a.ref, in_pod("client", f"timeout 10 nslookup example.com {DNS_SERVICE}"))
     assert code != 0 and "NXDOMAIN" in out, out
 
