@@ -102,9 +102,21 @@ def test_keyboard_walk_through_a_step(live_site, browser):
         expect(page.locator("[data-terminal-keys]")).to_contain_text("Ctrl+Shift+C")
         page.keyboard.press("Tab")
         assert page.evaluate(FOCUS_IN_TERMINAL)
+        # Escape alone still reaches the program (after a moment, or with the next key).
+        page.keyboard.type("cat -v")
+        page.keyboard.press("Enter")
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(1200)
+        page.keyboard.press("Escape")
+        page.keyboard.type("x")
+        page.keyboard.press("Enter")
+        expect(page.locator("#terminal .xterm-rows")).to_contain_text("^[^[x", timeout=10000)
+        page.keyboard.press("Control+D")
         page.keyboard.press("Escape")
         page.keyboard.press("Tab")
         assert not page.evaluate(FOCUS_IN_TERMINAL), page.evaluate(FOCUSED)
+        # Screen-reader mode: the output is also in xterm's accessible list.
+        expect(page.locator("#terminal .xterm-accessibility-tree")).to_contain_text("memory.limit_in_bytes")
 
         # Underscores are drawn inside their row: a row of them leaves ink where it stands.
         row = page.locator("#terminal .xterm-rows > div").filter(has_text="________________").last
