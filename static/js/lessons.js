@@ -69,8 +69,18 @@
     box.classList.add("just-changed");
     setTimeout(() => box.classList.remove("just-changed"), FLASH_MS);
   }
+  // Hint and Show solution replace themselves: the focus goes to what they revealed.
+  function showRevealed(box) {
+    const hints = box.querySelectorAll(".hint");
+    const revealed = hints.length ? hints[hints.length - 1] : box.querySelector("[data-solution]");
+    if (!revealed) return;
+    revealed.setAttribute("tabindex", "-1");
+    revealed.focus();
+  }
   document.addEventListener("htmx:afterSettle", (ev) => {
-    if (ev.target && ev.target.id === "check-result") showVerdict(ev.target);
+    if (!ev.target) return;
+    if (ev.target.id === "check-result") showVerdict(ev.target);
+    else if (ev.target.id === "hints" || ev.target.id === "solution") showRevealed(ev.target);
   });
   // A check that failed to reach the server leaves no verdict: the focus goes back to Check.
   document.addEventListener("htmx:afterRequest", (ev) => {

@@ -399,7 +399,8 @@
   document.addEventListener("click", skipToTerminal);
   document.addEventListener("htmx:beforeRequest", (ev) => {
     const elt = ev.detail && ev.detail.elt;
-    if (elt && elt.closest && elt.closest("#sandbox-pane") && elt.matches("button")) focusWanted = true;
+    const target = ev.detail && ev.detail.target;
+    if (elt && elt.matches && elt.matches("button") && target && target.id === "sandbox-pane") focusWanted = true;
   });
   document.addEventListener("htmx:afterSettle", (ev) => {
     scan(ev.target.parentNode || document);
@@ -407,6 +408,13 @@
     if (pane && (ev.target === pane || ev.target.contains(pane) || (ev.detail && ev.detail.elt === pane))) {
       if (!pane.querySelector("[data-console-url]")) focusWanted = false; // no console to hand it to
       placeFocusInPane(pane);
+    } else if (ev.target && ev.target.id === "sandbox-timer" && focusIsLost()) {
+      // Extend replaced itself: the focus goes to the new button, or the new time.
+      const next = ev.target.querySelector("[data-extend]") || ev.target.querySelector("[data-time-left]");
+      if (next) {
+        if (!next.matches("button")) next.setAttribute("tabindex", "-1");
+        next.focus();
+      }
     }
   });
 })();

@@ -144,6 +144,11 @@ def test_keyboard_walk_through_a_step(live_site, browser):
         assert _in_viewport(page, "button[data-check]") and _in_viewport(page, "#next-step")
         assert _in_viewport(page, "#check-result .verdict")
         page.screenshot(path=str(SCREENSHOTS / "lesson-page-keyboard-light.png"))
+
+        # A hint replaces its button: the focus goes to the hint it revealed, not to the page.
+        page.locator("button[data-hint]").focus()
+        page.keyboard.press("Enter")
+        _wait_until(page, "document.activeElement.classList.contains('hint')")
     finally:
         context.close()
 
