@@ -165,6 +165,9 @@ def cni_config(layout: Layout) -> str:
                          "dataDir": str(layout.cni_ipam_dir)},
             },
             {"type": "portmap", "capabilities": {"portMappings": True}},
+            # The cluster is IPv4 only, and so are its firewall and NetworkPolicy enforcer: a pod
+            # gets no IPv6 address at all (not even link-local), so none can be used to go around them.
+            {"type": "tuning", "sysctl": {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}},
         ],
     }, indent=2) + "\n"
 

@@ -53,8 +53,10 @@ def requests_of(api, method: str, path_part: str = ""):
 async def backend(k8s_settings, docker_client):
     made = KubernetesBackend()
     yield made
-    # Remove every toolbox the test left (the namespaces live in the mock only).
-    for container in docker_client.containers.list(all=True, ignore_removed=True, filters={"label": ["tutorial.workspace=kubernetes", LABEL_SANDBOX]}):
+    # Remove the toolboxes this test left (the namespaces live in the mock only): those on its own
+    # network, never another test's or a running site's.
+    for container in docker_client.containers.list(all=True, ignore_removed=True, filters={
+            "label": ["tutorial.workspace=kubernetes", LABEL_SANDBOX], "network": k8s_settings.KUBERNETES_TOOLBOX_NETWORK}):
         container.remove(force=True)
 
 
