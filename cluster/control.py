@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from . import addons, build, components, node, pki
+from . import addons, build, components, network_policy, node, pki
 from .layout import NODE_NAME, Layout
 
 MACHINE_CLAIM = Path("/run/tutorial-cluster.json")
@@ -206,8 +206,7 @@ class Cluster:
         node.unmount_under(layout.kubelet_dir)
         node.remove_pod_network(layout)
         node.remove_firewall()
-        node.run("iptables", "-t", "filter", "-F", node.NETPOL_CHAIN, check=False)
-        node.run("iptables", "-t", "filter", "-X", node.NETPOL_CHAIN, check=False)
+        network_policy.remove(chain=node.NETPOL_CHAIN)
         self._release_machine()
 
     def _wait(self, ready: Callable[[], bool], seconds: float, what: str, log_of: str) -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 
+from . import network_policy
 from .components import Component
 from .layout import CNI_BRIDGE, DOCKER_BRIDGE, DOCKER_NETWORK, POD_CIDR, REPO, SERVICE_CIDR, Layout
 
@@ -171,7 +173,7 @@ def ensure_docker_network(layout: Layout) -> None:
 PRE_CHAIN = "TUTORIAL-NODE-PRE"   # mangle PREROUTING: where pods and toolboxes may send at all
 INPUT_CHAIN = "TUTORIAL-NODE"     # filter INPUT: what of the node they may reach
 FORWARD_CHAIN = "TUTORIAL-NODE-FWD"  # filter FORWARD (via DOCKER-USER): pod to pod, through the NetworkPolicy chain
-NETPOL_CHAIN = "TUTORIAL-NETPOL"
+NETPOL_CHAIN = network_policy.ENTRY_CHAIN
 IPV6_CHAIN = "TUTORIAL-NODE-V6"   # ip6tables filter INPUT and FORWARD: the cluster is IPv4 only
 
 
@@ -243,9 +245,9 @@ def _hooks() -> list[tuple[str, str, str]]:
 
 
 def install_firewall(layout: Layout) -> None:
-    # The NetworkPolicy chain exists (denying nothing yet) before anything jumps to it; the enforcer fills it.
-    if run("iptables", "-t", "filter", "-S", NETPOL_CHAIN, check=False).returncode != 0:
-        run("iptables", "-t", "filter", "-N", NETPOL_CHAIN)
+    # The NetworkPolicy chain exists before anything jumps to it, dropping pod-to-pod traffic
+    # until the enforcer's first sync fills it.
+    network_policy.ensure_entry_chain(chain=NETPOL_CHAIN)
     for key, rules in firewall_rules(layout).items():
         table, chain = key.split()
         if run("iptables", "-t", table, "-S", chain, check=False).returncode != 0:
@@ -314,17 +316,30 @@ def kill_pod_processes(layout: Layout) -> int:
     return killed
 
 
-def unmount_under(folder: Path) -> int:
-    """Lazily unmount everything mounted below the folder, deepest first (pods leave many mounts)."""
+def _mounts_at_or_under(folder: Path) -> list[str]:
     try:
         mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
     except OSError:
-        return 0
-    prefix = str(folder).rstrip("/") + "/"
-    mine = sorted({m.encode().decode("unicode_escape") for m in mounts if m.startswith(prefix)}, key=len, reverse=True)
-    for mount in mine:
-        run("umount", "-l", mount, check=False)
-    return len(mine)
+        return []
+    top = str(folder).rstrip("/")
+    # mountinfo escapes spaces and the like as octal (\040).
+    decoded = {re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), m) for m in mounts}
+    # The folder itself too: the kubelet mounts its root folder on itself (shared propagation).
+    return sorted((m for m in decoded if m == top or m.startswith(top + "/")), key=len, reverse=True)
+
+
+def unmount_under(folder: Path) -> int:
+    """Lazily unmount everything mounted at or below the folder, deepest first (pods leave many
+    mounts, some stacked on one another: repeat until none is left)."""
+    count = 0
+    for _ in range(5):
+        mine = _mounts_at_or_under(folder)
+        if not mine:
+            break
+        for mount in mine:
+            run("umount", "-l", mount, check=False)
+        count += len(mine)
+    return count
 
 
 def remove_pod_network(layout: Layout) -> None:

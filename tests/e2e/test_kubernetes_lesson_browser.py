@@ -38,6 +38,8 @@ def test_a_pods_lesson_runs_on_the_real_cluster(live_site, browser_page):
 
     # The next step: apply it, and a real pod runs on the node.
     page.locator("#next-step a[data-next]").click()
+    # A new page: its console connects again before anything is typed.
+    expect(page.locator("[data-console-status]")).to_have_text("Connected", timeout=30000)
     page.evaluate("document.getElementById('terminal').sendInput("
                   "'kubectl apply -f ~/web.yaml && kubectl wait --for=condition=Ready pod/web --timeout=90s && echo pod-up-$((40+2))\\n')")
     expect(terminal).to_contain_text("pod-up-42", timeout=120000)
