@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import re
 import statistics
 from collections import Counter, defaultdict
 
@@ -21,6 +22,7 @@ from django.db.models import Count, Max, Q
 from django.http import Http404
 from django.utils import timezone
 
+from accounts import guests
 from lessons.content_loader import Lesson, get_lesson
 from lessons.models import CheckAttempt, StepProgress
 from sandbox import services as sandbox_services
@@ -122,6 +124,23 @@ def clean_display_name(name: str, fallback: str) -> str:
     return name or fallback
 
 
+def default_display_name(user) -> str:
+    """The name a learner is shown by when they give none: the one they chose in another class,
+    their full name, or their username (never a guest's generated ``guest-…`` one)."""
+    earlier = Membership.objects.filter(user_id=user.pk).order_by("-joined_at").values_list("display_name", flat=True).first()
+    if earlier:
+        return earlier
+    if user.get_full_name():
+        return user.get_full_name()
+    return "" if guests.is_guest(user) else user.get_username()
+
+
+def learner_name(classroom: Classroom, user) -> str:
+    """How the instructor's pages and messages name a learner: their display name in this class."""
+    name = Membership.objects.filter(classroom=classroom, user_id=user.pk).values_list("display_name", flat=True).first()
+    return name or default_display_name(user) or user.get_username()
+
+
 def join(classroom: Classroom, user, display_name: str = "") -> Membership:
     """Add the learner (idempotent); a closed classroom refuses newcomers."""
     existing = Membership.objects.filter(classroom=classroom, user=user).first()
@@ -131,7 +150,9 @@ def join(classroom: Classroom, user, display_name: str = "") -> Membership:
         raise ClassroomError("This classroom is closed to new learners; ask your instructor.")
     if classroom.instructor_id == user.pk:
         raise ClassroomError("You teach this classroom: open its dashboard instead.")
-    name = clean_display_name(display_name, user.get_username())
+    name = clean_display_name(display_name, default_display_name(user))
+    if not name:
+        raise ClassroomError("Choose the name your instructor will see.")
     try:
         with transaction.atomic():
             return Membership.objects.create(classroom=classroom, user=user, display_name=name)
@@ -139,10 +160,13 @@ def join(classroom: Classroom, user, display_name: str = "") -> Membership:
         return Membership.objects.get(classroom=classroom, user=user)
 
 
-def remove_member(classroom: Classroom, membership_id: int) -> None:
-    deleted, _ = Membership.objects.filter(classroom=classroom, pk=membership_id).delete()
-    if not deleted:
+def remove_member(classroom: Classroom, membership_id: int) -> str:
+    """Remove the learner from the class; returns the name they were shown by."""
+    membership = Membership.objects.filter(classroom=classroom, pk=membership_id).first()
+    if membership is None:
         raise Http404("No such learner in this classroom.")
+    membership.delete()
+    return membership.display_name
 
 
 def rename_member(classroom: Classroom, membership_id: int, display_name: str) -> Membership:
@@ -155,6 +179,12 @@ def rename_member(classroom: Classroom, membership_id: int, display_name: str) -
 
 
 # --- The dashboard snapshot ---------------------------------------------------------------------
+
+# What counts in the instructor's numbers. An ERROR attempt is a Check pressed while the sandbox
+# was not running (or the engine failed): the learner is told, but the check never ran, so it is
+# neither an attempt at the step nor a mistake.
+FAILED_OUTCOMES = (CheckAttempt.Outcome.FAILED, CheckAttempt.Outcome.TIMED_OUT)
+CHECK_RAN = (CheckAttempt.Outcome.PASSED, *FAILED_OUTCOMES)
 
 
 def _iso(value) -> str | None:
@@ -174,8 +204,8 @@ def dashboard_snapshot(classroom: Classroom) -> dict:
 
     cells: dict[str, dict] = {}
     progress_rows = StepProgress.objects.filter(member_filter, lesson__in=slugs).annotate(
-        attempt_count=Count("attempts"),
-        failures=Count("attempts", filter=~Q(attempts__outcome=CheckAttempt.Outcome.PASSED)),
+        attempt_count=Count("attempts", filter=Q(attempts__outcome__in=CHECK_RAN)),
+        failures=Count("attempts", filter=Q(attempts__outcome__in=FAILED_OUTCOMES)),
         last_attempt_at=Max("attempts__at"),
     )  # 1
     for p in progress_rows:
@@ -192,7 +222,8 @@ def dashboard_snapshot(classroom: Classroom) -> dict:
         }
     # The latest attempt's outcome and feedback per cell, newest first (1 query).
     latest = (
-        CheckAttempt.objects.filter(progress__in=StepProgress.objects.filter(member_filter, lesson__in=slugs))
+        CheckAttempt.objects.filter(progress__in=StepProgress.objects.filter(member_filter, lesson__in=slugs),
+                                    outcome__in=CHECK_RAN)
         .order_by("progress_id", "-at", "-id")
         .values("progress__user_id", "progress__lesson", "progress__step", "outcome", "feedback")
     )
@@ -254,23 +285,63 @@ class StepInsight:
     passed: int
     stuck: int  # opened, not passed
     median_seconds: float | None
-    common_failure: str
+    common_failure: str  # normalised: each learner's own values replaced by placeholders
     common_failure_count: int
     hints_used: int
     solutions_viewed: int
     most_stuck: bool = False
+    common_failure_example: str = ""  # one learner's message as they saw it
+    struggling: int = 0  # learners past the stuck thresholds (time on the step or failed checks)
 
 
-def feedback_key(feedback: str) -> str:
-    """Group failing feedback by its first non-empty line (the rest often names the learner's files)."""
+# Checks print the learner's own values (a pod's random name, a file's content, a count): replace
+# them with placeholders so the same mistake made by many learners is one line. Order matters:
+# quoted text first (it may hold anything), numbers last (the others contain digits).
+_K8S_RANDOM = "[bcdfghjklmnpqrstvwxz2456789]"  # the alphabet of Kubernetes' generated name suffixes
+_NORMALISERS = [
+    (re.compile(r"(?<!\w)'[^'\n]*'(?!\w)"), "'…'"),
+    (re.compile(r'"[^"\n]*"'), '"…"'),
+    (re.compile(r"`[^`\n]*`"), "`…`"),
+    (re.compile(r"[‘“][^’”\n]*[’”]"), "“…”"),
+    (re.compile(r"(?:/home/learner|~)(?:/[^\s'\"`,;:)]*[^\s'\"`,;:).])?"), "~/…"),
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<id>"),
+    # A controller's pod (web-7d4b9c8f6-x2x9z, job-k7q2m): the owner's name stays.
+    (re.compile(rf"\b([a-z0-9](?:[a-z0-9.-]*?[a-z0-9])?)(?:-{_K8S_RANDOM}{{6,10}})?-{_K8S_RANDOM}{{5}}\b"), r"\1-<id>"),
+    (re.compile(r"\b(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{7,64}\b", re.I), "<id>"),
+    (re.compile(r"\b\d+(?:[.,]\d+)*\b"), "<n>"),
+]
+
+
+def normalise_feedback(feedback: str) -> str:
+    """The first non-empty line of a check's feedback (the rest often lists the learner's files),
+    with numbers, quoted values, ids, paths in the learner's home and generated pod names replaced
+    by placeholders: the key failing feedback is grouped by."""
     for line in (feedback or "").splitlines():
-        if line.strip():
-            return line.strip()[:200]
+        line = " ".join(line.split())
+        if line:
+            for pattern, placeholder in _NORMALISERS:
+                line = pattern.sub(placeholder, line)
+            return line[:200]
     return ""
 
 
-def class_insights(classroom: Classroom) -> list[StepInsight]:
-    """Per step: how many passed, the median time to pass, the commonest failing feedback."""
+
+def _stuck_thresholds() -> tuple[int, float, int]:
+    """At least this many learners on a step before the class can be stuck on it; a learner is
+    stuck after this many seconds on a step without passing it, or this many failed checks."""
+    return (
+        getattr(settings, "CLASSROOM_STUCK_MIN_LEARNERS", 3),
+        getattr(settings, "CLASSROOM_STUCK_MINUTES", 10) * 60,
+        getattr(settings, "CLASSROOM_STUCK_FAILURES", 3),
+    )
+
+
+def class_insights(classroom: Classroom, *, now=None) -> list[StepInsight]:
+    """Per step: how many passed, the median time to pass, the commonest failing feedback, and
+    whether the class is stuck there (enough learners on it, some of them for long or failing
+    often: two learners a few seconds into a step are not a stuck class)."""
+    min_learners, stuck_seconds, stuck_failures = _stuck_thresholds()
+    now = classroom.ended_at or now or timezone.now()  # after the class, the clock stops
     lessons = assigned_lessons(classroom)
     slugs = [lesson.slug for lesson in lessons]
     member_ids = Membership.objects.filter(classroom=classroom).values("user_id")
@@ -278,10 +349,13 @@ def class_insights(classroom: Classroom) -> list[StepInsight]:
     durations: dict[tuple[str, str], list[float]] = defaultdict(list)
     opened: Counter = Counter()
     passed: Counter = Counter()
+    struggling: Counter = Counter()
     hints: Counter = Counter()
     solutions: Counter = Counter()
-    for p in StepProgress.objects.filter(user_id__in=member_ids, lesson__in=slugs).values(
-        "lesson", "step", "first_opened_at", "passed_at", "hints_used", "solution_viewed_at"
+    for p in (
+        StepProgress.objects.filter(user_id__in=member_ids, lesson__in=slugs)
+        .annotate(failures=Count("attempts", filter=Q(attempts__outcome__in=FAILED_OUTCOMES)))
+        .values("lesson", "step", "first_opened_at", "passed_at", "hints_used", "solution_viewed_at", "failures")
     ):
         key = (p["lesson"], p["step"])
         opened[key] += 1
@@ -290,11 +364,18 @@ def class_insights(classroom: Classroom) -> list[StepInsight]:
         if p["passed_at"]:
             passed[key] += 1
             durations[key].append(max(0.0, (p["passed_at"] - p["first_opened_at"]).total_seconds()))
+        elif p["failures"] >= stuck_failures or (now - p["first_opened_at"]).total_seconds() >= stuck_seconds:
+            struggling[key] += 1
     failures: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    examples: dict[tuple[tuple[str, str], str], str] = {}
     for a in CheckAttempt.objects.filter(
-        progress__user_id__in=member_ids, progress__lesson__in=slugs, outcome__in=["failed", "timed_out"]
+        progress__user_id__in=member_ids, progress__lesson__in=slugs, outcome__in=FAILED_OUTCOMES
     ).values("progress__lesson", "progress__step", "feedback"):
-        failures[(a["progress__lesson"], a["progress__step"])][feedback_key(a["feedback"])] += 1
+        key = (a["progress__lesson"], a["progress__step"])
+        normalised = normalise_feedback(a["feedback"])
+        failures[key][normalised] += 1
+        first_line = next((line.strip() for line in (a["feedback"] or "").splitlines() if line.strip()), "")
+        examples.setdefault((key, normalised), first_line[:200])
 
     insights = []
     for lesson in lessons:
@@ -313,13 +394,15 @@ def class_insights(classroom: Classroom) -> list[StepInsight]:
                     median_seconds=statistics.median(durations[key]) if durations[key] else None,
                     common_failure=common[0][0] if common else "",
                     common_failure_count=common[0][1] if common else 0,
+                    common_failure_example=examples.get((key, common[0][0]), "") if common else "",
                     hints_used=hints[key],
                     solutions_viewed=solutions[key],
+                    struggling=struggling[key] if opened[key] >= min_learners else 0,
                 )
             )
-    worst = max((i.stuck for i in insights), default=0)
+    worst = max((i.struggling for i in insights), default=0)
     if worst > 0:
-        insights = [dataclasses.replace(i, most_stuck=i.stuck == worst) for i in insights]
+        insights = [dataclasses.replace(i, most_stuck=i.struggling == worst) for i in insights]
     return insights
 
 
