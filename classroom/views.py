@@ -3,6 +3,7 @@ everyone else, another instructor included); a learner sees only their own progr
 
 from __future__ import annotations
 
+import segno
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
@@ -10,6 +11,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import guests, limits
@@ -141,23 +145,72 @@ def learner_view(request: HttpRequest, classroom_id: int) -> HttpResponse:
 # --- The dashboard ---------------------------------------------------------------------------
 
 
+def _join_url(request: HttpRequest, classroom) -> str:
+    return request.build_absolute_uri(reverse("classroom:join", args=[classroom.join_code]))
+
+
+def _dashboard_words() -> dict[str, str]:
+    """The words the dashboard's script writes, in the reader's language ({name}: the learner)."""
+    return {
+        "learner": _("Learner"),
+        "active": _("Active"),
+        "idle": _("idle"),
+        "activeNow": _("active"),
+        "watch": _("watch"),
+        "reset": _("reset"),
+        "stop": _("stop"),
+        "confirmReset": _("Reset the sandbox of {name}? Everything in it is lost; their progress is kept."),
+        "confirmStop": _("Stop the sandbox of {name}? Their progress is kept."),
+        "attempts": _("{attempts} attempt(s), {failures} failed"),
+        "lastFeedback": _("Last feedback: {feedback}"),
+        "live": _("live"),
+        "reconnecting": _("reconnecting…"),
+        "ended": _("class ended"),
+        "notAllowed": _("not allowed"),
+    }
+
+
 @login_required
 def dashboard(request: HttpRequest, classroom_id: int) -> HttpResponse:
     classroom = services.classroom_for_instructor(request.user, classroom_id)
-    join_url = request.build_absolute_uri(reverse("classroom:join", args=[classroom.join_code]))
+    members = list(classroom.memberships.select_related("user"))
+    for member in members:
+        # A guest's username is generated (guest-…): the display name is all the instructor needs.
+        member.account_name = "" if guests.is_guest(member.user) else member.user.get_username()
     return render(
         request,
         "classroom/dashboard.html",
         {
             "classroom": classroom,
             "snapshot": services.dashboard_snapshot(classroom),
-            "join_url": join_url,
-            "members": classroom.memberships.all(),
+            "words": _dashboard_words(),
+            "join_url": _join_url(request, classroom),
+            "members": members,
             "lessons": all_lessons(),
             "assigned": set(classroom.lesson_slugs()),
             "dashboard_ws": f"/ws/classrooms/{classroom.pk}/dashboard/",
         },
     )
+
+
+@login_required
+@require_GET
+def projector(request: HttpRequest, classroom_id: int) -> HttpResponse:
+    """For the projector: the join code in very large type and a QR code of the join link."""
+    classroom = services.classroom_for_instructor(request.user, classroom_id)
+    join_url = _join_url(request, classroom)
+    # segno writes the SVG itself (no user text in it but the URL, which it encodes as modules).
+    qr_svg = segno.make(join_url, error="m").svg_inline(scale=10, border=2, dark="#000", light="#fff",
+                                                          svgclass="qr-code", omitsize=True,
+                                                          title=_("QR code of the join link"))
+    return render(request, "classroom/projector.html", {
+        "classroom": classroom,
+        "join_url": join_url,
+        "join_code": classroom.join_code,
+        "join_code_spaced": f"{classroom.join_code[:4]} {classroom.join_code[4:]}",
+        "join_code_url": request.build_absolute_uri(reverse("classroom:join-code")),
+        "qr_svg": mark_safe(qr_svg),  # noqa: S308  (segno's own markup)
+    })
 
 
 @login_required
@@ -197,7 +250,8 @@ def export(request: HttpRequest, classroom_id: int) -> HttpResponse:
 @require_POST
 def remove_member(request: HttpRequest, classroom_id: int, membership_id: int) -> HttpResponse:
     classroom = services.classroom_for_instructor(request.user, classroom_id)
-    services.remove_member(classroom, membership_id)
+    name = services.remove_member(classroom, membership_id)
+    messages.info(request, _("Removed %(name)s from the class.") % {"name": name})
     return redirect("classroom:dashboard", classroom.pk)
 
 
@@ -208,16 +262,17 @@ def remove_members(request: HttpRequest, classroom_id: int) -> HttpResponse:
     Ids that are not this classroom's members are ignored; the classroom stays 404 to others."""
     classroom = services.classroom_for_instructor(request.user, classroom_id)
     ids = [int(value) for value in request.POST.getlist("members") if value.isdigit() and len(value) <= 18]
-    removed = 0
+    removed = []
     for membership_id in ids:
         try:
             # One at a time through the roster's own remove, so whatever it does on a removal
             # (telling open consoles) happens for each.
-            services.remove_member(classroom, membership_id)
+            removed.append(services.remove_member(classroom, membership_id))
         except Http404:
             continue
-        removed += 1
-    messages.info(request, f"Removed {removed} learner(s).")
+    messages.info(request, ngettext("Removed %(count)d learner: %(names)s.", "Removed %(count)d learners: %(names)s.",
+                                    len(removed)) % {"count": len(removed), "names": ", ".join(removed)}
+                  if removed else _("Nobody was removed."))
     return redirect("classroom:dashboard", classroom.pk)
 
 
@@ -289,19 +344,21 @@ async def _learner_sandbox(request: HttpRequest, classroom_id: int, sandbox_id, 
 
 @require_POST
 async def stop_sandbox(request: HttpRequest, classroom_id: int, sandbox_id) -> HttpResponse:
-    _user, _classroom, sandbox = await _learner_sandbox(request, classroom_id, sandbox_id)
+    _user, classroom, sandbox = await _learner_sandbox(request, classroom_id, sandbox_id)
     await services.stop_learner_sandbox(sandbox)
-    return _done(request, classroom_id, f"Stopped the sandbox of {sandbox.owner.get_username()}.")
+    name = await sync_to_async(services.learner_name)(classroom, sandbox.owner)
+    return _done(request, classroom_id, _("Stopped the sandbox of %(name)s.") % {"name": name})
 
 
 @require_POST
 async def reset_sandbox(request: HttpRequest, classroom_id: int, sandbox_id) -> HttpResponse:
-    _user, _classroom, sandbox = await _learner_sandbox(request, classroom_id, sandbox_id)
+    _user, classroom, sandbox = await _learner_sandbox(request, classroom_id, sandbox_id)
     try:
         await services.reset_learner_sandbox(sandbox)
     except SandboxLimitReached as exc:
         return _done(request, classroom_id, str(exc), error=True)
-    return _done(request, classroom_id, f"Reset the sandbox of {sandbox.owner.get_username()}.")
+    name = await sync_to_async(services.learner_name)(classroom, sandbox.owner)
+    return _done(request, classroom_id, _("Reset the sandbox of %(name)s.") % {"name": name})
 
 
 @require_POST
@@ -324,14 +381,13 @@ def watch(request: HttpRequest, classroom_id: int, sandbox_id) -> HttpResponse:
     """The shadow terminal: the learner's console, read-only unless the instructor took control."""
     classroom = services.classroom_for_instructor(request.user, classroom_id)
     sandbox = services.learner_sandbox(classroom, sandbox_id, console=True)
-    member = classroom.memberships.filter(user_id=sandbox.owner_id).first()
     return render(
         request,
         "classroom/watch.html",
         {
             "classroom": classroom,
             "sandbox": sandbox,
-            "learner_name": member.display_name if member else sandbox.owner.get_username(),
+            "learner_name": services.learner_name(classroom, sandbox.owner),
             "in_control": services.has_control(sandbox, request.user),
             "console_url": f"/ws/sandboxes/{sandbox.id}/console/",
         },

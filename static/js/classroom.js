@@ -6,6 +6,17 @@
   const root = document.querySelector("[data-dashboard]");
   if (!root) return;
   const data = JSON.parse(document.getElementById("dashboard-snapshot").textContent);
+  // The page's words in the reader's language; {name}-style fields are filled in here.
+  const wordsNode = document.getElementById("dashboard-words");
+  const words = wordsNode ? JSON.parse(wordsNode.textContent) : {};
+  const say = (key, fallback, fields) =>
+    (words[key] || fallback).replace(/\{(\w+)\}/g, (m, k) => (fields && k in fields ? String(fields[k]) : m));
+  const nameOf = (user) => { const m = data.members.find((x) => String(x.user) === String(user)); return m ? m.name : ""; };
+  // Destructive roster forms ask first (the question is on the form, in the reader's language).
+  document.addEventListener("submit", (event) => {
+    const form = event.target.closest && event.target.closest("form[data-confirm]");
+    if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
   const grid = document.getElementById("progress-grid");
   const status = root.querySelector("[data-live-status]");
   const lastSeen = {}; // user -> ms of their latest progress event or sandbox activity
@@ -37,8 +48,8 @@
   function build() {
     grid.textContent = "";
     const head = el("tr");
-    head.appendChild(el("th", { scope: "col" }, "Learner"));
-    head.appendChild(el("th", { scope: "col" }, "Active"));
+    head.appendChild(el("th", { scope: "col" }, say("learner", "Learner")));
+    head.appendChild(el("th", { scope: "col" }, say("active", "Active")));
     data.lessons.forEach((lesson) => {
       head.appendChild(el("th", { scope: "col", class: "lesson-head" }, lesson.title));
       lesson.steps.forEach((step, i) => head.appendChild(el("th", { scope: "col", title: step.title }, String(i + 1))));
@@ -81,8 +92,8 @@
     if (cell.hints_used) td.appendChild(el("span", { class: "help" }, "h" + cell.hints_used));
     if (cell.solution_viewed) td.appendChild(el("span", { class: "help solution" }, "S"));
     const tip = [];
-    if (cell.attempts) tip.push(cell.attempts + " attempt(s), " + cell.failures + " failed");
-    if (cell.feedback && cell.outcome !== "passed") tip.push("Last feedback: " + cell.feedback);
+    if (cell.attempts) tip.push(say("attempts", "{attempts} attempt(s), {failures} failed", cell));
+    if (cell.feedback && cell.outcome !== "passed") tip.push(say("lastFeedback", "Last feedback: {feedback}", cell));
     if (tip.length) td.title = tip.join("\n");
   }
 
@@ -94,15 +105,18 @@
     if (!sb) { td.appendChild(el("span", { class: "muted" }, "–")); return; }
     td.appendChild(el("span", { class: "state state-" + sb.state, "data-sandbox-state": sb.state }, sb.state));
     if (sb.state === "running") {
-      const watch = el("a", { href: root.dataset.watchUrl.replace("00000000-0000-0000-0000-000000000000", sb.sandbox), class: "watch", "data-watch": user }, "watch");
+      const watch = el("a", { href: root.dataset.watchUrl.replace("00000000-0000-0000-0000-000000000000", sb.sandbox), class: "watch", "data-watch": user }, say("watch", "watch"));
       td.appendChild(watch);
-      td.appendChild(actionButton("reset", sb.sandbox, "Reset this learner's sandbox?"));
-      td.appendChild(actionButton("stop", sb.sandbox, "Stop this learner's sandbox? Their progress is kept."));
+      const name = { name: nameOf(user) };
+      td.appendChild(actionButton("reset", say("reset", "reset"), sb.sandbox,
+        say("confirmReset", "Reset the sandbox of {name}? Everything in it is lost; their progress is kept.", name)));
+      td.appendChild(actionButton("stop", say("stop", "stop"), sb.sandbox,
+        say("confirmStop", "Stop the sandbox of {name}? Their progress is kept.", name)));
     }
   }
 
-  function actionButton(action, sandboxId, question) {
-    const b = el("button", { class: "small", type: "button" }, action);
+  function actionButton(action, label, sandboxId, question) {
+    const b = el("button", { class: "small", type: "button", "data-action": action }, label);
     b.addEventListener("click", () => {
       if (!window.confirm(question)) return;
       const base = root.dataset.watchUrl.replace("00000000-0000-0000-0000-000000000000", sandboxId).replace(/watch\/$/, action + "/");
@@ -119,7 +133,7 @@
       if (!td) return;
       const last = lastSeen[m.user] || 0;
       const idle = !last || now - last > data.idle_seconds * 1000;
-      td.textContent = idle ? "idle" : "active";
+      td.textContent = idle ? say("idle", "idle") : say("activeNow", "active");
       td.className = idle ? "idle" : "active";
     });
   }
@@ -136,9 +150,14 @@
       if (!ev.passed_at || !current[k]) current[k] = { step: ev.step, at };
     } else if (ev.kind === "attempt") {
       const cell = data.cells[key] || { opened_at: ev.at, passed_at: null, hints_used: 0, solution_viewed: false, attempts: 0, failures: 0 };
-      cell.attempts += 1;
-      if (ev.outcome !== "passed") cell.failures += 1;
-      cell.outcome = ev.outcome; cell.feedback = ev.feedback; cell.last_attempt_at = ev.at;
+      // "error": Check pressed with no running sandbox (or the engine failed): the check never
+      // ran, so it is no attempt and no failure (as in the snapshot).
+      if (ev.outcome !== "error") {
+        cell.attempts += 1;
+        if (ev.outcome !== "passed") cell.failures += 1;
+        cell.outcome = ev.outcome; cell.feedback = ev.feedback;
+      }
+      cell.last_attempt_at = ev.at;
       data.cells[key] = cell;
       seen(ev.user, ev.at);
       current[ev.user + ":" + ev.lesson] = { step: ev.step, at: ms(ev.at) };
@@ -157,7 +176,7 @@
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const ws = new WebSocket(scheme + location.host + root.dataset.wsUrl);
-    ws.onopen = () => { status.textContent = "live"; status.className = "state state-running"; };
+    ws.onopen = () => { status.textContent = say("live", "live"); status.className = "state state-running"; };
     ws.onmessage = (msg) => {
       let ev; try { ev = JSON.parse(msg.data); } catch (e) { return; }
       if (ev.kind === "hello" || ev.kind === "ended") return;
@@ -170,10 +189,10 @@
       apply(ev);
     };
     ws.onclose = (ev) => {
-      status.textContent = "reconnecting…"; status.className = "state state-starting";
+      status.textContent = say("reconnecting", "reconnecting…"); status.className = "state state-starting";
       // 4409: the class has ended (the results stay); 4403: no longer its instructor. Final.
-      if (ev.code === 4409) { status.textContent = "class ended"; return; }
-      if (ev.code >= 4400 && ev.code < 4500) { status.textContent = "not allowed"; return; }
+      if (ev.code === 4409) { status.textContent = say("ended", "class ended"); return; }
+      if (ev.code >= 4400 && ev.code < 4500) { status.textContent = say("notAllowed", "not allowed"); return; }
       // Reconnect and re-read the snapshot: events sent while disconnected are not replayed.
       setTimeout(() => refresh().then(connect, connect), 2000);
     };
