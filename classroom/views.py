@@ -113,9 +113,9 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
             error, status = verdict.message("joins from your address"), 429
         elif not request.user.is_authenticated:
             if not name.strip():
-                error, status = "Choose the name your instructor will see.", 400
+                error, status = _("Choose the name your instructor will see."), 400
             elif not classroom.open_for_joining:
-                error, status = "This classroom is closed to new learners; ask your instructor.", 400
+                error, status = _("This classroom is closed to new learners; ask your instructor."), 400
             else:
                 try:
                     guests.create_guest(request)
@@ -128,8 +128,10 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
                 error, status = str(exc), 400
             else:
                 return redirect("classroom:mine", membership.classroom_id)
+    suggested = services.default_display_name(request.user) if request.user.is_authenticated else ""
     return render(request, "classroom/join.html",
-                  {"classroom": classroom, "error": error, "guests_enabled": settings.GUESTS_ENABLED}, status=status)
+                  {"classroom": classroom, "error": error, "guests_enabled": settings.GUESTS_ENABLED,
+                   "suggested_name": request.POST.get("display_name", suggested)}, status=status)
 
 
 @login_required

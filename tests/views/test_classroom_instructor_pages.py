@@ -138,3 +138,21 @@ def test_projector_view_is_404_for_everyone_but_the_instructor(classroom, other_
 def test_projector_view_in_chinese(classroom, instructor):
     page = _chinese(instructor).get(f"/classrooms/{classroom.pk}/projector/").content.decode()
     assert "扫描二维码" in page and "scan the QR code" not in page
+
+
+def test_a_signed_in_guest_is_not_offered_their_generated_username_as_a_name(classroom, other_classroom):
+    guest = get_user_model().objects.create_user(username="guest-m4n8p2")
+    guest.set_unusable_password()
+    guest.save()
+    client = signed_in_client(guest)
+    page = client.get(f"/classrooms/join/{classroom.join_code}/").content.decode()
+    assert re.search(r"<input name=\"display_name\"[^>]*value=\"\"", page)  # not their guest-… username
+    response = client.post(f"/classrooms/join/{classroom.join_code}/", {"display_name": ""})
+    assert response.status_code == 400 and not Membership.objects.filter(user=guest).exists()
+    services.join(other_classroom, guest, "Gina")
+    assert 'value="Gina"' in client.get(f"/classrooms/join/{classroom.join_code}/").content.decode()
+
+
+def test_join_page_in_chinese(classroom, outsider):
+    page = _chinese(outsider).get(f"/classrooms/join/{classroom.join_code}/").content.decode()
+    assert "讲师将看到" in page and "as your instructor will see it" not in page
