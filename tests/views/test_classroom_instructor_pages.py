@@ -104,7 +104,7 @@ def test_confirmations_and_dashboard_are_in_chinese(classroom, instructor):
     assert "将 Olive Owner 移出课堂？" in page and "结束课堂" in page and "学员" in page
     words = json.loads(re.search(r'<script id="dashboard-words" type="application/json">(.*?)</script>', page).group(1))
     assert "{name}" in words["confirmStop"] and "停止" in words["confirmStop"]
-    assert "Remove Olive Owner" not in page and "Class actions" not in page
+    assert "Remove Olive Owner" not in page and "Class actions" not in page and ">Extend<" not in page
 
 
 def test_insights_are_in_chinese(classroom, instructor):
