@@ -330,9 +330,9 @@ def _stuck_thresholds() -> tuple[int, float, int]:
     """At least this many learners on a step before the class can be stuck on it; a learner is
     stuck after this many seconds on a step without passing it, or this many failed checks."""
     return (
-        getattr(settings, "CLASSROOM_STUCK_MIN_LEARNERS", 3),
-        getattr(settings, "CLASSROOM_STUCK_MINUTES", 10) * 60,
-        getattr(settings, "CLASSROOM_STUCK_FAILURES", 3),
+        settings.CLASSROOM_STUCK_MIN_LEARNERS,
+        settings.CLASSROOM_STUCK_MINUTES * 60,
+        settings.CLASSROOM_STUCK_FAILURES,
     )
 
 

@@ -357,6 +357,11 @@ GATEWAY_CONNECTIONS = {
 CLASSROOM_IDLE_SECONDS = int(os.environ.get("TUTORIAL_CLASSROOM_IDLE_SECONDS", 300))
 # The most an instructor may add to the class's sandbox time in one go.
 CLASSROOM_MAX_EXTEND_SECONDS = int(os.environ.get("TUTORIAL_CLASSROOM_MAX_EXTEND_SECONDS", 4 * 3600))
+# Insights flag "the class is stuck here" only on a step at least this many learners opened, where
+# a learner has spent this many minutes without passing it or failed this many checks on it.
+CLASSROOM_STUCK_MIN_LEARNERS = int(os.environ.get("TUTORIAL_CLASSROOM_STUCK_MIN_LEARNERS", 3))
+CLASSROOM_STUCK_MINUTES = int(os.environ.get("TUTORIAL_CLASSROOM_STUCK_MINUTES", 10))
+CLASSROOM_STUCK_FAILURES = int(os.environ.get("TUTORIAL_CLASSROOM_STUCK_FAILURES", 3))
 
 # --- Sandbox lifecycle (issue 6): limits, idle culling, capacity queue, warm pool, reaper -------
 import json as _json  # noqa: E402  (kept inside this section)
