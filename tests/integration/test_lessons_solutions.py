@@ -19,6 +19,7 @@ from django.utils import translation
 from lessons import services as lesson_services
 from lessons.content_loader import Step, all_lessons
 from sandbox import services as sandbox_services
+from sandbox import tasks
 from sandbox.models import Sandbox
 from tests.kubernetes.real_cluster import point_settings_at_cluster
 
@@ -104,5 +105,7 @@ async def test_every_step_fails_fresh_then_passes_after_its_solution(lesson, doc
     finally:
         if sandbox is not None:
             await sandbox_services.stop_sandbox(sandbox)
+            # A stop may start a queue promotion; it must end before the test's database is flushed.
+            await tasks.wait_for_background()
             assert await sync_to_async(labelled_leftovers)(sandbox.id) == []
     assert checked, f"{lesson.slug}: no step was verified"
