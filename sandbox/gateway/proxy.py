@@ -113,7 +113,9 @@ class ConnectionLimits:
 
     head_timeout: float = 30.0  # from a request's first byte to the end of its head (and JSON body)
     idle_timeout: float = 300.0  # a kept-alive connection with no new request for this long is closed
-    stall_timeout: float = 60.0  # an upload body (docker cp in, a build context) with no byte for this long
+    # An upload body (docker cp in, a build context) with no byte for this long, or an attached
+    # client that takes no output for this long (its stream is closed).
+    stall_timeout: float = 60.0
     connections_max: int = 32  # open connections per sandbox; `docker run -it` uses about four
 
 
@@ -387,7 +389,7 @@ class LearnerProxy:
             if status == 101:
                 req.writer.write(httpio.encode_head(head.start, head.headers))
                 await req.writer.drain()
-                await _splice(req.reader, req.writer, up_reader, up_writer)
+                await _splice(req.reader, req.writer, up_reader, up_writer, stall=self.connection_limits.stall_timeout)
                 return False
             framing = httpio.response_framing(head, req.method)
             if (transform and status == 200) or (sanitize and status >= 400):
@@ -1020,8 +1022,12 @@ async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, se
         pass
 
 
-async def _splice(client_reader, client_writer, up_reader, up_writer) -> None:
-    """Relay a hijacked stream both ways until the engine side ends."""
+async def _splice(client_reader, client_writer, up_reader, up_writer, *, stall: float) -> None:
+    """Relay a hijacked stream both ways until the engine side ends.
+
+    A client that takes no output for ``stall`` seconds (a `docker attach` that was suspended)
+    loses its stream: otherwise the relay stops reading the engine, the engine's buffers for that
+    attach fill, and the container's removal waits behind them."""
 
     async def client_to_engine():
         try:
@@ -1043,9 +1049,12 @@ async def _splice(client_reader, client_writer, up_reader, up_writer) -> None:
                 if not chunk:
                     break
                 client_writer.write(chunk)
-                await client_writer.drain()
+                await asyncio.wait_for(client_writer.drain(), stall)
         except (ConnectionError, OSError):
             pass
+        except asyncio.TimeoutError:
+            log.info("an attached client took no output for %.0f s: its stream is closed", stall)
+            client_writer.transport.abort()
 
     inbound = asyncio.create_task(client_to_engine())
     try:

@@ -18,6 +18,7 @@ import pytest
 
 from sandbox.gateway.cleanup import destroy_learner_objects
 from sandbox.gateway.policy import Limits
+from sandbox.gateway.proxy import ConnectionLimits
 from sandbox.gateway.server import GatewayServer
 
 from .gateway_helpers import gateway_images  # noqa: F401
@@ -47,7 +48,9 @@ async def test_bombs_and_floods_leave_the_shim_alive_and_the_engine_answering(ga
                                                                              labelled_leftovers, tmp_path):
     sandbox_id = str(uuid.uuid4())
     data_dir = tmp_path / "data"
-    server = GatewayServer(data_dir=data_dir, limits=Limits(), record_activity=False)
+    # A suspended `docker attach` loses its stream after the stall timeout (then `rm -f` proceeds).
+    server = GatewayServer(data_dir=data_dir, limits=Limits(), record_activity=False,
+                           connections=ConnectionLimits(stall_timeout=10))
     socket_path = await server.serve(sandbox_id, "515151", "containment-test")
     link = Path(os.path.realpath("/tmp")) / f"gw-contain-{sandbox_id[:8]}.sock"
     link.symlink_to(socket_path)
