@@ -221,7 +221,7 @@ def check_cluster() -> Finding:
         return Finding(True, "no Kubernetes lessons: no cluster needed")
     from kubernetes import client, config
 
-    waiting, preparing = local_cluster.problem(settings)
+    waiting, preparing = local_cluster.operator_problem(settings)
     if waiting:
         return Finding(False, f"{len(lessons)} Kubernetes lessons; the local cluster is not ready: {waiting}",
                        "Wait for the build to finish (`.venv/bin/python -m cluster status`; log: data/cluster/up.log)"

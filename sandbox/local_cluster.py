@@ -47,21 +47,38 @@ def cluster_settings(environ=os.environ, home: Path | None = None) -> dict:
     }
 
 
+def _state(settings):
+    if not getattr(settings, "KUBERNETES_LOCAL_CLUSTER", False):
+        return None
+    state = cluster_status.read(Layout.from_environment())
+    return None if state.ready else state
+
+
 def problem(settings) -> tuple[str, bool]:
     """(what a learner reads, whether it is on its way) while the local cluster is not ready;
-    ``("", False)`` once it is, or when this site does not use it."""
-    if not getattr(settings, "KUBERNETES_LOCAL_CLUSTER", False):
+    ``("", False)`` once it is, or when this site does not use it. Learners get no operator
+    detail (commands, paths); ``operator_problem`` has it, for the doctor and the logs."""
+    from django.utils.translation import gettext
+
+    state = _state(settings)
+    if state is None:
         return "", False
-    layout = Layout.from_environment()
-    state = cluster_status.read(layout)
-    if state.ready:
+    if state.working:
+        return gettext("The Kubernetes lessons are getting ready: this machine is preparing its cluster "
+                       "(the first time takes about twenty minutes). This page updates by itself."), True
+    return gettext("The Kubernetes lessons are not available right now: this machine's cluster is not "
+                   "running. Tell your instructor; the Docker lessons work meanwhile."), False
+
+
+def operator_problem(settings) -> tuple[str, bool]:
+    """The same, for the person who runs the site: what the cluster is doing, and what to run."""
+    state = _state(settings)
+    if state is None:
         return "", False
     if state.working:
         minutes = (cluster_status.age(state) or 0) / 60
-        detail = f" ({state.message})" if state.message else ""
-        return (f"This machine is preparing its Kubernetes cluster{detail}. The first time takes about twenty "
-                f"minutes; this page updates by itself." + (f" Last news {minutes:.0f} min ago." if minutes >= 1 else "")), True
-    how = "run `make run` again, or `.venv/bin/python -m cluster up` (its output says what is wrong)"
+        news = f"; last news {minutes:.0f} min ago" if minutes >= 1 else ""
+        return f"the local cluster is being prepared: {state.message or state.phase}{news}", True
     if state.phase == "absent":
-        return f"The Kubernetes cluster of this machine has not been started: the person who runs this site should {how}.", False
-    return f"The Kubernetes cluster of this machine is not running ({state.message}): the person who runs this site should {how}.", False
+        return "the local cluster has not been started on this machine", False
+    return f"the local cluster is not running ({state.message})", False

@@ -322,7 +322,7 @@ async def _reconcile_kubernetes(in_scope: Scope, report: Report) -> None:
     """Hand the live Kubernetes ids to that backend's reconcile, only when a cluster is set."""
     if "kubernetes" not in settings.SANDBOX_BACKENDS or not getattr(settings, "KUBERNETES_KUBECONFIG", ""):
         return
-    if local_cluster.problem(settings)[0]:
+    if local_cluster.operator_problem(settings)[0]:
         return  # the local cluster is being built or is stopped: nothing of it to reconcile yet
     try:
         backend = services.get_backend("kubernetes")
@@ -344,7 +344,7 @@ async def renew_kubernetes_credentials(in_scope: Scope, report: Report) -> None:
     never loses the cluster under the learner (see ``KubernetesBackend.credentials_due``)."""
     if "kubernetes" not in settings.SANDBOX_BACKENDS or not getattr(settings, "KUBERNETES_KUBECONFIG", ""):
         return
-    if local_cluster.problem(settings)[0]:
+    if local_cluster.operator_problem(settings)[0]:
         return  # renewed once the cluster is back; a token that expired meanwhile says so in checks
     backend = services.get_backend("kubernetes")
     running = {str(s.id): s.engine_ref async for s in Sandbox.objects.filter(

@@ -101,7 +101,7 @@ def test_renewals_per_pass_are_bounded_oldest_first(owner, kubernetes_site, monk
 def test_nothing_is_asked_while_the_local_cluster_is_not_ready(owner, kubernetes_site, monkeypatch):
     running(owner, 200)
     backend = kubernetes_site(FakeCredentialsBackend(due=set()))
-    monkeypatch.setattr(reaper.local_cluster, "problem", lambda settings: ("This machine is preparing its Kubernetes cluster.", True))
+    monkeypatch.setattr(reaper.local_cluster, "operator_problem", lambda settings: ("the local cluster is being prepared", True))
     report = renew()
     assert backend.asked == [] and backend.refreshed == [] and report.failures == []
 
