@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import limits
+from sandbox import local_cluster
 from sandbox.models import Sandbox
 
 from . import services
@@ -62,7 +63,11 @@ def _next_url(lesson: Lesson, step: Step) -> str:
 def catalogue(request: HttpRequest) -> HttpResponse:
     lessons = all_lessons()
     progress = services.catalogue_progress(request.user, lessons)
-    rows = [{"lesson": lesson, "done": progress[lesson.slug][0], "total": progress[lesson.slug][1]} for lesson in lessons]
+    # Lessons whose workspace cannot start yet say so on their card (the local cluster being built).
+    cluster_waiting, cluster_preparing = local_cluster.problem(settings)
+    rows = [{"lesson": lesson, "done": progress[lesson.slug][0], "total": progress[lesson.slug][1],
+             "waiting": bool(cluster_waiting) and lesson.workspace == "kubernetes", "preparing": cluster_preparing}
+            for lesson in lessons]
     return render(request, "lessons/catalogue.html", {"rows": rows, "lessons": lessons})
 
 

@@ -91,3 +91,13 @@ def test_without_a_kubeconfig_the_local_cluster_is_used(tmp_path):
     found = cluster_settings({"TUTORIAL_CLUSTER_DIR": str(tmp_path / "c")}, home=tmp_path)
     assert found["KUBERNETES_KUBECONFIG"] == str(tmp_path / "c" / "admin.kubeconfig")
     assert found["KUBERNETES_TOOLBOX_NETWORK"] == "tutorial-cluster"
+
+
+def test_the_catalogue_marks_the_kubernetes_lessons_while_the_cluster_is_getting_ready(cluster_dir, owner):
+    write_progress(cluster_dir, "building", "building etcd", os.getpid())
+    page = signed_in_client(owner).get("/").content.decode()
+    pods_card = page[page.index('data-lesson="pods"'):]
+    pods_card = pods_card[:pods_card.index("</li>")]
+    assert "data-workspace-waiting" in pods_card and "Getting ready" in pods_card
+    docker_card = page[page.index('data-lesson="what-is-a-container"'):]
+    assert "data-workspace-waiting" not in docker_card[:docker_card.index("</li>")]
