@@ -92,13 +92,25 @@ def _go(args: list[str], *, cwd: Path, env: dict, progress: Progress, what: str,
         raise BuildError(f"building {what} failed:\n" + "\n".join(tail))
 
 
+MIN_GO = (1, 26)  # what cluster/*/go.mod name
+
+
+def _check_go() -> None:
+    if shutil.which("go") is None:
+        raise BuildError("Go is not installed: the local cluster is built from Go modules (Go 1.26 or newer; "
+                         "https://go.dev/doc/install). Or set TUTORIAL_KUBECONFIG to another cluster.")
+    found = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True, timeout=30).stdout.strip()
+    match = re.match(r"go(\d+)\.(\d+)", found)
+    if match and (int(match.group(1)), int(match.group(2))) < MIN_GO:
+        raise BuildError(f"{found} is too old to build Kubernetes; Go {MIN_GO[0]}.{MIN_GO[1]} or newer is needed.")
+
+
 def build_programs(layout: Layout, progress: Progress = print) -> Path:
     """The folder of built programs; built now when it is not complete yet."""
     target = layout.bin
     if (target / ".complete").is_file():
         return target
-    if shutil.which("go") is None:
-        raise BuildError("Go is not installed: the local cluster is built from Go modules (Go 1.26).")
+    _check_go()
     if shutil.which("gcc") is None:
         raise BuildError("gcc is not installed (apt-get install gcc libc6-dev): it builds the pause program.")
     versions = check_versions()

@@ -105,9 +105,9 @@ class KubernetesBackend(SandboxBackend):
             path = self.kubeconfig_path()
             if not path.is_file():
                 raise BackendError(
-                    f"No kubeconfig at {path}: the kubernetes workspace needs a cluster. On one machine, "
-                    "`kind create cluster` writes one (see docs/kubernetes.md), or set "
-                    "TUTORIAL_KUBECONFIG to a kubeconfig file."
+                    f"No kubeconfig at {path}: the kubernetes workspace needs a cluster. This machine's own "
+                    "writes one there (`.venv/bin/python -m cluster up`, which `make run` starts); or set "
+                    "TUTORIAL_KUBECONFIG to a kubeconfig file (kind, k3s, a managed cluster: see docs/kubernetes.md)."
                 )
             try:
                 client = k8s_config.new_client_from_config(config_file=str(path), context=self.context or None, persist_config=False)
@@ -151,7 +151,8 @@ class KubernetesBackend(SandboxBackend):
     def _unreachable(self, exc: Exception) -> str:
         return (
             f"The Kubernetes cluster does not answer at {self._server or 'its API address'} ({type(exc).__name__}). "
-            f"Is it running? With kind: `kind get clusters`, or `kind create cluster` (kubeconfig: {self.kubeconfig_path()})."
+            f"Is it running? The local cluster: `.venv/bin/python -m cluster status` (and `up`); kind: "
+            f"`kind get clusters` (kubeconfig: {self.kubeconfig_path()})."
         )
 
     def _cluster_ca(self) -> tuple[bytes | None, bool]:
@@ -325,8 +326,9 @@ class KubernetesBackend(SandboxBackend):
                 await self.toolbox._call(docker_client.networks.get, network)
             except docker.errors.NotFound as exc:
                 raise BackendError(
-                    f"The Docker network {network!r} that reaches the cluster does not exist. With kind it "
-                    "appears with the first `kind create cluster`; otherwise set TUTORIAL_K8S_TOOLBOX_NETWORK."
+                    f"The Docker network {network!r} that reaches the cluster does not exist. The local cluster "
+                    "makes its own (`.venv/bin/python -m cluster up`); kind's appears with `kind create cluster`; "
+                    "otherwise set TUTORIAL_K8S_TOOLBOX_NETWORK."
                 ) from exc
         try:
             container = await self.toolbox._call(docker_client.containers.create, **config)

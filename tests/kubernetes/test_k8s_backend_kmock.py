@@ -254,7 +254,7 @@ async def test_an_unreachable_cluster_is_a_clear_error(settings, tmp_path, make_
 
 async def test_no_kubeconfig_is_a_clear_error(settings, tmp_path, make_spec):
     settings.KUBERNETES_KUBECONFIG = str(tmp_path / "nowhere" / "config")
-    with pytest.raises(BackendError, match=r"No kubeconfig at .*nowhere/config.*kind create cluster"):
+    with pytest.raises(BackendError, match=r"No kubeconfig at .*nowhere/config.*python -m cluster up.*TUTORIAL_KUBECONFIG"):
         await KubernetesBackend().create(make_spec())
 
 
