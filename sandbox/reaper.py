@@ -177,23 +177,28 @@ def _set_aside_again(sandbox_id: str, now: float) -> None:
     _set_aside[sandbox_id] = (failures, now + delay)
 
 
-async def _for_each(report: Report, sandbox_ids, work: Callable[[str], Awaitable[None]]) -> None:
-    """Run ``work(sandbox_id)`` for each id, a few at a time, each isolated: a stuck sandbox is
-    reported in ``report.stuck`` and set aside, any other failure in ``report.failures``. The
-    engine going down (:class:`EngineUnavailable`) is raised once everything finished."""
+async def _for_each(report: Report, sandbox_ids, work: Callable[[str], Awaitable[None]], *,
+                    set_aside: bool = True) -> None:
+    """Run ``work(sandbox_id)`` for each id, a few at a time, each isolated: any failure goes to
+    ``report.failures`` and the others carry on. With ``set_aside`` (for containers that will not
+    go), a stuck sandbox is reported in ``report.stuck`` and tried again only after a back-off.
+    The engine going down (:class:`EngineUnavailable`) is raised once everything finished."""
     gate = asyncio.Semaphore(SANDBOX_CONCURRENCY)
     down: list[EngineUnavailable] = []
 
     async def one(sandbox_id: str) -> None:
-        now = time.monotonic()
-        if not _due(sandbox_id, now):
+        if set_aside and not _due(sandbox_id, time.monotonic()):
             report.stuck.append(sandbox_id)  # still set aside: tried again after its back-off
             return
         async with gate:
             try:
                 await work(sandbox_id)
-                _set_aside.pop(sandbox_id, None)
+                if set_aside:
+                    _set_aside.pop(sandbox_id, None)
             except SandboxStuck as exc:
+                if not set_aside:
+                    report.failures.append(f"{sandbox_id}: {exc}")
+                    return
                 log.warning("reaper: sandbox %s set aside (tried again later): %s", sandbox_id, exc)
                 _set_aside_again(sandbox_id, time.monotonic())
                 report.stuck.append(sandbox_id)
@@ -365,32 +370,11 @@ async def renew_kubernetes_credentials(in_scope: Scope, report: Report) -> None:
         report.credentials_renewed.append(sandbox_id)
 
     try:
-        await _each_on_its_own(report, list(running), check)
+        await _for_each(report, list(running), check, set_aside=False)
         chosen = [i for i in running if i in due][:CREDENTIALS_PER_PASS]
-        await _each_on_its_own(report, chosen, renew)
+        await _for_each(report, chosen, renew, set_aside=False)
     except EngineUnavailable as exc:
         log.warning("reaper: Kubernetes credentials could not be renewed now: %s", exc)
-
-
-async def _each_on_its_own(report: Report, sandbox_ids, work: Callable[[str], Awaitable[None]]) -> None:
-    """:func:`_for_each` without setting sandboxes aside (that is for containers that will not go):
-    a few at a time, a failure reported and the others carrying on, the cluster down raised once."""
-    gate = asyncio.Semaphore(SANDBOX_CONCURRENCY)
-    down: list[EngineUnavailable] = []
-
-    async def one(sandbox_id: str) -> None:
-        async with gate:
-            try:
-                await work(sandbox_id)
-            except EngineUnavailable as exc:
-                down.append(exc)
-            except Exception as exc:  # noqa: BLE001 - logged and reported; the others carry on
-                log.error("reaper: sandbox %s: %s", sandbox_id, exc, exc_info=exc)
-                report.failures.append(f"{sandbox_id}: {exc}")
-
-    await asyncio.gather(*(one(sandbox_id) for sandbox_id in sandbox_ids))
-    if down:
-        raise down[0]
 
 
 # -- 2. stuck starts -----------------------------------------------------------------------------
