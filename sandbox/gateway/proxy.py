@@ -541,8 +541,10 @@ class LearnerProxy:
         kind = req.path.split("/")[1]
 
         def wanted(item) -> bool:
-            # The engine matches a name filter as a regular expression, containers' with their "/".
-            names = (item.get("Names") or []) if kind == "containers" else [item.get("Name") or ""]
+            # The engine matches a name filter as a regular expression; containers' with and
+            # without their leading "/".
+            names = [form for n in item.get("Names") or [] for form in (n, n.lstrip("/"))] \
+                if kind == "containers" else [item.get("Name") or ""]
             return all(any(p.search(n) for n in names) for p in patterns)
 
         async def translate(data):
