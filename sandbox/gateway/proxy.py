@@ -335,12 +335,13 @@ class LearnerProxy:
 
     async def forward(self, req: Request, *, path: str | None = None, pairs: list | None = None,
                       body: object = None, stream_limit: int | None = None, transform=None,
-                      sanitize=None, upload: tuple | None = None) -> bool:
+                      sanitize=None, upload: tuple | None = None, each_line=None) -> bool:
         """Send the (rewritten) request to the engine and relay the answer. Returns keep-alive.
 
         The head sent is the gateway's own (see the module docstring): a JSON ``body`` goes as
         application/json, an ``upload`` (a spooled build context) and a streamed body
-        (``stream_limit``: an archive PUT) as application/x-tar; anything else has no body."""
+        (``stream_limit``: an archive PUT) as application/x-tar; anything else has no body.
+        ``each_line`` rewrites each JSON line of a chunked stream (events) as it passes."""
         path = path if path is not None else req.path
         pairs = req.pairs if pairs is None else pairs
         qs = f"?{policy.encode_query(pairs)}" if pairs else ""
@@ -408,6 +409,9 @@ class LearnerProxy:
                         if k.lower() not in ("content-length", "transfer-encoding", "connection")]
                 req.writer.write(httpio.encode_head(head.start, keep + [("Content-Length", str(len(out)))]) + out)
                 await req.writer.drain()
+                return not req.close
+            if each_line and status == 200 and framing[0] == "chunked":
+                await _relay_lines(up_reader, req.writer, head, each_line, close=req.close)
                 return not req.close
             keep = [(k, v) for k, v in head.headers if k.lower() != "connection"]
             if framing[0] == "eof" or req.close:
@@ -537,7 +541,8 @@ class LearnerProxy:
         pairs = [(k, v) for k, v in req.pairs if k != "filters"]
         pairs.append(("filters", policy.owner_filters(self.learner, filters)))
         if req.path == "/events":
-            return await self.forward(req, pairs=pairs)
+            # Events name objects by their engine names (Actor.Attributes.name, container=...).
+            return await self.forward(req, pairs=pairs, each_line=self.names.scrub, sanitize=self.scrub_errors)
         kind = req.path.split("/")[1]
 
         def wanted(item) -> bool:
@@ -1113,6 +1118,36 @@ async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, se
         await asyncio.wait_for(swallow(), seconds)
     except (asyncio.TimeoutError, ConnectionError, OSError):
         pass
+
+
+async def _relay_lines(up_reader, writer, head, each_line, *, close: bool) -> None:
+    """Relay a chunked stream of JSON lines (``docker events``), each line rewritten by
+    ``each_line`` (a line that is not JSON passes as it is); one chunk per line, as it comes."""
+    keep = [(k, v) for k, v in head.headers if k.lower() not in ("connection", "content-length")]
+    if close:
+        keep.append(("Connection", "close"))
+    writer.write(httpio.encode_head(head.start, keep))
+    await writer.drain()
+    pending = b""
+    while True:
+        size, _ = await httpio.read_chunk_size(up_reader)
+        if size == 0:
+            break
+        pending += await up_reader.readexactly(size)
+        if await up_reader.readexactly(2) != b"\r\n":
+            raise HttpError(502, "the engine sent a malformed chunk")
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            try:
+                line = policy.dumps(each_line(json.loads(line))) if line.strip() else line
+            except ValueError:
+                pass
+            writer.write(b"%x\r\n%s\n\r\n" % (len(line) + 1, line))
+        await writer.drain()
+    if pending:
+        writer.write(b"%x\r\n%s\r\n" % (len(pending), pending))
+    writer.write(b"0\r\n\r\n")
+    await writer.drain()
 
 
 async def _splice(client_reader, client_writer, up_reader, up_writer, *, stall: float) -> None:

@@ -3,6 +3,8 @@ one shared engine, sees only its own names, and reaches its own containers by th
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from sandbox.gateway.names import Names
@@ -21,7 +23,7 @@ def lesson(page: str) -> str:
         " && echo LESSON-DONE")
 
 
-def views(learner_id: str) -> str:
+def views(since: int) -> str:
     fmt = ("{{.Name}} {{range $k, $_ := .NetworkSettings.Networks}}{{$k}}{{end}} "
            "{{range .Mounts}}{{.Name}}{{end}} {{.HostConfig.NetworkMode}} {{.HostConfig.Binds}}")
     checks = {
@@ -36,18 +38,21 @@ def views(learner_id: str) -> str:
         "networks": "docker network ls --format '{{.Name}}'",
         "network inspect": "docker network inspect -f '{{.Name}} {{range .Containers}}{{.Name}}{{end}}' appnet",
         "taken": f"docker run -d --name site {BUSYBOX} true",
+        "events": f"docker events --since {since} --until $(($(date +%s) + 1)) --filter container=site"
+                  " --filter event=start --format '{{.Actor.Attributes.name}} {{.Type}} {{.Action}}'",
     }
     return "; ".join(f'echo "== {k}"; {v} 2>&1; echo "rc=$?"' for k, v in checks.items())
 
 
 async def test_two_learners_each_have_their_own_site_notes_and_appnet(gateway_images, labelled_leftovers):
     a, b = await start_workspace(), await start_workspace()
+    since = int(time.time()) - 1
     try:
         for ws, page in ((a, "page-of-a"), (b, "page-of-b")):
             done = await ws.sh(lesson(page))
             assert done.exit_code == 0 and "LESSON-DONE" in done.output, done.output
         for ws, page, other in ((a, "page-of-a", b), (b, "page-of-b", a)):
-            found = blocks(await ws.out(views(ws.id), timeout=150))
+            found = blocks(await ws.out(views(since), timeout=150))
             scoped = Names(ws.id).prefix
             # Reached by the learner's name on the learner's network: their own page.
             assert page in found["fetch"] and "rc=0" in found["fetch"], found["fetch"]
@@ -62,6 +67,7 @@ async def test_two_learners_each_have_their_own_site_notes_and_appnet(gateway_im
             assert "appnet" in found["networks"].split(), found["networks"]
             assert found["network inspect"].splitlines()[0] == "appnet site", found["network inspect"]
             assert 'the container name "site" is already in use' in found["taken"], found["taken"]
+            assert found["events"].split() == ["site", "container", "start", "rc=0"], found["events"]
 
         # B cannot address A's objects: not by A's names (those are B's own), not by the engine's.
         a_id = (await a.out("docker inspect -f '{{.Id}}' site")).strip()
