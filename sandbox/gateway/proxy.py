@@ -696,8 +696,10 @@ class LearnerProxy:
                                       sanitize=lambda status, data: self.names.scrub(conflict(status, data)))
         if req.method == "GET" and path.endswith("/json"):
             return await self.forward(req, path=path, transform=self.scrub_answer, sanitize=self.scrub_errors)
-        if req.method == "GET" and path.endswith("/stats") and req.query.get("stream") in ("0", "false", "False"):
-            return await self.forward(req, path=path, transform=self.scrub_answer, sanitize=self.scrub_errors)
+        if req.method == "GET" and path.endswith("/stats"):  # "name" in each sample: docker stats shows it
+            if req.query.get("stream") in ("0", "false", "False"):
+                return await self.forward(req, path=path, transform=self.scrub_answer, sanitize=self.scrub_errors)
+            return await self.forward(req, path=path, each_line=self.names.scrub, sanitize=self.scrub_errors)
         if req.method == "GET":
             return await self.forward(req, path=path)  # logs, export, top: streams or no names
         return await self.forward(req, path=path, sanitize=self.scrub_errors)

@@ -3,6 +3,7 @@ one shared engine, sees only its own names, and reaches its own containers by th
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -38,6 +39,8 @@ def views(since: int) -> str:
         "networks": "docker network ls --format '{{.Name}}'",
         "network inspect": "docker network inspect -f '{{.Name}} {{range .Containers}}{{.Name}}{{end}}' appnet",
         "taken": f"docker run -d --name site {BUSYBOX} true",
+        "stats": "docker stats --no-stream --format '{{.Name}}' site",
+        "stats stream": "timeout 4 docker stats --format ' N={{.Name}} ' site | head -c 3000 | tr -c 'a-zA-Z0-9_=\\n' ' '",
         "events": f"docker events --since {since} --until $(($(date +%s) + 1)) --filter container=site"
                   " --filter event=start --format '{{.Actor.Attributes.name}} {{.Type}} {{.Action}}'",
     }
@@ -67,6 +70,8 @@ async def test_two_learners_each_have_their_own_site_notes_and_appnet(gateway_im
             assert "appnet" in found["networks"].split(), found["networks"]
             assert found["network inspect"].splitlines()[0] == "appnet site", found["network inspect"]
             assert 'the container name "site" is already in use' in found["taken"], found["taken"]
+            assert found["stats"].split() == ["site", "rc=0"], found["stats"]
+            assert set(re.findall(r"N=(\w+)", found["stats stream"])) == {"site"}, found["stats stream"]
             assert found["events"].split() == ["site", "container", "start", "rc=0"], found["events"]
 
         # B cannot address A's objects: not by A's names (those are B's own), not by the engine's.
