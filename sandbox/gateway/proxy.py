@@ -550,7 +550,12 @@ class LearnerProxy:
             # without their leading "/".
             names = [form for n in item.get("Names") or [] for form in (n, n.lstrip("/"))] \
                 if kind == "containers" else [item.get("Name") or ""]
-            return all(any(p.search(n) for n in names) for p in patterns)
+            return not patterns or any(p.search(n) for p in patterns for n in names)  # values OR together
+
+        # `docker ps -n N`: the engine would count before the name filter here; count after it.
+        limit = query.get("limit", "") if patterns and kind == "containers" else ""
+        if limit:  # and, as with a limit, containers in every state
+            pairs = [(k, v) for k, v in pairs if k not in ("limit", "all")] + [("all", "1")]
 
         async def translate(data):
             data = self.names.scrub(data)
@@ -558,6 +563,8 @@ class LearnerProxy:
                 data["Volumes"] = [v for v in data.get("Volumes") or [] if wanted(v)]
             elif isinstance(data, list):
                 data = [item for item in data if wanted(item)]
+                if limit.lstrip("-").isdigit() and int(limit) > 0:
+                    data = data[:int(limit)]
             return data
 
         return await self.forward(req, pairs=pairs, transform=translate, sanitize=self.scrub_errors)

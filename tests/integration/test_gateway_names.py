@@ -32,6 +32,7 @@ def views(since: int) -> str:
                  "'for i in 1 2 3 4 5; do timeout 5 wget -qO- http://site:8080/ && exit 0; sleep 1; done; exit 1'",
         "ps": "docker ps -a --format '{{.Names}} {{.Networks}} {{.Mounts}}'",
         "ps filter": "docker ps -a --filter name=^site$ --format '{{.Names}}'",
+        "ps filters": "docker ps -a --filter name=nothing --filter name=/sit -n 1 --format '{{.Names}}'",
         "ps network": "docker ps -a --filter network=appnet --filter volume=notes --format '{{.Names}}'",
         "inspect": f"docker inspect -f '{fmt}' site",
         "volumes": "docker volume ls --format '{{.Name}}'",
@@ -40,7 +41,8 @@ def views(since: int) -> str:
         "network inspect": "docker network inspect -f '{{.Name}} {{range .Containers}}{{.Name}}{{end}}' appnet",
         "taken": f"docker run -d --name site {BUSYBOX} true",
         "stats": "docker stats --no-stream --format '{{.Name}}' site",
-        "stats stream": "timeout 4 docker stats --format ' N={{.Name}} ' site | head -c 3000 | tr -c 'a-zA-Z0-9_=\\n' ' '",
+        "stats stream": "(timeout 4 docker stats --format ' N={{.Name}} ' site | head -c 3000 | tr -c 'a-zA-Z0-9_=\\n' ' ')"
+                        " 2>/dev/null",
         "events": f"docker events --since {since} --until $(($(date +%s) + 1)) --filter container=site"
                   " --filter event=start --format '{{.Actor.Attributes.name}} {{.Type}} {{.Action}}'",
     }
@@ -63,6 +65,7 @@ async def test_two_learners_each_have_their_own_site_notes_and_appnet(gateway_im
             assert scoped not in "".join(found.values()), found
             assert found["ps"].splitlines()[0] == "site appnet notes", found["ps"]
             assert found["ps filter"].split() == ["site", "rc=0"], found["ps filter"]
+            assert found["ps filters"].split() == ["site", "rc=0"], found["ps filters"]
             assert found["ps network"].split() == ["site", "rc=0"], found["ps network"]
             assert found["inspect"].splitlines()[0] == "/site appnet notes appnet [notes:/www:ro]", found["inspect"]
             assert found["volumes"].split() == ["notes", "rc=0"], found["volumes"]
