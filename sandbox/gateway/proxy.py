@@ -38,8 +38,8 @@ from urllib.parse import quote
 from . import httpio, policy
 from . import build, dockerfile
 from .dockerfile import DockerfileError
-from .names import Names
 from .httpio import HttpError
+from .names import Names
 from .policy import Learner, Limits, PolicyDenied, not_found
 from .state import TagBook
 
