@@ -120,6 +120,17 @@ class ConnectionLimits:
     connections_max: int = 32  # open connections per sandbox; `docker run -it` uses about four
 
 
+def name_filter_pattern(value: str) -> re.Pattern:
+    """A ``name`` filter as the gateway matches it: the text literally, anchored by a leading ``^``
+    or a trailing ``$`` as the learner wrote them. The engine takes a regular expression, but this
+    one runs in the process every learner shares, where a backtracking pattern would stall them
+    all; plain names and anchors are what `docker ps --filter name=` is used with."""
+    start = value.startswith("^")
+    end = value.endswith("$") and len(value) > int(start)
+    core = value[int(start):len(value) - int(end)]
+    return re.compile(("^" if start else "") + re.escape(core) + ("$" if end else ""))
+
+
 def registry_auth(values: list[str]) -> str | None:
     """The ``X-Registry-Auth`` to forward, re-encoded, or None; HttpError 400 unless the learner
     sent one value that is base64url (padded or not) of a small JSON object of strings."""
@@ -585,10 +596,7 @@ class LearnerProxy:
         for key, value in filters.items():
             values = [k for k, v in value.items() if v] if isinstance(value, dict) else policy._str_list(value, f"filter {key}")
             if key == "name":
-                try:
-                    patterns += [re.compile(v) for v in values]
-                except re.error as exc:
-                    raise PolicyDenied(f"invalid name filter: {exc}", status=400) from None
+                patterns += [name_filter_pattern(v) for v in values]
                 continue
             if key in ("network", "volume", "container"):
                 values = [scoped for v in values for scoped in ([v, self.names.engine(v)]

@@ -102,3 +102,14 @@ def test_the_default_network_and_none_stay_and_a_network_id_uses_the_engines_nam
     by_id = A.scope_create(create_plan(learner, {"Image": "x", "HostConfig": {"NetworkMode": "3f2a9c"}}),
                            learner.network, "", {"3f2a9c": A.engine("appnet")})
     assert by_id["HostConfig"]["NetworkMode"] == A.engine("appnet")
+
+
+def test_a_name_filter_is_literal_so_no_pattern_can_stall_the_shared_gateway():
+    from sandbox.gateway.proxy import name_filter_pattern
+
+    # As a regular expression this would backtrack for hours on this name (the test would time out).
+    evil = name_filter_pattern("(a+)+$")
+    assert not evil.search("a" * 40 + "!") and evil.search("x(a+)+")
+    assert name_filter_pattern("^site$").search("site") and not name_filter_pattern("^site$").search("website")
+    assert name_filter_pattern("sit").search("website") and not name_filter_pattern("^sit").search("website")
+    assert name_filter_pattern("a.b").search("a.b") and not name_filter_pattern("a.b").search("axb")
