@@ -39,6 +39,7 @@ from . import httpio, policy
 from . import build, dockerfile
 from .dockerfile import DockerfileError
 from .httpio import HttpError
+from .names import Names
 from .policy import Learner, Limits, PolicyDenied, not_found
 from .state import TagBook
 
@@ -117,6 +118,17 @@ class ConnectionLimits:
     # client that takes no output for this long (its stream is closed).
     stall_timeout: float = 60.0
     connections_max: int = 32  # open connections per sandbox; `docker run -it` uses about four
+
+
+def name_filter_pattern(value: str) -> re.Pattern:
+    """A ``name`` filter as the gateway matches it: the text literally, anchored by a leading ``^``
+    or a trailing ``$`` as the learner wrote them. The engine takes a regular expression, but this
+    one runs in the process every learner shares, where a backtracking pattern would stall them
+    all; plain names and anchors are what `docker ps --filter name=` is used with."""
+    start = value.startswith("^")
+    end = value.endswith("$") and len(value) > int(start)
+    core = value[int(start):len(value) - int(end)]
+    return re.compile(("^" if start else "") + re.escape(core) + ("$" if end else ""))
 
 
 def registry_auth(values: list[str]) -> str | None:
@@ -212,6 +224,7 @@ class LearnerProxy:
         self.connections = 0  # open learner connections on this socket
         self.lingering = 0  # refused connections still being told why
         self.book = TagBook(state_dir, learner.sandbox_id)
+        self.names = Names(learner.sandbox_id)  # learner names <-> the engine's (see names.py)
         self.book.remember_owner(learner.owner_id, learner.namespace)
         self._tasks: set[asyncio.Task] = set()
 
@@ -333,12 +346,13 @@ class LearnerProxy:
 
     async def forward(self, req: Request, *, path: str | None = None, pairs: list | None = None,
                       body: object = None, stream_limit: int | None = None, transform=None,
-                      sanitize=None, upload: tuple | None = None) -> bool:
+                      sanitize=None, upload: tuple | None = None, each_line=None) -> bool:
         """Send the (rewritten) request to the engine and relay the answer. Returns keep-alive.
 
         The head sent is the gateway's own (see the module docstring): a JSON ``body`` goes as
         application/json, an ``upload`` (a spooled build context) and a streamed body
-        (``stream_limit``: an archive PUT) as application/x-tar; anything else has no body."""
+        (``stream_limit``: an archive PUT) as application/x-tar; anything else has no body.
+        ``each_line`` rewrites each JSON line of a chunked stream (events) as it passes."""
         path = path if path is not None else req.path
         pairs = req.pairs if pairs is None else pairs
         qs = f"?{policy.encode_query(pairs)}" if pairs else ""
@@ -407,6 +421,9 @@ class LearnerProxy:
                 req.writer.write(httpio.encode_head(head.start, keep + [("Content-Length", str(len(out)))]) + out)
                 await req.writer.drain()
                 return not req.close
+            if each_line and status == 200 and framing[0] == "chunked":
+                await _relay_lines(up_reader, req.writer, head, each_line, close=req.close)
+                return not req.close
             keep = [(k, v) for k, v in head.headers if k.lower() != "connection"]
             if framing[0] == "eof" or req.close:
                 keep.append(("Connection", "close"))
@@ -426,28 +443,43 @@ class LearnerProxy:
 
     # -- ownership ----------------------------------------------------------------------------------
     async def own_container(self, ref: str) -> dict:
+        """The learner's container ``ref`` (their name for it, or an id), or a 404."""
         if not ID_OR_NAME.match(ref):
             raise not_found(f"No such container: {ref}")
-        status, info = await self.engine("GET", f"/containers/{quote(ref)}/json")
-        if status != 200 or not self.learner.owns_labels((info.get("Config") or {}).get("Labels")):
-            raise not_found(f"No such container: {ref}")
-        return info
+        for engine_ref in self.names.refs(ref):
+            status, info = await self.engine("GET", f"/containers/{quote(engine_ref)}/json")
+            if status == 200 and self.learner.owns_labels((info.get("Config") or {}).get("Labels")):
+                return info
+        raise not_found(f"No such container: {ref}")
 
     async def own_network(self, ref: str) -> dict:
+        """The learner's network ``ref`` (their name, an id, or their default network), or a 404."""
         if not ID_OR_NAME.match(ref):
             raise not_found(f"network {ref} not found")
-        status, info = await self.engine("GET", f"/networks/{quote(ref)}")
-        if status != 200 or not self.learner.owns_labels(info.get("Labels")):
-            raise not_found(f"network {ref} not found")
-        return info
+        refs = [ref] if ref == self.learner.network else self.names.refs(ref)
+        for engine_ref in refs:
+            status, info = await self.engine("GET", f"/networks/{quote(engine_ref)}")
+            if status == 200 and self.learner.owns_labels(info.get("Labels")):
+                return info
+        raise not_found(f"network {ref} not found")
 
     async def own_volume(self, ref: str) -> dict:
+        """The learner's volume ``ref`` (their name; volumes have no ids), or a 404."""
         if not ID_OR_NAME.match(ref):
             raise not_found(f"get {ref}: no such volume")
-        status, info = await self.engine("GET", f"/volumes/{quote(ref)}")
+        status, info = await self.engine("GET", f"/volumes/{quote(self.names.engine(ref))}")
         if status != 200 or not self.learner.owns_labels(info.get("Labels")):
             raise not_found(f"get {ref}: no such volume")
         return info
+
+    def scrub_errors(self, status: int, data) -> dict:
+        """``forward``'s ``sanitize`` where an engine error may name an object by its engine name."""
+        message = (data or {}).get("message", "") if isinstance(data, dict) else str(data or "")
+        return {"message": self.names.scrub(message)}
+
+    async def scrub_answer(self, data):
+        """``forward``'s ``transform``: the engine's names in an answer made the learner's."""
+        return self.names.scrub(data)
 
     async def image_info(self, ref: str) -> dict | None:
         status, info = await self.engine("GET", f"/images/{quote(ref, safe='/:@')}/json")
@@ -516,9 +548,63 @@ class LearnerProxy:
 
     async def h_list_owned(self, req: Request) -> bool:
         query = req.query
+        filters, patterns = await self.scoped_filters(query.get("filters"))
         pairs = [(k, v) for k, v in req.pairs if k != "filters"]
-        pairs.append(("filters", policy.owner_filters(self.learner, query.get("filters"))))
-        return await self.forward(req, pairs=pairs)
+        pairs.append(("filters", policy.owner_filters(self.learner, filters)))
+        if req.path == "/events":
+            # Events name objects by their engine names (Actor.Attributes.name, container=...).
+            return await self.forward(req, pairs=pairs, each_line=self.names.scrub, sanitize=self.scrub_errors)
+        kind = req.path.split("/")[1]
+
+        def wanted(item) -> bool:
+            # The engine matches a name filter as a regular expression; containers' with and
+            # without their leading "/".
+            names = [form for n in item.get("Names") or [] for form in (n, n.lstrip("/"))] \
+                if kind == "containers" else [item.get("Name") or ""]
+            return not patterns or any(p.search(n) for p in patterns for n in names)  # values OR together
+
+        # `docker ps -n N`: the engine would count before the name filter here; count after it.
+        limit = query.get("limit", "") if patterns and kind == "containers" else ""
+        if limit:  # and, as with a limit, containers in every state
+            pairs = [(k, v) for k, v in pairs if k not in ("limit", "all")] + [("all", "1")]
+
+        async def translate(data):
+            data = self.names.scrub(data)
+            if kind == "volumes" and isinstance(data, dict):
+                data["Volumes"] = [v for v in data.get("Volumes") or [] if wanted(v)]
+            elif isinstance(data, list):
+                data = [item for item in data if wanted(item)]
+                if limit.lstrip("-").isdigit() and int(limit) > 0:
+                    data = data[:int(limit)]
+            return data
+
+        return await self.forward(req, pairs=pairs, transform=translate, sanitize=self.scrub_errors)
+
+    async def scoped_filters(self, raw: str | None) -> tuple[str | None, list[re.Pattern]]:
+        """The learner's list or events ``filters`` with names made the engine's. A ``name`` filter
+        is taken out and returned as patterns, matched against the learner's names after the
+        answer is translated (the engine would match the scoped name, and a learner's ``^site``
+        never would); ``network``, ``volume`` and ``container`` values are given both as sent
+        (ids) and scoped; ``before`` and ``since`` are resolved to the learner's container id."""
+        if not raw:
+            return raw, []
+        filters = policy.loads_strict(raw.encode())
+        if not isinstance(filters, dict):
+            return raw, []  # owner_filters refuses it
+        out: dict = {}
+        patterns: list[re.Pattern] = []
+        for key, value in filters.items():
+            values = [k for k, v in value.items() if v] if isinstance(value, dict) else policy._str_list(value, f"filter {key}")
+            if key == "name":
+                patterns += [name_filter_pattern(v) for v in values]
+                continue
+            if key in ("network", "volume", "container"):
+                values = [scoped for v in values for scoped in ([v, self.names.engine(v)]
+                                                                 if v != self.learner.network else [v])]
+            elif key in ("before", "since"):
+                values = [(await self.own_container(v))["Id"] for v in values]
+            out[key] = values
+        return json.dumps(out), patterns
 
     async def h_prune(self, req: Request) -> bool:
         """``docker container|image|network|volume prune``, emulated for this learner's objects
@@ -547,8 +633,10 @@ class LearnerProxy:
         query = req.query
         plan = policy.plan_container_create(self.learner, await req.json_body(), self.limits)
         pairs = []
+        name = ""
         if query.get("name"):
-            pairs.append(("name", policy.check_name(query["name"].lstrip("/"), "container")))
+            name = policy.check_name(query["name"].lstrip("/"), "container")
+            pairs.append(("name", self.names.engine(name)))
         if await self.count("/containers/json") >= self.limits.containers_max:
             raise PolicyDenied(f"you may have at most {self.limits.containers_max} containers; remove some (docker rm)")
         image = await self.visible_image(plan.image)
@@ -565,15 +653,16 @@ class LearnerProxy:
                 if status == 200:
                     existing += policy.published_ports((info.get("HostConfig") or {}).get("PortBindings"))
             policy.check_learner_ports(plan.published_ports, existing, self.limits)
-        for network in plan.networks:
-            await self.own_network(network)
+        networks = {network: (await self.own_network(network))["Name"] for network in plan.networks}
         if plan.uses_own_network:
             await self.ensure_own_network()
         for volume in plan.volumes:
             await self.ensure_volume(volume)
 
-        sanitize = name_conflict_sanitizer(query.get("name", "").lstrip("/"))
-        return await self.forward(req, pairs=pairs, body=plan.body, sanitize=sanitize)
+        body = self.names.scope_create(plan.body, self.learner.network, name, networks)
+        conflict = name_conflict_sanitizer(name)
+        return await self.forward(req, pairs=pairs, body=body,
+                                  sanitize=lambda status, data: self.names.scrub(conflict(status, data)))
 
     async def ensure_own_network(self) -> None:
         status, info = await self.engine("GET", f"/networks/{self.learner.network}")
@@ -598,14 +687,16 @@ class LearnerProxy:
         return policy.free_subnet(self.limits.network_pool, self.limits.network_prefix, taken)
 
     async def ensure_volume(self, name: str) -> None:
-        status, info = await self.engine("GET", f"/volumes/{quote(name)}")
+        """The learner's volume ``name`` (their name), made if missing."""
+        status, info = await self.engine("GET", f"/volumes/{quote(self.names.engine(name))}")
         if status == 200:
             if not self.learner.owns_labels(info.get("Labels")):
                 raise PolicyDenied(f"the volume name {name} is in use by another learner; choose another name")
             return
         if await self.count("/volumes") >= self.limits.volumes_max:
             raise PolicyDenied(f"you may have at most {self.limits.volumes_max} volumes; remove some")
-        await self.engine("POST", "/volumes/create", body=policy.volume_create_body(self.learner, name))
+        await self.engine("POST", "/volumes/create",
+                          body=policy.volume_create_body(self.learner, self.names.engine(name)))
 
     async def h_container_op(self, req: Request) -> bool:
         info = await self.own_container(req.match.group("id"))
@@ -614,8 +705,19 @@ class LearnerProxy:
             await req.discard_body()  # a start body could carry an old-style HostConfig
         if req.path.endswith("/rename"):
             name = policy.check_name(req.query.get("name", "").lstrip("/"), "container")
-            return await self.forward(req, path=path, sanitize=name_conflict_sanitizer(name, (info["Id"],)))
-        return await self.forward(req, path=path)
+            conflict = name_conflict_sanitizer(name, (info["Id"],))
+            pairs = [(k, self.names.engine(name) if k == "name" else v) for k, v in req.pairs]
+            return await self.forward(req, path=path, pairs=pairs,
+                                      sanitize=lambda status, data: self.names.scrub(conflict(status, data)))
+        if req.method == "GET" and path.endswith("/json"):
+            return await self.forward(req, path=path, transform=self.scrub_answer, sanitize=self.scrub_errors)
+        if req.method == "GET" and path.endswith("/stats"):  # "name" in each sample: docker stats shows it
+            if req.query.get("stream") in ("0", "false", "False"):
+                return await self.forward(req, path=path, transform=self.scrub_answer, sanitize=self.scrub_errors)
+            return await self.forward(req, path=path, each_line=self.names.scrub, sanitize=self.scrub_errors)
+        if req.method == "GET":
+            return await self.forward(req, path=path)  # logs, export, top: streams or no names
+        return await self.forward(req, path=path, sanitize=self.scrub_errors)
 
     async def h_container_archive(self, req: Request) -> bool:
         info = await self.own_container(req.match.group("id"))
@@ -623,6 +725,10 @@ class LearnerProxy:
         if req.method == "PUT":
             return await self.forward(req, path=path, stream_limit=self.limits.upload_max)
         return await self.forward(req, path=path)
+
+    def learner_name(self, info: dict) -> str:
+        """A container's name as its learner gave it (no leading /)."""
+        return self.names.learner(info.get("Name") or "").lstrip("/")
 
     async def h_container_update(self, req: Request) -> bool:
         info = await self.own_container(req.match.group("id"))
@@ -633,7 +739,7 @@ class LearnerProxy:
     async def h_exec_create(self, req: Request) -> bool:
         info = await self.own_container(req.match.group("id"))
         body = policy.plan_exec_create(await req.json_body())
-        return await self.forward(req, path=f"/containers/{info['Id']}/exec", body=body)
+        return await self.forward(req, path=f"/containers/{info['Id']}/exec", body=body, sanitize=self.scrub_errors)
 
     async def h_exec_op(self, req: Request) -> bool:
         exec_id = req.match.group("id")
@@ -797,15 +903,18 @@ class LearnerProxy:
 
     async def h_network_create(self, req: Request) -> bool:
         body = policy.plan_network_create(self.learner, await req.json_body())
+        body["Name"] = self.names.engine(body["Name"])
         if await self.count("/networks") >= self.limits.networks_max:
             raise PolicyDenied(f"you may have at most {self.limits.networks_max} networks; remove some")
         # Choosing and creating under one lock: two learners never race for the same subnet.
         async with subnet_lock():
-            return await self.forward(req, body=policy.with_subnet(body, await self.free_subnet()))
+            return await self.forward(req, body=policy.with_subnet(body, await self.free_subnet()),
+                                      sanitize=self.scrub_errors)
 
     async def h_network_op(self, req: Request) -> bool:
         info = await self.own_network(req.match.group("id"))
-        return await self.forward(req, path=f"/networks/{info['Id']}")
+        return await self.forward(req, path=f"/networks/{info['Id']}", transform=self.scrub_answer,
+                                  sanitize=self.scrub_errors)
 
     async def h_network_connect(self, req: Request) -> bool:
         info = await self.own_network(req.match.group("id"))
@@ -817,24 +926,30 @@ class LearnerProxy:
             endpoint = policy.canonical(body.get("EndpointConfig"), {
                 "Aliases": None, "IPAMConfig": "--ip is not allowed", "Links": "--link is not allowed",
                 "DriverOpts": "network driver options are not allowed"}, "EndpointConfig")
-            if endpoint.get("Aliases"):
-                clean["EndpointConfig"] = {"Aliases": policy._str_list(endpoint["Aliases"], "Aliases")}
+            aliases = policy._str_list(endpoint.get("Aliases"), "Aliases")
+            # Found by the name the learner gave it (the engine's own DNS name is the scoped one).
+            if (name := self.learner_name(container)) and name not in aliases:
+                aliases.append(name)
+            clean["EndpointConfig"] = {"Aliases": aliases}
         else:
             clean["Force"] = bool(body.get("Force"))
-        return await self.forward(req, path=req.path.replace(req.match.group("id"), info["Id"], 1), body=clean)
+        return await self.forward(req, path=req.path.replace(req.match.group("id"), info["Id"], 1), body=clean,
+                                  sanitize=self.scrub_errors)
 
     async def h_volume_create(self, req: Request) -> bool:
         body = policy.plan_volume_create(self.learner, await req.json_body())
+        name, body["Name"] = body["Name"], self.names.engine(body["Name"])
         status, info = await self.engine("GET", f"/volumes/{quote(body['Name'])}")
         if status == 200 and not self.learner.owns_labels(info.get("Labels")):
-            raise PolicyDenied(f"the volume name {body['Name']} is in use by another learner; choose another name")
+            raise PolicyDenied(f"the volume name {name} is in use by another learner; choose another name")
         if status != 200 and await self.count("/volumes") >= self.limits.volumes_max:
             raise PolicyDenied(f"you may have at most {self.limits.volumes_max} volumes; remove some")
-        return await self.forward(req, body=body)
+        return await self.forward(req, body=body, transform=self.scrub_answer, sanitize=self.scrub_errors)
 
     async def h_volume_op(self, req: Request) -> bool:
         info = await self.own_volume(req.match.group("id"))
-        return await self.forward(req, path=f"/volumes/{quote(info['Name'])}")
+        return await self.forward(req, path=f"/volumes/{quote(info['Name'])}", transform=self.scrub_answer,
+                                  sanitize=self.scrub_errors)
 
 
 class _Pruner:
@@ -954,7 +1069,7 @@ class _Pruner:
                 continue
             if status == 200 and not (info or {}).get("Containers") and \
                     await self.remove(f"/networks/{network['Id']}") is not None:
-                deleted.append(network.get("Name") or network["Id"])
+                deleted.append(self.proxy.names.learner(network.get("Name") or network["Id"]))
         return {"NetworksDeleted": deleted or None}
 
     async def volumes(self) -> dict:
@@ -963,7 +1078,7 @@ class _Pruner:
         for volume in await self.listing("/volumes", {"label": self.labels, "dangling": ["true"]}):
             if self.chosen(volume.get("Labels"), volume.get("CreatedAt")) and \
                     await self.remove(f"/volumes/{quote(volume['Name'])}") is not None:
-                deleted.append(volume["Name"])
+                deleted.append(self.proxy.names.learner(volume["Name"]))
         return {"VolumesDeleted": deleted or None, "SpaceReclaimed": 0}
 
 
@@ -1020,6 +1135,36 @@ async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, se
         await asyncio.wait_for(swallow(), seconds)
     except (asyncio.TimeoutError, ConnectionError, OSError):
         pass
+
+
+async def _relay_lines(up_reader, writer, head, each_line, *, close: bool) -> None:
+    """Relay a chunked stream of JSON lines (``docker events``), each line rewritten by
+    ``each_line`` (a line that is not JSON passes as it is); one chunk per line, as it comes."""
+    keep = [(k, v) for k, v in head.headers if k.lower() not in ("connection", "content-length")]
+    if close:
+        keep.append(("Connection", "close"))
+    writer.write(httpio.encode_head(head.start, keep))
+    await writer.drain()
+    pending = b""
+    while True:
+        size, _ = await httpio.read_chunk_size(up_reader)
+        if size == 0:
+            break
+        pending += await up_reader.readexactly(size)
+        if await up_reader.readexactly(2) != b"\r\n":
+            raise HttpError(502, "the engine sent a malformed chunk")
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            try:
+                line = policy.dumps(each_line(json.loads(line))) if line.strip() else line
+            except ValueError:
+                pass
+            writer.write(b"%x\r\n%s\n\r\n" % (len(line) + 1, line))
+        await writer.drain()
+    if pending:
+        writer.write(b"%x\r\n%s\r\n" % (len(pending), pending))
+    writer.write(b"0\r\n\r\n")
+    await writer.drain()
 
 
 async def _splice(client_reader, client_writer, up_reader, up_writer, *, stall: float) -> None:

@@ -27,6 +27,7 @@ from django.conf import settings
 from . import cleanup, httpio, policy
 from .activity import ActivityRecorder, touch_interval
 from .hooks import SiteHooks, installed
+from .names import Names
 from .policy import Learner, Limits
 from .proxy import ConnectionLimits, LearnerProxy
 from .registry_api import RegistryApi, bind_in_netns
@@ -276,6 +277,8 @@ class GatewayServer:
             killed.append(container["Id"])
             name = (container.get("Names") or ["/?"])[0].lstrip("/")
             sandbox_id = (container.get("Labels") or {}).get(policy.LABEL_SANDBOX)
+            if sandbox_id:
+                name = Names(sandbox_id).learner(name)  # the name the learner gave it
             log.warning("killed container %s of sandbox %s: it wrote %s bytes", name, sandbox_id, container.get("SizeRw"))
             if sandbox_id and self.hooks.notify is not None:
                 with contextlib.suppress(Exception):  # no channel layer here: the kill stands

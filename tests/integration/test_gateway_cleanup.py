@@ -18,6 +18,7 @@ import pytest
 from django.conf import settings
 
 from sandbox.gateway import cleanup
+from sandbox.gateway.names import Names
 from sandbox.gateway.policy import Limits
 from sandbox.gateway.server import GatewayServer
 from sandbox.gateway.state import TagBook
@@ -116,7 +117,7 @@ async def test_a_container_the_engine_cannot_remove_delays_only_its_own_learner(
             await asyncio.to_thread(cleanup.destroy_learner_objects, stuck, data_dir=data_dir, deadline=2, budget=6,
                                     retry=False)
             record = TagBook(data_dir / "gateway-state", stuck).load()
-            assert "ended" in record and any(f"container app-{stuck[:8]}" in f for f in record["failed"]), record
+            assert "ended" in record and any(f"container {Names(stuck).engine(f'app-{stuck[:8]}')}" in f for f in record["failed"]), record
             assert (data_dir / "gateway" / stuck).is_dir()  # kept until the retry succeeds
 
             # The other learner's cleanup runs meanwhile: nothing engine-wide waits on the stuck one.

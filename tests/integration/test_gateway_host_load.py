@@ -7,6 +7,8 @@ from __future__ import annotations
 import psutil
 import pytest
 
+from sandbox.gateway.names import Names
+
 from .gateway_helpers import blocks, gateway_images, start_workspace  # noqa: F401
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
@@ -63,7 +65,7 @@ async def test_a_learner_publishes_at_most_twenty_ports_over_all_containers(gate
         assert "rc=0" in found["unpublished"], found["unpublished"]
         assert "rc=0" in found["after rm"], found["after rm"]
         names = sorted(c.name for c in learner_containers(docker_client, ws))
-        assert names == ["quiet", "second", "third"]
+        assert names == [Names(ws.id).engine(n) for n in ("quiet", "second", "third")]  # the engine's names
     finally:
         await ws.backend.destroy(ws.id)
 

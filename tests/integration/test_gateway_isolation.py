@@ -11,6 +11,7 @@ import urllib.request
 import pytest
 from django.conf import settings
 
+from sandbox.gateway.names import Names
 from sandbox.gateway.server import ensure_gateway, release_gateway
 
 from .gateway_helpers import blocks, gateway_images, start_workspace  # noqa: F401
@@ -30,6 +31,7 @@ async def test_two_learners_cannot_touch_each_other(gateway_images, docker_clien
         since = int(time.time()) - 1
         setup = await b.sh(
             f"docker run -d --name bweb {WEB} && docker volume create bvol && docker network create bnet"
+            " && docker run --rm -v bvol:/v 127.0.0.1:5000/library/busybox sh -c 'echo secret-of-b > /v/f'"
             " && mkdir img && printf 'FROM 127.0.0.1:5000/library/busybox\\nRUN echo b > /b\\n' > img/Dockerfile"
             f" && docker build -q -t bimg:1 img && docker tag bimg:1 {b.namespace}/bimg:1 && docker push {b.namespace}/bimg:1"
             " && docker inspect -f '{{.Id}}' bweb")
@@ -49,9 +51,11 @@ async def test_two_learners_cannot_touch_each_other(gateway_images, docker_clien
             "network": f"docker run --rm --network bnet {WEB} true",
             "network inspect": "docker network inspect bnet",
             "network connect": "docker network connect bnet aweb",
-            "volume": f"docker run --rm -v bvol:/x {WEB} true",
-            "volume inspect": "docker volume inspect bvol",
             "volumes": "docker volume ls -q",
+            "volume inspect": "docker volume inspect bvol",
+            # A's own bvol (names are per learner), never B's, by B's name or the engine's.
+            "volume": "docker run --rm -v bvol:/x 127.0.0.1:5000/library/busybox cat /x/f",
+            "volume scoped": f"docker run --rm -v {Names(b.id).engine('bvol')}:/x 127.0.0.1:5000/library/busybox cat /x/f",
             "image": "docker image inspect bimg:1",
             "image run": "docker run --rm bimg:1 true",
             "images": "docker images",
@@ -75,7 +79,8 @@ async def test_two_learners_cannot_touch_each_other(gateway_images, docker_clien
         for name in ("network", "network inspect", "network connect"):
             text = found[name].lower()
             assert ("not found" in text or "no such" in text) and "rc=0" not in text, f"{name}: {found[name]}"
-        assert "in use by another learner" in found["volume"]
+        for name in ("volume", "volume scoped"):
+            assert "secret-of-b" not in found[name] and "No such file" in found[name], f"{name}: {found[name]}"
         assert "no such volume" in found["volume inspect"].lower()
         assert "bvol" not in found["volumes"]
         assert "No such image" in found["image"] and "rc=0" not in found["image run"]

@@ -245,9 +245,17 @@ async def test_rename_and_exec_answers_name_nothing_of_a_classmate(gateway_image
         assert rc == 0, mine
         mine = mine.strip().splitlines()[-1]
 
+        # Names are each learner's own: Bob may take Alice's name; a clash is with his own only,
+        # and its message names no container.
         rc, out = await cli(bob, "rename", mine, taken)
-        assert rc != 0 and f'the container name "{taken}" is already in use' in out, out
-        assert theirs[:12] not in out, out
+        assert rc == 0, out
+        rc, out = await cli(bob, "run", "-d", "--name", f"{taken}-2", BUSYBOX, "true")
+        assert rc == 0, out
+        rc, out = await cli(bob, "rename", taken, f"{taken}-2")
+        assert rc != 0 and f'the container name "{taken}-2" is already in use' in out, out
+        assert theirs[:12] not in out and mine[:12] not in out, out
+        rc, out = await cli(alice, "inspect", "-f", "{{.Id}}", taken)
+        assert rc == 0 and out.strip() == theirs, out
 
         # Alice's exec, asked about by Bob: no such exec, naming only the id Bob sent.
         body = json.dumps({"Cmd": ["true"], "AttachStdout": True}).encode()

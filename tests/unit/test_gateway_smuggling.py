@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sandbox.gateway import policy
+from sandbox.gateway.names import Names
 from sandbox.gateway.policy import Learner, Limits
 from sandbox.gateway.proxy import LearnerProxy, registry_auth
 
@@ -50,7 +51,9 @@ ROUTES = {
              ("POST", "/v1.41/images/create?fromImage=127.0.0.1%3A5000%2Flibrary%2Fbusybox&tag=latest", b"")),
 }
 # Owned lookups the gateway makes before it forwards (not the learner's request itself).
-LOOKUPS = {("GET", "/v1.41/containers/mine/json")}
+# The learner's container "mine" is known to the engine by its scoped name (names.py).
+MINE = f"/v1.41/containers/{Names(LEARNER.sandbox_id).engine('mine')}/json"
+LOOKUPS = {("GET", MINE)}
 
 CONTROL = [bytes([c]) for c in [*range(0x00, 0x20), 0x7F]]
 INJECTIONS = CONTROL + [
@@ -171,7 +174,7 @@ class FakeEngine:
 
     @staticmethod
     def answer(method: str, target: str) -> bytes:
-        if target == "/v1.41/containers/mine/json":
+        if target == MINE:
             body = json.dumps({"Id": CONTAINER_ID, "Config": {"Labels": LEARNER.labels}}).encode()
         elif target.endswith("/_ping"):
             body = b"OK"
