@@ -1,6 +1,7 @@
-// Lesson page behaviour: click-to-run and copy buttons on code blocks, and the step's setup once
-// the sandbox is running. Check, Hint and Solution are plain htmx (see templates/lessons/); after a
-// check the focus moves to its verdict, which flashes briefly so a sighted learner sees it changed.
+// Lesson page behaviour: click-to-run and copy buttons on code blocks, Tab stops on code blocks that
+// scroll sideways, and the step's setup once the sandbox is running. Check, Hint and Solution are
+// plain htmx (see templates/lessons/); after a check the focus moves to its verdict, which flashes
+// briefly so a sighted learner sees it changed.
 (function () {
   "use strict";
   const gettext = window.gettext || ((text) => text);
@@ -49,6 +50,30 @@
     });
   }
 
+  // A code block wider than its column scrolls sideways inside itself; the keyboard can only scroll
+  // what it can focus, so such a block (and only such a block) is a named Tab stop.
+  function markScrollable(root) {
+    (root || document).querySelectorAll(".lesson-text pre").forEach((pre) => {
+      const scrolls = pre.scrollWidth > pre.clientWidth + 1;
+      if (scrolls && !pre.hasAttribute("data-scrolls")) {
+        pre.setAttribute("data-scrolls", "");
+        pre.setAttribute("tabindex", "0");
+        pre.setAttribute("role", "group");
+        pre.setAttribute("aria-label", gettext("Code (scrolls sideways)"));
+      } else if (!scrolls && pre.hasAttribute("data-scrolls")) {
+        ["data-scrolls", "tabindex", "role", "aria-label"].forEach((name) => pre.removeAttribute(name));
+      }
+    });
+  }
+  let markFrame = 0;
+  const markSoon = () => {
+    if (markFrame) return;
+    markFrame = requestAnimationFrame(() => { markFrame = 0; markScrollable(document); });
+  };
+  window.addEventListener("resize", markSoon);
+  const text = document.getElementById("lesson-text");
+  if (text && window.ResizeObserver) new ResizeObserver(markSoon).observe(text);
+
   // The step's setup runs once the sandbox is up (the server makes it idempotent per sandbox).
   function runSetupIfReady() {
     const layout = document.querySelector(".lesson-layout[data-setup-url]");
@@ -96,11 +121,12 @@
     }
   });
 
-  document.addEventListener("DOMContentLoaded", () => decorate(document));
-  document.body && document.body.addEventListener("htmx:load", (ev) => decorate(ev.target));
+  document.addEventListener("DOMContentLoaded", () => { decorate(document); markSoon(); });
+  document.body && document.body.addEventListener("htmx:load", (ev) => { decorate(ev.target); markSoon(); });
   document.addEventListener("htmx:afterSwap", (ev) => {
     decorate(document);
+    markSoon();
     if (ev.target && ev.target.id === "sandbox-pane" || (ev.detail && ev.detail.target && ev.detail.target.id === "sandbox-pane")) runSetupIfReady();
   });
-  if (document.readyState !== "loading") decorate(document);
+  if (document.readyState !== "loading") { decorate(document); markSoon(); }
 })();

@@ -203,11 +203,29 @@
       sendInput(bytes);
     });
     term.onResize(sendResize);
-    const onWindowResize = () => fit.fit();
+    // Re-fit on every layout change, not only a window resize: a banner or notice above the
+    // terminal, the one-column layout, zoom, the keys line wrapping. Once per frame at most.
+    let fitFrame = 0;
+    const refit = () => {
+      if (fitFrame) return;
+      fitFrame = requestAnimationFrame(() => {
+        fitFrame = 0;
+        if (!el.isConnected) { // the pane was swapped (Stop, Reset): stop watching the old one
+          window.removeEventListener("resize", onWindowResize);
+          if (sizeWatcher) sizeWatcher.disconnect();
+          return;
+        }
+        if (el.clientWidth && el.clientHeight) fit.fit();
+      });
+    };
+    const onWindowResize = refit;
     window.addEventListener("resize", onWindowResize);
+    const sizeWatcher = window.ResizeObserver ? new ResizeObserver(refit) : null;
+    if (sizeWatcher) sizeWatcher.observe(el);
 
     function refreshPane() {
       window.removeEventListener("resize", onWindowResize);
+      if (sizeWatcher) sizeWatcher.disconnect();
       const url = el.dataset.paneUrl;
       if (url && window.htmx) window.htmx.ajax("GET", url, { target: "#sandbox-pane", swap: "outerHTML" });
     }
