@@ -29,6 +29,13 @@ def live_site(tmp_path_factory, docker_client, base_image):
         "TUTORIAL_SQLITE_PATH": str(data_dir / "db.sqlite3"),
         "DJANGO_SETTINGS_MODULE": "tutorial.settings",
         "PYTHONPATH": str(ROOT),
+        # Every browser test is a visitor from 127.0.0.1 on this one site: the per-address abuse
+        # limits (10 guests an hour, 6 sandboxes at once) would refuse the later tests' guests.
+        # Those limits have tests of their own (tests/views/test_abuse_limits.py).
+        "TUTORIAL_RATE_GUESTS": "1000/h",
+        "TUTORIAL_RATE_SIGNUPS": "1000/h",
+        "TUTORIAL_RATE_JOINS": "1000/h",
+        "TUTORIAL_SANDBOXES_PER_ADDRESS": "0",
     }
     env.pop("DATABASE_URL", None)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)

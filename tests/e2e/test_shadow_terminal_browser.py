@@ -54,7 +54,8 @@ def test_instructor_watches_a_learner_type_then_takes_control(live_site, browser
         learner.goto(join_url)
         learner.fill("input[name=display_name]", "Lena Learner")
         learner.get_by_role("button", name="Join").click()
-        expect(learner.get_by_role("heading", name="Browser class")).to_be_visible()
+        # Exact: the join page's own heading ("Join “Browser class”") must not count as joined.
+        expect(learner.get_by_role("heading", name="Browser class", exact=True)).to_be_visible()
         learner.get_by_role("link", name="What a container really is").first.click()
         learner.get_by_role("button", name="Start sandbox").click()
         expect(learner.locator("[data-console-status]")).to_have_text("Connected", timeout=20000)
