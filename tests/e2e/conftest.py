@@ -19,6 +19,18 @@ CHROMIUM_ARGS = [
 ]
 
 
+def live_site_env(tmp_path_factory) -> dict:
+    """The environment of the live site's own commands (``manage.py grant_instructor`` and the
+    like): its database and data folder, in the session temp folder named site-data*."""
+    found = sorted(tmp_path_factory.getbasetemp().glob("site-data*/db.sqlite3"))
+    assert found, "the live site's database was not found"
+    db = found[-1]
+    env = {**os.environ, "TUTORIAL_DATA_DIR": str(db.parent), "TUTORIAL_SQLITE_PATH": str(db),
+           "DJANGO_SETTINGS_MODULE": "tutorial.settings"}
+    env.pop("DATABASE_URL", None)
+    return env
+
+
 @pytest.fixture(scope="session")
 def live_site(tmp_path_factory, docker_client, base_image):
     """Base URL of the real ASGI site served by daphne, migrated and ready."""

@@ -4,7 +4,6 @@ from the back of a room beside a square QR code, with no sideways scroll on a la
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,19 +11,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import live_site_env
+
 pytestmark = [pytest.mark.browser, pytest.mark.engine]
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-results" / "screenshots"
-
-
-def _site_env(tmp_path_factory) -> dict:
-    found = sorted(tmp_path_factory.getbasetemp().glob("site-data*/db.sqlite3"))
-    assert found, "the live site's database was not found"
-    db = found[-1]
-    env = {**os.environ, "TUTORIAL_DATA_DIR": str(db.parent), "TUTORIAL_SQLITE_PATH": str(db),
-           "DJANGO_SETTINGS_MODULE": "tutorial.settings"}
-    env.pop("DATABASE_URL", None)
-    return env
 
 
 def _instructor(page, live_site, tmp_path_factory, username):
@@ -37,7 +28,7 @@ def _instructor(page, live_site, tmp_path_factory, username):
     page.fill("input[name=username]", username)
     page.get_by_role("button", name="Log in", exact=True).click()
     subprocess.run([sys.executable, "manage.py", "grant_instructor", username], cwd=ROOT,
-                   env=_site_env(tmp_path_factory), check=True, capture_output=True)
+                   env=live_site_env(tmp_path_factory), check=True, capture_output=True)
 
 
 def _no_sideways_scroll(page) -> bool:

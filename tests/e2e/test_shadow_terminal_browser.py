@@ -3,7 +3,6 @@ instructor, from the live dashboard, watches that terminal read-only, then takes
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,19 +10,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import live_site_env
+
 pytestmark = [pytest.mark.browser, pytest.mark.engine]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _site_env(tmp_path_factory) -> dict:
-    # live_site keeps its database in a session temp folder named site-data*.
-    found = sorted(tmp_path_factory.getbasetemp().glob("site-data*/db.sqlite3"))
-    assert found, "the live site's database was not found"
-    db = found[-1]
-    env = {**os.environ, "TUTORIAL_DATA_DIR": str(db.parent), "TUTORIAL_SQLITE_PATH": str(db),
-           "DJANGO_SETTINGS_MODULE": "tutorial.settings"}
-    env.pop("DATABASE_URL", None)
-    return env
 
 
 def test_instructor_watches_a_learner_type_then_takes_control(live_site, browser, tmp_path_factory):
@@ -41,7 +31,7 @@ def test_instructor_watches_a_learner_type_then_takes_control(live_site, browser
         teacher.fill("input[name=username]", "teacher-e2e")
         teacher.get_by_role("button", name="Log in", exact=True).click()
         subprocess.run([sys.executable, "manage.py", "grant_instructor", "teacher-e2e"], cwd=ROOT,
-                       env=_site_env(tmp_path_factory), check=True, capture_output=True)
+                       env=live_site_env(tmp_path_factory), check=True, capture_output=True)
 
         teacher.goto(f"{live_site}/classrooms/")
         teacher.fill("input[name=name]", "Browser class")
