@@ -137,6 +137,10 @@ class Cluster:
                 problems.append(f"{tool} is missing (apt-get install {'iproute2' if tool == 'ip' else 'docker.io' if tool == 'docker' else tool})")
         if problems:
             raise ClusterError("the local cluster cannot run here: " + "; ".join(problems))
+        self._check_other_checkout()
+
+    def _check_other_checkout(self) -> None:
+        """Refuse to start while another checkout's node runs: both would take the same ports and subnet."""
         if MACHINE_CLAIM.is_file():
             try:
                 other = Path(json.loads(MACHINE_CLAIM.read_text())["state"])
@@ -144,7 +148,7 @@ class Cluster:
                 other = None
             if other and other != self.layout.state and other.is_dir():
                 other_layout = Layout(state=other, cache=self.layout.cache, subnet=self.layout.subnet, domain=self.layout.domain)
-                if any(node.running(other_layout, c.name) for c in ("etcd", "kube-apiserver", "kubelet", "containerd")):
+                if any(node.running(other_layout, name) for name in ("etcd", "kube-apiserver", "kubelet", "containerd")):
                     raise ClusterError(f"another checkout's cluster runs on this machine ({other}); stop it first: "
                                        f"cd {other.parent.parent} && .venv/bin/python -m cluster stop")
 

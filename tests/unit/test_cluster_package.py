@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -170,3 +172,27 @@ def test_start_is_idempotent_and_restarts_on_a_changed_config(layout):
 
 def test_the_node_subnet_is_private():
     assert ipaddress.ip_network(Layout.from_environment({}).subnet).is_private
+
+
+def _claim_by_other_checkout(tmp_path, monkeypatch):
+    from cluster import control
+    other = Layout.from_environment({"TUTORIAL_CLUSTER_DIR": str(tmp_path / "other")})
+    other.run_dir.mkdir(parents=True)
+    claim = tmp_path / "claim.json"
+    claim.write_text(json.dumps({"state": str(other.state)}))
+    monkeypatch.setattr(control, "MACHINE_CLAIM", claim)
+    return control, other
+
+
+def test_a_claim_left_by_another_checkout_whose_node_is_stopped_does_not_block_starting(tmp_path, monkeypatch, layout):
+    control, other = _claim_by_other_checkout(tmp_path, monkeypatch)
+    node.pid_file(other, "kube-apiserver").write_text(json.dumps({"pid": 999_999_999, "argv": ["kube-apiserver"]}))
+    control.Cluster(layout, progress=lambda message: None)._check_other_checkout()
+
+
+def test_another_checkouts_running_node_blocks_starting_and_says_how_to_stop_it(tmp_path, monkeypatch, layout):
+    control, other = _claim_by_other_checkout(tmp_path, monkeypatch)
+    this_process = Path("/proc/self/cmdline").read_bytes().decode().split("\0")[:-1]
+    node.pid_file(other, "etcd").write_text(json.dumps({"pid": os.getpid(), "argv": this_process}))
+    with pytest.raises(control.ClusterError, match="another checkout's cluster runs .* -m cluster stop"):
+        control.Cluster(layout, progress=lambda message: None)._check_other_checkout()
