@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import limits
-from sandbox import home_files, local_cluster, services
+from sandbox import home_files, lifecycle, local_cluster, services
 from sandbox.backends.base import BackendError
 from sandbox.models import Sandbox
 from sandbox.permissions import can_control
@@ -208,10 +208,11 @@ async def _start_again(request: HttpRequest, sandbox: Sandbox, start) -> HttpRes
 @_guarded
 async def extend(request: HttpRequest, sandbox: Sandbox) -> HttpResponse:
     """The learner's Extend button: more time to live while the lesson allows; answers the timer."""
-    error = ""
+    error, extended = "", 0
     try:
         await services.learner_extend(sandbox)
+        extended = max(1, round(lifecycle.policy_for(sandbox.lesson).extend_seconds / 60))
     except services.ExtendNotAllowed as exc:
         error = str(exc)
-    context = {"sandbox": sandbox, "error": error, **(await lifecycle_context(sandbox))}
+    context = {"sandbox": sandbox, "error": error, "extended": extended, **(await lifecycle_context(sandbox))}
     return render(request, "sandbox/_timer.html", context)  # 200 either way: htmx swaps only 2xx

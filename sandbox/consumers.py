@@ -53,8 +53,11 @@ def state_text(state: str, reason: str = "", position: int | None = None) -> str
     return json.dumps(message)
 
 
+TIMER_FIELDS = ("seconds_left", "session_seconds_left", "idle_seconds_left", "idle_seconds")
+
+
 def timer_text(fields: dict) -> str:
-    return json.dumps({"type": "timer", "seconds_left": fields.get("seconds_left"),
+    return json.dumps({"type": "timer", **{name: fields.get(name) for name in TIMER_FIELDS},
                        "extensions_left": fields.get("extensions_left", 0)})
 
 

@@ -120,6 +120,21 @@ def seconds_left(sandbox, policy: Policy, now: dt.datetime) -> int | None:
     return max(0, int((min(ends) - now).total_seconds()))
 
 
+def session_seconds_left(sandbox, now: dt.datetime) -> int | None:
+    """Seconds until the sandbox's time to live runs out (Extend moves it), or ``None`` if it has none."""
+    if sandbox.expires_at is None:
+        return None
+    return max(0, int((sandbox.expires_at - now).total_seconds()))
+
+
+def idle_seconds_left(sandbox, policy: Policy, now: dt.datetime) -> int | None:
+    """Seconds of inactivity left before the sandbox stops; any activity starts them again."""
+    idle_at = idle_deadline(sandbox.last_activity_at, sandbox.started_at, policy)
+    if idle_at is None:
+        return None
+    return max(0, int((idle_at - now).total_seconds()))
+
+
 def extensions_left(sandbox, policy: Policy) -> int:
     return max(0, policy.max_extensions - sandbox.extensions) if policy.can_extend else 0
 

@@ -79,9 +79,15 @@ async def broadcast_timer(sandbox: Sandbox) -> None:
 
 
 def timer_fields(sandbox: Sandbox, now: dt.datetime | None = None) -> dict:
+    """The two clocks a learner sees: the session's end (Extend moves it) and the idle stop (any
+    activity starts it again; ``idle_seconds`` lets the page restart it on each keystroke)."""
     policy = lifecycle.policy_for(sandbox.lesson)
+    now = now or timezone.now()
     return {
-        "seconds_left": lifecycle.seconds_left(sandbox, policy, now or timezone.now()),
+        "seconds_left": lifecycle.seconds_left(sandbox, policy, now),
+        "session_seconds_left": lifecycle.session_seconds_left(sandbox, now),
+        "idle_seconds_left": lifecycle.idle_seconds_left(sandbox, policy, now),
+        "idle_seconds": policy.idle_seconds or None,
         "extensions_left": lifecycle.extensions_left(sandbox, policy),
     }
 

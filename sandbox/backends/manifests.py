@@ -18,6 +18,17 @@ GATEWAY_SOCKET_NAME = "docker.sock"
 ALLOWED_EXTRA_CAPABILITIES = frozenset({"NET_BIND_SERVICE", "CHOWN", "SETUID", "SETGID", "KILL"})
 
 
+# The console's shell, started again when it ends: `exit` (or Ctrl-D) at the prompt gives a fresh
+# login shell, as a terminal tab would, instead of ending the learner's sandbox and its containers.
+# Stop ends the sandbox. A shell that dies at once (a broken ~/.profile) is restarted at most once a
+# second, so the console is not flooded.
+CONSOLE_SHELL_LOOP = (
+    "while :; do started=$(date +%s); /bin/sh -l; "
+    "printf '\\r\\n[a new shell; Stop ends the sandbox · 新的 shell；点击“停止”结束沙箱]\\r\\n'; "
+    "[ $(($(date +%s) - started)) -ge 1 ] || sleep 1; done"
+)
+
+
 def container_name(sandbox_id: str) -> str:
     return f"tutorial-sbx-{sandbox_id}"
 
@@ -25,8 +36,9 @@ def container_name(sandbox_id: str) -> str:
 def sandbox_container_config(spec: SandboxSpec, *, gateway_dir: str | None = None) -> dict:
     """Keyword arguments for ``docker.client.containers.create`` for this sandbox.
 
-    The console is the container's own TTY: PID 1 is docker's init running a login shell, so
-    every viewer attaches to the same shell and it survives page reloads and server restarts.
+    The console is the container's own TTY: PID 1 is docker's init running a login shell (started
+    again when it exits), so every viewer attaches to the same shell and it survives page reloads
+    and server restarts.
     """
     limits = spec.limits
     unknown = set(spec.capabilities) - ALLOWED_EXTRA_CAPABILITIES
@@ -47,7 +59,7 @@ def sandbox_container_config(spec: SandboxSpec, *, gateway_dir: str | None = Non
         environment["DOCKER_HOST"] = f"unix://{GATEWAY_MOUNT}/{GATEWAY_SOCKET_NAME}"
     return {
         "image": spec.image,
-        "command": ["/bin/sh", "-l"],
+        "command": ["/bin/sh", "-c", CONSOLE_SHELL_LOOP],
         "name": container_name(spec.sandbox_id),
         "hostname": "sandbox",
         "labels": {**sandbox_labels(spec), LABEL_ROLE: ROLE_CONSOLE},

@@ -134,30 +134,53 @@
     let ended = false;
     let waiting = false; // the sandbox is queued or starting: the server attaches when it runs
 
-    // Time left (time to live or inactivity, whichever is first), counted down between updates.
-    let countdown = null;
-    function startCountdown(seconds) {
-      if (countdown) clearInterval(countdown);
+    // Two clocks, counted down between updates: the session's end (Extend moves it) and the idle
+    // stop (the server starts it again on activity, so every keystroke here starts it again too).
+    const clock = { sessionEnds: null, idleEnds: null, idleSeconds: null, ticking: null };
+    const mmss = (ms) => {
+      const left = Math.max(0, Math.round(ms / 1000));
+      return Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
+    };
+    function showClock() {
       const timer = document.getElementById("sandbox-timer");
-      const label = timer && timer.querySelector("[data-time-left]");
-      if (!label || seconds === null || seconds === undefined) return;
-      timer.dataset.counting = "1";
-      const endsAt = Date.now() + seconds * 1000;
-      const show = () => {
-        const left = Math.max(0, Math.round((endsAt - Date.now()) / 1000));
-        const m = Math.floor(left / 60), s = left % 60;
-        label.textContent = interpolate(gettext("%s left"), [m + ":" + String(s).padStart(2, "0")]);
-        timer.classList.toggle("ending", left <= 300);
-      };
-      show();
-      countdown = setInterval(show, 1000);
+      if (!timer) return;
+      const now = Date.now();
+      const session = timer.querySelector("[data-session-left-label]");
+      const idle = timer.querySelector("[data-idle-left-label]");
+      if (session && clock.sessionEnds !== null) {
+        session.textContent = interpolate(gettext("%s left"), [mmss(clock.sessionEnds - now)]);
+      }
+      if (idle && clock.idleEnds !== null) {
+        idle.textContent = interpolate(gettext("idle stop in %s"), [mmss(clock.idleEnds - now)]);
+      }
+      const ends = [clock.sessionEnds, clock.idleEnds].filter((t) => t !== null);
+      timer.classList.toggle("ending", ends.length > 0 && Math.min(...ends) - now <= 300000);
+    }
+    function startCountdown(fields) {
+      const now = Date.now();
+      const at = (seconds) => (seconds === null || seconds === undefined ? null : now + Number(seconds) * 1000);
+      clock.sessionEnds = at(fields.session_seconds_left);
+      clock.idleEnds = at(fields.idle_seconds_left);
+      clock.idleSeconds = fields.idle_seconds ? Number(fields.idle_seconds) : null;
+      const timer = document.getElementById("sandbox-timer");
+      if (timer) timer.dataset.counting = "1";
+      if (clock.ticking) clearInterval(clock.ticking);
+      showClock();
+      clock.ticking = setInterval(showClock, 1000);
+    }
+    function activity() {
+      if (clock.idleSeconds) clock.idleEnds = Date.now() + clock.idleSeconds * 1000;
+    }
+    function timerFields(el) {
+      return { session_seconds_left: el.dataset.sessionLeft, idle_seconds_left: el.dataset.idleLeft,
+               idle_seconds: el.dataset.idleSeconds };
     }
     const timerEl = document.getElementById("sandbox-timer");
-    if (timerEl && timerEl.dataset.secondsLeft) startCountdown(Number(timerEl.dataset.secondsLeft));
-    // The Extend button swaps the timer in place: start counting from its new figure.
+    if (timerEl && (timerEl.dataset.sessionLeft || timerEl.dataset.idleLeft)) startCountdown(timerFields(timerEl));
+    // The Extend button swaps the timer in place: start counting from its new figures.
     document.addEventListener("htmx:afterSettle", () => {
       const t = document.getElementById("sandbox-timer");
-      if (t && t.dataset.secondsLeft && !t.dataset.counting) startCountdown(Number(t.dataset.secondsLeft));
+      if (t && !t.dataset.counting && (t.dataset.sessionLeft || t.dataset.idleLeft)) startCountdown(timerFields(t));
     });
 
     // One websocket at a time. Input typed while it is not attached (connecting, reconnecting,
@@ -179,7 +202,7 @@
       if (ws && ws.readyState === WebSocket.OPEN) ws.send(data);
     };
     const sendInput = (bytes) => {
-      if (attached && ws && ws.readyState === WebSocket.OPEN) { ws.send(bytes); return; }
+      if (attached && ws && ws.readyState === WebSocket.OPEN) { ws.send(bytes); activity(); return; }
       if (ended) return;
       if (queuedBytes + bytes.length > MAX_QUEUED_INPUT) {
         setStatus(gettext("Not connected: typing is paused until the console is back."), "state-error");
@@ -322,7 +345,7 @@
         } else if (msg.type === "close") {
           closeInfo = msg;
         } else if (msg.type === "timer") {
-          startCountdown(msg.seconds_left);
+          startCountdown(msg);
         } else if (msg.type === "error") {
           setStatus(msg.message, "state-error");
         } else if (msg.type === "notice") {

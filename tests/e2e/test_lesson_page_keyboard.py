@@ -208,7 +208,8 @@ def test_chinese_reader_sees_the_terminal_words_in_chinese(live_site, browser):
         expect(page.locator("[data-console-status]")).to_have_text("已连接", timeout=15000)
         expect(page.locator(".code-action").first).to_have_text("▶ 运行")
         expect(page.locator("[data-terminal-keys]")).to_contain_text("先按 Esc 再按 Tab")
-        expect(page.locator("#sandbox-timer [data-time-left]")).to_contain_text("剩余")
+        expect(page.locator("#sandbox-timer [data-session-left-label]")).to_contain_text("剩余")
+        expect(page.locator("#sandbox-timer [data-idle-left-label]")).to_contain_text("无操作")
         expect(page.get_by_role("link", name="跳到终端")).to_have_count(1)
         page.screenshot(path=str(SCREENSHOTS / "lesson-page-zh-hans.png"))
     finally:

@@ -110,10 +110,30 @@ async def test_second_viewer_sees_the_same_console(console, running_sandbox, own
     await second.disconnect()
 
 
-async def test_exit_stops_the_sandbox_and_removes_it(console, running_sandbox, owner, labelled_leftovers):
+async def test_exit_gives_a_new_shell_and_the_sandbox_keeps_running(console, running_sandbox, owner):
     ws = await connect(console, running_sandbox, owner)
     await read_until(ws, rb"\$ ")
-    await ws.send_to(bytes_data=b"exit\r")
+    await ws.send_to(bytes_data=b"echo before > ~/kept.txt; exit\r")
+    await read_until(ws, "a new shell".encode())
+    await read_until(ws, rb"\$ ")
+    await ws.send_to(bytes_data=b"cat ~/kept.txt; echo alive-$((6*7))\r")
+    await read_until(ws, rb"alive-42")
+    # The new shell owns the terminal: Ctrl-C interrupts its command, not the sandbox.
+    await ws.send_to(bytes_data=b"sleep 60\r")
+    await asyncio.sleep(0.5)
+    await ws.send_to(bytes_data=b"\x03")
+    await ws.send_to(bytes_data=b"echo after-$((6*8))\r")
+    await read_until(ws, rb"after-48", timeout=5)
+    await running_sandbox.arefresh_from_db()
+    assert running_sandbox.state == Sandbox.State.RUNNING
+    await ws.disconnect()
+
+
+async def test_ending_the_consoles_init_stops_the_sandbox_and_removes_it(console, running_sandbox, owner, labelled_leftovers):
+    ws = await connect(console, running_sandbox, owner)
+    await read_until(ws, rb"\$ ")
+    # The loop that restarts the shell is the learner's own process: killing it ends the sandbox.
+    await ws.send_to(bytes_data=b"kill -KILL $PPID\r")
     state = await next_text(ws, timeout=15)
     assert state["type"] == "state" and state["state"] == "stopped"
     await expect_close(ws, 1000)

@@ -138,3 +138,15 @@ def test_queue_first_come_first_served_but_learners_without_a_sandbox_first():
 def test_files_are_kept_until_the_time_to_live_runs_out():
     assert not lifecycle.files_expired(row(), at(3599))
     assert lifecycle.files_expired(row(), at(3600))
+
+
+def test_the_session_and_idle_clocks_are_each_shown_on_their_own():
+    assert lifecycle.session_seconds_left(row(), at(100)) == 3500
+    assert lifecycle.idle_seconds_left(row(), policy(), at(100)) == 500
+    # Activity starts the idle clock again; it never moves the session's end.
+    busy = row(last_activity_at=at(3000))
+    assert lifecycle.idle_seconds_left(busy, policy(), at(3000)) == 600
+    assert lifecycle.session_seconds_left(busy, at(3000)) == 600
+    assert lifecycle.session_seconds_left(row(expires_at=None), at(0)) is None
+    assert lifecycle.idle_seconds_left(row(), policy(idle_seconds=0), at(0)) is None
+    assert lifecycle.session_seconds_left(row(), at(99999)) == 0

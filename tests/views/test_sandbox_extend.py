@@ -1,6 +1,8 @@
 """The pane's lifecycle parts over HTTP: time left and Extend, the queue position instead of a bare
 "out of capacity", and kept files after a stop."""
 
+import re
+
 import pytest
 from asgiref.sync import async_to_sync
 
@@ -16,12 +18,18 @@ def test_running_pane_shows_time_left_and_extend_adds_time(client_for, owner, ow
     client = client_for(owner)
     pane = client.get(f"/sandboxes/{owners_sandbox.id}/pane/").content.decode()
     assert 'id="sandbox-timer"' in pane and "min left" in pane and "data-extend" in pane
+    assert "idle stop in" in pane  # both clocks: the session's end and the idle stop
     before = owners_sandbox.expires_at
+    session_before = int(re.search(r'data-session-left="(\d+)"', pane).group(1))
 
     answer = csrf_post(client, f"/sandboxes/{owners_sandbox.id}/extend/").content.decode()
     owners_sandbox.refresh_from_db()
     assert (owners_sandbox.expires_at - before).total_seconds() == pytest.approx(600, abs=1)
     assert "data-extend" not in answer  # that was the only extension
+    # The answer shows the new session end and says what changed.
+    session_after = int(re.search(r'data-session-left="(\d+)"', answer).group(1))
+    assert session_after - session_before == pytest.approx(600, abs=3)
+    assert 'role="status"' in answer and "Extended by 10 minutes." in answer
 
     refused = csrf_post(client, f"/sandboxes/{owners_sandbox.id}/extend/").content.decode()
     assert "cannot be extended any further" in refused
