@@ -6,6 +6,7 @@ app_name = "lessons"
 urlpatterns = [
     path("", views.catalogue, name="catalogue"),
     path("lessons/<slug:slug>/", views.lesson_detail, name="detail"),
+    path("lessons/<slug:slug>/about/", views.lesson_overview, name="overview"),
     path("lessons/<slug:slug>/finish/", views.lesson_finish, name="finish"),
     path("lessons/<slug:slug>/steps/<slug:step_slug>/", views.step_detail, name="step"),
     path("lessons/<slug:slug>/steps/<slug:step_slug>/check/", views.step_check, name="check"),

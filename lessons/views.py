@@ -71,6 +71,36 @@ def catalogue(request: HttpRequest) -> HttpResponse:
     return render(request, "lessons/catalogue.html", {"rows": rows, "lessons": lessons})
 
 
+def prerequisite_rows(user, lesson: Lesson) -> list[dict]:
+    """The lessons this one builds on, each with whether the learner finished it. Offered, never
+    enforced: a learner who knows the material starts anyway."""
+    rows = []
+    for slug in lesson.prerequisites:
+        needed = get_lesson(slug)
+        if needed is None or not needed.steps:
+            continue
+        rows.append({"lesson": needed, "finished": services.is_finished(needed, services.passed_steps(user, needed))})
+    return rows
+
+
+@require_GET
+def lesson_overview(request: HttpRequest, slug: str) -> HttpResponse:
+    """Before starting: what the lesson teaches, what it builds on, its steps and its time."""
+    lesson = _lesson_or_404(slug)
+    passed = services.passed_steps(request.user, lesson)
+    cluster_waiting, cluster_preparing = local_cluster.problem(settings)
+    context = {
+        "lesson": lesson,
+        "steps": [{"step": step, "passed": step.slug in passed} for step in lesson.steps],
+        "prerequisites": prerequisite_rows(request.user, lesson),
+        "started": bool(passed),
+        "finished": services.is_finished(lesson, passed),
+        "waiting": bool(cluster_waiting) and lesson.workspace == "kubernetes",
+        "preparing": cluster_preparing,
+    }
+    return render(request, "lessons/overview.html", context)
+
+
 @require_GET
 async def lesson_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """The lesson's current step for this learner: the first one not passed yet."""
@@ -116,9 +146,14 @@ async def _render_step(request: HttpRequest, lesson: Lesson, step: Step) -> Http
         }
         for s in lesson.steps
     ]
+    unfinished_prerequisites = []
+    if lesson.step_index(step.slug) == 0 and lesson.prerequisites:
+        rows = await sync_to_async(prerequisite_rows)(user, lesson)
+        unfinished_prerequisites = [row["lesson"] for row in rows if not row["finished"]]
     context = {
         **(await pane_context(lesson, sandbox, user)),
         "lesson": lesson,
+        "unfinished_prerequisites": unfinished_prerequisites,
         "step": step,
         "steps_nav": steps_nav,
         "step_number": lesson.step_index(step.slug) + 1,
@@ -260,7 +295,9 @@ def lesson_finish(request: HttpRequest, slug: str) -> HttpResponse:
     lessons = list(all_lessons())
     index = next(i for i, candidate in enumerate(lessons) if candidate.slug == lesson.slug)
     next_lesson = lessons[index + 1] if index + 1 < len(lessons) else None
-    context = {"lesson": lesson, "rows": rows, "next_lesson": next_lesson}
+    running = (Sandbox.objects.filter(owner=request.user, lesson=lesson.slug, state=Sandbox.State.RUNNING)
+               .order_by("-created_at").first())
+    context = {"lesson": lesson, "rows": rows, "next_lesson": next_lesson, "running_sandbox": running}
     return render(request, "lessons/finish.html", context)
 
 

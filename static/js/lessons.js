@@ -107,6 +107,18 @@
     if (ev.target.id === "check-result") showVerdict(ev.target);
     else if (ev.target.id === "hints" || ev.target.id === "solution") showRevealed(ev.target);
   });
+  // The finish page's Stop: the sandbox is gone, so say so in place of the buttons.
+  document.addEventListener("htmx:afterRequest", (ev) => {
+    const elt = ev.detail && ev.detail.elt;
+    if (!ev.detail.successful || !elt || !elt.matches || !elt.matches("[data-finish-stop]")) return;
+    const section = elt.closest(".finish-sandbox");
+    const stopped = section && section.querySelector("[data-finish-stopped]");
+    if (!stopped) return;
+    elt.parentElement.hidden = true;
+    stopped.hidden = false;
+    stopped.setAttribute("tabindex", "-1");
+    stopped.focus();
+  });
   // A check that failed to reach the server leaves no verdict: the focus goes back to Check.
   document.addEventListener("htmx:afterRequest", (ev) => {
     const elt = ev.detail && ev.detail.elt;
