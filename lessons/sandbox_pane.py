@@ -16,8 +16,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import limits
-from sandbox import home_files, lifecycle, local_cluster, services
-from sandbox.backends.base import BackendError
+from sandbox import home_files, lifecycle, local_cluster, preview, services
+from sandbox.backends.base import BackendError, EngineUnavailable
 from sandbox.models import Sandbox
 from sandbox.permissions import can_control
 
@@ -59,6 +59,7 @@ async def pane_context(lesson, sandbox: Sandbox | None, user) -> dict:
         "pane_url": reverse("sandbox:pane", args=[sandbox.id]) if sandbox else "",
         "is_authenticated": user.is_authenticated,
         "guests_enabled": settings.GUESTS_ENABLED,
+        "web_preview": settings.WEB_PREVIEW,
     }
 
 
@@ -202,6 +203,20 @@ async def _start_again(request: HttpRequest, sandbox: Sandbox, start) -> HttpRes
     except services.SandboxLimitReached as exc:
         return await _render_pane(request, lesson, sandbox, error=str(exc))
     return await _render_pane(request, lesson, sandbox)
+
+
+@require_GET
+@_guarded
+async def ports(request: HttpRequest, sandbox: Sandbox) -> HttpResponse:
+    """The web preview's list: each port the learner's containers publish, with a fresh link."""
+    error = ""
+    try:
+        published = await preview.ports_of(sandbox)
+    except (BackendError, EngineUnavailable) as exc:
+        published, error = [], str(exc)
+    user = await request.auser()
+    links = [{"port": port, "url": preview.make_link(sandbox.id, port.host_port, user.pk)} for port in published]
+    return render(request, "sandbox/_ports.html", {"sandbox": sandbox, "links": links, "error": error})
 
 
 @require_POST

@@ -11,4 +11,5 @@ urlpatterns = [
     path("<uuid:sandbox_id>/reset/", sandbox_pane.reset, name="reset"),
     path("<uuid:sandbox_id>/restart/", sandbox_pane.restart, name="restart"),
     path("<uuid:sandbox_id>/extend/", sandbox_pane.extend, name="extend"),
+    path("<uuid:sandbox_id>/ports/", sandbox_pane.ports, name="ports"),
 ]

@@ -378,6 +378,11 @@ SANDBOX_WARN_SECONDS = int(os.environ.get("TUTORIAL_SANDBOX_WARN", 5 * 60))
 # "Extend" adds this much time to live, at most this many times (0: no extend button).
 SANDBOX_EXTEND_SECONDS = int(os.environ.get("TUTORIAL_SANDBOX_EXTEND", 30 * 60))
 SANDBOX_MAX_EXTENSIONS = int(os.environ.get("TUTORIAL_SANDBOX_MAX_EXTENSIONS", 2))
+# The web preview forwards to the machine's 127.0.0.1, where learners publish their ports: off when
+# the site runs in a container of its own (docker-compose).
+WEB_PREVIEW = env_bool("TUTORIAL_WEB_PREVIEW", True)
+# A web preview link (sandbox/preview.py) works this long; the pane makes a fresh one on each listing.
+PREVIEW_LINK_SECONDS = int(os.environ.get("TUTORIAL_PREVIEW_LINK_SECONDS", 8 * 3600))
 # A sandbox still "starting" after this long (its server died mid-create) is failed and cleaned up.
 SANDBOX_START_TIMEOUT_SECONDS = int(os.environ.get("TUTORIAL_SANDBOX_START_TIMEOUT", 120))
 # Per-lesson overrides of the four limits above, as JSON: {"slug": {"ttl": s, "idle": s,

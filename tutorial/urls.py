@@ -6,6 +6,7 @@ from django.views.i18n import JavaScriptCatalog
 
 from accounts import views as account_views
 from ops import healthz
+from sandbox.preview import preview_view
 from tutorial.converters import DatabaseIdConverter
 
 # Before the includes below: their patterns use <id:...> (tutorial/converters.py says why).
@@ -16,6 +17,9 @@ urlpatterns = [
     path("", include("lessons.urls")),
     path("sandboxes/", include("lessons.sandbox_pane_urls")),
     path("classrooms/", include("classroom.urls")),
+    # A learner's published port, through the site (sandbox/preview.py: the token is the credential).
+    path("preview/<str:token>/", preview_view, name="preview"),
+    path("preview/<str:token>/<path:path>", preview_view, name="preview_path"),
     path("accounts/login/", account_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", account_views.signup, name="signup"),

@@ -25,7 +25,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from django.conf import settings
 
@@ -151,6 +151,14 @@ class ConsoleStream(abc.ABC):
         """Detach this viewer only; the sandbox and other viewers carry on. Idempotent."""
 
 
+class PublishedPort(NamedTuple):
+    """A port of the learner's own that the web preview may open: ``host_port`` on the machine's
+    127.0.0.1, answered by ``container_port`` of the learner's container ``name``."""
+    host_port: int
+    container_port: int
+    name: str
+
+
 class SandboxBackend(abc.ABC):
     """One engine's implementation of the sandbox contract."""
 
@@ -187,6 +195,11 @@ class SandboxBackend(abc.ABC):
         """Run a shell script inside the sandbox (never in the learner's TTY) and return its exit
         code and combined output, cut at ``max_output`` bytes. A script still running at
         ``timeout`` seconds is killed and reported with ``timed_out=True``."""
+
+    async def published_ports(self, sandbox_id: str) -> list[PublishedPort]:
+        """The TCP ports the learner's own containers publish on 127.0.0.1 (for the web preview).
+        Workspaces without any have none."""
+        return []
 
     @abc.abstractmethod
     async def list_owned(self) -> dict[str, str]:

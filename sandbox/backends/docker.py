@@ -24,6 +24,8 @@ import requests.exceptions
 from django.conf import settings
 
 from sandbox.gateway.cleanup import destroy_learner_objects
+from sandbox.gateway.names import Names
+from sandbox.gateway.policy import CREATED_VALUE, LABEL_CREATED
 from sandbox.gateway.server import ensure_gateway, release_gateway
 
 from . import engine_socket
@@ -37,6 +39,7 @@ from .base import (
     EngineState,
     EngineTimeout,
     EngineUnavailable,
+    PublishedPort,
     RunResult,
     SandboxBackend,
     SandboxSpec,
@@ -329,6 +332,22 @@ class DockerBackend(SandboxBackend):
         if answer.status != 200:
             raise BackendError(f"could not read how the script ended: {answer.message()}")
         return (answer.json() or {}).get("ExitCode")
+
+    async def published_ports(self, sandbox_id: str) -> list[PublishedPort]:
+        # Only containers the gateway made for this sandbox (it labels them, and a learner cannot
+        # set tutorial.* labels), running, and only on 127.0.0.1 (the gateway allows nothing else).
+        containers = await self.labelled("containers", [f"{LABEL_SANDBOX}={sandbox_id}", f"{LABEL_CREATED}={CREATED_VALUE}"],
+                                         all_containers=False)
+        found = {}
+        prefix = Names(sandbox_id).prefix
+        for container in containers:
+            name = ((container.get("Names") or ["?"])[0]).lstrip("/")
+            name = name[len(prefix):] if name.startswith(prefix) else name  # as the learner named it
+            for port in container.get("Ports") or []:
+                if port.get("Type") == "tcp" and port.get("IP") == "127.0.0.1" and port.get("PublicPort"):
+                    host_port = int(port["PublicPort"])
+                    found[host_port] = PublishedPort(host_port, int(port.get("PrivatePort") or 0), name)
+        return sorted(found.values())
 
     async def list_owned(self) -> dict[str, str]:
         containers = await self.labelled("containers", [LABEL_SANDBOX, f"{LABEL_ROLE}={ROLE_CONSOLE}",
