@@ -9,9 +9,10 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import WebsocketDenier  # noqa: E402
-from django.urls import re_path  # noqa: E402
+from django.urls import path, re_path  # noqa: E402
 
 from classroom.routing import websocket_urlpatterns as classroom_websockets  # noqa: E402
+from sandbox.preview_socket import PreviewSocket  # noqa: E402
 from sandbox.routing import websocket_urlpatterns  # noqa: E402
 from tutorial.body_limit import RequestBodyLimit, guard_daphne  # noqa: E402
 from tutorial.origins import OriginValidator  # noqa: E402
@@ -25,7 +26,13 @@ application = ProtocolTypeRouter(
         # Scheme, host and port of the Origin, not the host alone (see tutorial/origins.py).
         # Any other websocket path is refused at the handshake: left unmatched, the router raises
         # and daphne logs a traceback for every such request.
-        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(
-            websocket_urlpatterns + classroom_websockets + [re_path(r"", WebsocketDenier.as_asgi())]))),
+        # A web preview's own sockets come from its opaque-origin page (Origin: null) and carry
+        # their credential in the path (sandbox/preview_socket.py): outside the Origin check.
+        "websocket": URLRouter([
+            path("preview/<str:token>/", PreviewSocket.as_asgi()),
+            path("preview/<str:token>/<path:path>", PreviewSocket.as_asgi()),
+            re_path(r"", OriginValidator(AuthMiddlewareStack(URLRouter(
+                websocket_urlpatterns + classroom_websockets + [re_path(r"", WebsocketDenier.as_asgi())])))),
+        ]),
     }
 )
