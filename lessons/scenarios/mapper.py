@@ -34,6 +34,7 @@ from .rewrites import Environment, Finding, looks_like_manifest, rewrite_script
 FAILING_SOLUTION = 'echo "no solution in the scenario" >&2; exit 1\n'
 # The first line of a check this site exported: it prints its own feedback (no wrapper needed).
 EXPORTED_CHECK_MARKER = "# tutorial-check: prints its own feedback"
+MARK = "> **Imported:**"
 WORKSPACE_IMAGES = {"plain": "base", "docker": "docker", "kubernetes": "toolbox"}
 KUBERNETES_IMAGE_IDS = re.compile(r"kubernetes|kubeadm|k3s|k8s|minikube|openshift|kind", re.IGNORECASE)
 DOCKER_COMMAND = re.compile(r"(?:^|[\s`$(;&|])docker(?:\s+\w|$)", re.MULTILINE)
@@ -153,7 +154,8 @@ class _Mapper:
             if meaning is None:
                 self.at(f'"{key}"', "reported", f"unknown key {key!r} in index.json: not mapped")
             elif meaning != "mapped":
-                self.at(f'"{key}"', "reported", f"{key} = {str(value)[:80]}: not mapped ({meaning})")
+                shown = f"{{{', '.join(value)}}}" if isinstance(value, dict) else str(value)[:80]
+                self.at(f'"{key}"', "reported", f"{key} = {shown}: not mapped ({meaning})")
         for key in self.details():
             if key not in ("intro", "steps", "finish", "assets"):
                 self.at(f'"{key}"', "reported", f"unknown key details.{key}: not mapped")
@@ -365,6 +367,7 @@ class _Mapper:
         environment = self.index.get("environment")
         if isinstance(environment, dict) and environment.get("uieditorpath"):
             editor_root, _ = rewrite_script(str(environment["uieditorpath"]), env)
+            self.at('"uieditorpath"', "mapped", f"environment.uieditorpath {environment['uieditorpath']} -> editor blocks write under {editor_root}")
         details = self.details()
 
         first_setup = []
@@ -392,6 +395,8 @@ class _Mapper:
                 self.at('"steps"', "reported", f"step {number} is not an object: skipped")
                 continue
             steps.append(self.part(part, "step", number, env, editor_root))
+        if steps:
+            self.at('"steps"', "mapped", f"details.steps: {len(steps)} step(s) -> steps/NN-slug.md, in order")
         finish = details.get("finish") if isinstance(details.get("finish"), dict) else None
         if finish:
             finish_step = self.part(finish, "finish", len(steps) + 1, env, editor_root)
@@ -434,13 +439,15 @@ class _Mapper:
         return meta
 
     def mark(self, body: str, findings: list[Finding]) -> str:
+        if body.startswith(MARK):
+            return body  # marked by an earlier import already
         reasons = []
         for finding in findings:
             if finding.kind == "cannot-run":
                 reason = finding.reason.split(": ", 1)[-1]
                 if reason not in reasons:
                     reasons.append(reason)
-        note = "> **Imported:** parts of this step cannot run in the classroom (see IMPORT_REPORT.md): " + "; ".join(reasons[:3]) + "."
+        note = f"{MARK} parts of this step cannot run in the classroom (see IMPORT_REPORT.md): " + "; ".join(reasons[:3]) + "."
         return f"{note}\n\n{body}"
 
     def write_step(self, number: int, step: dict, seen: set[str]) -> None:
