@@ -284,6 +284,8 @@ class _Mapper:
         if chmod:
             if re.fullmatch(r"[0-7]{3,4}|[ugoa]*[+-=][rwxXst]+", chmod):
                 lines.append(f'chmod {chmod} "{target}"')
+                if "x" in chmod or re.fullmatch(r"[0-7]*[1357][0-7]{0,2}", chmod):
+                    self.report.add("index.json", 1, "reported", f"{relative} is made executable, but the sandbox's home and /tmp do not execute programs: run it as `sh {target.replace('$HOME', '~', 1)}`")
             else:
                 self.report.add("index.json", 1, "reported", f"chmod {chmod!r} for {relative} not understood: not applied")
         return "\n".join(lines)
