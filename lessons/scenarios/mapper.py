@@ -331,8 +331,12 @@ class _Mapper:
                 self.at(f'"{part[key]}"', "reported", f"{key} {part[key]} runs in the learner's terminal on Killercoda/Katacoda; nothing runs in the terminal by itself here (first line: {first[:60]!r})")
         if part.get("verify"):
             content = self.read(part["verify"], f"{role} verify", f'"{part["verify"]}"')
-            if content is not None:
-                body, _bash = _strip_shebang(content)
+            if content is not None and not _strip_shebang(content)[0].strip():
+                self.at(f'"{part["verify"]}"', "reported", f"verify {part['verify']} is empty: no check")
+            elif content is not None:
+                body, bash = _strip_shebang(content)
+                if bash:
+                    self.report.add(part["verify"], 1, "reported", "verify is a bash script: it runs with sh (busybox ash) here; bash-only syntax fails")
                 rewritten, found = rewrite_script(body, env)
                 self.findings(part["verify"], found, 2 if content.startswith("#!") else 1)
                 step["check"], step["timeout"] = _check_from_verify(rewritten, step["title"] or f"step {number}")

@@ -182,6 +182,19 @@ def _inline(text: str, base: int, env: Environment, out: Converted, slots: _Slot
         number = base + index
         matches = list(_INLINE.finditer(line))
         only = len(matches) == 1 and re.fullmatch(r"\s*(?:[-*+]\s+|\d+\.\s+)?", line[: matches[0].start()]) and not line[matches[0].end() :].strip()
+        if only:
+            match = matches[0]
+            code, annotation, args = match.group("code"), match.group("ann"), match.group("args")
+            if args.strip():
+                _args_findings(out, number, args)
+            if annotation != "open":
+                kind = "run" if annotation in ("exec", "execute") else "copy"
+                code, found = rewrite_script(code, env, judge=kind == "run")
+                out.absorb(found, number)
+                out.codes.append(code)
+                out.note(number, "mapped", f"inline `...`{{{{{annotation}}}}} on a line of its own -> a `{kind}` block")
+                lines[index] = slots.put(line, _block(kind, code))
+                continue
         pieces, last = [], 0
         for match in matches:
             code, annotation, args = match.group("code"), match.group("ann"), match.group("args")
@@ -189,25 +202,16 @@ def _inline(text: str, base: int, env: Environment, out: Converted, slots: _Slot
                 _args_findings(out, number, args)
             if annotation == "open":
                 out.note(number, "reported", f"`{code}`{{{{open}}}}: there is no editor here; the file name is shown as code")
-                replacement = f"`{code}`"
             else:
                 kind = "run" if annotation in ("exec", "execute") else "copy"
                 code, found = rewrite_script(code, env, judge=kind == "run")
                 out.absorb(found, number)
                 out.codes.append(code)
-                if only:
-                    out.note(number, "mapped", f"inline `...`{{{{{annotation}}}}} on a line of its own -> a `{kind}` block")
-                    replacement = slots.put("", "\n" + _block(kind, code) + "\n")
-                else:
-                    out.note(number, "reported", f"inline `...`{{{{{annotation}}}}} inside a sentence -> inline code (no {kind} button for inline code here)")
-                    replacement = f"`{code}`"
-            pieces += [line[last : match.start()], replacement]
+                out.note(number, "reported", f"inline `...`{{{{{annotation}}}}} inside a sentence -> inline code (no {kind} button for inline code here)")
+            pieces += [line[last : match.start()], f"`{code}`"]
             last = match.end()
         pieces.append(line[last:])
         line = "".join(pieces)
-        if only:
-            line = slots.restore(line).strip()
-            line = slots.put("", line)
         for stray in _STRAY.finditer(line):
             out.note(number, "reported", f"{stray.group()} not after a code block: removed")
         lines[index] = _STRAY.sub("", line)

@@ -374,3 +374,54 @@ def test_the_command_refuses_what_is_not_a_scenario(tmp_path):
         (tmp_path / "source" / "a").mkdir(parents=True)
         (tmp_path / "source" / "b").mkdir()
         call_command("import_scenario", str(tmp_path / "source"), "--into", str(tmp_path / "out"), stdout=io.StringIO())
+
+
+# --- Markdown annotations, one by one ------------------------------------------------------------
+
+
+def _convert(text: str, workspace: str = "plain"):
+    from lessons.scenarios.markdown import convert
+
+    return convert(text, Environment(workspace))
+
+
+def test_exec_arguments_are_run_blocks_and_reported():
+    converted = _convert("```\ntop\n```{{exec interrupt}}\n\n`^C`{{execute ctrl-seq}}\n")
+    assert converted.body.startswith("```run\ntop\n```")
+    reasons = [f.reason for f in converted.findings if f.kind == "reported"]
+    assert any("no Ctrl-C is sent" in r for r in reasons) and any("ctrl-seq" in r for r in reasons)
+
+
+def test_other_details_and_raw_pre_blocks_are_shown_as_text():
+    converted = _convert("<details><summary>Background reading</summary>\n\nWhy it works.\n\n</details>\n\n<pre>`a`{{execute}}</pre>\n")
+    assert "**Background reading**\n\nWhy it works." in converted.body
+    assert "```\n`a`{{execute}}\n```" in converted.body  # shown as written, not run
+    assert not converted.hints and not converted.solution
+    assert any(f.kind == "reported" and "neither hint nor solution" in f.reason for f in converted.findings)
+
+
+def test_a_solution_without_code_becomes_the_last_hint(tmp_path):
+    converted = _convert("Do it.\n\n<details><summary>Solution</summary>\n\nJust edit the file by hand.\n\n</details>\n")
+    assert converted.solution == [] and converted.solution_texts == ["Just edit the file by hand."]
+
+
+@pytest.mark.parametrize(("target", "expected"), [("replace", "new\n"), ("append", "old\nnew\n"), ("prepend", "new\nold\n")])
+def test_editor_blocks_write_replace_append_and_prepend(target, expected, tmp_path):
+    converted = _convert(f'<pre class="file" data-filename="notes.txt" data-target="{target}">new</pre>\n')
+    (tmp_path / "notes.txt").write_text("old\n")
+    assert _sh("\n".join(converted.setup), tmp_path).returncode == 0
+    assert (tmp_path / "notes.txt").read_text() == expected
+    assert "`~/notes.txt` (written for you when the step starts)" in converted.body
+
+
+def test_an_editor_block_at_a_marker_is_written_whole_and_reported(tmp_path):
+    converted = _convert('<pre class="file" data-filename="a.js" data-target="insert" data-marker="#TODO">x()</pre>\n')
+    assert _sh("\n".join(converted.setup), tmp_path).returncode == 0 and (tmp_path / "a.js").read_text() == "x()\n"
+    assert any("at a marker" in f.reason for f in converted.findings)
+
+
+def test_katacoda_placeholders_and_other_html_are_reported():
+    converted = _convert("Your IP is [[HOST_IP]].\n\n<div>boxed</div>\n")
+    reasons = [f.reason for f in converted.findings if f.kind == "reported"]
+    assert any("[[HOST_IP]] is a Katacoda placeholder" in r for r in reasons)
+    assert any("raw HTML <div>" in r for r in reasons)
