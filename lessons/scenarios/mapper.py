@@ -58,6 +58,21 @@ PART_KEYS = {"title", "text", "verify", "background", "foreground", "answer", "c
 
 
 @dataclasses.dataclass
+class _Part:
+    """One intro, step or finish of the scenario, on its way to a step file."""
+
+    converted: Converted
+    text_name: str
+    title: str
+    setup: list[str] = dataclasses.field(default_factory=list)
+    check: str | None = None
+    timeout: int | None = None
+    solution: list[str] = dataclasses.field(default_factory=list)
+    cannot: list[Finding] = dataclasses.field(default_factory=list)  # what cannot run, to mark the step
+    slug: str = ""
+
+
+@dataclasses.dataclass
 class Draft:
     slug: str
     title: str
@@ -221,9 +236,9 @@ class _Mapper:
                     if key not in ("file", "target", "chmod"):
                         self.report.add("index.json", line, "reported", f"asset key {key!r}: not mapped")
                 target = str(item.get("target", "~"))
-                if target.startswith("/") and not re.match(r"^/root(/|$)", target) and not target.startswith("/tmp"):
-                    top = "/" + target.strip("/").split("/")[0]
-                    moved[top] = "$HOME" + top
+                if target.startswith("/") and not re.match(r"^/root(/|$)", target) and not re.match(r"^/tmp(/|$)", target):
+                    folder = "/" + target.strip("/")
+                    moved[folder] = "$HOME" + folder
         return entries, tuple(sorted(moved.items()))
 
     def asset_setup(self, entries: list[tuple[dict, int]], env: Environment) -> str:
@@ -302,7 +317,7 @@ class _Mapper:
         self.findings(name, found, 2 if content.startswith("#!") else 1)
         return body, True
 
-    def part(self, part: dict, role: str, number: int, env: Environment, editor_root: str) -> dict | None:
+    def part(self, part: dict, role: str, number: int, env: Environment, editor_root: str) -> _Part:
         needle_start = self.text.find(f'"{part.get("text", "")}"') if part.get("text") else 0
         reported_before = len(self.report.items)
         text_name = part.get("text")
@@ -317,12 +332,12 @@ class _Mapper:
         converted = convert(source or "", env, editor_root=editor_root)
         if text_name:
             self.findings(text_name, converted.findings)
-        step = {"converted": converted, "text_name": text_name, "title": str(part.get("title") or ""), "setup": [], "check": None, "solution": []}
+        step = _Part(converted, text_name or "", str(part.get("title") or ""))
         for key in ("background", "courseData"):
             if part.get(key):
                 body, ok = self.script(part[key], f"{role} {key}", env, f'"{part[key]}"')
                 if ok:
-                    step["setup"].append(body)
+                    step.setup.append(body)
                     self.at(f'"{part[key]}"', "mapped", f"{key} {part[key]} -> setup (runs as the learner before the step, not as root)")
         for key in ("foreground", "code"):
             if part.get(key):
@@ -339,19 +354,19 @@ class _Mapper:
                     self.report.add(part["verify"], 1, "reported", "verify is a bash script: it runs with sh (busybox ash) here; bash-only syntax fails")
                 rewritten, found = rewrite_script(body, env)
                 self.findings(part["verify"], found, 2 if content.startswith("#!") else 1)
-                step["check"], step["timeout"] = _check_from_verify(rewritten, step["title"] or f"step {number}")
+                step.check, step.timeout = _check_from_verify(rewritten, step.title or f"step {number}")
                 self.at(f'"{part["verify"]}"', "mapped", f"verify {part['verify']} -> check (exit 0 = passed; a failure adds a sentence for the learner)")
         if part.get("answer"):
             content = self.read(part["answer"], f"{role} answer", f'"{part["answer"]}"')
             if content is not None:
                 codes, found = solution_from(content, env)
                 self.findings(part["answer"], found)
-                step["solution"] += codes
+                step.solution += codes
                 self.at(f'"{part["answer"]}"', "mapped" if codes else "reported",
                         f"answer {part['answer']} -> the solution ({len(codes)} code block(s))" if codes else f"answer {part['answer']} has no code: not a solution script")
-        step["setup"] += converted.setup
-        step["solution"] = converted.solution + step["solution"]
-        step["cannot"] = [Finding(i.line, i.kind, i.reason) for i in self.report.items[reported_before:] if i.kind == "cannot-run"]
+        step.setup += converted.setup
+        step.solution = converted.solution + step.solution
+        step.cannot = [Finding(i.line, i.kind, i.reason) for i in self.report.items[reported_before:] if i.kind == "cannot-run"]
         return step
 
     def map(self) -> Draft:
@@ -384,16 +399,16 @@ class _Mapper:
         intro_body = ""
         if intro:
             intro_step = self.part(intro, "intro", 0, env, editor_root)
-            converted: Converted = intro_step["converted"]
+            converted = intro_step.converted
             intro_body = converted.body
             self.at('"intro"', "mapped", "details.intro.text -> lesson.md introduction")
             if intro.get("title"):
                 self.at('"intro"', "reported", f"intro title {intro['title']!r}: the introduction has no title here")
-            first_setup += intro_step["setup"]
-            if converted.hints or converted.solution or converted.questions or intro_step["check"]:
+            first_setup += intro_step.setup
+            if converted.hints or converted.solution or converted.questions or intro_step.check:
                 self.at('"intro"', "reported", "the introduction's hints, solution, quiz or verify: not mapped (the introduction is text only)")
-            if intro_step["cannot"]:
-                intro_body = self.mark(intro_body, intro_step["cannot"])
+            if intro_step.cannot:
+                intro_body = self.mark(intro_body, intro_step.cannot)
 
         steps = []
         for number, part in enumerate(details.get("steps") or [], start=1):
@@ -406,20 +421,20 @@ class _Mapper:
         finish = details.get("finish") if isinstance(details.get("finish"), dict) else None
         if finish:
             finish_step = self.part(finish, "finish", len(steps) + 1, env, editor_root)
-            finish_step["title"] = finish_step["title"] or "Finish"
-            finish_step["slug"] = "finish"
-            if finish_step["setup"]:
+            finish_step.title = finish_step.title or "Finish"
+            finish_step.slug = "finish"
+            if finish_step.setup:
                 self.at('"finish"', "reported", "the finish's background script: not run here (nothing follows the last step)")
-                finish_step["setup"] = []
-            if finish_step["converted"].body.strip():
+                finish_step.setup = []
+            if finish_step.converted.body.strip():
                 steps.append(finish_step)
                 self.at('"finish"', "mapped", "details.finish.text -> a last reading step")
         if not steps:
             self.report.add("index.json", 1, "reported", "no steps: a lesson needs one, so the introduction became its only step")
-            steps.append({"converted": convert(intro_body or title, env), "text_name": None, "title": title, "setup": [], "check": None, "solution": [], "cannot": []})
+            steps.append(_Part(convert(intro_body or title, env), "", title))
         if first_setup:
-            steps[0]["setup"] = first_setup + steps[0]["setup"]
-            steps[0]["timeout"] = max(steps[0].get("timeout") or 0, 60)
+            steps[0].setup = first_setup + steps[0].setup
+            steps[0].timeout = max(steps[0].timeout or 0, 60)
 
         self.files["lesson.md"] = front_matter(self.lesson_meta(title, summary, workspace, len(steps)), intro_body)
         seen: set[str] = set()
@@ -456,13 +471,13 @@ class _Mapper:
         note = f"{MARK} parts of this step cannot run in the classroom (see IMPORT_REPORT.md): " + "; ".join(reasons[:3]) + "."
         return f"{note}\n\n{body}"
 
-    def write_step(self, number: int, step: dict, seen: set[str]) -> None:
-        converted: Converted = step["converted"]
-        text_name = step.get("text_name") or ""
-        title = step["title"] or f"Step {number}"
+    def write_step(self, number: int, step: _Part, seen: set[str]) -> None:
+        converted = step.converted
+        text_name = step.text_name
+        title = step.title or f"Step {number}"
         parent = Path(text_name).parent.name if text_name else ""
         named = re.match(r"^\d+-(?P<slug>[a-z0-9]+(?:-[a-z0-9]+)*)$", parent)
-        slug = step.get("slug") or (named.group("slug") if named else slugify(title))
+        slug = step.slug or (named.group("slug") if named else slugify(title))
         while slug in seen:
             slug = f"{slug}-{number}"
         seen.add(slug)
@@ -472,8 +487,8 @@ class _Mapper:
         body = converted.body
         hints = list(converted.hints)
         hints += [f"Solution: {text}" for text in converted.solution_texts if text]
-        check = step.get("check")
-        solution = "\n".join(code.rstrip("\n") for code in step["solution"]).strip("\n")
+        check = step.check
+        solution = "\n".join(code.rstrip("\n") for code in step.solution).strip("\n")
         if converted.questions and not check:
             meta["type"] = "quiz"
             meta["questions"] = converted.questions
@@ -492,13 +507,13 @@ class _Mapper:
             self.report.add(where, 1, "reported", "a solution without a verify script: nothing checks the step here, so the solution stays in the text")
         if hints:
             meta["hints"] = hints
-        setup = "\n".join(s.rstrip("\n") for s in step["setup"] if s.strip()).strip("\n")
+        setup = "\n".join(s.rstrip("\n") for s in step.setup if s.strip()).strip("\n")
         if setup:
             meta["setup"] = setup + "\n"
-        if step.get("timeout"):
-            meta["timeout"] = min(int(step["timeout"]), 300)
-        if step.get("cannot"):
-            body = self.mark(body, step["cannot"])
+        if step.timeout:
+            meta["timeout"] = min(int(step.timeout), 300)
+        if step.cannot:
+            body = self.mark(body, step.cannot)
         if not body.strip():
             body = f"{title}."
             self.report.add(where, 1, "reported", "the step has no text: its title is its text")

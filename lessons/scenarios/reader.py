@@ -48,10 +48,6 @@ class Scenario:
         except UnicodeDecodeError:
             return None
 
-    def read_bytes(self, name: str) -> bytes | None:
-        path = self.resolve(name)
-        return path.read_bytes() if path is not None else None
-
     def resolve(self, name: str) -> Path | None:
         if not isinstance(name, str) or not name.strip() or name.startswith("/"):
             return None
