@@ -37,6 +37,8 @@ EXPORTED_CHECK_MARKER = "# tutorial-check: prints its own feedback"
 MARK = "> **Imported:**"
 WORKSPACE_IMAGES = {"plain": "base", "docker": "docker", "kubernetes": "toolbox"}
 KUBERNETES_IMAGE_IDS = re.compile(r"kubernetes|kubeadm|k3s|k8s|minikube|openshift|kind", re.IGNORECASE)
+# A verify script testing that a file exists in a system folder: the learner was to make it there.
+SYSTEM_FILE_TEST = re.compile(r"(?:\bstat|\btest\s+-[efdsx]|\[\s+-[efdsx]|\bls)\s+[\"']?(?P<path>/(?:etc|usr|opt|var|srv|mnt|lib|bin|sbin)/[^\s\"';|&]*)")
 DOCKER_COMMAND = re.compile(r"(?:^|[\s`$(;&|])docker(?:\s+\w|$)", re.MULTILINE)
 
 TOP_KEYS = {
@@ -112,7 +114,8 @@ def _strip_shebang(script: str) -> tuple[str, bool]:
     if lines and lines[0].startswith("#!"):
         bash = "bash" in lines[0]
         lines = lines[1:]
-    return "\n".join(lines).strip("\n") + "\n", bash
+    # Leading blank lines stay, so that line numbers in the report match the file.
+    return "\n".join(lines).rstrip("\n") + "\n", bash
 
 
 def _check_from_verify(script: str, title: str) -> tuple[str, int | None]:
@@ -354,6 +357,9 @@ class _Mapper:
                     self.report.add(part["verify"], 1, "reported", "verify is a bash script: it runs with sh (busybox ash) here; bash-only syntax fails")
                 rewritten, found = rewrite_script(body, env)
                 self.findings(part["verify"], found, 2 if content.startswith("#!") else 1)
+                for match in SYSTEM_FILE_TEST.finditer(rewritten):
+                    self.report.add(part["verify"], line_of(rewritten, match.group(0)) + (1 if content.startswith("#!") else 0), "cannot-run",
+                                    f"the check looks for {match.group('path')}, which the learner cannot make (only the home and /tmp are writable)")
                 step.check, step.timeout = _check_from_verify(rewritten, step.title or f"step {number}")
                 self.at(f'"{part["verify"]}"', "mapped", f"verify {part['verify']} -> check (exit 0 = passed; a failure adds a sentence for the learner)")
         if part.get("answer"):

@@ -425,3 +425,17 @@ def test_katacoda_placeholders_and_other_html_are_reported():
     reasons = [f.reason for f in converted.findings if f.kind == "reported"]
     assert any("[[HOST_IP]] is a Katacoda placeholder" in r for r in reasons)
     assert any("raw HTML <div>" in r for r in reasons)
+
+
+def test_a_check_for_a_file_the_learner_cannot_make_marks_the_step(tmp_path):
+    scenario = tmp_path / "verification"
+    scenario.mkdir()
+    (scenario / "index.json").write_text('{"title": "Verification", "description": "Verify user input",\n'
+                                         ' "details": {"steps": [{"title": "Please create a file", "text": "create_file.md", "verify": "verify.sh"}]},\n'
+                                         ' "backend": {"imageid": "ubuntu"}}\n')
+    (scenario / "create_file.md").write_text("\nCreate file `/etc/panda`\n")
+    (scenario / "verify.sh").write_text("#!/bin/bash\n\nstat /etc/panda\n")
+    [result] = import_path(scenario, tmp_path / "lessons")
+    assert _has(_report(result.folder), "verify.sh", "cannot-run", "the check looks for /etc/panda", 3)
+    _, body = _front(result.folder / "steps" / "01-please-create-a-file.md")
+    assert body.startswith("> **Imported:**") and "only the home and /tmp are writable" in body
