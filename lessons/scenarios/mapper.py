@@ -272,12 +272,12 @@ class _Mapper:
                 self.report.add("index.json", line, "reported", f"asset {pattern} is named but no file in assets/ matches it")
                 continue
             for path, relative in files:
-                scripts.append(self.asset_script(path, relative, destination, str(item.get("chmod", "")), env))
+                scripts.append(self.asset_script(path, relative, destination, str(item.get("chmod", "")), env, line))
             self.report.add("index.json", line, "mapped", f"asset {pattern} -> {len(files)} file(s) written to {destination} by the first step's setup"
                             + (f", chmod {item['chmod']}" if item.get("chmod") else ""))
         return "\n".join(scripts)
 
-    def asset_script(self, path: Path, relative: str, destination: str, chmod: str, env: Environment) -> str:
+    def asset_script(self, path: Path, relative: str, destination: str, chmod: str, env: Environment, line: int) -> str:
         target = f"{destination.rstrip('/')}/{relative}"
         folder = target.rsplit("/", 1)[0]
         data = path.read_bytes()
@@ -303,9 +303,9 @@ class _Mapper:
             if re.fullmatch(r"[0-7]{3,4}|[ugoa]*[+-=][rwxXst]+", chmod):
                 lines.append(f'chmod {chmod} "{target}"')
                 if "x" in chmod or re.fullmatch(r"[0-7]*[1357][0-7]{0,2}", chmod):
-                    self.report.add("index.json", 1, "reported", f"{relative} is made executable, but the sandbox's home and /tmp do not execute programs: run it as `sh {target.replace('$HOME', '~', 1)}`")
+                    self.report.add("index.json", line, "reported", f"{relative} is made executable, but the sandbox's home and /tmp do not execute programs: run it as `sh {target.replace('$HOME', '~', 1)}`")
             else:
-                self.report.add("index.json", 1, "reported", f"chmod {chmod!r} for {relative} not understood: not applied")
+                self.report.add("index.json", line, "reported", f"chmod {chmod!r} for {relative} not understood: not applied")
         return "\n".join(lines)
 
     # -- one step

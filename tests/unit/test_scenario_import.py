@@ -159,7 +159,7 @@ def test_the_report_names_unknown_keys_missing_files_foregrounds_and_the_licence
     assert _has(report, "index.json", "reported", "asset missing.txt is named but no file", 36)
     assert _has(report, "index.json", "reported", "foreground intro/foreground.sh", 8)
     assert _has(report, "index.json", "rewritten", "/opt/app -> $HOME/opt/app")
-    assert _has(report, "index.json", "reported", "run it as `sh ~/opt/app/run.sh`")
+    assert _has(report, "index.json", "reported", "run it as `sh ~/opt/app/run.sh`", 35)
     assert _has(report, "LICENSE", "mapped", "licence LICENSE copied")
     assert (docker_lesson / "LICENSE").read_text().startswith("Copyright 2026 The Scenario Authors")
 
