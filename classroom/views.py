@@ -392,5 +392,6 @@ def watch(request: HttpRequest, classroom_id: int, sandbox_id) -> HttpResponse:
             "learner_name": services.learner_name(classroom, sandbox.owner),
             "in_control": services.has_control(sandbox, request.user),
             "console_url": f"/ws/sandboxes/{sandbox.id}/console/",
+            "web_preview": settings.WEB_PREVIEW,
         },
     )

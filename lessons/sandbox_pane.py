@@ -19,7 +19,7 @@ from accounts import limits
 from sandbox import home_files, lifecycle, local_cluster, preview, services
 from sandbox.backends.base import BackendError, EngineUnavailable
 from sandbox.models import Sandbox
-from sandbox.permissions import can_control
+from sandbox.permissions import Access, aconsole_access, can_control
 
 from .content_loader import get_lesson
 
@@ -206,9 +206,15 @@ async def _start_again(request: HttpRequest, sandbox: Sandbox, start) -> HttpRes
 
 
 @require_GET
-@_guarded
-async def ports(request: HttpRequest, sandbox: Sandbox) -> HttpResponse:
-    """The web preview's list: each port the learner's containers publish, with a fresh link."""
+@login_required
+async def ports(request: HttpRequest, sandbox_id: uuid.UUID) -> HttpResponse:
+    """The web preview's list: each port the learner's containers publish, with a fresh link made
+    out to the viewer (the owner, or an instructor who may watch them)."""
+    sandbox = await Sandbox.objects.filter(pk=sandbox_id).afirst()
+    if sandbox is None:
+        raise Http404("No such sandbox")
+    if await aconsole_access(await request.auser(), sandbox) is Access.NONE:
+        return HttpResponseForbidden("This sandbox is not yours.")
     error = ""
     try:
         published = await preview.ports_of(sandbox)

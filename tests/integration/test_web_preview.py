@@ -104,3 +104,33 @@ async def test_turned_off_the_preview_forwards_nothing(published, owner, setting
     settings.WEB_PREVIEW = False
     answer = await AsyncClient().get(preview.make_link(sandbox.id, port, owner.pk))
     assert answer.status_code == 404 and b"turned off" in answer.content
+
+
+async def test_the_learners_instructor_may_open_it_and_another_instructor_may_not(published, owner, outsider):
+    from asgiref.sync import sync_to_async
+
+    from classroom import services as classroom_services
+    from tests.classroom_fixtures import make_instructor
+
+    sandbox, port = published
+    teacher = await sync_to_async(make_instructor)("preview-teacher")
+    stranger = await sync_to_async(make_instructor)("preview-stranger")
+
+    def make_classrooms():
+        mine = classroom_services.create_classroom(teacher, "Ports class", [sandbox.lesson])
+        classroom_services.join(mine, owner, "Olive Owner")
+        theirs = classroom_services.create_classroom(stranger, "Other class", [sandbox.lesson])
+        classroom_services.join(theirs, outsider, "Otto Outsider")
+
+    await sync_to_async(make_classrooms)()
+    client = AsyncClient()
+    await client.aforce_login(teacher)
+    listing = (await client.get(f"/sandboxes/{sandbox.id}/ports/")).content.decode()
+    assert f'data-port="{port}"' in listing
+    link = preview.make_link(sandbox.id, port, teacher.pk)
+    assert (await AsyncClient().get(link)).status_code == 200
+
+    other = AsyncClient()
+    await other.aforce_login(stranger)
+    assert (await other.get(f"/sandboxes/{sandbox.id}/ports/")).status_code == 403
+    assert (await AsyncClient().get(preview.make_link(sandbox.id, port, stranger.pk))).status_code == 403
