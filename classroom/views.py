@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import guests, limits
 from lessons import services as lesson_services
 from lessons.content_loader import all_lessons
+from sandbox import preview
 from sandbox.services import SandboxLimitReached
 
 from . import services
@@ -392,6 +393,6 @@ def watch(request: HttpRequest, classroom_id: int, sandbox_id) -> HttpResponse:
             "learner_name": services.learner_name(classroom, sandbox.owner),
             "in_control": services.has_control(sandbox, request.user),
             "console_url": f"/ws/sandboxes/{sandbox.id}/console/",
-            "web_preview": settings.WEB_PREVIEW,
+            "web_preview": preview.offered(sandbox.workspace),
         },
     )

@@ -59,7 +59,7 @@ async def pane_context(lesson, sandbox: Sandbox | None, user) -> dict:
         "pane_url": reverse("sandbox:pane", args=[sandbox.id]) if sandbox else "",
         "is_authenticated": user.is_authenticated,
         "guests_enabled": settings.GUESTS_ENABLED,
-        "web_preview": settings.WEB_PREVIEW,
+        "web_preview": preview.offered(lesson.workspace),
     }
 
 
@@ -221,7 +221,7 @@ async def ports(request: HttpRequest, sandbox_id: uuid.UUID) -> HttpResponse:
     except (BackendError, EngineUnavailable) as exc:
         published, error = [], str(exc)
     user = await request.auser()
-    links = [{"port": port, "url": preview.make_link(sandbox.id, port.host_port, user.pk)} for port in published]
+    links = [{"port": port, "url": preview.make_link(sandbox.id, port.key, user.pk)} for port in published]
     return render(request, "sandbox/_ports.html", {"sandbox": sandbox, "links": links, "error": error})
 
 

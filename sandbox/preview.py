@@ -3,9 +3,11 @@
 A link is a capability, ``/preview/<token>/<path>``: the token is signed by the site and names the
 sandbox, the port and the viewer (the owner, or an instructor who may watch them). Every request
 checks it again: the token is genuine and unexpired, the viewer may still see the sandbox, the
-sandbox runs, and the port is still published on 127.0.0.1 by that sandbox's own containers (asked
-of the engine, remembered for a few seconds). So the site forwards only to ports the engine says
-belong to the learner: never to another learner's port or to a service of the host.
+sandbox runs, and the port is still served by that sandbox's own objects (asked of the engine,
+remembered for a few seconds): a port its containers publish on 127.0.0.1 (Docker), or a Service
+of its namespace, reached at one of its ready pods' own address (Kubernetes; never the Service's
+virtual IP, whose endpoints a learner may point anywhere). So the site forwards only to what the
+engine says belongs to the learner: never to another learner's port or to a service of the host.
 
 What the learner's page can do in a viewer's browser is bounded by the browser, not by trust:
 - every answer carries ``Content-Security-Policy: sandbox`` without ``allow-same-origin``, so the
@@ -65,17 +67,26 @@ class PreviewRefused(Exception):
         self.status = status
 
 
-def make_link(sandbox_id, port: int, viewer_id: int) -> str:
-    token = signing.dumps([str(sandbox_id), int(port), int(viewer_id)], salt=SALT, compress=False)
+def offered(workspace: str) -> bool:
+    """Whether the site can reach what a workspace's sandboxes serve: Docker ports on this machine's
+    127.0.0.1, and pods when the cluster's node is this machine (the local cluster)."""
+    if not settings.WEB_PREVIEW:
+        return False
+    return workspace == "docker" or (workspace == "kubernetes" and bool(getattr(settings, "KUBERNETES_LOCAL_CLUSTER", False)))
+
+
+def make_link(sandbox_id, key, viewer_id: int) -> str:
+    """A link to what ``key`` (a :class:`PublishedPort`'s) names in the sandbox, for one viewer."""
+    token = signing.dumps([str(sandbox_id), str(key), int(viewer_id)], salt=SALT, compress=False)
     return f"/preview/{token}/"
 
 
-def read_token(token: str, *, max_age: float | None = None) -> tuple[uuid.UUID, int, int]:
-    """The sandbox, port and viewer a token names; :class:`PreviewRefused` if it is forged or old."""
+def read_token(token: str, *, max_age: float | None = None) -> tuple[uuid.UUID, str, int]:
+    """The sandbox, port key and viewer a token names; :class:`PreviewRefused` if forged or old."""
     try:
-        sandbox_id, port, viewer_id = signing.loads(
+        sandbox_id, key, viewer_id = signing.loads(
             token, salt=SALT, max_age=settings.PREVIEW_LINK_SECONDS if max_age is None else max_age)
-        return uuid.UUID(sandbox_id), int(port), int(viewer_id)
+        return uuid.UUID(sandbox_id), str(key), int(viewer_id)
     except signing.SignatureExpired:
         raise PreviewRefused(410, "This preview link has expired: open the preview again from the lesson page.") from None
     except (signing.BadSignature, TypeError, ValueError):
@@ -89,7 +100,7 @@ async def ports_of(sandbox: Sandbox) -> list[PublishedPort]:
     return await get_backend(sandbox.workspace).published_ports(str(sandbox.id))
 
 
-_owned: dict[tuple[uuid.UUID, int, int], float] = {}
+_owned: dict[tuple[uuid.UUID, str, int], tuple[float, PublishedPort]] = {}
 
 
 def forget_ownership() -> None:
@@ -97,15 +108,16 @@ def forget_ownership() -> None:
     _owned.clear()
 
 
-async def check(token: str) -> tuple[Sandbox, int]:
-    """The sandbox and port a request may reach, or :class:`PreviewRefused`."""
-    sandbox_id, port, viewer_id = read_token(token)
-    key = (sandbox_id, port, viewer_id)
+async def check(token: str) -> tuple[Sandbox, PublishedPort]:
+    """The sandbox and the published port a request may reach, or :class:`PreviewRefused`."""
+    sandbox_id, port_key, viewer_id = read_token(token)
+    key = (sandbox_id, port_key, viewer_id)
     sandbox = await Sandbox.objects.filter(pk=sandbox_id).afirst()
     if sandbox is None or sandbox.state != Sandbox.State.RUNNING:
         raise PreviewRefused(404, "This sandbox is not running.")
-    if _owned.get(key, 0.0) > time.monotonic():
-        return sandbox, port
+    remembered = _owned.get(key)
+    if remembered and remembered[0] > time.monotonic():
+        return sandbox, remembered[1]
     viewer = await get_user_model().objects.filter(pk=viewer_id, is_active=True).afirst()
     if viewer is None or await aconsole_access(viewer, sandbox) is Access.NONE:
         raise PreviewRefused(403, "You may not see this sandbox.")
@@ -113,12 +125,13 @@ async def check(token: str) -> tuple[Sandbox, int]:
         published = await ports_of(sandbox)
     except (BackendError, EngineUnavailable) as exc:
         raise PreviewRefused(503, f"The engine did not say which ports are published: {exc}") from None
-    if port not in {p.host_port for p in published}:
-        raise PreviewRefused(404, f"No container of this sandbox publishes port {port} any more.")
+    target = next((p for p in published if p.key == port_key), None)
+    if target is None:
+        raise PreviewRefused(404, f"Nothing of this sandbox publishes {port_key} any more.")
     if len(_owned) > 10_000:
         _owned.clear()
-    _owned[key] = time.monotonic() + OWNERSHIP_CACHE_SECONDS
-    return sandbox, port
+    _owned[key] = (time.monotonic() + OWNERSHIP_CACHE_SECONDS, target)
+    return sandbox, target
 
 
 def request_headers(request: HttpRequest) -> dict[str, str]:
@@ -131,12 +144,12 @@ def request_headers(request: HttpRequest) -> dict[str, str]:
     return headers
 
 
-def response_headers(upstream_headers, prefix: str, port: int) -> dict[str, str]:
+def response_headers(upstream_headers, prefix: str, target: PublishedPort) -> dict[str, str]:
     """What crosses back: the allow-list, a Location kept inside the preview, and the sandbox policy."""
     headers = {name: value for name, value in upstream_headers.items() if name.lower() in RESPONSE_HEADERS}
     location = upstream_headers.get("Location")
     if location:
-        for origin in (f"http://127.0.0.1:{port}", f"http://localhost:{port}"):
+        for origin in (f"http://{target.host}:{target.host_port}", f"http://localhost:{target.host_port}"):
             if location.startswith(origin):
                 location = location[len(origin):] or "/"
         if location.startswith("/") and not location.startswith("//"):
@@ -155,13 +168,13 @@ def response_headers(upstream_headers, prefix: str, port: int) -> dict[str, str]
 async def forward(request: HttpRequest, token: str, path: str) -> HttpResponse:
     """Forward one request to the learner's port and stream the answer back."""
     try:
-        _sandbox, port = await check(token)
+        _sandbox, target = await check(token)
     except PreviewRefused as exc:
         return refused(exc)
     if request.method not in METHODS:
         return refused(PreviewRefused(405, f"{request.method} is not forwarded."))
     prefix = f"/preview/{token}/"
-    url = f"http://127.0.0.1:{port}/{path}"
+    url = f"http://{target.host}:{target.host_port}/{path}"
     if request.META.get("QUERY_STRING"):
         url += "?" + request.META["QUERY_STRING"]
     session = aiohttp.ClientSession(
@@ -172,10 +185,10 @@ async def forward(request: HttpRequest, token: str, path: str) -> HttpResponse:
                                          allow_redirects=False)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         await session.close()
-        log.info("preview of port %s: %s", port, exc)
-        return refused(PreviewRefused(502, f"Nothing answered on port {port}: is the server in your container running?"))
+        log.info("preview of %s: %s", target.key, exc)
+        return refused(PreviewRefused(502, f"Nothing answered on {target.name}, port {target.port}: is its server running?"))
     response = StreamingHttpResponse(_body(session, upstream), status=upstream.status)
-    for name, value in response_headers(upstream.headers, prefix, port).items():
+    for name, value in response_headers(upstream.headers, prefix, target).items():
         response[name] = value
     if upstream.headers.get("Content-Length") and request.method != "HEAD":
         response["Content-Length"] = upstream.headers["Content-Length"]

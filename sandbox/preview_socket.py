@@ -32,11 +32,11 @@ class PreviewSocket(AsyncWebsocketConsumer):
     async def connect(self):
         kwargs = self.scope["url_route"]["kwargs"]
         try:
-            _sandbox, port = await preview.check(kwargs["token"])
+            _sandbox, target = await preview.check(kwargs["token"])
         except preview.PreviewRefused as exc:
             log.info("preview websocket refused: %s", exc)
             return await self.close(code=4403 if exc.status == 403 else 4404)
-        url = f"ws://127.0.0.1:{port}/{kwargs.get('path', '')}"
+        url = f"ws://{target.host}:{target.host_port}/{kwargs.get('path', '')}"
         query = self.scope.get("query_string", b"").decode("latin-1")
         if query:
             url += "?" + query
@@ -45,7 +45,7 @@ class PreviewSocket(AsyncWebsocketConsumer):
             self.upstream = await self.session.ws_connect(
                 url, protocols=self.scope.get("subprotocols") or (), max_msg_size=MAX_FRAME_BYTES, autoping=True)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            log.info("preview websocket to port %s failed: %s", port, exc)
+            log.info("preview websocket to %s failed: %s", target.key, exc)
             await self.session.close()
             return await self.close(code=1011)
         await self.accept(subprotocol=self.upstream.protocol)

@@ -152,11 +152,15 @@ class ConsoleStream(abc.ABC):
 
 
 class PublishedPort(NamedTuple):
-    """A port of the learner's own that the web preview may open: ``host_port`` on the machine's
-    127.0.0.1, answered by ``container_port`` of the learner's container ``name``."""
-    host_port: int
-    container_port: int
+    """A port of the learner's own that the web preview may open: ``name`` (a container or a
+    Service) answers on its ``port``; the site reaches it at ``host``:``host_port`` (the machine's
+    127.0.0.1 and the published port, or a ready pod's address and its target port). ``key`` names
+    it in a preview link."""
+    key: str
     name: str
+    port: int
+    host: str
+    host_port: int
 
 
 class SandboxBackend(abc.ABC):
@@ -197,7 +201,7 @@ class SandboxBackend(abc.ABC):
         ``timeout`` seconds is killed and reported with ``timed_out=True``."""
 
     async def published_ports(self, sandbox_id: str) -> list[PublishedPort]:
-        """The TCP ports the learner's own containers publish on 127.0.0.1 (for the web preview).
+        """What the learner's own containers or Services serve that the web preview may open.
         Workspaces without any have none."""
         return []
 

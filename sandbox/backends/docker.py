@@ -346,8 +346,9 @@ class DockerBackend(SandboxBackend):
             for port in container.get("Ports") or []:
                 if port.get("Type") == "tcp" and port.get("IP") == "127.0.0.1" and port.get("PublicPort"):
                     host_port = int(port["PublicPort"])
-                    found[host_port] = PublishedPort(host_port, int(port.get("PrivatePort") or 0), name)
-        return sorted(found.values())
+                    found[host_port] = PublishedPort(str(host_port), name, int(port.get("PrivatePort") or 0),
+                                                     "127.0.0.1", host_port)
+        return [found[p] for p in sorted(found)]
 
     async def list_owned(self) -> dict[str, str]:
         containers = await self.labelled("containers", [LABEL_SANDBOX, f"{LABEL_ROLE}={ROLE_CONSOLE}",

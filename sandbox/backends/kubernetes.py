@@ -46,6 +46,7 @@ from .base import (
     ConsoleStream,
     EngineState,
     EngineUnavailable,
+    PublishedPort,
     RunResult,
     SandboxBackend,
     SandboxSpec,
@@ -513,12 +514,72 @@ class KubernetesBackend(SandboxBackend):
             raise BackendError(f"Could not list the pods in {namespace}: {_api_message(exc)}") from exc
         return [problem for pod in pods.items for problem in km.explain_pod(pod.to_dict())]
 
+    async def published_ports(self, sandbox_id: str) -> list[PublishedPort]:
+        """The learner's Services that select ready pods, each reached at one ready pod's own address
+        and target port. Only where the site runs on the cluster's node (the local cluster): pod
+        addresses are reachable from nowhere else. Never the Service's virtual IP: a learner may
+        edit Endpoints, and a selector-less Service could lead anywhere; here every address used
+        is checked to be a running pod of the learner's own namespace."""
+        if not _setting("KUBERNETES_LOCAL_CLUSTER", False):
+            return []
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        core, _, _ = self._apis()
+        discovery = client.DiscoveryV1Api(self.api_client())
+        namespace = self.namespace_for(sandbox_id)
+        try:
+            services = await self._k8s("list", "services", namespace, core.list_namespaced_service, namespace)
+            pods = await self._k8s("list", "pods", namespace, core.list_namespaced_pod, namespace)
+            slices = await self._k8s("list", "endpointslices", namespace, discovery.list_namespaced_endpoint_slice, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return []
+            raise BackendError(f"Could not list the Services in {namespace}: {_api_message(exc)}") from exc
+        running = {pod.metadata.name: pod.status.pod_ip for pod in pods.items
+                   if pod.status and pod.status.phase == "Running" and pod.status.pod_ip}
+        found = []
+        for service in services.items:
+            spec = service.spec
+            if not spec or not spec.selector or spec.type not in ("ClusterIP", "NodePort", None):
+                continue
+            name = service.metadata.name
+            for service_port in spec.ports or []:
+                if (service_port.protocol or "TCP") != "TCP":
+                    continue
+                target = _ready_pod_address(slices.items, name, service_port.name, running, namespace)
+                if target is not None:
+                    found.append(PublishedPort(f"{name}:{service_port.port}", name, service_port.port, *target))
+        return found
+
     async def ping(self) -> str:
         """The cluster's version, or a clear error."""
         from kubernetes import client
 
         info = await self._k8s("get", "version", None, client.VersionApi(self.api_client()).get_code)
         return info.git_version
+
+
+def _ready_pod_address(slices, service: str, port_name: str | None, running: dict[str, str],
+                       namespace: str) -> tuple[str, int] | None:
+    """A ready endpoint of ``service`` that is a running pod of ``namespace`` at that pod's own
+    address: ``(pod IP, target port)``, or None."""
+    for endpoint_slice in slices:
+        labels = (endpoint_slice.metadata.labels or {}) if endpoint_slice.metadata else {}
+        if labels.get("kubernetes.io/service-name") != service:
+            continue
+        port = next((p.port for p in endpoint_slice.ports or [] if (p.name or None) == (port_name or None) and p.port), None)
+        if port is None:
+            continue
+        for endpoint in endpoint_slice.endpoints or []:
+            ref = endpoint.target_ref
+            ready = endpoint.conditions is None or endpoint.conditions.ready is not False
+            if not ready or ref is None or ref.kind != "Pod" or (ref.namespace or namespace) != namespace:
+                continue
+            pod_ip = running.get(ref.name)
+            if pod_ip and pod_ip in (endpoint.addresses or []):
+                return pod_ip, int(port)
+    return None
 
 
 def explain_unauthorized(result: RunResult) -> RunResult:

@@ -39,7 +39,8 @@ async def published(gateway_images, owner):  # noqa: F811
         started = await services.get_backend("docker").run(sandbox.engine_ref, ECHO_SERVER, timeout=60)
         assert "started" in started.output, started.output
         ports = await preview.ports_of(sandbox)
-        assert len(ports) == 1 and ports[0].container_port == 8080 and ports[0].name == "echo", ports
+        assert len(ports) == 1 and ports[0].port == 8080 and ports[0].name == "echo", ports
+        assert ports[0].key == str(ports[0].host_port) and ports[0].host == "127.0.0.1"
         preview.forget_ownership()
         yield sandbox, ports[0].host_port
     finally:
@@ -80,7 +81,7 @@ async def test_no_one_else_and_nothing_else_is_reachable(published, owner, class
     assert (await client.get(link[:-3] + "xx/")).status_code == 404
     # A port the sandbox's containers do not publish, such as the registry's, is never forwarded.
     registry = await client.get(preview.make_link(sandbox.id, 5000, owner.pk) + "v2/_catalog")
-    assert registry.status_code == 404 and b"publishes port 5000" in registry.content
+    assert registry.status_code == 404 and b"publishes 5000" in registry.content
 
     # Once the container is gone, so is the preview.
     await services.get_backend("docker").run(sandbox.engine_ref, "docker rm -f echo", timeout=30)

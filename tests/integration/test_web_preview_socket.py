@@ -15,6 +15,7 @@ from aiohttp import WSMsgType, web
 from channels.testing import WebsocketCommunicator
 
 from sandbox import preview
+from sandbox.backends.base import PublishedPort
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -50,7 +51,7 @@ def _application():
 async def test_frames_cross_both_ways_from_an_opaque_origin_page(echo_server, owner, monkeypatch):
     async def port_is_published(token):
         preview.read_token(token)  # a genuine, unexpired link is still required
-        return None, echo_server
+        return None, PublishedPort(str(echo_server), "chat", echo_server, "127.0.0.1", echo_server)
 
     monkeypatch.setattr(preview, "check", port_is_published)
     link = preview.make_link(uuid.uuid4(), echo_server, owner.pk)

@@ -10,13 +10,16 @@ from django.test import RequestFactory
 from multidict import CIMultiDict
 
 from sandbox import preview
+from sandbox.backends.base import PublishedPort
+
+TARGET = PublishedPort("32768", "web", 8080, "127.0.0.1", 32768)
 
 SANDBOX = uuid.uuid4()
 
 
 def test_a_link_names_the_sandbox_port_and_viewer_and_cannot_be_altered():
     token = preview.make_link(SANDBOX, 32768, 7).split("/")[2]
-    assert preview.read_token(token) == (SANDBOX, 32768, 7)
+    assert preview.read_token(token) == (SANDBOX, "32768", 7)
     other = preview.make_link(SANDBOX, 5000, 7).split("/")[2]
     forged = other.split(":")[0] + ":" + ":".join(token.split(":")[1:])
     with pytest.raises(preview.PreviewRefused) as refused:
@@ -43,11 +46,11 @@ def test_the_learners_server_cannot_set_cookies_or_a_policy_and_its_redirects_st
     upstream = CIMultiDict([("Content-Type", "text/html"), ("Set-Cookie", "sessionid=x; Path=/"),
                             ("Content-Security-Policy", "default-src *"), ("Access-Control-Allow-Origin", "*"),
                             ("Location", "/login?next=/")])
-    headers = preview.response_headers(upstream, "/preview/T/", 32768)
+    headers = preview.response_headers(upstream, "/preview/T/", TARGET)
     assert "Set-Cookie" not in headers and "Access-Control-Allow-Origin" not in headers
     assert headers["Content-Security-Policy"] == preview.SANDBOX_POLICY and "allow-same-origin" not in headers["Content-Security-Policy"]
     assert headers["Location"] == "/preview/T/login?next=/"
-    assert preview.response_headers(CIMultiDict(Location="http://127.0.0.1:32768/a"), "/preview/T/", 32768)["Location"] == "/preview/T/a"
-    assert preview.response_headers(CIMultiDict(Location="next.html"), "/preview/T/", 32768)["Location"] == "next.html"
-    assert "Location" not in preview.response_headers(CIMultiDict(Location="https://elsewhere.example/"), "/preview/T/", 32768)
-    assert "Location" not in preview.response_headers(CIMultiDict(Location="//elsewhere.example/"), "/preview/T/", 32768)
+    assert preview.response_headers(CIMultiDict(Location="http://127.0.0.1:32768/a"), "/preview/T/", TARGET)["Location"] == "/preview/T/a"
+    assert preview.response_headers(CIMultiDict(Location="next.html"), "/preview/T/", TARGET)["Location"] == "next.html"
+    assert "Location" not in preview.response_headers(CIMultiDict(Location="https://elsewhere.example/"), "/preview/T/", TARGET)
+    assert "Location" not in preview.response_headers(CIMultiDict(Location="//elsewhere.example/"), "/preview/T/", TARGET)
