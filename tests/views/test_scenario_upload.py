@@ -210,3 +210,12 @@ def test_something_that_is_not_a_scenario_is_refused(instructor, lesson_dir):
     assert response.status_code == 400
     assert "not a zip file" in response.content.decode()
     assert _tree(lesson_dir) == []
+
+
+def test_the_page_is_in_chinese_for_a_chinese_reader(instructor, lesson_dir):
+    client = signed_in_client(instructor)
+    client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/"})
+    page = client.get(URL).content.decode()
+    assert "导入场景" in page and "替换该文件夹中同名的课程文件夹" in page
+    refused = _upload(client, b"not a zip at all").content.decode()
+    assert "该 zip 文件被拒绝" in refused
