@@ -132,15 +132,19 @@ def _problems(out: Path, new: list[Path], into: Path, replaced: set[str]) -> lis
     return ours
 
 
-def _install(out: Path, slugs: list[str], into: Path) -> None:
+def _install(out: Path, slugs: list[str], into: Path, replaced: set[str]) -> None:
     """Move each new lesson folder into ``into``: copied beside its place under a hidden name (the
     loader skips names starting with '.'), then renamed into place, the replaced one moved aside first."""
+    # Another upload may have taken a name since it was checked: never replace what was not asked.
+    taken = [slug for slug in slugs if slug not in replaced and ((into / slug).exists() or (into / slug).is_symlink())]
+    if taken:
+        raise UploadRefused(_("A lesson folder of this name appeared meanwhile: %(slugs)s.") % {"slugs": ", ".join(taken)})
     for slug in slugs:
         incoming = Path(tempfile.mkdtemp(prefix=f".incoming-{slug}-", dir=into))
         staged = incoming / slug
         shutil.copytree(out / slug, staged)
         target = into / slug
-        if target.exists() or target.is_symlink():
+        if slug in replaced and (target.exists() or target.is_symlink()):
             target.rename(incoming / "replaced")
         staged.rename(target)
         shutil.rmtree(incoming, ignore_errors=True)
@@ -191,6 +195,6 @@ def import_upload(upload: BinaryIO, upload_name: str, size: int, into: Path, *, 
         problems = _problems(out.resolve(), [(out / slug).resolve() for slug in slugs], into, existing)
         if problems:
             return Outcome(False, into, lessons, tuple(problems))
-        _install(out, slugs, into)
+        _install(out, slugs, into, existing)
     content_loader.clear_cache()
     return Outcome(True, into, lessons)
