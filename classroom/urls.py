@@ -5,6 +5,7 @@ from . import views
 app_name = "classroom"
 urlpatterns = [
     path("", views.classroom_list, name="list"),
+    path("import/", views.import_scenario, name="import-scenario"),
     path("join/", views.join_by_code, name="join-code"),
     path("join/<str:code>/", views.join, name="join"),
     path("<id:classroom_id>/", views.dashboard, name="dashboard"),

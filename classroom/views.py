@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,6 +18,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import guests, limits
+from lessons import scenario_upload
 from lessons import services as lesson_services
 from lessons.content_loader import all_lessons
 from sandbox import preview
@@ -82,6 +84,58 @@ def update_classroom(request: HttpRequest, classroom_id: int) -> HttpResponse:
         else:
             services.set_lessons(classroom, lessons)
     return redirect("classroom:dashboard", classroom.pk)
+
+
+# --- Instructors: importing a scenario ---------------------------------------------------------
+
+
+def _import_context(destinations, **extra) -> dict:
+    limit = min(settings.SCENARIO_UPLOAD_MAX_BYTES, settings.REQUEST_BODY_MAX_BYTES)
+    return {
+        "destinations": destinations,
+        "configured": scenario_upload.configured_dirs(),
+        "max_mib": f"{limit / (1024 * 1024):.1f}",
+        "body_limit_binds": settings.REQUEST_BODY_MAX_BYTES < settings.SCENARIO_UPLOAD_MAX_BYTES,
+        "max_files": settings.SCENARIO_UPLOAD_MAX_FILES,
+        "max_unpacked_mib": f"{settings.SCENARIO_UPLOAD_MAX_UNPACKED_BYTES / (1024 * 1024):.0f}",
+        "order": scenario_upload.next_free_order(),
+        "destination": 0,
+        "replace": False,
+        **extra,
+    }
+
+
+@login_required
+def import_scenario(request: HttpRequest) -> HttpResponse:
+    """Instructors upload a Killercoda/Katacoda scenario zip; it becomes lessons in a LESSON_DIRS
+    folder when it validates (lessons.scenario_upload), and the import report is shown either way."""
+    if not services.is_instructor(request.user):
+        raise PermissionDenied(_("Only instructors import scenarios."))
+    destinations = scenario_upload.writable_dirs()
+    if request.method != "POST":
+        return render(request, "classroom/import.html", _import_context(destinations))
+    error, outcome = "", None
+    upload = request.FILES.get("scenario")
+    form = {"replace": request.POST.get("replace") == "1"}
+    try:
+        form["destination"] = int(request.POST.get("destination", ""))
+        order = request.POST.get("order", "").strip()
+        form["order"] = int(order) if order else scenario_upload.next_free_order()
+    except ValueError:
+        error = _("Choose a folder and give the order as a whole number.")
+    if not error and not 0 <= form["destination"] < len(destinations):
+        error = _("Choose one of the lesson folders listed.")
+    elif not error and upload is None:
+        error = _("Choose a zip file to upload.")
+    if not error:
+        try:
+            outcome = scenario_upload.import_upload(upload, upload.name, upload.size, destinations[form["destination"]],
+                                                    order=form["order"], replace=form["replace"])
+        except scenario_upload.UploadRefused as exc:
+            error = str(exc)
+    status = 200 if outcome is not None and outcome.installed else 400
+    return render(request, "classroom/import.html",
+                  _import_context(destinations, error=error, outcome=outcome, **form), status=status)
 
 
 # --- Joining ---------------------------------------------------------------------------------

@@ -323,6 +323,12 @@ KUBERNETES_LIMIT_RANGE = None
 LESSON_DIRS = [p for p in os.environ.get("TUTORIAL_LESSON_DIRS", "").split(os.pathsep) if p.strip()]
 # Images lessons may name besides the project's build recipes (sandbox.images.recipes.RECIPES).
 LESSON_EXTRA_IMAGES = env_list("TUTORIAL_LESSON_EXTRA_IMAGES", [])
+# Scenario zips instructors upload (/classrooms/import/): the zip's size (a request larger than
+# REQUEST_BODY_MAX_BYTES is refused before this is looked at: raise both to accept bigger zips),
+# and what it may unpack to: bytes in all and members (a zip bomb is refused before it is written).
+SCENARIO_UPLOAD_MAX_BYTES = int(os.environ.get("TUTORIAL_SCENARIO_UPLOAD_MAX", 5 * 1024 * 1024))
+SCENARIO_UPLOAD_MAX_UNPACKED_BYTES = int(os.environ.get("TUTORIAL_SCENARIO_UPLOAD_MAX_UNPACKED", 20 * 1024 * 1024))
+SCENARIO_UPLOAD_MAX_FILES = int(os.environ.get("TUTORIAL_SCENARIO_UPLOAD_MAX_FILES", 500))
 
 # --- Docker workspace gateway and classroom registry (sandbox/gateway) ---------------------------
 # The registry learners pull from and push to (only their own namespace); loopback, no auth.
