@@ -90,12 +90,13 @@ def update_classroom(request: HttpRequest, classroom_id: int) -> HttpResponse:
 
 
 def _import_context(destinations, **extra) -> dict:
-    limit = min(settings.SCENARIO_UPLOAD_MAX_BYTES, settings.REQUEST_BODY_MAX_BYTES)
+    request_limit = settings.REQUEST_BODY_MAX_BYTES_BY_PATH.get(reverse("classroom:import-scenario"), settings.REQUEST_BODY_MAX_BYTES)
+    limit = min(settings.SCENARIO_UPLOAD_MAX_BYTES, request_limit)
     return {
         "destinations": destinations,
         "configured": scenario_upload.configured_dirs(),
         "max_mib": f"{limit / (1024 * 1024):.1f}",
-        "body_limit_binds": settings.REQUEST_BODY_MAX_BYTES < settings.SCENARIO_UPLOAD_MAX_BYTES,
+        "body_limit_binds": request_limit < settings.SCENARIO_UPLOAD_MAX_BYTES,
         "max_files": settings.SCENARIO_UPLOAD_MAX_FILES,
         "max_unpacked_mib": f"{settings.SCENARIO_UPLOAD_MAX_UNPACKED_BYTES / (1024 * 1024):.0f}",
         "order": scenario_upload.next_free_order(),

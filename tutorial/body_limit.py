@@ -31,6 +31,15 @@ def _max_bytes() -> int:
     return settings.REQUEST_BODY_MAX_BYTES
 
 
+def limit_for(path: str, default: int) -> int:
+    """The body limit of one path: a larger one where a form uploads files (a scenario zip), from
+    ``REQUEST_BODY_MAX_BYTES_BY_PATH`` (path prefix: bytes); ``default`` everywhere else."""
+    for prefix, limit in getattr(settings, "REQUEST_BODY_MAX_BYTES_BY_PATH", {}).items():
+        if path.startswith(prefix):
+            return int(limit)
+    return default
+
+
 class BodyTooLarge(Exception):
     pass
 
@@ -45,7 +54,7 @@ class RequestBodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        limit = self.max_bytes if self.max_bytes is not None else _max_bytes()
+        limit = self.max_bytes if self.max_bytes is not None else limit_for(scope.get("path", ""), _max_bytes())
         for name, value in scope.get("headers", ()):
             if name.lower() == b"content-length":
                 if not value.strip().isdigit() or int(value) > limit:
@@ -169,8 +178,13 @@ def guard_daphne(max_bytes: int | None = None, deadline_seconds: float | None = 
                 transport.write(_raw_response(status, body))
                 transport.loseWriteConnection() if hasattr(transport, "loseWriteConnection") else transport.loseConnection()
 
+        def _limit(self) -> int:
+            # The request line (and its path) is read before the headers and the body.
+            path = getattr(self.channel, "_path", b"") or b""
+            return limit_for(path.decode("latin-1").split("?", 1)[0], limit) if max_bytes is None else limit
+
         def gotLength(self, length):
-            if length is not None and length > limit:
+            if length is not None and length > self._limit():
                 self._refuse("413 Payload Too Large", TOO_LARGE_BODY)
                 return
             super().gotLength(length)
@@ -179,7 +193,7 @@ def guard_daphne(max_bytes: int | None = None, deadline_seconds: float | None = 
             if self._refused:
                 return
             self._received += len(data)
-            if self._received > limit:
+            if self._received > self._limit():
                 self._refuse("413 Payload Too Large", TOO_LARGE_BODY)
                 return
             super().handleContentChunk(data)
