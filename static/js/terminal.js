@@ -357,7 +357,7 @@
         clearTimeout(handshake);
         if (sock !== ws) return;
         attached = false;
-        if (countdown && ended) clearInterval(countdown);
+        if (ended && clock.ticking) clearInterval(clock.ticking);
         if (ended) {
           refreshPane(); // the sandbox stopped: the pane offers to start it again
           return;

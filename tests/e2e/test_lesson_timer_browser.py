@@ -48,5 +48,9 @@ def test_extend_moves_the_session_clock_and_exit_gives_a_new_shell(live_site, br
         page.keyboard.type("echo alive-$((6*7))\n")
         expect(page.locator("#terminal .xterm-rows")).to_contain_text("alive-42", timeout=10000)
         expect(page.locator("[data-console-status]")).to_have_text("Connected")
+
+        # Ending the loop that restarts the shell ends the sandbox: the pane offers to start again.
+        page.keyboard.type("kill -KILL $PPID\n")
+        expect(page.get_by_role("button", name="Start sandbox again")).to_be_visible(timeout=20000)
     finally:
         context.close()
