@@ -18,6 +18,7 @@ The full format is documented in ``docs/authoring.md``.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import html
 import logging
 import re
@@ -76,6 +77,7 @@ STEP_KEYS = {
 }
 STEP_TRANSLATABLE_KEYS = {"title", "hints", "questions"}
 QUESTION_KEYS = {"prompt", "choices", "answer", "answer_text"}
+CHOICE_KEYS = {"text", "why"}
 STEP_FILE_RE = re.compile(r"^(?P<number>\d+)-(?P<slug>[a-z0-9]+(?:-[a-z0-9]+)*)\.md$")
 STEP_TRANSLATION_RE = re.compile(r"^(?P<stem>\d+-[a-z0-9-]+)\.(?P<lang>[a-z]{2}(?:-[a-z]+)?)\.md$")
 LESSON_TRANSLATION_RE = re.compile(r"^lesson\.(?P<lang>[a-z]{2}(?:-[a-z]+)?)\.md$")
@@ -100,16 +102,38 @@ class Problem:
         return f"{self.path}:{self.line}: {self.message}"
 
 
+def choice_key(original_text: str) -> str:
+    """A choice's identity, the same in every language and every order it is shown in: learners
+    send it back instead of a position, and it says nothing about which choice is right."""
+    return hashlib.sha256(original_text.encode("utf-8")).hexdigest()[:12]
+
+
 @dataclasses.dataclass(frozen=True)
 class Question:
     prompt: str
     choices: tuple[str, ...] = ()
     answer: str | None = None  # the correct choice, for multiple choice
     answer_text: tuple[str, ...] = ()  # accepted answers, for short answer
+    keys: tuple[str, ...] = ()  # each choice's identity (``choice_key`` of the original's text)
+    whys: tuple[str, ...] = ()  # each choice's feedback, shown to a learner who picked it ("" if none)
 
     @property
     def is_choice(self) -> bool:
         return bool(self.choices)
+
+    @property
+    def answer_key(self) -> str:
+        return self.keys[self.choices.index(self.answer)] if self.is_choice else ""
+
+    def why_html(self, key: str) -> str:
+        """The feedback written for the choice ``key`` (sanitized HTML), or ``""``."""
+        if key in self.keys and self.whys:
+            why = self.whys[self.keys.index(key)]
+            return render_inline(why) if why else ""
+        return ""
+
+    def choice_index(self, key: str) -> int | None:
+        return self.keys.index(key) if key in self.keys else None
 
     @property
     def prompt_html(self) -> str:
@@ -406,10 +430,12 @@ def _questions(doc: Document, out: _Collector, raw: Any) -> tuple[Question, ...]
         answer = item.get("answer")
         answer_text = item.get("answer_text")
         if choices is not None:
-            if not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, (str, int, float)) for c in choices):
+            parsed = _choices(doc, out, where, choices)
+            if parsed is None or len(parsed) < 2:
                 out.at(doc, "questions", f"{where}: 'choices' must be a list of at least two answers")
                 continue
-            choices = [str(c) for c in choices]
+            choices = [text for text, _why in parsed]
+            whys = tuple(why for _text, why in parsed)
             if len(set(choices)) != len(choices):
                 out.at(doc, "questions", f"{where}: 'choices' has duplicates")
             if answer is None or str(answer) not in choices:
@@ -417,7 +443,8 @@ def _questions(doc: Document, out: _Collector, raw: Any) -> tuple[Question, ...]
                 continue
             if answer_text is not None:
                 out.at(doc, "questions", f"{where}: give 'choices' + 'answer' or 'answer_text', not both")
-            questions.append(Question(str(prompt), tuple(choices), str(answer)))
+            keys = tuple(choice_key(c) for c in choices)
+            questions.append(Question(str(prompt), tuple(choices), str(answer), (), keys, whys))
         elif answer_text is not None:
             if isinstance(answer_text, (str, int, float)):
                 answer_text = [answer_text]
@@ -430,6 +457,29 @@ def _questions(doc: Document, out: _Collector, raw: Any) -> tuple[Question, ...]
         else:
             out.at(doc, "questions", f"{where}: needs 'choices' + 'answer' (multiple choice) or 'answer_text' (short answer)")
     return tuple(questions)
+
+
+def _choices(doc: Document, out: _Collector, where: str, raw: Any) -> list[tuple[str, str]] | None:
+    """Choices as (text, why): each is an answer, or a mapping ``{text: ..., why: ...}`` whose
+    ``why`` is what a learner who picks it reads (a misconception named, never the right answer)."""
+    if not isinstance(raw, list):
+        return None
+    parsed = []
+    for choice in raw:
+        if isinstance(choice, (str, int, float)) and not isinstance(choice, bool):
+            parsed.append((str(choice), ""))
+        elif isinstance(choice, dict) and _is_text(choice.get("text")):
+            unknown = sorted(set(choice) - CHOICE_KEYS)
+            if unknown:
+                out.at(doc, "questions", f"{where}: a choice may set only text and why, not {', '.join(unknown)}")
+            why = choice.get("why", "")
+            if not isinstance(why, str):
+                out.at(doc, "questions", f"{where}: a choice's 'why' must be text")
+                why = ""
+            parsed.append((str(choice["text"]), why.strip()))
+        else:
+            return None
+    return parsed
 
 
 def _translated_questions(doc: Document, out: _Collector, raw: Any, original: tuple[Question, ...]) -> tuple[Question, ...]:
@@ -446,10 +496,16 @@ def _translated_questions(doc: Document, out: _Collector, raw: Any, original: tu
         unknown = sorted(set(item) - {"prompt", "choices", "answer_text"})
         if unknown:
             out.at(doc, "questions", f"question {number}: a translation may only change prompt, choices and answer_text, not {', '.join(unknown)}")
-        choices = item.get("choices", source.choices)
-        if source.is_choice and (not isinstance(choices, list) or len(choices) != len(source.choices)):
-            out.at(doc, "questions", f"question {number}: a translation must give the same number of choices ({len(source.choices)})")
-            choices = source.choices
+        choices = list(source.choices)
+        whys = source.whys
+        if source.is_choice and "choices" in item:
+            parsed = _choices(doc, out, f"question {number}", item["choices"])
+            if parsed is None or len(parsed) != len(source.choices):
+                out.at(doc, "questions", f"question {number}: a translation must give the same number of choices ({len(source.choices)})")
+            else:
+                choices = [text for text, _why in parsed]
+                # A choice without a translated why keeps the original's.
+                whys = tuple(why or original for (_text, why), original in zip(parsed, source.whys))
         accepted = item.get("answer_text") or []
         if isinstance(accepted, str):
             accepted = [accepted]
@@ -462,6 +518,8 @@ def _translated_questions(doc: Document, out: _Collector, raw: Any, original: tu
                 tuple(str(c) for c in choices) if source.is_choice else (),
                 answer,
                 tuple(source.answer_text) + tuple(str(a) for a in accepted),
+                source.keys,
+                whys if source.is_choice else (),
             )
         )
     return tuple(translated)

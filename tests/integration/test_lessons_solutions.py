@@ -29,7 +29,7 @@ LESSONS = all_lessons()
 def _correct_answers(step: Step) -> dict[str, str]:
     answers = {}
     for number, question in enumerate(step.text.questions):
-        answers[f"q{number}"] = str(question.choices.index(question.answer)) if question.is_choice else question.answer_text[0]
+        answers[f"q{number}"] = question.answer_key if question.is_choice else question.answer_text[0]
     return answers
 
 
@@ -37,7 +37,7 @@ def _wrong_answers(step: Step) -> dict[str, str]:
     answers = _correct_answers(step)
     question = step.text.questions[0]
     if question.is_choice:
-        answers["q0"] = str((question.choices.index(question.answer) + 1) % len(question.choices))
+        answers["q0"] = next(key for key in question.keys if key != question.answer_key)
     else:
         answers["q0"] = "certainly not " + question.answer_text[0]
     return answers

@@ -18,8 +18,7 @@ def _answers(step, *, right: bool) -> dict:
     answers = {}
     for number, question in enumerate(step.text.questions):
         if question.is_choice:
-            index = question.choices.index(question.answer)
-            answers[f"q{number}"] = str(index if right else (index + 1) % len(question.choices))
+            answers[f"q{number}"] = question.answer_key if right else next(k for k in question.keys if k != question.answer_key)
         else:
             answers[f"q{number}"] = question.answer_text[0] if right else "no idea"
     return answers
