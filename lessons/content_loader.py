@@ -38,6 +38,8 @@ from pygments.util import ClassNotFound
 
 from sandbox.images.recipes import RECIPES
 
+from .feedback import FeedbackError, check_messages, compile_rule, shape
+
 log = logging.getLogger(__name__)
 
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
@@ -75,7 +77,7 @@ STEP_KEYS = {
     "timeout",
     "questions",
 }
-STEP_TRANSLATABLE_KEYS = {"title", "hints", "questions"}
+STEP_TRANSLATABLE_KEYS = {"title", "hints", "questions", "feedback"}
 QUESTION_KEYS = {"prompt", "choices", "answer", "answer_text"}
 CHOICE_KEYS = {"text", "why"}
 STEP_FILE_RE = re.compile(r"^(?P<number>\d+)-(?P<slug>[a-z0-9]+(?:-[a-z0-9]+)*)\.md$")
@@ -152,6 +154,9 @@ class StepText:
     body_html: str
     hints: tuple[str, ...]  # each already rendered to sanitized HTML
     questions: tuple[Question, ...]
+    # The check's messages in this language (``feedback:`` of a translation), see lessons.feedback.
+    feedback: tuple[tuple[re.Pattern, str], ...] = ()
+    feedback_keys: tuple[str, ...] = ()
 
 
 class Translated:
@@ -621,6 +626,7 @@ def _load_step(path: Path, match: re.Match, out: _Collector, languages: set[str]
             body_html=render_markdown(tdoc.body) if tdoc.body.strip() else text.body_html,
             hints=tuple(render_inline(h) for h in thints),
             questions=tquestions,
+            **_feedback_rules(tdoc, out, check),
         )
     return Step(
         slug=match.group("slug"),
@@ -634,6 +640,54 @@ def _load_step(path: Path, match: re.Match, out: _Collector, languages: set[str]
         text=text,
         translations=translations,
     )
+
+
+def _feedback_rules(doc: Document, out: _Collector, check: str) -> dict[str, tuple]:
+    """A translation's ``feedback:`` mapping (check message -> translation), compiled."""
+    raw = doc.meta.get("feedback")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(_is_text(k) and _is_text(v) for k, v in raw.items()):
+        out.at(doc, "feedback", "'feedback' must map each message the check prints to its translation")
+        return {}
+    if not check:
+        out.at(doc, "feedback", "'feedback' translates a check's messages, and this step has no check")
+        return {}
+    rules = []
+    printed = {shape(m) for m in check_messages(check)}
+    for key, value in raw.items():
+        try:
+            rules.append(compile_rule(str(key).strip(), str(value).strip()))
+        except FeedbackError as exc:
+            out.at(doc, "feedback", str(exc))
+            continue
+        if shape(str(key)) not in printed:
+            out.at(doc, "feedback", f"the check never prints {str(key).strip()!r} (write a message as its echo prints it, with {{name}} for each part that varies)")
+    return {"feedback": tuple(rules), "feedback_keys": tuple(str(k).strip() for k in raw)}
+
+
+def translation_gaps(lesson: Lesson, languages: set[str] | None = None) -> list[Problem]:
+    """What the lesson lacks in each site language: files, quiz feedback, check messages.
+    Not errors (the original is shown instead); ``check_lessons`` lists them, ``--strict`` fails."""
+    gaps: list[Problem] = []
+    for language in sorted(languages if languages is not None else _site_languages()):
+        if language not in lesson.translations:
+            gaps.append(Problem(lesson.path / f"lesson.{language}.md", 1, f"the lesson has no {language} translation"))
+        for step in lesson.steps:
+            tpath = step.path.with_name(f"{step.path.stem}.{language}.md")
+            translated = step.translations.get(language)
+            if translated is None:
+                gaps.append(Problem(tpath, 1, f"the step has no {language} translation"))
+                continue
+            for number, (original, question) in enumerate(zip(step.text.questions, translated.questions), start=1):
+                for choice, why, twhy in zip(original.choices, original.whys, question.whys):
+                    if why and twhy == why:
+                        gaps.append(Problem(tpath, 1, f"question {number}: the 'why' of choice {choice!r} is not translated"))
+            done = {shape(key) for key in translated.feedback_keys}
+            for message in check_messages(step.check):
+                if shape(message) not in done:
+                    gaps.append(Problem(tpath, 1, f"check message not translated (feedback:): {message}"))
+    return gaps
 
 
 def _site_languages() -> set[str]:

@@ -22,6 +22,7 @@ from sandbox.backends.base import BackendError, RunResult
 from sandbox.models import Sandbox
 
 from .content_loader import Lesson, Question, Step
+from .feedback import translate as translate_feedback
 from .models import CheckAttempt, StepProgress
 
 # The feedback a learner sees is capped: a check that prints megabytes must not flood the page
@@ -173,7 +174,8 @@ async def run_check(sandbox: Sandbox, step: Step) -> CheckOutcome:
         result = await run_guarded(sandbox, step.check, step.timeout)
     except BackendError as exc:
         return CheckOutcome(False, CheckAttempt.Outcome.ERROR, str(exc))
-    feedback, cut = shape_feedback(result.output)
+    # The check's messages in the learner's language (lines its translation gives, see lessons.feedback).
+    feedback, cut = shape_feedback(translate_feedback(result.output, step.localized().feedback))
     truncated = cut or result.truncated
     if result.timed_out:
         message = _("The check did not finish within %(seconds)s seconds, so it counts as not passed. Is something in your sandbox hanging?") % {
