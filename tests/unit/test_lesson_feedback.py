@@ -112,3 +112,23 @@ def test_a_translation_of_a_message_the_check_never_prints_or_with_a_stray_place
     assert any("uses {who}, which the message does not have" in p.message for p in problems)
     folder = _lesson(tmp_path / "b", ZH_ALL.replace('"Nothing here.": "这里什么都没有。"', '"Nothing there.": "那里什么都没有。"'))
     assert any("the check never prints 'Nothing there.'" in p.message for p in load_dirs([folder])[1])
+
+
+def test_every_lesson_that_has_a_translation_is_translated_completely():
+    """Strict for the translated lessons: their steps, quiz whys and check messages (lessons not
+    translated at all are warnings only, listed by check_lessons)."""
+    from lessons.content_loader import all_lessons
+
+    translated = [lesson for lesson in all_lessons() if lesson.translations]
+    assert {"what-is-a-container", "pods"} <= {lesson.slug for lesson in translated}
+    gaps = [str(gap) for lesson in translated for gap in translation_gaps(lesson)]
+    assert gaps == []
+
+
+def test_a_real_checks_message_is_shown_in_chinese():
+    from lessons.content_loader import get_lesson
+
+    step = get_lesson("what-is-a-container").step("hostname")
+    with translation.override("zh-hans"):
+        shown = translate("There is no /home/learner/hostname.txt yet (or it is empty).\n", step.localized().feedback)
+    assert shown == "还没有 /home/learner/hostname.txt（或者它是空的）。\n"
