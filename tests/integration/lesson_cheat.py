@@ -3,13 +3,14 @@
 For one lesson, in one real sandbox, step by step in order (as ``test_lessons_solutions`` does):
 run the step's setup, press Check once (its failing feedback is something a learner reads), then
 run a cheat made only of text the learner can see: it prints every string of the step's text,
-title, hints, solution and feedback (original and translations, plus the feedback just shown), and
-writes all of that text into every ``~/file`` the texts name. Then it writes each value the
-feedback shows (in quotes or brackets, or after a colon) alone into those files, checking after
-each. The check must fail every time, and no part of it may pass: no line that the passing check
-prints (after the solution) may appear after a cheat when it did not before. The files are then put
-back as they were, the solution runs and the check must pass, so the next step starts from the
-state a real learner would have.
+title, hints, solution and feedback (original and translations, plus the feedback just shown, and
+all of that for the earlier steps, with what their checks printed), and writes all of that text
+into every ``~/file`` the texts name. Then it writes each value the feedback shows (in quotes or
+brackets, or after a colon; before and after the copied text) alone into those files, checking
+after each. The check must fail every time, and no part of it may pass: no line that the passing
+check prints (after the solution) may appear after a cheat when it did not before. The files are
+then put back as they were, the solution runs and the check must pass, so the next step starts
+from the state a real learner would have.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from sandbox.models import Sandbox
 HOME_FILE_RE = re.compile(r"~/((?:[A-Za-z0-9_.-]+/)*[A-Za-z0-9_-][A-Za-z0-9_.-]*[A-Za-z0-9_])")
 # What a learner would lift out of a feedback line: 'quoted', (bracketed), or the text after ": ".
 VALUE_RES = (re.compile(r"'([^']{2,200})'"), re.compile(r"\(([^()]{2,200})\)"), re.compile(r":\s+(\S.{1,200})$"))
-MAX_VALUES = 8
+MAX_VALUES = 12
 
 
 def step_texts(step: Step) -> list[str]:
@@ -76,7 +77,8 @@ def part_lines_earned(fresh: str, cheated: str, passing: str) -> list[str]:
 
 def _write_all(files: list[str], content: str) -> str:
     quoted = shlex.quote(content)
-    return "".join(f'mkdir -p "$(dirname ~/{shlex.quote(f)})" 2>/dev/null; printf "%s\\n" {quoted} > ~/{shlex.quote(f)} 2>/dev/null\n' for f in files)
+    # Only where a file can be written as it is (no folders are made: a later solution may make them).
+    return "".join(f'printf "%s\\n" {quoted} > ~/{shlex.quote(f)} 2>/dev/null\n' for f in files)
 
 
 def backup_script(files: list[str]) -> str:
@@ -111,6 +113,7 @@ async def cheat_every_step(lesson: Lesson, ensure_image, labelled_leftovers=None
     sandbox: Sandbox | None = None
     passed_by_cheating: list[str] = []
     checked = 0
+    seen: list[str] = []  # what the learner read in the earlier steps, their checks' output included
     try:
         for step in lesson.steps:
             if step.is_quiz or not step.check:
@@ -123,14 +126,15 @@ async def cheat_every_step(lesson: Lesson, ensure_image, labelled_leftovers=None
             await lesson_services.run_setup(sandbox, step)
             shown = await lesson_services.run_check(sandbox, step)
             assert not shown.passed, f"{where}: the check passes before anything was done"
-            texts = [*step_texts(step), shown.feedback]
+            texts = [*seen, *step_texts(step), shown.feedback]
             files = named_files(texts)
             result = await _run(sandbox, backup_script(files))
             assert result.exit_code == 0, f"{where}: could not back up {files}: {result.output}"
             await _run(sandbox, echo_script(texts, files))
             cheats = [("echoing its texts", await lesson_services.run_check(sandbox, step))]
             if files and not cheats[0][1].passed:
-                for value in feedback_values(shown.feedback):
+                # What the check said to the copied text counts too: a learner presses Check again.
+                for value in feedback_values(shown.feedback + "\n" + cheats[0][1].feedback):
                     await _run(sandbox, _write_all(files, value))
                     cheats.append((f"writing {value!r}, shown in its feedback", await lesson_services.run_check(sandbox, step)))
                     if cheats[-1][1].passed:
@@ -140,6 +144,7 @@ async def cheat_every_step(lesson: Lesson, ensure_image, labelled_leftovers=None
             assert not solution.timed_out and solution.exit_code == 0, f"{where}: the solution failed after the cheat: {solution}"
             after = await lesson_services.run_check(sandbox, step)
             assert after.passed, f"{where}: the check must pass after the solution; got {after}"
+            seen += [*step_texts(step), shown.feedback, after.feedback]
             for how, cheated in cheats:
                 if cheated.passed:
                     passed_by_cheating.append(f"{where}: passed after {how} into {files}: {cheated.feedback.strip()[:200]}")

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import translation
 
-from lessons.content_loader import load_dirs, translation_gaps
+from lessons.content_loader import all_lessons, get_lesson, load_dirs, translation_gaps
 from lessons.feedback import check_messages, compile_rule, translate
 
 CHECK = r'''f="$HOME/pid1.txt"
@@ -117,8 +117,6 @@ def test_a_translation_of_a_message_the_check_never_prints_or_with_a_stray_place
 def test_every_lesson_that_has_a_translation_is_translated_completely():
     """Strict for the translated lessons: their steps, quiz whys and check messages (lessons not
     translated at all are warnings only, listed by check_lessons)."""
-    from lessons.content_loader import all_lessons
-
     translated = [lesson for lesson in all_lessons() if lesson.translations]
     assert {"what-is-a-container", "pods"} <= {lesson.slug for lesson in translated}
     gaps = [str(gap) for lesson in translated for gap in translation_gaps(lesson)]
@@ -126,8 +124,6 @@ def test_every_lesson_that_has_a_translation_is_translated_completely():
 
 
 def test_a_real_checks_message_is_shown_in_chinese():
-    from lessons.content_loader import get_lesson
-
     step = get_lesson("what-is-a-container").step("hostname")
     with translation.override("zh-hans"):
         shown = translate("There is no /home/learner/hostname.txt yet (or it is empty).\n", step.localized().feedback)

@@ -5,8 +5,9 @@ after a wrong answer the feedback written for that answer."""
 import re
 
 import pytest
+from django.utils import translation
 
-from lessons.content_loader import get_lesson
+from lessons.content_loader import all_lessons, get_lesson
 from tests.conftest import make_user
 from tests.views.conftest import signed_in_client
 
@@ -55,9 +56,6 @@ def test_a_wrong_choice_shows_its_why_and_not_the_right_answer(owner):
 
 @pytest.mark.django_db
 def test_every_wrong_choice_of_the_lessons_has_feedback_in_every_language():
-    from lessons.content_loader import all_lessons
-    from django.utils import translation
-
     for lesson in all_lessons():
         for step in lesson.steps:
             for language in [None, *step.translations]:
