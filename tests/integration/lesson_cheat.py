@@ -130,7 +130,8 @@ async def cheat_every_step(lesson: Lesson, ensure_image, labelled_leftovers=None
             files = named_files(texts)
             result = await _run(sandbox, backup_script(files))
             assert result.exit_code == 0, f"{where}: could not back up {files}: {result.output}"
-            await _run(sandbox, echo_script(texts, files))
+            copied = await _run(sandbox, echo_script(texts, files))
+            assert copied.exit_code == 0 and texts[0].strip()[:60] in copied.output, f"{where}: the copy did not run: {copied}"
             cheats = [("echoing its texts", await lesson_services.run_check(sandbox, step))]
             if files and not cheats[0][1].passed:
                 # What the check said to the copied text counts too: a learner presses Check again.
