@@ -8,7 +8,11 @@ A lesson is a folder (under ``lessons/content/`` or any folder in ``settings.LES
       lesson.zh-hans.md       optional translation (text keys and body only)
       steps/01-first-step.md  YAML front matter (title, type, check, hints, solution, setup,
                               timeout, questions) + Markdown text
-      steps/01-first-step.zh-hans.md   optional translation (text only: scripts come from the original)
+      steps/01-first-step.zh-hans.md   optional translation (text only: scripts come from the original;
+                              ``feedback:`` translates the check's messages, see ``lessons.feedback``)
+
+Quiz choices are texts or ``{text, why}`` mappings; each has a key (``choice_key``) that learners
+send back instead of a position. ``translation_gaps`` lists what a lesson lacks in a language.
 
 ``validate_dirs`` returns every problem as a :class:`Problem` (file, line, message); ``all_lessons``
 serves only the lessons that validate, so one broken folder never takes the site down.
