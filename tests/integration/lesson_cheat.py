@@ -93,14 +93,23 @@ def restore_script(files: list[str]) -> str:
     for index, name in enumerate(files):
         target = f"~/{shlex.quote(name)}"
         lines.append(f"rm -rf {target}; [ -e ~/.cheat-backup/{index} ] && cp -a ~/.cheat-backup/{index} {target}")
-    return "\n".join(lines) + "\nrm -rf ~/.cheat-backup\ntrue\n"
+    return "\n".join(lines) + f"\nrm -rf ~/.cheat-backup {BLOB}\ntrue\n"
 
 
-def echo_script(texts: list[str], files: list[str]) -> str:
-    """Print every text (a heredoc: nothing in it runs) and write all of it into the named files."""
-    blob = "\n".join(texts)
-    marker = "END_OF_COPIED_TEXT"
-    return f"cat <<'{marker}'\n{blob}\n{marker}\n" + _write_all(files, blob)
+BLOB = "~/.cheat-copied-text"
+CHUNK = 32 * 1024  # a script is one exec argument, and one argument may hold at most 128 KiB
+
+
+def blob_scripts(texts: list[str]) -> list[str]:
+    """Scripts that put all the texts into one file in the sandbox, a piece at a time."""
+    blob = "\n".join(texts) + "\n"
+    pieces = [blob[i : i + CHUNK] for i in range(0, len(blob), CHUNK)]
+    return [f": > {BLOB}\n"] + [f"printf '%s' {shlex.quote(piece)} >> {BLOB}\n" for piece in pieces]
+
+
+def echo_script(files: list[str]) -> str:
+    """Print every text (nothing in them runs) and write all of it into the named files."""
+    return f"cat {BLOB}\n" + "".join(f"cat {BLOB} > ~/{shlex.quote(f)} 2>/dev/null\n" for f in files) + "true\n"
 
 
 async def _run(sandbox: Sandbox, script: str, seconds: int = 60):
@@ -130,7 +139,10 @@ async def cheat_every_step(lesson: Lesson, ensure_image, labelled_leftovers=None
             files = named_files(texts)
             result = await _run(sandbox, backup_script(files))
             assert result.exit_code == 0, f"{where}: could not back up {files}: {result.output}"
-            copied = await _run(sandbox, echo_script(texts, files))
+            for script in blob_scripts(texts):
+                written = await _run(sandbox, script)
+                assert written.exit_code == 0, f"{where}: could not copy the texts: {written}"
+            copied = await _run(sandbox, echo_script(files))
             assert copied.exit_code == 0 and texts[0].strip()[:60] in copied.output, f"{where}: the copy did not run: {copied}"
             cheats = [("echoing its texts", await lesson_services.run_check(sandbox, step))]
             if files and not cheats[0][1].passed:
