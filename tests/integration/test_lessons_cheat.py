@@ -11,7 +11,7 @@ from asgiref.sync import sync_to_async
 
 from lessons.content_loader import all_lessons
 from tests.integration.lesson_cheat import cheat_every_step
-from tests.integration.test_lessons_solutions import _ensure_image
+from tests.integration.test_lessons_solutions import ensure_lesson_image
 
 LESSONS = [lesson for lesson in all_lessons() if lesson.workspace != "kubernetes" and any(s.check for s in lesson.steps)]
 
@@ -26,7 +26,7 @@ def test_checked_lessons_are_discovered():
 @pytest.mark.parametrize("lesson", LESSONS, ids=[lesson.slug for lesson in LESSONS])
 async def test_echoing_the_texts_passes_no_check(lesson, docker_client, base_image, labelled_leftovers):
     async def ensure_image(name: str) -> None:
-        await sync_to_async(_ensure_image)(docker_client, name)
+        await sync_to_async(ensure_lesson_image)(docker_client, name)
 
     passed = await cheat_every_step(lesson, ensure_image, labelled_leftovers)
     assert passed == [], "checks a cheat passes:\n" + "\n".join(passed)

@@ -11,7 +11,7 @@ from asgiref.sync import sync_to_async
 
 from lessons.content_loader import all_lessons
 from tests.integration.lesson_cheat import cheat_every_step
-from tests.integration.test_lessons_solutions import _ensure_image
+from tests.integration.test_lessons_solutions import ensure_lesson_image
 from tests.kubernetes.real_cluster import point_settings_at_cluster
 
 LESSONS = [lesson for lesson in all_lessons() if lesson.workspace == "kubernetes" and any(s.check for s in lesson.steps)]
@@ -29,7 +29,7 @@ async def test_echoing_the_texts_passes_no_check(lesson, docker_client, settings
     point_settings_at_cluster(settings)
 
     async def ensure_image(name: str) -> None:
-        await sync_to_async(_ensure_image)(docker_client, name)
+        await sync_to_async(ensure_lesson_image)(docker_client, name)
 
     passed = await cheat_every_step(lesson, ensure_image)
     assert passed == [], "checks a cheat passes:\n" + "\n".join(passed)
