@@ -8,7 +8,11 @@ A lesson is a folder (under ``lessons/content/`` or any folder in ``settings.LES
       lesson.zh-hans.md       optional translation (text keys and body only)
       steps/01-first-step.md  YAML front matter (title, type, check, hints, solution, setup,
                               timeout, questions) + Markdown text
-      steps/01-first-step.zh-hans.md   optional translation (text only: scripts come from the original)
+      steps/01-first-step.zh-hans.md   optional translation (text only: scripts come from the original;
+                              ``feedback:`` translates the check's messages, see ``lessons.feedback``)
+
+Quiz choices are texts or ``{text, why}`` mappings; each has a key (``choice_key``) that learners
+send back instead of a position. ``translation_gaps`` lists what a lesson lacks in a language.
 
 ``validate_dirs`` returns every problem as a :class:`Problem` (file, line, message); ``all_lessons``
 serves only the lessons that validate, so one broken folder never takes the site down.
@@ -18,6 +22,7 @@ The full format is documented in ``docs/authoring.md``.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import html
 import logging
 import re
@@ -36,6 +41,8 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 from sandbox.images.recipes import RECIPES
+
+from .feedback import FeedbackError, check_messages, compile_rule, shape
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +81,9 @@ STEP_KEYS = {
     "timeout",
     "questions",
 }
-STEP_TRANSLATABLE_KEYS = {"title", "hints", "questions"}
+STEP_TRANSLATABLE_KEYS = {"title", "hints", "questions", "feedback"}
 QUESTION_KEYS = {"prompt", "choices", "answer", "answer_text"}
+CHOICE_KEYS = {"text", "why"}
 STEP_FILE_RE = re.compile(r"^(?P<number>\d+)-(?P<slug>[a-z0-9]+(?:-[a-z0-9]+)*)\.md$")
 STEP_TRANSLATION_RE = re.compile(r"^(?P<stem>\d+-[a-z0-9-]+)\.(?P<lang>[a-z]{2}(?:-[a-z]+)?)\.md$")
 LESSON_TRANSLATION_RE = re.compile(r"^lesson\.(?P<lang>[a-z]{2}(?:-[a-z]+)?)\.md$")
@@ -100,16 +108,38 @@ class Problem:
         return f"{self.path}:{self.line}: {self.message}"
 
 
+def choice_key(original_text: str) -> str:
+    """A choice's identity, the same in every language and every order it is shown in: learners
+    send it back instead of a position, and it says nothing about which choice is right."""
+    return hashlib.sha256(original_text.encode("utf-8")).hexdigest()[:12]
+
+
 @dataclasses.dataclass(frozen=True)
 class Question:
     prompt: str
     choices: tuple[str, ...] = ()
     answer: str | None = None  # the correct choice, for multiple choice
     answer_text: tuple[str, ...] = ()  # accepted answers, for short answer
+    keys: tuple[str, ...] = ()  # each choice's identity (``choice_key`` of the original's text)
+    whys: tuple[str, ...] = ()  # each choice's feedback, shown to a learner who picked it ("" if none)
 
     @property
     def is_choice(self) -> bool:
         return bool(self.choices)
+
+    @property
+    def answer_key(self) -> str:
+        return self.keys[self.choices.index(self.answer)] if self.is_choice else ""
+
+    def why_html(self, key: str) -> str:
+        """The feedback written for the choice ``key`` (sanitized HTML), or ``""``."""
+        if key in self.keys and self.whys:
+            why = self.whys[self.keys.index(key)]
+            return render_inline(why) if why else ""
+        return ""
+
+    def choice_index(self, key: str) -> int | None:
+        return self.keys.index(key) if key in self.keys else None
 
     @property
     def prompt_html(self) -> str:
@@ -128,6 +158,9 @@ class StepText:
     body_html: str
     hints: tuple[str, ...]  # each already rendered to sanitized HTML
     questions: tuple[Question, ...]
+    # The check's messages in this language (``feedback:`` of a translation), see lessons.feedback.
+    feedback: tuple[tuple[re.Pattern, str], ...] = ()
+    feedback_keys: tuple[str, ...] = ()
 
 
 class Translated:
@@ -406,10 +439,12 @@ def _questions(doc: Document, out: _Collector, raw: Any) -> tuple[Question, ...]
         answer = item.get("answer")
         answer_text = item.get("answer_text")
         if choices is not None:
-            if not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, (str, int, float)) for c in choices):
+            parsed = _choices(doc, out, where, choices)
+            if parsed is None or len(parsed) < 2:
                 out.at(doc, "questions", f"{where}: 'choices' must be a list of at least two answers")
                 continue
-            choices = [str(c) for c in choices]
+            choices = [text for text, _why in parsed]
+            whys = tuple(why for _text, why in parsed)
             if len(set(choices)) != len(choices):
                 out.at(doc, "questions", f"{where}: 'choices' has duplicates")
             if answer is None or str(answer) not in choices:
@@ -417,7 +452,8 @@ def _questions(doc: Document, out: _Collector, raw: Any) -> tuple[Question, ...]
                 continue
             if answer_text is not None:
                 out.at(doc, "questions", f"{where}: give 'choices' + 'answer' or 'answer_text', not both")
-            questions.append(Question(str(prompt), tuple(choices), str(answer)))
+            keys = tuple(choice_key(c) for c in choices)
+            questions.append(Question(str(prompt), tuple(choices), str(answer), (), keys, whys))
         elif answer_text is not None:
             if isinstance(answer_text, (str, int, float)):
                 answer_text = [answer_text]
@@ -430,6 +466,29 @@ def _questions(doc: Document, out: _Collector, raw: Any) -> tuple[Question, ...]
         else:
             out.at(doc, "questions", f"{where}: needs 'choices' + 'answer' (multiple choice) or 'answer_text' (short answer)")
     return tuple(questions)
+
+
+def _choices(doc: Document, out: _Collector, where: str, raw: Any) -> list[tuple[str, str]] | None:
+    """Choices as (text, why): each is an answer, or a mapping ``{text: ..., why: ...}`` whose
+    ``why`` is what a learner who picks it reads (a misconception named, never the right answer)."""
+    if not isinstance(raw, list):
+        return None
+    parsed = []
+    for choice in raw:
+        if isinstance(choice, (str, int, float)) and not isinstance(choice, bool):
+            parsed.append((str(choice), ""))
+        elif isinstance(choice, dict) and _is_text(choice.get("text")):
+            unknown = sorted(set(choice) - CHOICE_KEYS)
+            if unknown:
+                out.at(doc, "questions", f"{where}: a choice may set only text and why, not {', '.join(unknown)}")
+            why = choice.get("why", "")
+            if not isinstance(why, str):
+                out.at(doc, "questions", f"{where}: a choice's 'why' must be text")
+                why = ""
+            parsed.append((str(choice["text"]), why.strip()))
+        else:
+            return None
+    return parsed
 
 
 def _translated_questions(doc: Document, out: _Collector, raw: Any, original: tuple[Question, ...]) -> tuple[Question, ...]:
@@ -446,10 +505,16 @@ def _translated_questions(doc: Document, out: _Collector, raw: Any, original: tu
         unknown = sorted(set(item) - {"prompt", "choices", "answer_text"})
         if unknown:
             out.at(doc, "questions", f"question {number}: a translation may only change prompt, choices and answer_text, not {', '.join(unknown)}")
-        choices = item.get("choices", source.choices)
-        if source.is_choice and (not isinstance(choices, list) or len(choices) != len(source.choices)):
-            out.at(doc, "questions", f"question {number}: a translation must give the same number of choices ({len(source.choices)})")
-            choices = source.choices
+        choices = list(source.choices)
+        whys = source.whys
+        if source.is_choice and "choices" in item:
+            parsed = _choices(doc, out, f"question {number}", item["choices"])
+            if parsed is None or len(parsed) != len(source.choices):
+                out.at(doc, "questions", f"question {number}: a translation must give the same number of choices ({len(source.choices)})")
+            else:
+                choices = [text for text, _why in parsed]
+                # A choice without a translated why keeps the original's.
+                whys = tuple(why or original for (_text, why), original in zip(parsed, source.whys))
         accepted = item.get("answer_text") or []
         if isinstance(accepted, str):
             accepted = [accepted]
@@ -462,6 +527,8 @@ def _translated_questions(doc: Document, out: _Collector, raw: Any, original: tu
                 tuple(str(c) for c in choices) if source.is_choice else (),
                 answer,
                 tuple(source.answer_text) + tuple(str(a) for a in accepted),
+                source.keys,
+                whys if source.is_choice else (),
             )
         )
     return tuple(translated)
@@ -563,6 +630,7 @@ def _load_step(path: Path, match: re.Match, out: _Collector, languages: set[str]
             body_html=render_markdown(tdoc.body) if tdoc.body.strip() else text.body_html,
             hints=tuple(render_inline(h) for h in thints),
             questions=tquestions,
+            **_feedback_rules(tdoc, out, check),
         )
     return Step(
         slug=match.group("slug"),
@@ -576,6 +644,54 @@ def _load_step(path: Path, match: re.Match, out: _Collector, languages: set[str]
         text=text,
         translations=translations,
     )
+
+
+def _feedback_rules(doc: Document, out: _Collector, check: str) -> dict[str, tuple]:
+    """A translation's ``feedback:`` mapping (check message -> translation), compiled."""
+    raw = doc.meta.get("feedback")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(_is_text(k) and _is_text(v) for k, v in raw.items()):
+        out.at(doc, "feedback", "'feedback' must map each message the check prints to its translation")
+        return {}
+    if not check:
+        out.at(doc, "feedback", "'feedback' translates a check's messages, and this step has no check")
+        return {}
+    rules = []
+    printed = {shape(m) for m in check_messages(check)}
+    for key, value in raw.items():
+        try:
+            rules.append(compile_rule(str(key).strip(), str(value).strip()))
+        except FeedbackError as exc:
+            out.at(doc, "feedback", str(exc))
+            continue
+        if shape(str(key)) not in printed:
+            out.at(doc, "feedback", f"the check never prints {str(key).strip()!r} (write a message as its echo prints it, with {{name}} for each part that varies)")
+    return {"feedback": tuple(rules), "feedback_keys": tuple(str(k).strip() for k in raw)}
+
+
+def translation_gaps(lesson: Lesson, languages: set[str] | None = None) -> list[Problem]:
+    """What the lesson lacks in each site language: files, quiz feedback, check messages.
+    Not errors (the original is shown instead); ``check_lessons`` lists them, ``--strict`` fails."""
+    gaps: list[Problem] = []
+    for language in sorted(languages if languages is not None else _site_languages()):
+        if language not in lesson.translations:
+            gaps.append(Problem(lesson.path / f"lesson.{language}.md", 1, f"the lesson has no {language} translation"))
+        for step in lesson.steps:
+            tpath = step.path.with_name(f"{step.path.stem}.{language}.md")
+            translated = step.translations.get(language)
+            if translated is None:
+                gaps.append(Problem(tpath, 1, f"the step has no {language} translation"))
+                continue
+            for number, (original, question) in enumerate(zip(step.text.questions, translated.questions), start=1):
+                for choice, why, twhy in zip(original.choices, original.whys, question.whys):
+                    if why and twhy == why:
+                        gaps.append(Problem(tpath, 1, f"question {number}: the 'why' of choice {choice!r} is not translated"))
+            done = {shape(key) for key in translated.feedback_keys}
+            for message in check_messages(step.check):
+                if shape(message) not in done:
+                    gaps.append(Problem(tpath, 1, f"check message not translated (feedback:): {message}"))
+    return gaps
 
 
 def _site_languages() -> set[str]:

@@ -8,6 +8,8 @@ Views call these functions and only render. Checks run through ``sandbox.service
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import random
 import unicodedata
 
 from asgiref.sync import sync_to_async
@@ -20,6 +22,7 @@ from sandbox.backends.base import BackendError, RunResult
 from sandbox.models import Sandbox
 
 from .content_loader import Lesson, Question, Step
+from .feedback import translate as translate_feedback
 from .models import CheckAttempt, StepProgress
 
 # The feedback a learner sees is capped: a check that prints megabytes must not flood the page
@@ -171,7 +174,8 @@ async def run_check(sandbox: Sandbox, step: Step) -> CheckOutcome:
         result = await run_guarded(sandbox, step.check, step.timeout)
     except BackendError as exc:
         return CheckOutcome(False, CheckAttempt.Outcome.ERROR, str(exc))
-    feedback, cut = shape_feedback(result.output)
+    # The check's messages in the learner's language (lines its translation gives, see lessons.feedback).
+    feedback, cut = shape_feedback(translate_feedback(result.output, step.localized().feedback))
     truncated = cut or result.truncated
     if result.timed_out:
         message = _("The check did not finish within %(seconds)s seconds, so it counts as not passed. Is something in your sandbox hanging?") % {
@@ -207,19 +211,60 @@ class QuestionResult:
     given: str
     correct: bool
 
+    @property
+    def why_html(self) -> str:
+        """What the author wrote about the chosen answer (never which choice is right)."""
+        return self.question.why_html(self.given) if self.question.is_choice else ""
+
+
+@dataclasses.dataclass(frozen=True)
+class ShownQuestion:
+    """A question as one learner sees it: its choices as (key, html) in that learner's order."""
+
+    number: int
+    question: Question
+    choices: tuple[tuple[str, str], ...]
+
+
+def choice_order(question: Question, seed: str) -> list[int]:
+    """The positions of the question's choices in the order one learner sees them.
+
+    Seeded, not random: the same learner sees the same order on every reload (an answer they
+    picked stays where it was), while different learners see different orders, so "the first one"
+    is no answer and neither is a neighbour's position.
+    """
+    order = list(range(len(question.choices)))
+    digest = hashlib.sha256(seed.encode("utf-8")).digest()
+    random.Random(int.from_bytes(digest[:8], "big")).shuffle(order)
+    return order
+
+
+def quiz_seed(learner_id, lesson: Lesson, step: Step, number: int) -> str:
+    return f"{learner_id}:{lesson.slug}:{step.slug}:{number}"
+
+
+def shown_questions(learner_id, lesson: Lesson, step: Step) -> list[ShownQuestion]:
+    """The step's questions in the active language, choices in this learner's order."""
+    shown = []
+    for number, question in enumerate(step.questions):
+        order = choice_order(question, quiz_seed(learner_id, lesson, step, number)) if question.is_choice else []
+        choices = tuple((question.keys[i], question.choices_html[i]) for i in order)
+        shown.append(ShownQuestion(number, question, choices))
+    return shown
+
 
 def grade_quiz(step: Step, answers: dict[str, str]) -> tuple[bool, list[QuestionResult]]:
-    """Grade a quiz on the server. ``answers`` maps ``q<N>`` to the choice index or the text typed.
+    """Grade a quiz on the server. ``answers`` maps ``q<N>`` to the chosen choice's key or the text typed.
 
-    Multiple-choice answers are sent as the index of the choice, so grading does not depend on
-    the language the learner reads the quiz in.
+    A multiple-choice answer is the choice's key (``choice_key`` of the original's text), not its
+    position: positions differ from learner to learner, and keys do not depend on the language
+    the learner reads the quiz in.
     """
     results = []
     for number, question in enumerate(step.questions):
         given = str(answers.get(f"q{number}", "")).strip()
         if question.is_choice:
-            correct_index = question.choices.index(question.answer)
-            correct = given.isdigit() and int(given) == correct_index
+            correct = bool(given) and given == question.answer_key
         else:
             accepted = {normalise_answer(a) for a in question.answer_text}
             # Accept the original language's answers too: a learner may switch language mid-quiz.

@@ -167,6 +167,8 @@ async def _render_step(request: HttpRequest, lesson: Lesson, step: Step) -> Http
         "is_last_step": following is None,
         "setup_error": setup_error,
         "last_attempt": last_attempt,
+        # Anonymous visitors cannot answer; they see one shared order.
+        "quiz": services.shown_questions(user.pk if user.is_authenticated else "anonymous", lesson, step) if step.is_quiz else [],
     }
     return render(request, "lessons/lesson.html", context)
 

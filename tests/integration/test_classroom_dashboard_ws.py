@@ -54,7 +54,7 @@ async def _connected(dashboard, classroom_id, user):
 def _answers(step) -> dict:
     answers = {}
     for number, question in enumerate(step.text.questions):
-        answers[f"q{number}"] = str(question.choices.index(question.answer)) if question.is_choice else question.answer_text[0]
+        answers[f"q{number}"] = question.answer_key if question.is_choice else question.answer_text[0]
     return answers
 
 

@@ -29,7 +29,7 @@ LESSONS = all_lessons()
 def _correct_answers(step: Step) -> dict[str, str]:
     answers = {}
     for number, question in enumerate(step.text.questions):
-        answers[f"q{number}"] = str(question.choices.index(question.answer)) if question.is_choice else question.answer_text[0]
+        answers[f"q{number}"] = question.answer_key if question.is_choice else question.answer_text[0]
     return answers
 
 
@@ -37,7 +37,7 @@ def _wrong_answers(step: Step) -> dict[str, str]:
     answers = _correct_answers(step)
     question = step.text.questions[0]
     if question.is_choice:
-        answers["q0"] = str((question.choices.index(question.answer) + 1) % len(question.choices))
+        answers["q0"] = next(key for key in question.keys if key != question.answer_key)
     else:
         answers["q0"] = "certainly not " + question.answer_text[0]
     return answers
@@ -49,7 +49,7 @@ def test_lessons_are_discovered():
     assert all(lesson.steps for lesson in LESSONS)
 
 
-def _ensure_image(client: docker.DockerClient, name: str) -> None:
+def ensure_lesson_image(client: docker.DockerClient, name: str) -> None:
     from sandbox.images.build import build_image
     from sandbox.images.recipes import RECIPES, image_tag
 
@@ -90,7 +90,7 @@ async def test_every_step_fails_fresh_then_passes_after_its_solution(lesson, doc
             if not step.check:
                 continue
             if sandbox is None:
-                await sync_to_async(_ensure_image)(docker_client, lesson.image)
+                await sync_to_async(ensure_lesson_image)(docker_client, lesson.image)
                 sandbox = await sandbox_services.start_sandbox(learner, lesson.slug, lesson.workspace, lesson.image)
                 assert sandbox.state == Sandbox.State.RUNNING, f"{lesson.slug}: sandbox did not start: {sandbox.failure_reason}"
             await lesson_services.run_setup(sandbox, step)

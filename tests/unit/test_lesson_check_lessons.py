@@ -25,7 +25,9 @@ def _run(*dirs: Path) -> tuple[str, str, CommandError | None]:
 def test_the_curriculum_is_valid():
     out, err, error = _run()
     assert error is None, err
-    assert "all valid" in out and err == ""
+    assert "all valid" in out
+    # Only translation warnings (untranslated steps and check messages) may be listed.
+    assert all(line.endswith("(warning)") for line in err.splitlines()), err
 
 
 def test_every_case_has_an_expectation():

@@ -3,6 +3,7 @@ OWN sandbox, every attempt recorded; a passing check opens Next."""
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.test import AsyncClient
 
 from lessons.content_loader import get_lesson
@@ -18,8 +19,7 @@ def _answers(step, *, right: bool) -> dict:
     answers = {}
     for number, question in enumerate(step.text.questions):
         if question.is_choice:
-            index = question.choices.index(question.answer)
-            answers[f"q{number}"] = str(index if right else (index + 1) % len(question.choices))
+            answers[f"q{number}"] = question.answer_key if right else next(k for k in question.keys if k != question.answer_key)
         else:
             answers[f"q{number}"] = question.answer_text[0] if right else "no idea"
     return answers
@@ -101,6 +101,29 @@ async def test_task_check_runs_in_the_requesters_own_sandbox(owner, classmate, o
         )
         assert [o for o, _f in outcomes] == ["failed", "passed"]
         assert "pid1.txt" in outcomes[0][1]
+    finally:
+        await sandbox_services.stop_sandbox(sandbox)
+        assert await sync_to_async(labelled_leftovers)(sandbox.id) == []
+
+
+@pytest.mark.engine
+@pytest.mark.django_db(transaction=True)
+async def test_a_chinese_reader_gets_the_checks_messages_in_chinese(owner, docker_client, base_image, labelled_leftovers):
+    lesson = get_lesson(TASK_LESSON)
+    step = lesson.steps[0]
+    url = f"/lessons/{TASK_LESSON}/steps/{step.slug}/check/"
+    client = AsyncClient()
+    await client.aforce_login(owner)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"  # what the language switch sets
+    sandbox = await sandbox_services.start_sandbox(owner, lesson.slug, lesson.workspace, lesson.image)
+    try:
+        before = (await client.post(url, HTTP_HX_REQUEST="true")).content.decode()
+        assert "还没有 /home/learner/pid1.txt（或者它是空的）。把作为 PID 1 运行的程序的名字写进去。" in before
+        assert "There is no" not in before
+        done = await sandbox_services.run_script(sandbox, step.solution, timeout=20)
+        assert done.exit_code == 0, done
+        after = (await client.post(url, HTTP_HX_REQUEST="true")).content.decode()
+        assert 'data-outcome="passed"' in after and "对：这里的 PID 1 是" in after
     finally:
         await sandbox_services.stop_sandbox(sandbox)
         assert await sync_to_async(labelled_leftovers)(sandbox.id) == []
