@@ -103,7 +103,7 @@
     td.textContent = "";
     const sb = data.sandboxes[user + ":" + lesson];
     if (!sb) { td.appendChild(el("span", { class: "muted" }, "–")); return; }
-    td.appendChild(el("span", { class: "state state-" + sb.state, "data-sandbox-state": sb.state }, sb.state));
+    td.appendChild(el("span", { class: "state state-" + sb.state, "data-sandbox-state": sb.state }, say("state_" + sb.state, sb.state)));
     if (sb.state === "running") {
       const watch = el("a", { href: root.dataset.watchUrl.replace("00000000-0000-0000-0000-000000000000", sb.sandbox), class: "watch", "data-watch": user }, say("watch", "watch"));
       td.appendChild(watch);
