@@ -249,7 +249,9 @@ def dashboard_snapshot(classroom: Classroom) -> dict:
     return {
         "classroom": classroom.pk,
         "lessons": [
-            {"slug": lesson.slug, "title": lesson.title, "steps": [{"slug": s.slug, "title": s.title} for s in lesson.steps]}
+            # "language": the language of the titles (an untranslated lesson's are in the original's).
+            {"slug": lesson.slug, "title": lesson.title, "language": lesson.language,
+             "steps": [{"slug": s.slug, "title": s.title} for s in lesson.steps]}
             for lesson in lessons
         ],
         "members": [{"id": m["id"], "user": m["user_id"], "name": m["display_name"]} for m in members],
@@ -293,6 +295,7 @@ class StepInsight:
     most_stuck: bool = False
     common_failure_example: str = ""  # one learner's message as they saw it
     struggling: int = 0  # learners past the stuck thresholds (time on the step or failed checks)
+    language: str = ""  # the language of ``title`` (an untranslated step's is the original's)
 
 
 # Checks print the learner's own values (a pod's random name, a file's content, a count): replace
@@ -388,6 +391,7 @@ def class_insights(classroom: Classroom, *, now=None) -> list[StepInsight]:
                     lesson=lesson.slug,
                     step=step.slug,
                     title=step.title,
+                    language=step.language,
                     learners=learners,
                     opened=opened[key],
                     passed=passed[key],

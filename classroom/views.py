@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import guests, limits
 from lessons import services as lesson_services
-from lessons.content_loader import all_lessons
+from lessons.content_loader import all_lessons, get_lesson
 from sandbox.services import SandboxLimitReached
 
 from . import services
@@ -398,6 +398,7 @@ def watch(request: HttpRequest, classroom_id: int, sandbox_id) -> HttpResponse:
             "classroom": classroom,
             "sandbox": sandbox,
             "learner_name": services.learner_name(classroom, sandbox.owner),
+            "lesson": get_lesson(sandbox.lesson),
             "in_control": services.has_control(sandbox, request.user),
             "console_url": f"/ws/sandboxes/{sandbox.id}/console/",
         },

@@ -51,8 +51,9 @@
     head.appendChild(el("th", { scope: "col" }, say("learner", "Learner")));
     head.appendChild(el("th", { scope: "col" }, say("active", "Active")));
     data.lessons.forEach((lesson) => {
-      head.appendChild(el("th", { scope: "col", class: "lesson-head" }, lesson.title));
-      lesson.steps.forEach((step, i) => head.appendChild(el("th", { scope: "col", title: step.title }, String(i + 1))));
+      const lang = lesson.language && lesson.language !== document.documentElement.lang ? { lang: lesson.language } : {};
+      head.appendChild(el("th", { scope: "col", class: "lesson-head", ...lang }, lesson.title));
+      lesson.steps.forEach((step, i) => head.appendChild(el("th", { scope: "col", title: step.title, ...lang }, String(i + 1))));
     });
     const thead = el("thead"); thead.appendChild(head); grid.appendChild(thead);
     const body = el("tbody");
