@@ -1,17 +1,23 @@
 """axe-core (from npm, package-lock.json) in Chromium on every kind of page the site has: the
 catalogue, a lesson before Start and with a running Docker sandbox, a Kubernetes lesson, login,
-the classroom list, an instructor's dashboard with a learner in it, the join page, the projector
-page, a learner's classroom page, a finish page and a 404; in English and in Chinese, in light and
-dark colour schemes. Every page has no axe violation at all. A screenshot of each goes to
+the classroom list, an instructor's dashboard with a learner in it, the instructor watching the
+learner's terminal, the join page, the projector page, a learner's classroom page, a finish page
+and a 404; in English and in Chinese, in light and dark colour schemes. Every page has no axe violation at all. A screenshot of each goes to
 test-results/screenshots/axe-*.png for a person to look at."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.http import Http404
+from django.test import RequestFactory
+from django.utils import translation
+from django.views.defaults import page_not_found
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import live_site_env
@@ -109,25 +115,23 @@ def classroom_site(live_site, browser, tmp_path_factory):
         seeded = subprocess.run([sys.executable, "-c", _SEED_PROGRESS, LESSON, FINISHED_LESSON, LEARNER, "axe-teacher"],
                                 cwd=ROOT, env=live_site_env(tmp_path_factory), capture_output=True, text=True)
         assert seeded.returncode == 0, seeded.stderr
+        teacher.goto(dashboard)
+        watch = teacher.locator("#progress-grid a[data-watch]")
+        expect(watch).to_be_visible(timeout=15000)
+        watch_url = live_site + watch.get_attribute("href")
         yield {
             "teacher": teacher_ctx.storage_state(), "learner": learner_ctx.storage_state(),
-            "join": join_url, "dashboard": dashboard, "mine": mine,
+            "join": join_url, "dashboard": dashboard, "mine": mine, "watch": watch_url,
         }
     finally:
         teacher_ctx.close()
         learner_ctx.close()
 
 
-def _site_404(live_site, language):
+def _site_404(language):
     """The site's own 404 page as it is with DEBUG off (Django's handler and templates/404.html),
     served at the live site's address: the live site runs with DEBUG on, which shows Django's
     technical page instead."""
-    from django.contrib.auth.models import AnonymousUser
-    from django.http import Http404
-    from django.test import RequestFactory
-    from django.utils import translation
-    from django.views.defaults import page_not_found
-
     request = RequestFactory().get("/no-such-page/", HTTP_ACCEPT_LANGUAGE=language)
     request.user = AnonymousUser()
     with translation.override(language):
@@ -141,9 +145,13 @@ def _wait_dashboard(page):
     expect(page.locator("#insights")).to_be_attached(timeout=15000)
 
 
+def _wait_connected(page):
+    expect(page.locator("[data-console-status]")).to_have_text(re.compile("^(Connected|已连接)$"), timeout=30000)
+
+
 def _wait_console(page):
     # The shell's prompt: the console is attached and the status line says so.
-    expect(page.locator("#terminal .xterm-rows")).to_contain_text("$", timeout=30000)
+    expect(page.locator("#terminal .xterm-rows")).to_contain_text("$", timeout=60000)
 
 
 # (name, who, path or key into classroom_site, how to know the page is ready)
@@ -158,6 +166,7 @@ PAGES = [
     ("classroom-list", "teacher", "/classrooms/", None),
     ("dashboard", "teacher", "dashboard", _wait_dashboard),
     ("projector", "teacher", "projector", None),
+    ("watch", "teacher", "watch", _wait_connected),
     ("lesson-running-sandbox", "learner", f"/lessons/{LESSON}/", _wait_console),
     ("classroom-mine", "learner", "mine", None),
 ]
@@ -185,7 +194,7 @@ def test_every_page_has_no_axe_violations(live_site, browser, classroom_site, la
             else:
                 url = classroom_site[where]
             if name == "not-found":
-                page.route(url, _site_404(live_site, language))
+                page.route(url, _site_404(language))
             response = page.goto(url)
             assert response.status == (404 if name == "not-found" else 200), f"{name}: {url} answered {response.status}"
             assert page.locator("html").get_attribute("lang") == language, f"{name} is not in {language}"
