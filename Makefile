@@ -20,6 +20,7 @@ setup-dev: setup
 	$(PIP) install -q -r requirements-dev.txt -c requirements.lock
 
 # xterm.js comes from npm (package-lock.json) into an ignored static folder; never committed.
+# axe-core (a devDependency) stays in node_modules: only the accessibility browser test loads it.
 assets:
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p static/vendor/xterm

@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts import guests
 from lessons.content_loader import Lesson, get_lesson
@@ -52,7 +53,7 @@ def is_instructor(user) -> bool:
 
 
 def grant_instructor(user, *, revoke: bool = False) -> None:
-    group, _ = Group.objects.get_or_create(name=INSTRUCTORS_GROUP)
+    group, _created = Group.objects.get_or_create(name=INSTRUCTORS_GROUP)
     (user.groups.remove if revoke else user.groups.add)(group)
 
 
@@ -92,12 +93,12 @@ def assigned_lessons(classroom: Classroom) -> list[Lesson]:
 def create_classroom(instructor, name: str, lesson_slugs: list[str]) -> Classroom:
     name = (name or "").strip()
     if not name:
-        raise ClassroomError("Give the classroom a name.")
+        raise ClassroomError(_("Give the classroom a name."))
     if not lesson_slugs:
-        raise ClassroomError("Assign at least one lesson.")
+        raise ClassroomError(_("Assign at least one lesson."))
     unknown = [slug for slug in lesson_slugs if get_lesson(slug) is None]
     if unknown:
-        raise ClassroomError(f"No such lesson: {', '.join(unknown)}.")
+        raise ClassroomError(_("No such lesson: %(slugs)s.") % {"slugs": ", ".join(unknown)})
     with transaction.atomic():
         classroom = Classroom.objects.create(name=name[:200], instructor=instructor)
         set_lessons(classroom, lesson_slugs)
@@ -147,12 +148,12 @@ def join(classroom: Classroom, user, display_name: str = "") -> Membership:
     if existing:
         return existing
     if not classroom.open_for_joining:
-        raise ClassroomError("This classroom is closed to new learners; ask your instructor.")
+        raise ClassroomError(_("This classroom is closed to new learners; ask your instructor."))
     if classroom.instructor_id == user.pk:
-        raise ClassroomError("You teach this classroom: open its dashboard instead.")
+        raise ClassroomError(_("You teach this classroom: open its dashboard instead."))
     name = clean_display_name(display_name, default_display_name(user))
     if not name:
-        raise ClassroomError("Choose the name your instructor will see.")
+        raise ClassroomError(_("Choose the name your instructor will see."))
     try:
         with transaction.atomic():
             return Membership.objects.create(classroom=classroom, user=user, display_name=name)
@@ -248,7 +249,9 @@ def dashboard_snapshot(classroom: Classroom) -> dict:
     return {
         "classroom": classroom.pk,
         "lessons": [
-            {"slug": lesson.slug, "title": lesson.title, "steps": [{"slug": s.slug, "title": s.title} for s in lesson.steps]}
+            # "language": the language of the titles (an untranslated lesson's are in the original's).
+            {"slug": lesson.slug, "title": lesson.title, "language": lesson.language,
+             "steps": [{"slug": s.slug, "title": s.title} for s in lesson.steps]}
             for lesson in lessons
         ],
         "members": [{"id": m["id"], "user": m["user_id"], "name": m["display_name"]} for m in members],
@@ -292,6 +295,7 @@ class StepInsight:
     most_stuck: bool = False
     common_failure_example: str = ""  # one learner's message as they saw it
     struggling: int = 0  # learners past the stuck thresholds (time on the step or failed checks)
+    language: str = ""  # the language of ``title`` (an untranslated step's is the original's)
 
 
 # Checks print the learner's own values (a pod's random name, a file's content, a count): replace
@@ -387,6 +391,7 @@ def class_insights(classroom: Classroom, *, now=None) -> list[StepInsight]:
                     lesson=lesson.slug,
                     step=step.slug,
                     title=step.title,
+                    language=step.language,
                     learners=learners,
                     opened=opened[key],
                     passed=passed[key],
@@ -481,7 +486,7 @@ async def take_control(classroom: Classroom, sandbox: Sandbox, instructor) -> No
 
 
 async def release_control(classroom: Classroom, sandbox: Sandbox, instructor) -> None:
-    deleted, _ = await TakeOver.objects.filter(sandbox=sandbox, instructor=instructor, classroom=classroom).adelete()
+    deleted, _rows = await TakeOver.objects.filter(sandbox=sandbox, instructor=instructor, classroom=classroom).adelete()
     if deleted:
         await sandbox_services.send_notice(
             sandbox.id, f"Your instructor {instructor_name(instructor)} gave the terminal back to you."
@@ -510,9 +515,9 @@ async def broadcast(classroom: Classroom, message: str) -> int:
     """Show the message on every open console of the class; returns how many sandboxes got it."""
     message = " ".join((message or "").split())
     if not message:
-        raise ClassroomError("Write a message to send.")
+        raise ClassroomError(_("Write a message to send."))
     if len(message) > MAX_BROADCAST_CHARS:
-        raise ClassroomError(f"Messages are limited to {MAX_BROADCAST_CHARS} characters.")
+        raise ClassroomError(_("Messages are limited to %(limit)d characters.") % {"limit": MAX_BROADCAST_CHARS})
     sandboxes = await _live_sandboxes(classroom)
     for sandbox in sandboxes:
         await sandbox_services.send_notice(sandbox.id, message)
@@ -532,7 +537,7 @@ async def reset_learner_sandbox(sandbox: Sandbox) -> None:
 async def extend_class(classroom: Classroom, seconds: int) -> int:
     """Give every live sandbox of the class more time; returns how many were extended."""
     if not 60 <= seconds <= settings.CLASSROOM_MAX_EXTEND_SECONDS:
-        raise ClassroomError(f"Extend by 1 to {settings.CLASSROOM_MAX_EXTEND_SECONDS // 60} minutes.")
+        raise ClassroomError(_("Extend by 1 to %(limit)d minutes.") % {"limit": settings.CLASSROOM_MAX_EXTEND_SECONDS // 60})
     sandboxes = await _live_sandboxes(classroom)
     for sandbox in sandboxes:
         await sandbox_services.extend_sandbox(sandbox, seconds)

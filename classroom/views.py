@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import guests, limits
 from lessons import scenario_upload
 from lessons import services as lesson_services
-from lessons.content_loader import all_lessons
+from lessons.content_loader import all_lessons, get_lesson
 from sandbox import preview
 from sandbox.services import SandboxLimitReached
 
@@ -80,7 +80,7 @@ def update_classroom(request: HttpRequest, classroom_id: int) -> HttpResponse:
     if lessons:
         unknown = [slug for slug in lessons if not any(lesson.slug == slug for lesson in all_lessons())]
         if unknown:
-            messages.error(request, f"No such lesson: {', '.join(unknown)}.")
+            messages.error(request, _("No such lesson: %(slugs)s.") % {"slugs": ", ".join(unknown)})
         else:
             services.set_lessons(classroom, lessons)
     return redirect("classroom:dashboard", classroom.pk)
@@ -225,6 +225,14 @@ def _dashboard_words() -> dict[str, str]:
         "reconnecting": _("reconnecting…"),
         "ended": _("class ended"),
         "notAllowed": _("not allowed"),
+        # A sandbox's state, as the grid shows it (state_<Sandbox.state>).
+        "state_queued": _("queued"),
+        "state_starting": _("starting"),
+        "state_running": _("running"),
+        "state_stopping": _("stopping"),
+        "state_stopped": _("stopped"),
+        "state_failed": _("failed"),
+        "state_gone": _("gone"),
     }
 
 
@@ -371,7 +379,7 @@ async def broadcast(request: HttpRequest, classroom_id: int) -> HttpResponse:
         count = await services.broadcast(classroom, request.POST.get("message", ""))
     except ClassroomError as exc:
         return _done(request, classroom_id, str(exc), error=True)
-    return _done(request, classroom_id, f"Sent to {count} open sandbox(es).")
+    return _done(request, classroom_id, _("Sent to %(count)d open sandbox(es).") % {"count": count})
 
 
 @require_POST
@@ -381,17 +389,17 @@ async def extend(request: HttpRequest, classroom_id: int) -> HttpResponse:
         minutes = int(request.POST.get("minutes", ""))
         count = await services.extend_class(classroom, minutes * 60)
     except ValueError:
-        return _done(request, classroom_id, "Give the number of minutes to add.", error=True)
+        return _done(request, classroom_id, _("Give the number of minutes to add."), error=True)
     except ClassroomError as exc:
         return _done(request, classroom_id, str(exc), error=True)
-    return _done(request, classroom_id, f"Extended {count} sandbox(es) by {minutes} minutes.")
+    return _done(request, classroom_id, _("Extended %(count)d sandbox(es) by %(minutes)d minutes.") % {"count": count, "minutes": minutes})
 
 
 @require_POST
 async def stop_all(request: HttpRequest, classroom_id: int) -> HttpResponse:
     _user, classroom = await _instructor_classroom(request, classroom_id)
     count = await services.stop_all(classroom)
-    return _done(request, classroom_id, f"Stopped {count} sandbox(es).")
+    return _done(request, classroom_id, _("Stopped %(count)d sandbox(es).") % {"count": count})
 
 
 async def _learner_sandbox(request: HttpRequest, classroom_id: int, sandbox_id, *, console: bool = False):
@@ -446,6 +454,7 @@ def watch(request: HttpRequest, classroom_id: int, sandbox_id) -> HttpResponse:
             "classroom": classroom,
             "sandbox": sandbox,
             "learner_name": services.learner_name(classroom, sandbox.owner),
+            "lesson": get_lesson(sandbox.lesson),
             "in_control": services.has_control(sandbox, request.user),
             "console_url": f"/ws/sandboxes/{sandbox.id}/console/",
             "web_preview": preview.offered(sandbox.workspace),

@@ -170,6 +170,13 @@ class Translated:
         language = (language or translation.get_language() or "").lower()
         return self.translations.get(language, self.text)
 
+    @property
+    def language(self) -> str:
+        """The language of the text shown now: the active one if translated, else the original's
+        (lessons are written in ``settings.LANGUAGE_CODE``), for templates' ``lang`` attributes."""
+        active = (translation.get_language() or "").lower()
+        return active if active in self.translations else settings.LANGUAGE_CODE
+
 
 @dataclasses.dataclass(frozen=True)
 class Step(Translated):

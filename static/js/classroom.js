@@ -51,8 +51,9 @@
     head.appendChild(el("th", { scope: "col" }, say("learner", "Learner")));
     head.appendChild(el("th", { scope: "col" }, say("active", "Active")));
     data.lessons.forEach((lesson) => {
-      head.appendChild(el("th", { scope: "col", class: "lesson-head" }, lesson.title));
-      lesson.steps.forEach((step, i) => head.appendChild(el("th", { scope: "col", title: step.title }, String(i + 1))));
+      const lang = lesson.language && lesson.language !== document.documentElement.lang ? { lang: lesson.language } : {};
+      head.appendChild(el("th", { scope: "col", class: "lesson-head", ...lang }, lesson.title));
+      lesson.steps.forEach((step, i) => head.appendChild(el("th", { scope: "col", title: step.title, ...lang }, String(i + 1))));
     });
     const thead = el("thead"); thead.appendChild(head); grid.appendChild(thead);
     const body = el("tbody");
@@ -103,7 +104,7 @@
     td.textContent = "";
     const sb = data.sandboxes[user + ":" + lesson];
     if (!sb) { td.appendChild(el("span", { class: "muted" }, "–")); return; }
-    td.appendChild(el("span", { class: "state state-" + sb.state, "data-sandbox-state": sb.state }, sb.state));
+    td.appendChild(el("span", { class: "state state-" + sb.state, "data-sandbox-state": sb.state }, say("state_" + sb.state, sb.state)));
     if (sb.state === "running") {
       const watch = el("a", { href: root.dataset.watchUrl.replace("00000000-0000-0000-0000-000000000000", sb.sandbox), class: "watch", "data-watch": user }, say("watch", "watch"));
       td.appendChild(watch);

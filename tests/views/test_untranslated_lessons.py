@@ -1,0 +1,57 @@
+"""A lesson with no Chinese text yet, on Chinese pages: the catalogue and the lesson page say it is
+in English, and its English is marked lang="en" (screen readers switch voice, browsers fonts);
+translated lessons carry no such mark."""
+
+import re
+
+import pytest
+
+from lessons.content_loader import get_lesson
+from tests.views.conftest import signed_in_client
+
+UNTRANSLATED = "containers"
+TRANSLATED = "what-is-a-container"
+
+
+def _chinese(user):
+    client = signed_in_client(user)
+    client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/"})
+    return client
+
+
+def _card(html: str, slug: str) -> str:
+    return re.search(rf'<li class="lesson-card" data-lesson="{slug}">(.*?)</li>', html, re.S).group(1)
+
+
+def test_the_lessons_are_as_this_test_expects():
+    assert "zh-hans" not in get_lesson(UNTRANSLATED).languages
+    assert "zh-hans" in get_lesson(TRANSLATED).languages
+
+
+@pytest.mark.django_db
+def test_catalogue_labels_the_untranslated_lesson_and_marks_its_english(owner):
+    html = _chinese(owner).get("/").content.decode()
+    untranslated, translated = _card(html, UNTRANSLATED), _card(html, TRANSLATED)
+    assert '<div class="lesson-blurb" lang="en">' in untranslated and "尚未翻译" in untranslated
+    assert "lang=" not in translated and "尚未翻译" not in translated
+
+
+@pytest.mark.django_db
+def test_untranslated_lesson_page_says_so_and_marks_the_lesson_text(owner):
+    html = _chinese(owner).get(f"/lessons/{UNTRANSLATED}/").content.decode()
+    assert "data-untranslated" in html and "这一课尚未翻译" in html
+    assert '<div class="step-body" lang="en">' in html
+    assert re.search(r'<h1 class="step-title" id="step-title">第 1 步: <span lang="en">', html)
+
+
+@pytest.mark.django_db
+def test_translated_lesson_page_has_no_english_marks(owner):
+    html = _chinese(owner).get(f"/lessons/{TRANSLATED}/").content.decode()
+    assert "data-untranslated" not in html
+    assert '<div class="step-body">' in html
+
+
+@pytest.mark.django_db
+def test_english_pages_mark_nothing(owner):
+    html = signed_in_client(owner).get(f"/lessons/{UNTRANSLATED}/").content.decode()
+    assert "data-untranslated" not in html and '<div class="step-body">' in html
