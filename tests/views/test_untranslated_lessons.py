@@ -3,14 +3,28 @@ in English, and its English is marked lang="en" (screen readers switch voice, br
 translated lessons carry no such mark."""
 
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 
 from lessons.content_loader import get_lesson
 from tests.views.conftest import signed_in_client
 
-UNTRANSLATED = "containers"
+# Every lesson of the curriculum is translated: the untranslated one is an English-only copy of
+# one, in a folder of extra lessons (LESSON_DIRS), as an instructor's own lesson would be.
+UNTRANSLATED = "english-only"
 TRANSLATED = "what-is-a-container"
+CONTENT = Path(__file__).resolve().parents[2] / "lessons" / "content"
+
+
+@pytest.fixture(autouse=True)
+def english_only_lesson(tmp_path, settings):
+    copy = tmp_path / UNTRANSLATED
+    shutil.copytree(CONTENT / "containers", copy, ignore=shutil.ignore_patterns("*.zh-hans.md"))
+    front = copy / "lesson.md"
+    front.write_text(re.sub(r"^order: .*$", "order: 9999", front.read_text(), count=1, flags=re.M))
+    settings.LESSON_DIRS = [str(tmp_path)]
 
 
 def _chinese(user):
