@@ -101,7 +101,10 @@ def _quiz(questions: list, file: str, report: Report) -> str:
         lines = [f">>Q{number}: {question.get('prompt', '')}<<"]
         if question.get("choices"):
             answer = str(question.get("answer"))
-            lines += [f"({'*' if str(choice) == answer else ' '}) {choice}" for choice in question["choices"]]
+            texts = [str(choice.get("text", "")) if isinstance(choice, dict) else str(choice) for choice in question["choices"]]
+            lines += [f"({'*' if text == answer else ' '}) {text}" for text in texts]
+            if any(isinstance(choice, dict) and choice.get("why") for choice in question["choices"]):
+                report.add(file, 1, "reported", f"question {number}: the feedback of each wrong choice (why) is not exported: Katacoda's quiz has none")
         else:
             accepted = question.get("answer_text") or []
             accepted = [accepted] if isinstance(accepted, (str, int, float)) else accepted

@@ -259,7 +259,8 @@ def _rewrite_namespaces(line: str) -> tuple[str | None, list[Finding]]:
     if _NAMESPACE_LINE.match(line):
         findings.append(Finding(0, "rewritten", f"`{line.strip()}` removed from the manifest: objects go to the learner's own namespace"))
         return None, findings
-    if re.search(r"\bkubectl\b.*(\s-A\b|--all-namespaces)", line):
+    # kubectl's own -A, not a `grep -A 6` after a pipe
+    if any(re.search(r"(\s-A\b|--all-namespaces)", segment.group()) for segment in _KUBECTL_SEGMENT.finditer(line)):
         findings.append(Finding(0, "cannot-run", "--all-namespaces: the learner may read their own namespace only"))
     return line, findings
 

@@ -331,7 +331,8 @@ def test_what_cannot_run_here_is_named(command):
 @pytest.mark.parametrize(
     "command",
     ["mount=$(kubectl get pod app -o jsonpath='{.spec.volumes}')", "echo 'the kubelet restarts it'", "timeout 5 wget -qO- http://web.$ns.svc:8080",
-     "kubectl config view --minify -o jsonpath='{..namespace}'", "cat <<EOF > Dockerfile\nRUN apt-get install -y x\nEOF"],
+     "kubectl config view --minify -o jsonpath='{..namespace}'", "cat <<EOF > Dockerfile\nRUN apt-get install -y x\nEOF",
+     "kubectl describe pod plain | grep -A 6 Limits"],
 )
 def test_what_can_run_is_not_named(command):
     env = KUBERNETES if "kubectl" in command or "svc" in command else DOCKER
