@@ -61,7 +61,7 @@ test: packages-test
 	$(PY) manage.py build_images
 	./scripts/start-registry.sh
 	$(PY) manage.py seed_registry
-	$(PY) manage.py check_lessons
+	$(PY) manage.py check_lessons --strict
 	TUTORIAL_LOCAL_CLUSTER=1 ./scripts/local-cluster.sh
 	TUTORIAL_TEST_KUBECONFIG=$${TUTORIAL_TEST_KUBECONFIG:-$(CURDIR)/data/cluster/admin.kubeconfig} \
 	  ./scripts/run-tests.sh $(PYTEST_ARGS)
