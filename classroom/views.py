@@ -431,14 +431,25 @@ async def reset_sandbox(request: HttpRequest, classroom_id: int, sandbox_id) -> 
 async def take_control(request: HttpRequest, classroom_id: int, sandbox_id) -> HttpResponse:
     user, classroom, sandbox = await _learner_sandbox(request, classroom_id, sandbox_id, console=True)
     await services.take_control(classroom, sandbox, user)
-    return redirect("classroom:watch", classroom_id, sandbox.id)
+    return await _control_changed(request, classroom, sandbox, user)
 
 
 @require_POST
 async def release_control(request: HttpRequest, classroom_id: int, sandbox_id) -> HttpResponse:
     user, classroom, sandbox = await _learner_sandbox(request, classroom_id, sandbox_id)
     await services.release_control(classroom, sandbox, user)
-    return redirect("classroom:watch", classroom_id, sandbox.id)
+    return await _control_changed(request, classroom, sandbox, user)
+
+
+async def _control_changed(request: HttpRequest, classroom, sandbox, user) -> HttpResponse:
+    """From the watch page (htmx): the new control bar, and the page's console reconnects, since
+    an attach's stdin is fixed when it opens. Without scripts: back to the watch page."""
+    if not request.htmx:
+        return redirect("classroom:watch", classroom.pk, sandbox.id)
+    in_control = await sync_to_async(services.has_control)(sandbox, user)
+    response = render(request, "classroom/_control.html", {"classroom": classroom, "sandbox": sandbox, "in_control": in_control})
+    response["HX-Trigger"] = "console-reconnect"
+    return response
 
 
 @login_required

@@ -381,6 +381,15 @@
       };
     }
     open();
+    // Control taken or given back on the watch page: a new attach carries the new access (an
+    // attach's stdin is fixed when it opens), without reloading the page.
+    document.body.addEventListener("console-reconnect", () => {
+      if (ended) return;
+      const old = ws;
+      ws = null;
+      if (old) old.close();
+      open();
+    });
   }
 
   // The keys that matter, shown under the terminal.

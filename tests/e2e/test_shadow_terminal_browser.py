@@ -72,6 +72,8 @@ def test_instructor_watches_a_learner_type_then_takes_control(live_site, browser
         expect(learner.locator("#terminal .xterm-rows")).to_contain_text("mark-4", timeout=10000)
         assert "peek-25" not in learner.locator("#terminal .xterm-rows").inner_text()
 
+        # Taking control and giving it back happen in place: the watch page is never reloaded.
+        teacher.evaluate("window.sameWatchPage = true")
         teacher.get_by_role("button", name="Take control").click()
         expect(learner.locator("#console-notice")).to_contain_text("has taken control", timeout=10000)
         expect(teacher.locator("[data-control]")).to_have_attribute("data-control", "full")
@@ -80,6 +82,18 @@ def test_instructor_watches_a_learner_type_then_takes_control(live_site, browser
         teacher.keyboard.type("echo teacher-$((8*8))")
         teacher.keyboard.press("Enter")
         expect(learner.locator("#terminal .xterm-rows")).to_contain_text("teacher-64", timeout=10000)
+
+        teacher.get_by_role("button", name="Give control back").click()
+        expect(teacher.locator("[data-control]")).to_have_attribute("data-control", "read-only")
+        expect(teacher.locator("[data-console-status]")).to_have_text("Connected", timeout=15000)
+        teacher.locator("#terminal").click()
+        teacher.keyboard.type("echo again-$((3*3))")
+        teacher.keyboard.press("Enter")
+        learner.keyboard.type("echo last-$((4+4))")
+        learner.keyboard.press("Enter")
+        expect(learner.locator("#terminal .xterm-rows")).to_contain_text("last-8", timeout=10000)
+        assert "again-9" not in learner.locator("#terminal .xterm-rows").inner_text()
+        assert teacher.evaluate("window.sameWatchPage === true")
     finally:
         teacher_ctx.close()
         learner_ctx.close()
