@@ -2,7 +2,9 @@
 
 Measures sandbox ready time (start request -> first prompt byte on the websocket), keystroke echo
 through the websocket vs. directly on the engine's attach socket, and output throughput to a client
-that acks like xterm.js, with the server's RSS growth. Prints JSON with --json.
+that acks like xterm.js vs. the engine's own attach socket read directly in the same run (same
+container, same command, once the websocket has closed: an unread attach would halt the other),
+with the server's RSS growth. Prints JSON with --json.
 
     .venv/bin/python bench/console.py --json
 
@@ -140,12 +142,16 @@ async def raw_echo_times(container_id: str, count: int) -> list[float]:
     return times
 
 
+def flood_command(megabytes: int) -> bytes:
+    """``megabytes`` of output, then a marker the typed command itself does not contain."""
+    return f"head -c {megabytes * 1_000_000} /dev/zero | tr '\\0' x; echo; echo DONE-$((1+1))\r".encode()
+
+
 async def throughput(learner: Learner, daphne_pid: int, megabytes: int) -> tuple[float, float]:
     server = psutil.Process(daphne_pid)
     rss_before = server.memory_info().rss
     peak = rss_before
-    size = megabytes * 1_000_000
-    await learner.ws.send_bytes(f"head -c {size} /dev/zero | tr '\\0' x; echo; echo DONE-$((1+1))\r".encode())
+    await learner.ws.send_bytes(flood_command(megabytes))
     started = time.perf_counter()
     received = 0
     seen_tail = b""
@@ -161,6 +167,30 @@ async def throughput(learner: Learner, daphne_pid: int, megabytes: int) -> tuple
     elapsed = time.perf_counter() - started
     peak = max(peak, server.memory_info().rss)
     return received / 1e6 / elapsed, (peak - rss_before) / 2**20
+
+
+async def raw_throughput(container_id: str, megabytes: int) -> float:
+    """The same flood read straight off the engine's attach socket, as fast as it comes (MB/s)."""
+    from django.conf import settings
+
+    from sandbox.backends import engine_socket
+
+    stream = await engine_socket.hijack(settings.DOCKER_HOST, f"/containers/{container_id}/attach",
+                                        {"stream": 1, "stdin": 1, "stdout": 1, "stderr": 1})
+    try:
+        await stream.write(flood_command(megabytes))
+        started = time.perf_counter()
+        received = 0
+        seen_tail = b""
+        while b"DONE-2" not in seen_tail:
+            chunk = await asyncio.wait_for(stream.read(65536), 120)
+            if not chunk:
+                raise RuntimeError("the engine closed the attach stream")
+            received += len(chunk)
+            seen_tail = (seen_tail + chunk)[-64:]
+        return received / 1e6 / (time.perf_counter() - started)
+    finally:
+        await stream.close()
 
 
 def daphne_rss(server_pid: int) -> int:
@@ -251,8 +281,13 @@ async def main(args) -> dict:
         sandbox = await Sandbox.objects.aget(pk=learner.sandbox_id)
         echo = await echo_times(learner, args.keystrokes)
         raw = await raw_echo_times(sandbox.engine_ref, args.keystrokes)
-        mb_s, rss_growth = await throughput(learner, daphne_pid, args.megabytes)
+        site_runs = [await throughput(learner, daphne_pid, args.megabytes) for _ in range(args.repeats)]
         await learner.close()
+        # The websocket's attach is closed now: nothing else holds the engine's copy of the output.
+        raw_runs = [await raw_throughput(sandbox.engine_ref, args.megabytes) for _ in range(args.repeats)]
+        mb_s = statistics.median(mb for mb, _ in site_runs)
+        rss_growth = max(growth for _, growth in site_runs)
+        raw_mb_s = statistics.median(raw_runs)
 
     return {
         "ready_p50_s": round(statistics.median(ready), 3),
@@ -264,10 +299,13 @@ async def main(args) -> dict:
         "raw_echo_p99_ms": round(percentile(raw, 99), 2),
         "added_echo_p99_ms": round(percentile(echo, 99) - percentile(raw, 99), 2),
         "throughput_mb_s": round(mb_s, 1),
+        "raw_throughput_mb_s": round(raw_mb_s, 1),
+        "throughput_ratio": round(mb_s / raw_mb_s, 3),
         "server_rss_growth_mb": round(rss_growth, 1),
         "runs": args.runs,
         "keystrokes": args.keystrokes,
         "megabytes": args.megabytes,
+        "throughput_repeats": args.repeats,
     }
 
 
@@ -277,6 +315,7 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--keystrokes", type=int, default=1000)
     parser.add_argument("--megabytes", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=3, help="throughput runs each, site and raw (median)")
     parser.add_argument("--soak", type=float, default=0, help="seconds of the idle soak (0: the other figures)")
     parser.add_argument("--consoles", type=int, default=20, help="consoles open during --soak")
     parser.add_argument("--probe-every", type=float, default=15, help="seconds between a console's probe keys")

@@ -6,8 +6,13 @@ Ready time is what a learner waits: the Start request -> the first prompt byte o
 websocket. For 1, 10 and 30 learners starting at once, cold (a container created per start) and warm (claimed from a pool
 pre-filled to that size). Idle memory is each idle sandbox's cgroup memory (``usage`` minus page
 cache, as ``docker stats`` shows), averaged over the 30 idle sandboxes of the last round.
+``server_cpu_ms_per_warm_start``: CPU of the daphne processes (user + system) from the moment a
+warm round's learners press Start to their last prompt, per start.
 
     .venv/bin/python bench/lifecycle.py --json
+
+``--profile DIR`` records the daphne processes with py-spy (``pip install py-spy``; not a project
+requirement) during the warm rounds, one file of collapsed stacks per process in DIR.
 """
 
 from __future__ import annotations
@@ -19,11 +24,14 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import time
 
 import aiohttp
+import psutil
 import yarl
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -34,6 +42,19 @@ LESSON = "what-is-a-container"
 PROMPT = re.compile(rb"\$ ")
 _names = itertools.count()
 ANSWERED: list[float] = []  # Start request -> page answered, of the last round (the rest is the console)
+SERVERS: list[psutil.Process] = []  # the daphne processes
+SERVER_CPU: list[float] = []  # seconds of their CPU per round, Start pressed -> the last prompt
+
+
+def server_cpu_seconds() -> float:
+    total = 0.0
+    for process in SERVERS:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:  # a process that died (serve.py starts another)
+            continue
+        total += times.user + times.system
+    return total
 
 
 class Learner:
@@ -111,8 +132,10 @@ async def round_of(base_url: str, count: int, repeat: int = 1) -> tuple[list[flo
         go = asyncio.Event()
         pending = [asyncio.create_task(learner.start(go)) for learner in learners]
         await asyncio.sleep(0.2)
+        cpu_before = server_cpu_seconds()
         go.set()
         results = await asyncio.gather(*pending)
+        SERVER_CPU.append(server_cpu_seconds() - cpu_before)
         ANSWERED.extend(learner.answered for learner in learners)
         times += [t for t, _ in results]
         ids += [i for _, i in results]
@@ -146,9 +169,14 @@ def idle_memory_mib(sandbox_ids: list[str]) -> tuple[float, float]:
 async def main(args) -> dict:
     os.environ.update({"TUTORIAL_SANDBOX_CAPACITY": "200", "TUTORIAL_WARM_POOL": "", "TUTORIAL_SANDBOXES_PER_USER": "5"})
     result: dict = {"server_processes": args.processes}
-    async with running_site(args.processes) as (base_url, _pid):
+    async with running_site(args.processes) as (base_url, server_pid):
+        server = psutil.Process(server_pid)
+        SERVERS[:] = [c for c in server.children() if "daphne" in " ".join(c.cmdline())] or [server]
         await ready_time(base_url)  # warm up the site and the image cache
         await stop_all()
+        warm_cpu, warm_starts, profilers = 0.0, 0, []
+        if args.profile:
+            os.makedirs(args.profile, exist_ok=True)
         for count in args.counts:
             repeat = args.single_runs if count == 1 else args.rounds
             cold = []
@@ -159,7 +187,16 @@ async def main(args) -> dict:
             ANSWERED.clear()
             for _ in range(repeat):
                 await fill_pool(count)
+                if args.profile:
+                    profilers = [start_profiler(process.pid, args.profile) for process in SERVERS]
+                    await asyncio.sleep(1)  # py-spy attaches
+                SERVER_CPU.clear()
                 times, ids = await round_of(base_url, count)
+                for profiler in profilers:
+                    profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+                    profiler.wait(60)
+                warm_cpu += sum(SERVER_CPU)
+                warm_starts += len(times)
                 warm += times
                 if count == max(args.counts):
                     await asyncio.sleep(args.settle)
@@ -176,8 +213,19 @@ async def main(args) -> dict:
                     continue
                 result[f"{name}{count}_p50_s"] = round(statistics.median(values), 3)
                 result[f"{name}{count}_p95_s"] = round(percentile(values, 95), 3)
+        result["server_cpu_ms_per_warm_start"] = round(warm_cpu * 1000 / warm_starts, 1) if warm_starts else None
     result["cpus"] = os.cpu_count()
     return result
+
+
+def start_profiler(pid: int, directory: str) -> subprocess.Popen:
+    """py-spy sampling one daphne process (appending its stacks to DIR/daphne-PID.txt)."""
+    spy = shutil.which("py-spy")
+    if spy is None:
+        raise SystemExit("--profile needs py-spy on PATH (pip install py-spy)")
+    path = os.path.join(directory, f"daphne-{pid}-{time.time_ns()}.txt")
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "--output", path],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 if __name__ == "__main__":
@@ -189,6 +237,7 @@ if __name__ == "__main__":
                         help="rounds of each larger count (one round of 30 is 30 samples: its p95 is the 29th)")
     parser.add_argument("--warm-only", action="store_true", help="skip the cold rounds (to measure the pool alone)")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds idle before memory is read")
+    parser.add_argument("--profile", metavar="DIR", help="record the daphne processes with py-spy during warm rounds")
     parser.add_argument("--processes", type=int, default=0,
                         help="daphne processes (0: as `make run` serves: one per core, at most 4, with redis-server)")
     options = parser.parse_args()

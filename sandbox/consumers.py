@@ -132,6 +132,18 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             position = await services.queue_position(sandbox)
             await self.send(text_data=state_text(sandbox.state, sandbox.failure_reason, position))
 
+    async def dispatch(self, message):
+        """Frames from the browser (keystrokes, acks, resizes) go straight to their handler.
+
+        Channels' dispatch first closes stale database connections, through the one thread every
+        consumer and view of the process shares for sync work: each keystroke and each ack (one
+        per output frame, hundreds a second under a flood) waited for that thread, behind any
+        database work of a whole class. Nothing a frame's handler does touches the database, and
+        every other message (connect, channel-layer events, disconnect) still goes through it."""
+        if message["type"] == "websocket.receive":
+            return await self.websocket_receive(message)
+        return await super().dispatch(message)
+
     async def close_with(self, code: int, reason: str = ""):
         """Tell the page why (and whether to reconnect), then close with ``code``."""
         self.closing = True

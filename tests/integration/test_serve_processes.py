@@ -1,12 +1,14 @@
 """``make run`` serves the site with several daphne processes on one port (scripts/serve.py) and a
 private Redis (scripts/start-redis.sh) between them. What a class notices: the site answers with
-both processes, keeps answering when one of them dies (it is started again), and without Redis
+both processes, a class connecting at once is shared between them (not piled on one while the
+other idles), it keeps answering when one of them dies (it is started again), and without Redis
 it still serves, with one process, and says why.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import subprocess
 import sys
@@ -70,6 +72,48 @@ def test_two_processes_serve_and_one_that_dies_is_replaced_while_the_site_answer
             pytest.fail(f"serve.py did not start a new process: {(tmp_path / 'serve.log').read_text()[-2000:]}")
         assert _status(server.url + "/healthz") == 200
         assert "exited with -9" in (tmp_path / "serve.log").read_text()
+
+
+def _connections_held(daphne: psutil.Process, port: int) -> int:
+    return sum(1 for connection in daphne.net_connections(kind="tcp")
+               if connection.status == psutil.CONN_ESTABLISHED and connection.laddr and connection.laddr.port == port)
+
+
+# 40 connections as a class's burst, opened three times: each round lands by the kernel's hash of
+# the client's address and port, so a fair split of one round can still stray past 35/65 % by chance
+# (about one in twenty); the worst of three rounds straying is luck no one should meet.
+BURST = 40
+ROUNDS = 3
+
+
+def test_a_burst_of_connections_is_shared_between_the_processes(tmp_path):
+    with _site_env(tmp_path, redis=True) as env, \
+            running_daphne(env, tmp_path / "serve.log", ready_path="/healthz", processes=2) as server:
+        daphnes = _daphnes(server.pid)
+        assert len(daphnes) == 2, (tmp_path / "serve.log").read_text()[-2000:]
+        port = int(server.url.rsplit(":", 1)[1])
+        shares = []
+        for _ in range(ROUNDS):
+            # Connect them all first, as browsers of a class do within the same moment, then keep
+            # each one alive with a request: a connection is counted where it was accepted.
+            connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(BURST)]
+            try:
+                for connection in connections:
+                    connection.connect()
+                for connection in connections:
+                    connection.request("GET", "/healthz")
+                    response = connection.getresponse()
+                    response.read()
+                    assert response.status == 200
+                held = [_connections_held(daphne, port) for daphne in daphnes]
+            finally:
+                for connection in connections:
+                    connection.close()
+            assert sum(held) == BURST, held
+            shares.append(min(held) / BURST)
+            if shares[-1] >= 0.35:
+                break
+        assert max(shares) >= 0.35, f"connections per process in each round: {shares} of {BURST}"
 
 
 def test_without_redis_it_serves_with_one_process_and_says_why(tmp_path):
