@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 
 log = logging.getLogger(__name__)
@@ -12,7 +13,10 @@ _background: set[asyncio.Task] = set()
 
 
 def spawn(coro) -> asyncio.Task:
-    task = asyncio.get_running_loop().create_task(coro)
+    """Run ``coro`` in the background, in a context of its own: one copied from a request would
+    send its database calls to that request's sync thread, which is gone once the answer is sent
+    ("CurrentThreadExecutor already quit")."""
+    task = asyncio.get_running_loop().create_task(coro, context=contextvars.Context())
     _background.add(task)
     task.add_done_callback(_background.discard)
     task.add_done_callback(_log_failure)
