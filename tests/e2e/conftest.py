@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,7 @@ from tests.daphne_process import running_daphne
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
+UNTRANSLATED_LESSON = "english-only"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--disable-quic",
@@ -35,6 +38,13 @@ def live_site_env(tmp_path_factory) -> dict:
 def live_site(tmp_path_factory, docker_client, base_image):
     """Base URL of the real ASGI site served by daphne, migrated and ready."""
     data_dir = tmp_path_factory.mktemp("site-data")
+    # Every curriculum lesson is translated: an English-only copy of one, in a folder of extra
+    # lessons as an instructor's own would be, is the untranslated lesson the pages must label.
+    extra = data_dir / "extra-lessons"
+    shutil.copytree(ROOT / "lessons" / "content" / "containers", extra / UNTRANSLATED_LESSON,
+                    ignore=shutil.ignore_patterns("*.zh-hans.md"))
+    front = extra / UNTRANSLATED_LESSON / "lesson.md"
+    front.write_text(re.sub(r"^order: .*$", "order: 9999", front.read_text(), count=1, flags=re.M))
     env = {
         **os.environ,
         "TUTORIAL_DATA_DIR": str(data_dir),
@@ -48,6 +58,7 @@ def live_site(tmp_path_factory, docker_client, base_image):
         "TUTORIAL_RATE_SIGNUPS": "1000/h",
         "TUTORIAL_RATE_JOINS": "1000/h",
         "TUTORIAL_SANDBOXES_PER_ADDRESS": "0",
+        "TUTORIAL_LESSON_DIRS": str(extra),
     }
     env.pop("DATABASE_URL", None)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import live_site_env
+from tests.e2e.conftest import UNTRANSLATED_LESSON, live_site_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.engine, pytest.mark.timeout(300)]
 
@@ -22,15 +22,15 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-results" / "screenshots"
 PASSWORD = "correct horse battery 9"
 TRANSLATED = "what-is-a-container"
-UNTRANSLATED = "containers"
+UNTRANSLATED = UNTRANSLATED_LESSON  # an English-only copy the live site serves from LESSON_DIRS
 
 # Names that stay as they are in Chinese text.
-PRODUCT_NAMES = {"Docker", "Kubernetes", "kubectl", "Linux", "CSV", "QR", "Dockerfile"}
+PRODUCT_NAMES = {"Docker", "Kubernetes", "kubectl", "Linux", "CSV", "QR", "Dockerfile", "Killercoda", "Katacoda"}
 
 # Lesson content (written by lesson authors, translated or not): its titles, summaries and text.
 # Translated lessons keep terms such as Pod or ConfigMap in English on purpose.
 LESSON_CONTENT = ", ".join([
-    ".lesson-blurb", ".crumbs span", ".steps-nav li", ".step-title span", ".step-body", ".lesson-intro",
+    ".lesson-blurb", ".crumbs a[href$='/about/']", ".steps-nav li", ".step-title span", ".step-body", ".lesson-intro",
     ".quiz legend", ".quiz label", ".hints", "#solution", ".learned", ".finish-steps td",
     ".classroom-form label.check span", ".classroom-list a", "#progress-grid th", "#insights td:first-child > span",
     ".watch h1 span",

@@ -33,9 +33,11 @@ def test_guest_starts_a_sandbox_types_and_sees_output_again_after_reload(live_si
     expect(page.locator("[data-console-status]")).to_have_text("Connected", timeout=15000)
     expect(page.locator("#terminal .xterm-rows")).to_contain_text("browser-42", timeout=10000)
 
-    # exit stops the sandbox and the page offers to start it again.
+    # exit gives a new shell in the same sandbox; Stop ends it and the page offers to start it again.
     page.locator("#terminal").click()
     page.keyboard.type("exit")
     page.keyboard.press("Enter")
+    expect(page.locator("#terminal .xterm-rows")).to_contain_text("a new shell", timeout=10000)
+    page.get_by_role("button", name="Stop", exact=True).click()
     expect(page.get_by_role("button", name="Start sandbox again")).to_be_visible(timeout=15000)
     assert re.search(r"stopped", page.locator("#sandbox-pane").inner_text())
