@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.daphne_process import running_daphne
 
@@ -106,3 +107,14 @@ def browser_page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+def start_as_guest(page, live_site: str, lesson: str, *, timeout_ms: int = 15000) -> None:
+    """A visitor on the lesson's page continues as a guest, presses Start and waits for the prompt."""
+    page.goto(f"{live_site}/lessons/{lesson}/")
+    page.get_by_role("button", name="Continue as guest").click()
+    # Start through htmx (a click before the scripts ran would post the plain form and reload).
+    page.wait_for_load_state("load")
+    page.get_by_role("button", name="Start sandbox").click()
+    expect(page.locator("[data-console-status]")).to_have_text("Connected", timeout=timeout_ms)
+    expect(page.locator("#terminal .xterm-rows")).to_contain_text("$", timeout=10000)

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import start_as_guest
+
 pytestmark = [pytest.mark.browser, pytest.mark.engine]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,13 +34,7 @@ INK = """async (b64) => {
 
 
 def _start_sandbox(page, live_site):
-    page.goto(f"{live_site}/lessons/{LESSON}/")
-    page.get_by_role("button", name="Continue as guest").click()
-    # Start through htmx (a click before the scripts ran would post the plain form and reload).
-    page.wait_for_load_state("load")
-    page.get_by_role("button", name="Start sandbox").click()
-    expect(page.locator("[data-console-status]")).to_have_text("Connected", timeout=15000)
-    expect(page.locator("#terminal .xterm-rows")).to_contain_text("$", timeout=10000)
+    start_as_guest(page, live_site, LESSON)
 
 
 def _wait_until(page, expression: str, timeout_ms: int = 10000) -> None:

@@ -9,6 +9,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import start_as_guest
+
 pytestmark = [pytest.mark.browser, pytest.mark.engine]
 
 LESSON = "what-is-a-container"
@@ -24,12 +26,7 @@ def test_extend_moves_the_session_clock_and_exit_gives_a_new_shell(live_site, br
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     try:
-        page.goto(f"{live_site}/lessons/{LESSON}/")
-        page.get_by_role("button", name="Continue as guest").click()
-        page.wait_for_load_state("load")
-        page.get_by_role("button", name="Start sandbox").click()
-        expect(page.locator("[data-console-status]")).to_have_text("Connected", timeout=15000)
-        expect(page.locator("#terminal .xterm-rows")).to_contain_text("$", timeout=10000)
+        start_as_guest(page, live_site, LESSON)
 
         session = page.locator("#sandbox-timer [data-session-left-label]")
         idle = page.locator("#sandbox-timer [data-idle-left-label]")

@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import start_as_guest
+
 pytestmark = [pytest.mark.browser, pytest.mark.engine]
 
 LESSON = "containers"
@@ -16,11 +18,7 @@ def test_web_preview_opens_the_learners_page_in_an_opaque_origin(live_site, brow
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     try:
-        page.goto(f"{live_site}/lessons/{LESSON}/")
-        page.get_by_role("button", name="Continue as guest").click()
-        page.wait_for_load_state("load")
-        page.get_by_role("button", name="Start sandbox").click()
-        expect(page.locator("[data-console-status]")).to_have_text("Connected", timeout=20000)
+        start_as_guest(page, live_site, LESSON, timeout_ms=20000)
         page.locator("#terminal").click()
         page.keyboard.type("docker run -d --name site -p 127.0.0.1::8080 127.0.0.1:5000/library/web && echo pub''lished\n")
         expect(page.locator("#terminal .xterm-rows")).to_contain_text("published", timeout=30000)

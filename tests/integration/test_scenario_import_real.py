@@ -21,7 +21,7 @@ from lessons.scenarios.mapper import FAILING_SOLUTION
 from sandbox import services as sandbox_services
 from sandbox import tasks
 from sandbox.models import Sandbox
-from tests.integration.test_lessons_solutions import _ensure_image
+from tests.integration.test_lessons_solutions import ensure_lesson_image
 
 FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "scenarios"
 
@@ -38,7 +38,7 @@ async def test_an_imported_docker_scenario_fails_fresh_then_passes_after_its_sol
     [lesson] = lessons
     assert lesson.workspace == "docker"
     learner = await sync_to_async(get_user_model().objects.create_user)(username="verify-imported-scenario")
-    await sync_to_async(_ensure_image)(docker_client, lesson.image)
+    await sync_to_async(ensure_lesson_image)(docker_client, lesson.image)
     sandbox = await sandbox_services.start_sandbox(learner, lesson.slug, lesson.workspace, lesson.image)
     verified = []
     try:

@@ -17,7 +17,7 @@ from lessons.scenarios.importer import import_path
 from sandbox import services as sandbox_services
 from sandbox import tasks
 from sandbox.models import Sandbox
-from tests.integration.test_lessons_solutions import _ensure_image
+from tests.integration.test_lessons_solutions import ensure_lesson_image
 from tests.kubernetes.real_cluster import point_settings_at_cluster
 
 FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "scenarios"
@@ -38,7 +38,7 @@ async def test_an_imported_kubernetes_scenario_fails_fresh_then_passes_after_its
     step = lesson.steps[0]
     assert step.check and step.solution
     learner = await sync_to_async(get_user_model().objects.create_user)(username="verify-imported-k8s-scenario")
-    await sync_to_async(_ensure_image)(docker_client, lesson.image)
+    await sync_to_async(ensure_lesson_image)(docker_client, lesson.image)
     sandbox = await sandbox_services.start_sandbox(learner, lesson.slug, lesson.workspace, lesson.image)
     try:
         assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason
