@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_run_processes() -> int:
+    """How many server processes `make run` starts here: one per core (at most 4) with
+    redis-server installed, otherwise one (scripts/serve.py decides; this asks it)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from serve import default_processes
+
+    return default_processes() if shutil.which("redis-server") else 1
 
 
 @contextlib.asynccontextmanager

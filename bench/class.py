@@ -37,7 +37,6 @@ import os
 import random
 import re
 import secrets
-import shutil
 import statistics
 import subprocess
 import sys
@@ -50,8 +49,7 @@ import psutil
 import yarl
 
 sys.path.insert(0, os.path.dirname(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
-from _site import ROOT, percentile, running_site, session_cookie  # noqa: E402
+from _site import ROOT, make_run_processes, percentile, running_site, session_cookie  # noqa: E402
 
 LESSON = "what-is-a-container"
 PROMPT = re.compile(rb"\$ ")
@@ -391,8 +389,6 @@ if __name__ == "__main__":
                         help="daphne processes (0: as `make run` serves: one per core, at most 4, with redis-server)")
     options = parser.parse_args()
     if not options.processes:
-        from serve import default_processes
-
-        options.processes = default_processes() if shutil.which("redis-server") else 1
+        options.processes = make_run_processes()
     figures = asyncio.run(main(options))
     print(json.dumps(figures) if options.json else json.dumps(figures, indent=2))
