@@ -69,6 +69,13 @@ def on_classroom_row_deleted(sender, instance, **kwargs) -> None:
     notify_access_changed([getattr(instance, "_instructor_id", None)], roster_of=instance.classroom_id)
 
 
+def on_membership_saved(sender, instance, raw=False, **kwargs) -> None:
+    """A learner joined (or was renamed): the classroom's dashboards show them at once, not at
+    their next snapshot."""
+    if not raw:
+        notify_access_changed([], roster_of=instance.classroom_id)
+
+
 def remember_previous_instructor(sender, instance, raw=False, **kwargs) -> None:
     instance._previous_instructor_id = _instructor_of(instance.pk) if instance.pk and not raw else None
 
@@ -119,6 +126,7 @@ def connect() -> None:
     for model in (Membership, AssignedLesson):
         pre_delete.connect(remember_instructor, sender=model, dispatch_uid=f"access-pre-{model.__name__}")
         post_delete.connect(on_classroom_row_deleted, sender=model, dispatch_uid=f"access-{model.__name__}")
+    post_save.connect(on_membership_saved, sender=Membership, dispatch_uid="access-membership-saved")
     pre_save.connect(remember_previous_instructor, sender=Classroom, dispatch_uid="access-classroom-pre")
     post_save.connect(on_classroom_saved, sender=Classroom, dispatch_uid="access-classroom")
     post_delete.connect(on_classroom_deleted, sender=Classroom, dispatch_uid="access-classroom-deleted")

@@ -203,3 +203,10 @@ async def test_an_instructor_holds_a_bounded_number_of_dashboards(dashboard, cla
     again = await _connected(dashboard, classroom.pk, instructor)  # a closed tab gives its place back
     await again.disconnect()
     await second.disconnect()
+
+
+async def test_a_learner_who_joins_appears_on_the_open_dashboard_at_once(dashboard, classroom, outsider, instructor):
+    ws = await _connected(dashboard, classroom.pk, instructor)
+    await sync_to_async(services.join)(classroom, outsider, "Newcomer")
+    assert json.loads(await ws.receive_from(timeout=5))["kind"] == "roster"  # the page re-reads its snapshot
+    await ws.disconnect()
