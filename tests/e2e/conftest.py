@@ -118,3 +118,21 @@ def start_as_guest(page, live_site: str, lesson: str, *, timeout_ms: int = 15000
     page.get_by_role("button", name="Start sandbox").click()
     expect(page.locator("[data-console-status]")).to_have_text("Connected", timeout=timeout_ms)
     expect(page.locator("#terminal .xterm-rows")).to_contain_text("$", timeout=10000)
+
+
+def wait_until(page, expression: str, timeout_ms: int = 10000) -> None:
+    # Polled with evaluate: wait_for_function compiles strings, which the site's CSP forbids.
+    for _ in range(timeout_ms // 100):
+        if page.evaluate(expression):
+            return
+        page.wait_for_timeout(100)
+    focused = page.evaluate("document.activeElement ? document.activeElement.outerHTML.slice(0, 120) : null")
+    raise AssertionError(f"never true: {expression} (focus on {focused})")
+
+
+def in_viewport(page, selector: str) -> bool:
+    """The element's centre is inside the window and the element itself is what is there."""
+    return page.evaluate("""(sel) => { const el = document.querySelector(sel); const r = el.getBoundingClientRect();
+      const x = r.left + r.width / 2, y = r.top + r.height / 2;
+      if (x < 0 || y < 0 || x > innerWidth || y > innerHeight) return false;
+      const hit = document.elementFromPoint(x, y); return !!hit && (hit === el || el.contains(hit)); }""", selector)

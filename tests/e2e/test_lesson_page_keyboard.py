@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import start_as_guest
+from tests.e2e.conftest import in_viewport, start_as_guest, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.engine]
 
@@ -37,24 +37,6 @@ def _start_sandbox(page, live_site):
     start_as_guest(page, live_site, LESSON)
 
 
-def _wait_until(page, expression: str, timeout_ms: int = 10000) -> None:
-    # Polled with evaluate: wait_for_function compiles strings, which the site's CSP forbids.
-    for _ in range(timeout_ms // 100):
-        if page.evaluate(expression):
-            return
-        page.wait_for_timeout(100)
-    focused = page.evaluate("document.activeElement ? document.activeElement.outerHTML.slice(0, 120) : null")
-    raise AssertionError(f"never true: {expression} (focus on {focused})")
-
-
-def _in_viewport(page, selector: str) -> bool:
-    """The element's centre is inside the window and the element itself is what is there."""
-    return page.evaluate("""(sel) => { const el = document.querySelector(sel); const r = el.getBoundingClientRect();
-      const x = r.left + r.width / 2, y = r.top + r.height / 2;
-      if (x < 0 || y < 0 || x > innerWidth || y > innerHeight) return false;
-      const hit = document.elementFromPoint(x, y); return !!hit && (hit === el || el.contains(hit)); }""", selector)
-
-
 def _press_tab_until(page, wanted, limit: int = 80) -> bool:
     for _ in range(limit):
         page.keyboard.press("Tab")
@@ -70,7 +52,7 @@ def test_keyboard_walk_through_a_step(live_site, browser):
     try:
         _start_sandbox(page, live_site)
         # Start was the learner asking: the terminal has the keyboard once it attached.
-        _wait_until(page, FOCUS_IN_TERMINAL)
+        wait_until(page, FOCUS_IN_TERMINAL)
 
         # A page load never takes the focus into the terminal.
         page.reload()
@@ -129,22 +111,22 @@ def test_keyboard_walk_through_a_step(live_site, browser):
         expect(page.locator("#check-result")).to_have_attribute("aria-live", "polite")
         page.keyboard.press("Enter")
         expect(page.locator("#check-result [data-outcome]")).to_have_attribute("data-outcome", "failed", timeout=20000)
-        _wait_until(page, "!!document.activeElement && !!document.activeElement.closest('#check-result')")
+        wait_until(page, "!!document.activeElement && !!document.activeElement.closest('#check-result')")
         assert page.evaluate("document.activeElement.classList.contains('verdict')")
-        assert _in_viewport(page, "#check-result .verdict")
+        assert in_viewport(page, "#check-result .verdict")
 
         # Scrolled to the bottom or the top of the instructions, Check and Next are in view.
         page.locator("#lesson-text").evaluate("el => el.scrollTo(0, el.scrollHeight)")
-        assert _in_viewport(page, "button[data-check]") and _in_viewport(page, "#next-step")
+        assert in_viewport(page, "button[data-check]") and in_viewport(page, "#next-step")
         page.locator("#lesson-text").evaluate("el => el.scrollTo(0, 0)")
-        assert _in_viewport(page, "button[data-check]") and _in_viewport(page, "#next-step")
-        assert _in_viewport(page, "#check-result .verdict")
+        assert in_viewport(page, "button[data-check]") and in_viewport(page, "#next-step")
+        assert in_viewport(page, "#check-result .verdict")
         page.screenshot(path=str(SCREENSHOTS / "lesson-page-keyboard-light.png"))
 
         # A hint replaces its button: the focus goes to the hint it revealed, not to the page.
         page.locator("button[data-hint]").focus()
         page.keyboard.press("Enter")
-        _wait_until(page, "document.activeElement.classList.contains('hint')")
+        wait_until(page, "document.activeElement.classList.contains('hint')")
     finally:
         context.close()
 
@@ -163,12 +145,12 @@ def test_dark_theme_follows_the_system_and_keeps_underscores(live_site, browser)
         page.screenshot(path=str(SCREENSHOTS / "lesson-page-dark.png"))
         # The same page follows a switch to light without a reload.
         page.emulate_media(color_scheme="light")
-        _wait_until(page, "document.getElementById('terminal').terminal.options.theme.background === '#ffffff'")
+        wait_until(page, "document.getElementById('terminal').terminal.options.theme.background === '#ffffff'")
 
         # Stop from the pane: the focus does not fall to the page but to the pane's Start button.
         page.get_by_role("button", name="Stop", exact=True).click()
         expect(page.get_by_role("button", name="Start sandbox again")).to_be_visible(timeout=15000)
-        _wait_until(page, "(document.activeElement.textContent || '').includes('Start sandbox again')")
+        wait_until(page, "(document.activeElement.textContent || '').includes('Start sandbox again')")
     finally:
         context.close()
 
@@ -189,8 +171,8 @@ def test_quiz_check_in_the_task_bar_answers_and_focuses_the_verdict(live_site, b
         check.focus()
         page.keyboard.press("Enter")
         expect(page.locator("#check-result [data-outcome]")).to_have_attribute("data-outcome", "failed", timeout=10000)
-        _wait_until(page, "document.activeElement.classList.contains('verdict')")
-        assert _in_viewport(page, "#check-result .verdict")
+        wait_until(page, "document.activeElement.classList.contains('verdict')")
+        assert in_viewport(page, "#check-result .verdict")
     finally:
         context.close()
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import in_viewport, wait_until
+
 pytestmark = [pytest.mark.browser, pytest.mark.engine]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,23 +33,6 @@ BOX = """(sel) => { const r = document.querySelector(sel).getBoundingClientRect(
   return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width}; }"""
 COLS = "document.getElementById('terminal').terminal.cols"
 ROWS = "document.getElementById('terminal').terminal.rows"
-
-
-def _wait_until(page, expression: str, timeout_ms: int = 10000) -> None:
-    # Polled with evaluate: wait_for_function compiles strings, which the site's CSP forbids.
-    for _ in range(timeout_ms // 100):
-        if page.evaluate(expression):
-            return
-        page.wait_for_timeout(100)
-    raise AssertionError(f"never true: {expression}")
-
-
-def _in_viewport(page, selector: str) -> bool:
-    """The element's centre is inside the window and the element itself is what is there."""
-    return page.evaluate("""(sel) => { const el = document.querySelector(sel); const r = el.getBoundingClientRect();
-      const x = r.left + r.width / 2, y = r.top + r.height / 2;
-      if (x < 0 || y < 0 || x > innerWidth || y > innerHeight) return false;
-      const hit = document.elementFromPoint(x, y); return !!hit && (hit === el || el.contains(hit)); }""", selector)
 
 
 def _wait_connected(page, prompt: bool = False) -> None:
@@ -106,7 +91,7 @@ def test_no_sideways_scroll_and_the_terminal_fits(live_site, browser, guest_stat
         _assert_fits(page, name)
 
         # Check is in view as the page opens (the task bar sticks to the window's bottom).
-        assert _in_viewport(page, "button[data-check]"), f"{name}: Check is out of view"
+        assert in_viewport(page, "button[data-check]"), f"{name}: Check is out of view"
         if viewport["width"] < 900:
             text, terminal = page.evaluate(BOX, "#lesson-text"), page.evaluate(BOX, "#terminal")
             assert text["bottom"] <= terminal["top"], f"{name}: the terminal is not below the instructions"
@@ -123,7 +108,7 @@ def test_no_sideways_scroll_and_the_terminal_fits(live_site, browser, guest_stat
         # A narrower window: the terminal re-fits and the shell hears of it; nothing scrolls sideways.
         narrower = {"width": max(320, viewport["width"] - 70), "height": viewport["height"]}
         page.set_viewport_size(narrower)
-        _wait_until(page, f"{COLS} < {cols}")
+        wait_until(page, f"{COLS} < {cols}")
         _assert_fits(page, name + " narrower")
         _, cols_after = _shell_size(page, "after")
         assert cols_after < cols, f"{name}: the shell still has {cols_after} columns after the window shrank"
@@ -143,7 +128,7 @@ def test_a_banner_above_the_terminal_refits_it(live_site, browser, guest_state):
         rows_before, _ = _shell_size(page, "plain")
         page.evaluate("""() => { const box = document.getElementById('console-notice');
           box.textContent = 'Your instructor sent a message that takes a few lines. '.repeat(12); box.hidden = false; }""")
-        _wait_until(page, f"{ROWS} < {rows_before}")
+        wait_until(page, f"{ROWS} < {rows_before}")
         rows_after, _ = _shell_size(page, "banner")
         assert rows_after < rows_before and rows_after == page.evaluate(ROWS)
         # The terminal's last row is still inside its pane, under the banner.
@@ -177,10 +162,10 @@ def test_long_code_blocks_scroll_inside_and_by_keyboard(live_site, browser, gues
         assert wide.evaluate("el => el === document.activeElement"), "Tab never reached the wide code block"
         page.keyboard.press("ArrowRight")
         page.keyboard.press("ArrowRight")
-        _wait_until(page, "document.activeElement.scrollLeft > 0", 3000)
+        wait_until(page, "document.activeElement.scrollLeft > 0", 3000)
         # A window wide enough for the block takes it out of the Tab order again.
         page.set_viewport_size({"width": 1280, "height": 800})
-        _wait_until(page, "document.querySelectorAll('.lesson-text pre[tabindex]').length === "
+        wait_until(page, "document.querySelectorAll('.lesson-text pre[tabindex]').length === "
                           "[...document.querySelectorAll('.lesson-text pre')].filter(p => p.scrollWidth > p.clientWidth + 1).length")
     finally:
         context.close()
