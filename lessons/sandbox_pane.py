@@ -30,9 +30,7 @@ async def engine_problem(workspace: str) -> str:
     """Empty when the workspace's engine answers; otherwise what is wrong and how to fix it."""
     try:
         backend = services.get_backend(workspace)
-        ping = getattr(backend, "ping", None)
-        if ping is not None:
-            await asyncio.wait_for(ping(), ENGINE_PROBE_SECONDS)
+        await asyncio.wait_for(backend.ping(), ENGINE_PROBE_SECONDS)
     except asyncio.TimeoutError:
         return "The sandbox engine did not answer within a few seconds; check that it is running."
     except (BackendError, ImportError) as exc:

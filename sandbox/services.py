@@ -546,8 +546,7 @@ async def _why_the_console_ended(sandbox: Sandbox) -> str:
     shutting down: it stops every container a moment before its API goes away, and those
     sandboxes are not the learner's doing (the reaper settles them when the engine is back)."""
     backend = get_backend(sandbox.workspace)
-    exit_code = getattr(backend, "exit_code", None)
-    code = await exit_code(sandbox.engine_ref) if exit_code else None
+    code = await backend.exit_code(sandbox.engine_ref)
     if code is None or code < 128:
         return "The shell exited."
     deadline = asyncio.get_running_loop().time() + ENGINE_SHUTDOWN_GRACE_SECONDS
