@@ -71,6 +71,19 @@ def _fresh_backends():
     translation.deactivate()
 
 
+@pytest.fixture
+def fake_backend(settings):
+    """Every workspace served by the in-memory backend of tests/fakes.py: no engine, no cluster."""
+    from sandbox.services import get_backend
+    from tests.fakes import FakeBackend
+
+    FakeBackend.reset()
+    settings.SANDBOX_BACKENDS = {workspace: "tests.fakes.FakeBackend" for workspace in FakeBackend.workspaces}
+    get_backend.cache_clear()
+    yield FakeBackend
+    FakeBackend.reset()
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Role users are made per test; the production hasher would dominate the suite's time."""

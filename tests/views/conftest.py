@@ -44,6 +44,17 @@ def owners_sandbox(owner, base_image, labelled_leftovers):
     assert labelled_leftovers(sandbox.id) == []
 
 
+@pytest.fixture
+def fake_owners_sandbox(owner, fake_backend):
+    """A running sandbox of the owner, made through the services on the in-memory backend: for
+    tests of who may do what, which need no engine."""
+    from asgiref.sync import async_to_sync
+
+    sandbox = async_to_sync(services.start_sandbox)(owner, LESSON, "plain", "base")
+    assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason
+    return sandbox
+
+
 @pytest.fixture(autouse=True)
 def _fresh_limits():
     """Abuse-limit counters live in the cache: every test starts with none (user ids repeat
