@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from accounts import guests
 from lessons.content_loader import Lesson, get_lesson
 from lessons.models import CheckAttempt, StepProgress
+from sandbox import events as sandbox_events
 from sandbox import services as sandbox_services
 from sandbox.models import Sandbox
 
@@ -480,7 +481,7 @@ def instructor_name(user) -> str:
 
 async def take_control(classroom: Classroom, sandbox: Sandbox, instructor) -> None:
     await sync_to_async(TakeOver.objects.get_or_create)(sandbox=sandbox, instructor=instructor, classroom=classroom)
-    await sandbox_services.send_notice(
+    await sandbox_events.send_notice(
         sandbox.id, f"Your instructor {instructor_name(instructor)} has taken control of this terminal and may type in it."
     )
 
@@ -488,7 +489,7 @@ async def take_control(classroom: Classroom, sandbox: Sandbox, instructor) -> No
 async def release_control(classroom: Classroom, sandbox: Sandbox, instructor) -> None:
     deleted, _rows = await TakeOver.objects.filter(sandbox=sandbox, instructor=instructor, classroom=classroom).adelete()
     if deleted:
-        await sandbox_services.send_notice(
+        await sandbox_events.send_notice(
             sandbox.id, f"Your instructor {instructor_name(instructor)} gave the terminal back to you."
         )
 
@@ -520,17 +521,17 @@ async def broadcast(classroom: Classroom, message: str) -> int:
         raise ClassroomError(_("Messages are limited to %(limit)d characters.") % {"limit": MAX_BROADCAST_CHARS})
     sandboxes = await _live_sandboxes(classroom)
     for sandbox in sandboxes:
-        await sandbox_services.send_notice(sandbox.id, message)
+        await sandbox_events.send_notice(sandbox.id, message)
     return len(sandboxes)
 
 
 async def stop_learner_sandbox(sandbox: Sandbox) -> None:
-    await sandbox_services.send_notice(sandbox.id, "Your instructor stopped this sandbox. Your progress is kept.")
+    await sandbox_events.send_notice(sandbox.id, "Your instructor stopped this sandbox. Your progress is kept.")
     await sandbox_services.stop_sandbox(sandbox, reason="Stopped by your instructor.")
 
 
 async def reset_learner_sandbox(sandbox: Sandbox) -> None:
-    await sandbox_services.send_notice(sandbox.id, "Your instructor is resetting this sandbox.")
+    await sandbox_events.send_notice(sandbox.id, "Your instructor is resetting this sandbox.")
     await sandbox_services.reset_sandbox(sandbox)
 
 
@@ -541,7 +542,7 @@ async def extend_class(classroom: Classroom, seconds: int) -> int:
     sandboxes = await _live_sandboxes(classroom)
     for sandbox in sandboxes:
         await sandbox_services.extend_sandbox(sandbox, seconds)
-        await sandbox_services.send_notice(sandbox.id, f"Your instructor gave the class {seconds // 60} more minutes.")
+        await sandbox_events.send_notice(sandbox.id, f"Your instructor gave the class {seconds // 60} more minutes.")
     return len(sandboxes)
 
 
@@ -568,6 +569,6 @@ async def stop_all(classroom: Classroom) -> int:
     await _mark_ended(classroom)
     sandboxes = await _live_sandboxes(classroom)
     for sandbox in sandboxes:
-        await sandbox_services.send_notice(sandbox.id, "The class has ended: your sandbox is stopping. Your progress is kept.")
+        await sandbox_events.send_notice(sandbox.id, "The class has ended: your sandbox is stopping. Your progress is kept.")
         await sandbox_services.stop_sandbox(sandbox, reason="The class has ended.")
     return len(sandboxes)

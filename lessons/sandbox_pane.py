@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import limits
-from sandbox import home_files, lifecycle, local_cluster, preview, services
+from sandbox import events, home_files, lifecycle, local_cluster, preview, services
 from sandbox.backends.base import BackendError, EngineUnavailable
 from sandbox.models import Sandbox
 from sandbox.permissions import Access, aconsole_access, can_control
@@ -65,7 +65,7 @@ async def lifecycle_context(sandbox: Sandbox | None) -> dict:
     """Time left, extensions, queue position and kept files, for the pane and its timer."""
     if sandbox is None:
         return {"timer": None, "queue_position": None, "files_kept": False}
-    timer = services.timer_fields(sandbox) if sandbox.state == Sandbox.State.RUNNING else None
+    timer = events.timer_fields(sandbox) if sandbox.state == Sandbox.State.RUNNING else None
     return {
         "timer": timer,
         "queue_position": await services.queue_position(sandbox),

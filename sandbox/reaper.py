@@ -47,7 +47,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from . import home_files, lifecycle, local_cluster, pool, services
+from . import events, home_files, lifecycle, local_cluster, pool, services
 from .backends.base import (
     LABEL_INSTALL,
     LABEL_ROLE,
@@ -225,7 +225,7 @@ async def _tell_stuck(sandbox_id: str, message: str) -> None:
     if await Sandbox.objects.filter(pk=sandbox.pk, state=Sandbox.State.STOPPED).aupdate(
             state=Sandbox.State.GONE, failure_reason=reason):
         sandbox.state, sandbox.failure_reason = Sandbox.State.GONE, reason
-        await services.broadcast_state(sandbox)
+        await events.broadcast_state(sandbox)
 
 
 # -- 1. reconciliation ---------------------------------------------------------------------------
@@ -302,7 +302,7 @@ async def reconcile_docker(in_scope: Scope, report: Report) -> None:
             fresh.failure_reason = CONTAINER_VANISHED
             fresh.stopped_at = timezone.now()
             await sync_to_async(fresh.save)(update_fields=["state", "failure_reason", "stopped_at"])
-            await services.broadcast_state(fresh)
+            await events.broadcast_state(fresh)
             report.marked_gone.append(sandbox_id)
             await backend.destroy(sandbox_id)  # whatever else is labelled for it
         else:
@@ -390,7 +390,7 @@ async def fail_stuck_starting(in_scope: Scope, report: Report, *, engine_up: boo
         if sandbox.owner_id is None:  # a pool refill that never finished: nobody to tell
             await Sandbox.objects.filter(pk=sandbox.pk).adelete()
         else:
-            await services.broadcast_state(sandbox)
+            await events.broadcast_state(sandbox)
         if engine_up:
             try:
                 await services.get_backend(sandbox.workspace).destroy(str(sandbox.id))
@@ -442,8 +442,8 @@ async def apply_limits(in_scope: Scope, report: Report) -> None:
                 message = (f"No activity for a while: your sandbox stops in about {minutes} min unless you type "
                            "something (your files are kept).")
             await sync_to_async(sandbox.save)(update_fields=[field])
-            await services.send_notice(sandbox.id, message)
-            await services.broadcast_timer(sandbox)
+            await events.send_notice(sandbox.id, message)
+            await events.broadcast_timer(sandbox)
             report.warned.append(str(sandbox.id))
 
     # Each sandbox on its own (a few at a time): one whose container is stuck waits only for itself.

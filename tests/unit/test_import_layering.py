@@ -111,7 +111,7 @@ def test_project_modules_are_imported_inside_functions_only_where_django_loads_a
     (("sandbox.images",), ("sandbox", "lessons", "classroom"), ("sandbox.images", "sandbox.engine")),
     # Pure policy, data and rules, and the modules below the services.
     (("sandbox.models", "sandbox.protocol", "sandbox.lifecycle", "sandbox.permissions",
-      "sandbox.engines", "sandbox.tasks", "sandbox.capacity"),
+      "sandbox.engines", "sandbox.tasks", "sandbox.capacity", "sandbox.events"),
      ("sandbox.services", "sandbox.pool", "sandbox.reaper", "sandbox.consumers", "sandbox.home_files"), ()),
     # The warm pool is used by the services, never the other way round.
     (("sandbox.pool",), ("sandbox.services",), ()),
