@@ -474,6 +474,20 @@ def learner_sandbox(classroom: Classroom, sandbox_id, *, console: bool = False) 
     return sandbox
 
 
+def watchable_sandboxes(classroom: Classroom) -> list[dict]:
+    """The sandboxes an instructor can watch in the grid: members' live sandboxes for the class's
+    lessons, ordered by the learner's display name then lesson, each with the name to show.
+    Two queries whatever the class size."""
+    names = dict(Membership.objects.filter(classroom=classroom).values_list("user_id", "display_name"))
+    sandboxes = Sandbox.objects.filter(
+        owner_id__in=list(names),
+        lesson__in=AssignedLesson.objects.filter(classroom=classroom).values("lesson"),
+        state__in=Sandbox.LIVE_STATES,
+    ).order_by("created_at")
+    rows = [{"sandbox": sandbox, "name": names[sandbox.owner_id]} for sandbox in sandboxes]
+    return sorted(rows, key=lambda row: (row["name"].casefold(), row["sandbox"].lesson))
+
+
 def instructor_name(user) -> str:
     return user.get_full_name() or user.get_username()
 
