@@ -27,6 +27,7 @@ from accounts import guests
 from lessons.content_loader import Lesson, get_lesson
 from lessons.models import CheckAttempt, StepProgress
 from sandbox import services as sandbox_services
+from sandbox import texts
 from sandbox.models import Sandbox
 
 from .models import INSTRUCTORS_GROUP, AssignedLesson, Classroom, Membership, TakeOver, new_join_code  # noqa: F401
@@ -495,7 +496,7 @@ def instructor_name(user) -> str:
 async def take_control(classroom: Classroom, sandbox: Sandbox, instructor) -> None:
     await sync_to_async(TakeOver.objects.get_or_create)(sandbox=sandbox, instructor=instructor, classroom=classroom)
     await sandbox_services.send_notice(
-        sandbox.id, f"Your instructor {instructor_name(instructor)} has taken control of this terminal and may type in it."
+        sandbox.id, texts.render(texts.NOTICE_TOOK_CONTROL, name=instructor_name(instructor))
     )
 
 
@@ -503,7 +504,7 @@ async def release_control(classroom: Classroom, sandbox: Sandbox, instructor) ->
     deleted, _rows = await TakeOver.objects.filter(sandbox=sandbox, instructor=instructor, classroom=classroom).adelete()
     if deleted:
         await sandbox_services.send_notice(
-            sandbox.id, f"Your instructor {instructor_name(instructor)} gave the terminal back to you."
+            sandbox.id, texts.render(texts.NOTICE_GAVE_BACK, name=instructor_name(instructor))
         )
 
 
@@ -539,12 +540,12 @@ async def broadcast(classroom: Classroom, message: str) -> int:
 
 
 async def stop_learner_sandbox(sandbox: Sandbox) -> None:
-    await sandbox_services.send_notice(sandbox.id, "Your instructor stopped this sandbox. Your progress is kept.")
-    await sandbox_services.stop_sandbox(sandbox, reason="Stopped by your instructor.")
+    await sandbox_services.send_notice(sandbox.id, texts.NOTICE_INSTRUCTOR_STOPPED)
+    await sandbox_services.stop_sandbox(sandbox, reason=texts.STOPPED_BY_INSTRUCTOR)
 
 
 async def reset_learner_sandbox(sandbox: Sandbox) -> None:
-    await sandbox_services.send_notice(sandbox.id, "Your instructor is resetting this sandbox.")
+    await sandbox_services.send_notice(sandbox.id, texts.NOTICE_INSTRUCTOR_RESETTING)
     await sandbox_services.reset_sandbox(sandbox)
 
 
@@ -555,7 +556,7 @@ async def extend_class(classroom: Classroom, seconds: int) -> int:
     sandboxes = await _live_sandboxes(classroom)
     for sandbox in sandboxes:
         await sandbox_services.extend_sandbox(sandbox, seconds)
-        await sandbox_services.send_notice(sandbox.id, f"Your instructor gave the class {seconds // 60} more minutes.")
+        await sandbox_services.send_notice(sandbox.id, texts.render(texts.NOTICE_EXTENDED, minutes=seconds // 60))
     return len(sandboxes)
 
 
@@ -582,6 +583,6 @@ async def stop_all(classroom: Classroom) -> int:
     await _mark_ended(classroom)
     sandboxes = await _live_sandboxes(classroom)
     for sandbox in sandboxes:
-        await sandbox_services.send_notice(sandbox.id, "The class has ended: your sandbox is stopping. Your progress is kept.")
-        await sandbox_services.stop_sandbox(sandbox, reason="The class has ended.")
+        await sandbox_services.send_notice(sandbox.id, texts.NOTICE_CLASS_ENDED)
+        await sandbox_services.stop_sandbox(sandbox, reason=texts.CLASS_ENDED)
     return len(sandboxes)

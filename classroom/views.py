@@ -166,7 +166,7 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
         verdict = limits.ALLOWED if already else limits.hit(
             "join", limits.client_address(request), settings.RATE_JOINS_PER_ADDRESS)
         if verdict.limited:
-            error, status = verdict.message("joins from your address"), 429
+            error, status = verdict.message(_("joins from your address")), 429
         elif not request.user.is_authenticated:
             if not name.strip():
                 error, status = _("Choose the name your instructor will see."), 400
