@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model, login
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from lessons.models import StepProgress  # accounts sits beside lessons: only the cleanup reads it
 from sandbox.models import Sandbox
@@ -31,10 +32,10 @@ class GuestRefused(Exception):
 def create_guest(request):
     """Make a guest, sign the request in as it, and return it; raises :class:`GuestRefused`."""
     if not settings.GUESTS_ENABLED:
-        raise GuestRefused("Guest access is turned off on this site: log in or sign up.")
+        raise GuestRefused(_("Guest access is turned off on this site: log in or sign up."))
     verdict = limits.hit("guest", limits.client_address(request), settings.RATE_GUESTS_PER_ADDRESS)
     if verdict.limited:
-        raise GuestRefused(verdict.message("guest sessions from your address"))
+        raise GuestRefused(verdict.message(_("guest sessions from your address")))
     user = get_user_model().objects.create_user(username=f"{GUEST_PREFIX}{secrets.token_hex(6)}")
     user.set_unusable_password()
     user.save(update_fields=["password"])

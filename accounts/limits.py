@@ -20,6 +20,7 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.translation import ngettext
 from django_ratelimit.core import get_usage
 
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -51,9 +52,11 @@ class Verdict:
     retry_after: int = 0  # seconds until the window ends
 
     def message(self, what: str) -> str:
+        """What the limited person reads, in the active language; ``what`` (already translated)
+        names what they did too often ("joins from your address")."""
         wait = max(1, self.retry_after)
-        unit = "second" if wait == 1 else "seconds"
-        return f"Too many {what}: try again in {wait} {unit}."
+        return ngettext("Too many %(what)s: try again in %(seconds)d second.",
+                        "Too many %(what)s: try again in %(seconds)d seconds.", wait) % {"what": what, "seconds": wait}
 
 
 ALLOWED = Verdict(False)

@@ -19,11 +19,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_POST
 
 from . import guests, limits
 
-SIGNUP_DONE = "If that username was free, your account is ready: log in with it. If not, choose another name."
+SIGNUP_DONE = gettext_noop("If that username was free, your account is ready: log in with it. If not, choose another name.")
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -40,7 +42,7 @@ class SignupForm(UserCreationForm):
     def clean_username(self):
         username = self.cleaned_data.get("username")
         if username and username.lower().startswith(guests.GUEST_PREFIX):
-            raise ValidationError(f"Usernames starting with {guests.GUEST_PREFIX!r} are kept for guests.")
+            raise ValidationError(_("Usernames starting with “%(prefix)s” are kept for guests.") % {"prefix": guests.GUEST_PREFIX})
         return username
 
     def validate_unique(self):
@@ -53,7 +55,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         verdict = limits.hit("signup", limits.client_address(request), settings.RATE_SIGNUPS_PER_ADDRESS)
         if verdict.limited:
-            form.add_error(None, verdict.message("sign-ups from your address"))
+            form.add_error(None, verdict.message(_("sign-ups from your address")))
             status = 429
         elif form.is_valid():
             username = form.cleaned_data["username"]
@@ -62,7 +64,7 @@ def signup(request: HttpRequest) -> HttpResponse:
                 make_password(form.cleaned_data["password1"])  # the same work as creating one
             else:
                 form.save()
-            messages.info(request, SIGNUP_DONE)
+            messages.info(request, _(SIGNUP_DONE))
             # The name is carried to the log-in form, so only the password is typed again.
             query = urlencode({"next": _next_url(request), "username": username})
             return redirect(f"{reverse('login')}?{query}")
@@ -83,7 +85,7 @@ class LoginView(auth_views.LoginView):
             verdict = limits.login_locked(username, address)
         if verdict.limited:
             form = self.get_form_class()(request)  # unbound: the lock answers without trying the password
-            context = self.get_context_data(form=form, throttled=verdict.message("failed log-ins"))
+            context = self.get_context_data(form=form, throttled=verdict.message(_("failed log-ins")))
             response = self.render_to_response(context, status=429)
             response["Retry-After"] = str(verdict.retry_after)
             return response

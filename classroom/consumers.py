@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from sandbox import protocol
+from sandbox import protocol, texts
 from sandbox.console_slots import HEARTBEAT_SECONDS, ConsoleSlot
 from sandbox.permissions import access_group
 
@@ -51,8 +51,8 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         # a loop is refused once the instructor holds DASHBOARDS_PER_USER of them.
         self.slot = ConsoleSlot(self.channel_layer, user.pk, self.channel_name, kind="dashboards")
         if not await self.slot.acquire(settings.DASHBOARDS_PER_USER):
-            await self.send(text_data=protocol.error_message(
-                f"Too many dashboards open (at most {settings.DASHBOARDS_PER_USER}): close another tab."))
+            await self.send(text_data=protocol.error_message(texts.translate_for(
+                texts.viewer_language(self.scope), texts.render(texts.TOO_MANY_DASHBOARDS, limit=settings.DASHBOARDS_PER_USER))))
             return await self.close(code=protocol.CLOSE_TOO_MANY_CONSOLES)
         self.heartbeat = asyncio.create_task(self._keep_slot())
         # Join the user's access group before the check, so a revocation committed in between
@@ -74,7 +74,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None):
         # The dashboard only listens; actions go through CSRF-protected POSTs.
-        await self.send(text_data=protocol.error_message("This websocket only sends."))
+        await self.send(text_data=protocol.error_message(texts.translate_for(texts.viewer_language(self.scope), texts.DASHBOARD_ONLY_SENDS)))
 
     async def classroom_event(self, message):
         await self.send(text_data=json.dumps(message["event"]))

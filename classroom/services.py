@@ -28,6 +28,7 @@ from lessons.content_loader import Lesson, get_lesson
 from lessons.models import CheckAttempt, StepProgress
 from sandbox import events as sandbox_events
 from sandbox import services as sandbox_services
+from sandbox import texts
 from sandbox.models import Sandbox
 
 from .models import INSTRUCTORS_GROUP, AssignedLesson, Classroom, Membership, TakeOver, new_join_code  # noqa: F401
@@ -475,6 +476,20 @@ def learner_sandbox(classroom: Classroom, sandbox_id, *, console: bool = False) 
     return sandbox
 
 
+def watchable_sandboxes(classroom: Classroom) -> list[dict]:
+    """The sandboxes an instructor can watch in the grid: members' live sandboxes for the class's
+    lessons, ordered by the learner's display name then lesson, each with the name to show.
+    Two queries whatever the class size."""
+    names = dict(Membership.objects.filter(classroom=classroom).values_list("user_id", "display_name"))
+    sandboxes = Sandbox.objects.filter(
+        owner_id__in=list(names),
+        lesson__in=AssignedLesson.objects.filter(classroom=classroom).values("lesson"),
+        state__in=Sandbox.LIVE_STATES,
+    ).order_by("created_at")
+    rows = [{"sandbox": sandbox, "name": names[sandbox.owner_id]} for sandbox in sandboxes]
+    return sorted(rows, key=lambda row: (row["name"].casefold(), row["sandbox"].lesson))
+
+
 def instructor_name(user) -> str:
     return user.get_full_name() or user.get_username()
 
@@ -482,7 +497,7 @@ def instructor_name(user) -> str:
 async def take_control(classroom: Classroom, sandbox: Sandbox, instructor) -> None:
     await sync_to_async(TakeOver.objects.get_or_create)(sandbox=sandbox, instructor=instructor, classroom=classroom)
     await sandbox_events.send_notice(
-        sandbox.id, f"Your instructor {instructor_name(instructor)} has taken control of this terminal and may type in it."
+        sandbox.id, texts.render(texts.NOTICE_TOOK_CONTROL, name=instructor_name(instructor))
     )
 
 
@@ -490,7 +505,7 @@ async def release_control(classroom: Classroom, sandbox: Sandbox, instructor) ->
     deleted, _rows = await TakeOver.objects.filter(sandbox=sandbox, instructor=instructor, classroom=classroom).adelete()
     if deleted:
         await sandbox_events.send_notice(
-            sandbox.id, f"Your instructor {instructor_name(instructor)} gave the terminal back to you."
+            sandbox.id, texts.render(texts.NOTICE_GAVE_BACK, name=instructor_name(instructor))
         )
 
 
@@ -526,12 +541,12 @@ async def broadcast(classroom: Classroom, message: str) -> int:
 
 
 async def stop_learner_sandbox(sandbox: Sandbox) -> None:
-    await sandbox_events.send_notice(sandbox.id, "Your instructor stopped this sandbox. Your progress is kept.")
-    await sandbox_services.stop_sandbox(sandbox, reason="Stopped by your instructor.")
+    await sandbox_events.send_notice(sandbox.id, texts.NOTICE_INSTRUCTOR_STOPPED)
+    await sandbox_services.stop_sandbox(sandbox, reason=texts.STOPPED_BY_INSTRUCTOR)
 
 
 async def reset_learner_sandbox(sandbox: Sandbox) -> None:
-    await sandbox_events.send_notice(sandbox.id, "Your instructor is resetting this sandbox.")
+    await sandbox_events.send_notice(sandbox.id, texts.NOTICE_INSTRUCTOR_RESETTING)
     await sandbox_services.reset_sandbox(sandbox)
 
 
@@ -542,7 +557,7 @@ async def extend_class(classroom: Classroom, seconds: int) -> int:
     sandboxes = await _live_sandboxes(classroom)
     for sandbox in sandboxes:
         await sandbox_services.extend_sandbox(sandbox, seconds)
-        await sandbox_events.send_notice(sandbox.id, f"Your instructor gave the class {seconds // 60} more minutes.")
+        await sandbox_events.send_notice(sandbox.id, texts.render(texts.NOTICE_EXTENDED, minutes=seconds // 60))
     return len(sandboxes)
 
 
@@ -569,6 +584,6 @@ async def stop_all(classroom: Classroom) -> int:
     await _mark_ended(classroom)
     sandboxes = await _live_sandboxes(classroom)
     for sandbox in sandboxes:
-        await sandbox_events.send_notice(sandbox.id, "The class has ended: your sandbox is stopping. Your progress is kept.")
-        await sandbox_services.stop_sandbox(sandbox, reason="The class has ended.")
+        await sandbox_events.send_notice(sandbox.id, texts.NOTICE_CLASS_ENDED)
+        await sandbox_services.stop_sandbox(sandbox, reason=texts.CLASS_ENDED)
     return len(sandboxes)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("<id:classroom_id>/", views.dashboard, name="dashboard"),
     path("<id:classroom_id>/mine/", views.learner_view, name="mine"),
     path("<id:classroom_id>/projector/", views.projector, name="projector"),
+    path("<id:classroom_id>/grid/", views.watch_grid, name="watch-grid"),
     path("<id:classroom_id>/snapshot.json", views.snapshot_json, name="snapshot"),
     path("<id:classroom_id>/activity.json", views.activity_json, name="activity"),
     path("<id:classroom_id>/insights/", views.insights, name="insights"),

@@ -166,7 +166,7 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
         verdict = limits.ALLOWED if already else limits.hit(
             "join", limits.client_address(request), settings.RATE_JOINS_PER_ADDRESS)
         if verdict.limited:
-            error, status = verdict.message("joins from your address"), 429
+            error, status = verdict.message(_("joins from your address")), 429
         elif not request.user.is_authenticated:
             if not name.strip():
                 error, status = _("Choose the name your instructor will see."), 400
@@ -471,3 +471,35 @@ def watch(request: HttpRequest, classroom_id: int, sandbox_id) -> HttpResponse:
             "web_preview": preview.offered(sandbox.workspace),
         },
     )
+
+
+def grid_page_size() -> int:
+    """Tiles per grid page: the setting, never more than the consoles one user may hold (each
+    tile is one), never fewer than one."""
+    return max(1, min(settings.WATCH_GRID_TILES, settings.CONSOLES_PER_USER))
+
+
+@login_required
+@require_GET
+def watch_grid(request: HttpRequest, classroom_id: int) -> HttpResponse:
+    """Several learners at once: a page of small read-only terminals, one per live sandbox. A tile
+    opens its console only while it is on screen, so a page's cost is bounded by what is seen."""
+    classroom = services.classroom_for_instructor(request.user, classroom_id)
+    if classroom.ended_at is not None:
+        raise Http404("This class has ended.")
+    rows = services.watchable_sandboxes(classroom)
+    size = grid_page_size()
+    pages = max(1, -(-len(rows) // size))
+    try:
+        page = min(max(1, int(request.GET.get("page", "1"))), pages)
+    except ValueError:
+        page = 1
+    lessons = {lesson.slug: lesson for lesson in all_lessons()}
+    tiles = [{"sandbox": row["sandbox"], "name": row["name"], "lesson": lessons.get(row["sandbox"].lesson),
+              "console_url": f"/ws/sandboxes/{row['sandbox'].id}/console/"}
+             for row in rows[(page - 1) * size:page * size]]
+    return render(request, "classroom/grid.html", {
+        "classroom": classroom, "tiles": tiles, "page": page, "pages": pages, "total": len(rows),
+        "page_numbers": range(1, pages + 1),
+        "first": (page - 1) * size + 1 if tiles else 0, "last": (page - 1) * size + len(tiles),
+    })

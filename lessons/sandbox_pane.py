@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import limits
@@ -109,7 +110,7 @@ async def _throttled(request: HttpRequest, lesson, sandbox: Sandbox | None) -> H
     verdict = await sync_to_async(limits.hit)("sandbox-action", str(user.pk), settings.RATE_SANDBOX_ACTIONS)
     if not verdict.limited:
         return None
-    message = verdict.message("sandbox actions")
+    message = verdict.message(_("sandbox actions"))
     if request.htmx:
         context = await pane_context(lesson, sandbox, user)
         context["error"] = message
@@ -144,7 +145,7 @@ def _guarded(action):
         try:
             sandbox = await _own_sandbox(request, sandbox_id)
         except PermissionError:
-            return HttpResponseForbidden("This sandbox is not yours.")
+            return HttpResponseForbidden(_("This sandbox is not yours."))
         return await action(request, sandbox)
 
     view.__name__ = action.__name__
@@ -212,7 +213,7 @@ async def ports(request: HttpRequest, sandbox_id: uuid.UUID) -> HttpResponse:
     if sandbox is None:
         raise Http404("No such sandbox")
     if await aconsole_access(await request.auser(), sandbox) is Access.NONE:
-        return HttpResponseForbidden("This sandbox is not yours.")
+        return HttpResponseForbidden(_("This sandbox is not yours."))
     error = ""
     try:
         published = await preview.ports_of(sandbox)

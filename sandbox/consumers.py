@@ -21,7 +21,7 @@ import uuid
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import events, lifecycle, protocol, services
+from . import events, lifecycle, protocol, services, texts
 from .backends.base import BackendError, ConsoleStream, EngineUnavailable
 from .console_slots import HEARTBEAT_SECONDS, ConsoleSlot
 from .models import Sandbox
@@ -82,6 +82,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         self.closing = False
         self.released = False
         self.read_only = True
+        self.language = ""  # the viewer's: every text sent is translated into it (sandbox.texts)
 
     async def __call__(self, scope, receive, send):
         try:
@@ -93,6 +94,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         # Accept first: a custom close code can only be sent on an open websocket.
         await self.accept()
+        self.language = texts.viewer_language(self.scope)
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             return await self.close_with(protocol.CLOSE_NOT_SIGNED_IN)
@@ -117,11 +119,11 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         if access is Access.NONE:
             return await self.close_with(protocol.CLOSE_NOT_YOURS)
         if sandbox.state not in (Sandbox.State.RUNNING, *WAITABLE_STATES):
-            await self.send(text_data=state_text(sandbox.state, sandbox.failure_reason))
+            await self.send(text_data=state_text(sandbox.state, self.say(sandbox.failure_reason)))
             return await self.close_with(protocol.CLOSE_NOT_RUNNING)
         self.slot = ConsoleSlot(self.channel_layer, user.pk, self.channel_name)
         if not await self.slot.acquire(settings.CONSOLES_PER_USER):
-            await self.send(text_data=protocol.error_message("Too many consoles open: close a tab and reload."))
+            await self.send(text_data=protocol.error_message(self.say(texts.TOO_MANY_CONSOLES)))
             return await self.close_with(protocol.CLOSE_TOO_MANY_CONSOLES)
         self.sandbox = sandbox
         self.read_only = access is Access.READ_ONLY
@@ -130,7 +132,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             await self.attach(row_is_fresh=True)
         else:
             position = await services.queue_position(sandbox)
-            await self.send(text_data=state_text(sandbox.state, sandbox.failure_reason, position))
+            await self.send(text_data=state_text(sandbox.state, self.say(sandbox.failure_reason), position))
 
     async def dispatch(self, message):
         """Frames from the browser (keystrokes, acks, resizes) go straight to their handler.
@@ -144,10 +146,14 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             return await self.websocket_receive(message)
         return await super().dispatch(message)
 
+    def say(self, text: str) -> str:
+        """``text`` in this viewer's language (sandbox.texts knows the server's own texts)."""
+        return texts.translate_for(self.language or "en", text)
+
     async def close_with(self, code: int, reason: str = ""):
         """Tell the page why (and whether to reconnect), then close with ``code``."""
         self.closing = True
-        await self.send(text_data=protocol.close_message(code, reason))
+        await self.send(text_data=protocol.close_message(code, self.say(reason or protocol.CLOSE_CODES[code].reason)))
         await self.close(code=code)
 
     async def join(self, group: str) -> None:
@@ -205,7 +211,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         except EngineUnavailable as exc:
             return await self.engine_down(exc)
         except BackendError as exc:
-            await self.send(text_data=protocol.error_message(str(exc)))
+            await self.send(text_data=protocol.error_message(self.say(str(exc))))
             try:
                 await services.console_ended(sandbox.id)
             except EngineUnavailable as down:
@@ -221,8 +227,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
 
     async def engine_down(self, exc: Exception):
         """The engine does not answer: say so, and close with a code the page retries on."""
-        await self.send(text_data=protocol.error_message(
-            f"{exc} Your sandbox comes back when the engine does; this page reconnects by itself."))
+        await self.send(text_data=protocol.error_message(self.say(texts.render(texts.ENGINE_DOWN, error=str(exc)))))
         await self.close_with(protocol.CLOSE_ENGINE_UNAVAILABLE)
 
     async def pump_output(self):
@@ -271,7 +276,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             log.warning("console attach of %s ended while the sandbox runs; the page reconnects", self.sandbox.id)
             return await self.close_with(protocol.CLOSE_ATTACH_LOST)
         state = sandbox.state if sandbox else "gone"
-        await self.send(text_data=protocol.state_message(state, sandbox.failure_reason if sandbox else ""))
+        await self.send(text_data=protocol.state_message(state, self.say(sandbox.failure_reason) if sandbox else ""))
         await self.close_with(protocol.CLOSE_NORMAL)
 
     async def close_stream(self):
@@ -297,12 +302,12 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         # a second), so they cost no tokens; everything else does.
         paid = not (isinstance(message, protocol.Ack) and 0 < message.bytes <= self.unacked)
         if paid and not self.bucket.take(time.monotonic()):
-            await self.send(text_data=protocol.error_message("Too many messages: slow down."))
+            await self.send(text_data=protocol.error_message(self.say(texts.TOO_MANY_MESSAGES)))
             return await self.close_with(protocol.CLOSE_FLOOD)
         if bytes_data is not None:
             if len(bytes_data) > protocol.MAX_FRAME_BYTES:
                 return await self.send(
-                    text_data=protocol.error_message(f"Input frames are limited to {protocol.MAX_FRAME_BYTES} bytes.")
+                    text_data=protocol.error_message(self.say(texts.render(texts.FRAME_TOO_LARGE, limit=protocol.MAX_FRAME_BYTES)))
                 )
             if self.read_only:
                 return
@@ -341,7 +346,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             return
         if state == Sandbox.State.RUNNING and self.stream is None:
             return await self.attach()
-        await self.send(text_data=state_text(state, event.get("reason", ""), event.get("position")))
+        await self.send(text_data=state_text(state, self.say(event.get("reason", "")), event.get("position")))
         if state not in (Sandbox.State.RUNNING, Sandbox.State.STOPPING, *WAITABLE_STATES):
             await self.close_with(protocol.CLOSE_NORMAL)
 
@@ -355,7 +360,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         """A message for whoever watches this console (an instructor's broadcast or take-over)."""
         if self.sandbox is None:
             return
-        await self.send(text_data=protocol.notice_message(event["message"]))
+        await self.send(text_data=protocol.notice_message(self.say(event["message"])))
 
     async def access_changed(self, event):
         """This viewer's access may have changed (control given back, learner removed, lesson
@@ -367,10 +372,10 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         was_read_only, self.read_only = self.read_only, True
         access = await aconsole_access(self.scope["user"], self.sandbox)
         if access is Access.NONE:
-            return await self.close_with(protocol.CLOSE_NOT_YOURS, "You no longer have access to this terminal.")
+            return await self.close_with(protocol.CLOSE_NOT_YOURS, texts.NO_LONGER_ALLOWED)
         self.read_only = was_read_only or access is Access.READ_ONLY
         if self.read_only and not was_read_only:
-            await self.send(text_data=protocol.notice_message("You no longer have control: watching read-only."))
+            await self.send(text_data=protocol.notice_message(self.say(texts.NOTICE_CONTROL_ENDED)))
 
     async def disconnect(self, code):
         await self.release()

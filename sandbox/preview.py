@@ -31,6 +31,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from .backends.base import BackendError, EngineUnavailable, PublishedPort
@@ -88,9 +89,9 @@ def read_token(token: str, *, max_age: float | None = None) -> tuple[uuid.UUID, 
             token, salt=SALT, max_age=settings.PREVIEW_LINK_SECONDS if max_age is None else max_age)
         return uuid.UUID(sandbox_id), str(key), int(viewer_id)
     except signing.SignatureExpired:
-        raise PreviewRefused(410, "This preview link has expired: open the preview again from the lesson page.") from None
+        raise PreviewRefused(410, _("This preview link has expired: open the preview again from the lesson page.")) from None
     except (signing.BadSignature, TypeError, ValueError):
-        raise PreviewRefused(404, "No such preview.") from None
+        raise PreviewRefused(404, _("No such preview.")) from None
 
 
 async def ports_of(sandbox: Sandbox) -> list[PublishedPort]:
@@ -114,20 +115,20 @@ async def check(token: str) -> tuple[Sandbox, PublishedPort]:
     key = (sandbox_id, port_key, viewer_id)
     sandbox = await Sandbox.objects.filter(pk=sandbox_id).afirst()
     if sandbox is None or sandbox.state != Sandbox.State.RUNNING:
-        raise PreviewRefused(404, "This sandbox is not running.")
+        raise PreviewRefused(404, _("This sandbox is not running."))
     remembered = _owned.get(key)
     if remembered and remembered[0] > time.monotonic():
         return sandbox, remembered[1]
     viewer = await get_user_model().objects.filter(pk=viewer_id, is_active=True).afirst()
     if viewer is None or await aconsole_access(viewer, sandbox) is Access.NONE:
-        raise PreviewRefused(403, "You may not see this sandbox.")
+        raise PreviewRefused(403, _("You may not see this sandbox."))
     try:
         published = await ports_of(sandbox)
     except (BackendError, EngineUnavailable) as exc:
-        raise PreviewRefused(503, f"The engine did not say which ports are published: {exc}") from None
+        raise PreviewRefused(503, _("The engine did not say which ports are published: %(error)s") % {"error": exc}) from None
     target = next((p for p in published if p.key == port_key), None)
     if target is None:
-        raise PreviewRefused(404, f"Nothing of this sandbox publishes {port_key} any more.")
+        raise PreviewRefused(404, _("Nothing of this sandbox publishes %(port)s any more.") % {"port": port_key})
     if len(_owned) > 10_000:
         _owned.clear()
     _owned[key] = (time.monotonic() + OWNERSHIP_CACHE_SECONDS, target)
@@ -172,7 +173,7 @@ async def forward(request: HttpRequest, token: str, path: str) -> HttpResponse:
     except PreviewRefused as exc:
         return refused(exc)
     if request.method not in METHODS:
-        return refused(PreviewRefused(405, f"{request.method} is not forwarded."))
+        return refused(PreviewRefused(405, _("%(method)s is not forwarded.") % {"method": request.method}))
     prefix = f"/preview/{token}/"
     url = f"http://{target.host}:{target.host_port}/{path}"
     if request.META.get("QUERY_STRING"):
@@ -186,7 +187,7 @@ async def forward(request: HttpRequest, token: str, path: str) -> HttpResponse:
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         await session.close()
         log.info("preview of %s: %s", target.key, exc)
-        return refused(PreviewRefused(502, f"Nothing answered on {target.name}, port {target.port}: is its server running?"))
+        return refused(PreviewRefused(502, _("Nothing answered on %(name)s, port %(port)s: is its server running?") % {"name": target.name, "port": target.port}))
     response = StreamingHttpResponse(_body(session, upstream), status=upstream.status)
     for name, value in response_headers(upstream.headers, prefix, target).items():
         response[name] = value
@@ -216,5 +217,5 @@ def refused(exc: PreviewRefused) -> HttpResponse:
 @csrf_exempt  # the token is the credential; the site's session is never used here
 async def preview_view(request: HttpRequest, token: str, path: str = "") -> HttpResponse:
     if not settings.WEB_PREVIEW:
-        return refused(PreviewRefused(404, "The web preview is turned off on this site (TUTORIAL_WEB_PREVIEW)."))
+        return refused(PreviewRefused(404, _("The web preview is turned off on this site (TUTORIAL_WEB_PREVIEW).")))
     return await forward(request, token, path)

@@ -14,6 +14,9 @@ from __future__ import annotations
 import dataclasses
 import json
 
+# Marks the close reasons for translation (sandbox.texts translates them for each viewer).
+from django.utils.translation import gettext_noop
+
 MAX_FRAME_BYTES = 64 * 1024
 MAX_UNACKED_BYTES = 1024 * 1024
 MAX_TERMINAL_SIZE = 1000
@@ -47,17 +50,17 @@ class CloseCode:
 
 
 CLOSE_CODES = {c.code: c for c in (
-    CloseCode(CLOSE_NORMAL, False, "The console has ended."),
-    CloseCode(CLOSE_FLOOD, False, "Too many messages: reload the page to reconnect."),
-    CloseCode(CLOSE_NOT_SIGNED_IN, False, "Sign in to use this console."),
-    CloseCode(CLOSE_NOT_YOURS, False, "This console is not yours."),
-    CloseCode(CLOSE_NO_SUCH_SANDBOX, False, "There is no such sandbox."),
-    CloseCode(CLOSE_TOO_SLOW, True, "This page fell behind the console's output."),
-    CloseCode(CLOSE_NOT_RUNNING, False, "The sandbox is not running."),
+    CloseCode(CLOSE_NORMAL, False, gettext_noop("The console has ended.")),
+    CloseCode(CLOSE_FLOOD, False, gettext_noop("Too many messages: reload the page to reconnect.")),
+    CloseCode(CLOSE_NOT_SIGNED_IN, False, gettext_noop("Sign in to use this console.")),
+    CloseCode(CLOSE_NOT_YOURS, False, gettext_noop("This console is not yours.")),
+    CloseCode(CLOSE_NO_SUCH_SANDBOX, False, gettext_noop("There is no such sandbox.")),
+    CloseCode(CLOSE_TOO_SLOW, True, gettext_noop("This page fell behind the console's output.")),
+    CloseCode(CLOSE_NOT_RUNNING, False, gettext_noop("The sandbox is not running.")),
     # Retried: another tab closing (or a reload racing its own old console) frees a place.
-    CloseCode(CLOSE_TOO_MANY_CONSOLES, True, "Too many consoles open: close another tab."),
-    CloseCode(CLOSE_ATTACH_LOST, True, "The connection to the sandbox dropped."),
-    CloseCode(CLOSE_ENGINE_UNAVAILABLE, True, "The Docker engine does not answer."),
+    CloseCode(CLOSE_TOO_MANY_CONSOLES, True, gettext_noop("Too many consoles open: close another tab.")),
+    CloseCode(CLOSE_ATTACH_LOST, True, gettext_noop("The connection to the sandbox dropped.")),
+    CloseCode(CLOSE_ENGINE_UNAVAILABLE, True, gettext_noop("The Docker engine does not answer.")),
 )}
 
 

@@ -47,7 +47,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from . import events, home_files, lifecycle, local_cluster, pool, services
+from . import events, home_files, lifecycle, local_cluster, pool, services, texts
 from .backends.base import (
     LABEL_INSTALL,
     LABEL_ROLE,
@@ -64,15 +64,15 @@ from .models import Sandbox
 
 log = logging.getLogger(__name__)
 
-ENGINE_RESTARTED = "The sandbox stopped because its engine restarted; start it again to carry on."
-CONTAINER_VANISHED = "The sandbox's container disappeared from the engine; start it again to carry on."
-STUCK_STARTING = "The sandbox did not finish starting (the server restarted during it); start it again."
-TIME_UP = "Time is up for this sandbox: it was stopped and its files removed. Your progress is kept."
+# Saved as the stop reason, in English; shown translated (sandbox.texts).
+ENGINE_RESTARTED = texts.ENGINE_RESTARTED
+CONTAINER_VANISHED = texts.CONTAINER_VANISHED
+STUCK_STARTING = texts.STUCK_STARTING
+TIME_UP = texts.TIME_UP
 
 
 def idle_message(policy: lifecycle.Policy) -> str:
-    return (f"Stopped after {max(1, policy.idle_seconds // 60)} minutes without activity; your files are kept "
-            "— start it again to carry on.")
+    return texts.render(texts.IDLE_STOPPED, minutes=max(1, policy.idle_seconds // 60))
 
 
 @dataclasses.dataclass
@@ -333,8 +333,10 @@ async def _reconcile_kubernetes(in_scope: Scope, report: Report) -> None:
         backend = services.get_backend("kubernetes")
         live = await sync_to_async(list)(
             Sandbox.objects.filter(workspace="kubernetes", state__in=Sandbox.ENGINE_STATES).values_list("pk", flat=True))
-        removed = await backend.reconcile([str(pk) for pk in live], in_scope=in_scope)
-        report.orphans_removed.extend(removed)
+        reconcile = getattr(backend, "reconcile", None)
+        if reconcile is not None:
+            removed = await reconcile([str(pk) for pk in live], in_scope=in_scope)
+            report.orphans_removed.extend(removed)
     except (BackendError, ImportError, OSError) as exc:
         log.warning("reaper: the Kubernetes cluster could not be reconciled now: %s", exc)
 
@@ -434,13 +436,12 @@ async def apply_limits(in_scope: Scope, report: Report) -> None:
             if action is lifecycle.Action.WARN_EXPIRY:
                 sandbox.expiry_warned_at = now
                 field = "expiry_warned_at"
-                extend = " Press Extend to keep it longer." if lifecycle.extensions_left(sandbox, policy) else ""
-                message = f"Your sandbox's time runs out in about {minutes} min: it will stop.{extend}"
+                warning = texts.WARN_EXPIRY_EXTEND if lifecycle.extensions_left(sandbox, policy) else texts.WARN_EXPIRY
+                message = texts.render(warning, minutes=minutes)
             else:
                 sandbox.idle_warned_at = now
                 field = "idle_warned_at"
-                message = (f"No activity for a while: your sandbox stops in about {minutes} min unless you type "
-                           "something (your files are kept).")
+                message = texts.render(texts.WARN_IDLE, minutes=minutes)
             await sync_to_async(sandbox.save)(update_fields=[field])
             await events.send_notice(sandbox.id, message)
             await events.broadcast_timer(sandbox)

@@ -24,6 +24,8 @@ from django.conf import settings
 from django.core.cache import caches
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from . import capacity, home_files, lifecycle, pool
 from .backends.base import (
@@ -56,7 +58,9 @@ class ExtendNotAllowed(Exception):
 
 # -- rows -----------------------------------------------------------------------------------------
 def _limit_message(held: int) -> str:
-    return f"You already have {held} sandboxes running; stop one to start another."
+    # Raised to the view that asked (Start, Restart, Reset), in its reader's language.
+    return ngettext("You already have %(count)d sandbox running; stop one to start another.",
+                    "You already have %(count)d sandboxes running; stop one to start another.", held) % {"count": held}
 
 
 # Sandboxes held per client address: a script making many accounts (guests are cheap) from one
@@ -86,8 +90,10 @@ def _check_address(address: str, exclude=None) -> None:
         return
     held = _held_from_address(address, exclude)
     if len(held) >= limit:
-        raise SandboxLimitReached(
-            f"{len(held)} sandboxes are already running from your network address; stop one to start another.")
+        raise SandboxLimitReached(ngettext(
+            "%(count)d sandbox is already running from your network address; stop one to start another.",
+            "%(count)d sandboxes are already running from your network address; stop one to start another.",
+            len(held)) % {"count": len(held)})
 
 
 def _record_address(address: str, sandbox_id) -> None:
@@ -418,13 +424,13 @@ async def learner_extend(sandbox: Sandbox) -> Sandbox:
     """The learner's Extend button: the lesson's extension, while extensions are left."""
     policy = lifecycle.policy_for(sandbox.lesson)
     if sandbox.state != Sandbox.State.RUNNING:
-        raise ExtendNotAllowed("Only a running sandbox can be extended.")
+        raise ExtendNotAllowed(_("Only a running sandbox can be extended."))
     if lifecycle.extensions_left(sandbox, policy) <= 0:
-        raise ExtendNotAllowed("This sandbox cannot be extended any further.")
+        raise ExtendNotAllowed(_("This sandbox cannot be extended any further."))
     updated = await Sandbox.objects.filter(pk=sandbox.pk, extensions=sandbox.extensions).aupdate(
         extensions=F("extensions") + 1)
     if not updated:  # another tab extended it at the same moment
-        raise ExtendNotAllowed("The sandbox was just extended; reload to see its time.")
+        raise ExtendNotAllowed(_("The sandbox was just extended; reload to see its time."))
     sandbox.extensions += 1
     return await extend_sandbox(sandbox, policy.extend_seconds)
 
@@ -514,7 +520,7 @@ async def _why_the_console_ended(sandbox: Sandbox) -> str:
 async def run_script(sandbox: Sandbox, script: str, *, timeout: float | None = None) -> RunResult:
     """Run a check or setup script inside the sandbox (exec, never in the learner's TTY)."""
     if sandbox.state != Sandbox.State.RUNNING:
-        raise BackendError("The sandbox is not running: start it first.")
+        raise BackendError(_("The sandbox is not running: start it first."))
     result = await get_backend(sandbox.workspace).run(
         sandbox.engine_ref, script, timeout=timeout or settings.CHECK_TIMEOUT_SECONDS
     )

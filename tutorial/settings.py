@@ -209,6 +209,9 @@ SANDBOXES_PER_USER = int(os.environ.get("TUTORIAL_SANDBOXES_PER_USER", 2))
 CONSOLES_PER_USER = int(os.environ.get("TUTORIAL_CONSOLES_PER_USER", 8))
 # Live dashboards one instructor may hold open at once, counted across processes like consoles.
 DASHBOARDS_PER_USER = int(os.environ.get("TUTORIAL_DASHBOARDS_PER_USER", 8))
+# Tiles on one page of the instructor's watch grid. Each tile is a console, counted against
+# CONSOLES_PER_USER like any other: the page never shows more tiles than that limit allows.
+WATCH_GRID_TILES = int(os.environ.get("TUTORIAL_WATCH_GRID_TILES", 6))
 CHECK_TIMEOUT_SECONDS = int(os.environ.get("TUTORIAL_CHECK_TIMEOUT", 20))
 
 # --- Self-hosting: production settings from the environment ----------------------------------

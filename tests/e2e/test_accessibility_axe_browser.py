@@ -1,7 +1,7 @@
 """axe-core (from npm, package-lock.json) in Chromium on every kind of page the site has: the
 catalogue, a lesson before Start and with a running Docker sandbox, a Kubernetes lesson, login,
 the classroom list, an instructor's dashboard with a learner in it, the instructor watching the
-learner's terminal, the join page, the projector page, a learner's classroom page, a finish page
+learner's terminal, the watch grid of small terminals, the join page, the projector page, a learner's classroom page, a finish page
 and a 404; in English and in Chinese, in light and dark colour schemes. Every page has no axe violation at all. A screenshot of each goes to
 test-results/screenshots/axe-*.png for a person to look at."""
 
@@ -149,6 +149,10 @@ def _wait_connected(page):
     expect(page.locator("[data-console-status]")).to_have_text(re.compile("^(Connected|已连接)$"), timeout=30000)
 
 
+def _wait_grid(page):
+    expect(page.locator("[data-tile-status]").first).to_have_text(re.compile("^(Connected|已连接)$"), timeout=30000)
+
+
 def _wait_console(page):
     # The shell's prompt: the console is attached and the status line says so.
     expect(page.locator("#terminal .xterm-rows")).to_contain_text("$", timeout=60000)
@@ -169,6 +173,7 @@ PAGES = [
     ("dashboard", "teacher", "dashboard", _wait_dashboard),
     ("projector", "teacher", "projector", None),
     ("watch", "teacher", "watch", _wait_connected),
+    ("watch-grid", "teacher", "grid", _wait_grid),
     ("lesson-running-sandbox", "learner", f"/lessons/{LESSON}/", _wait_console),
     ("classroom-mine", "learner", "mine", None),
 ]
@@ -191,8 +196,8 @@ def test_every_page_has_no_axe_violations(live_site, browser, classroom_site, la
             page = contexts[who].pages[0] if contexts[who].pages else contexts[who].new_page()
             if where.startswith("/"):
                 url = live_site + where
-            elif where == "projector":
-                url = classroom_site["dashboard"].rstrip("/") + "/projector/"
+            elif where in ("projector", "grid"):
+                url = classroom_site["dashboard"].rstrip("/") + f"/{where}/"
             else:
                 url = classroom_site[where]
             if name == "not-found":

@@ -1,6 +1,7 @@
 """A walk through the site in Chinese, in Chromium: a visitor switches the language on the
 catalogue; an instructor (browser asking for zh-hans) makes a classroom and watches it; a learner
-joins, opens a translated lesson, starts a sandbox and opens a lesson that is not translated yet.
+joins, opens a translated lesson, starts a sandbox and opens a lesson that is not translated yet;
+the instructor watches the class in the watch grid; a visitor mistyping a password is throttled.
 No page shows English outside lesson content marked lang="en", code and the terminal, apart from
 product names. Screenshots go to test-results/screenshots/zh-*.png for a person to look at."""
 
@@ -170,6 +171,24 @@ def test_a_chinese_walk_shows_no_english_outside_lessons(live_site, browser, tmp
         teacher.locator("#progress-grid a[data-watch]").click()
         expect(teacher.locator("[data-console-status]")).to_have_text("已连接", timeout=30000)
         _check(teacher, "watch")
+        teacher.goto(dashboard)
+        teacher.locator("[data-watch-grid-link]").click()
+        tile = teacher.locator("[data-watch-tile]")
+        expect(tile).to_have_count(1)
+        expect(tile.locator("[data-tile-status]")).to_have_text("已连接", timeout=30000)
+        _check(teacher, "watch-grid")
+
+        # A throttled action: wrong passwords until the log-in locks, answered in Chinese.
+        visitor.goto(f"{live_site}/accounts/login/")
+        for _ in range(12):
+            visitor.fill("input[name=username]", "无此用户")
+            visitor.fill("input[name=password]", "wrong password")
+            with visitor.expect_navigation():
+                visitor.locator("form.form button.primary").click()
+            if visitor.locator("[data-throttled]").count():
+                break
+        expect(visitor.locator("[data-throttled]")).to_contain_text("失败的登录太多")
+        _check(visitor, "login-throttled")
     finally:
         visitor_ctx.close()
         teacher_ctx.close()
