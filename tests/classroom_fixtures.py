@@ -16,7 +16,7 @@ __all__ = ["LESSON", "instructor", "other_instructor", "classroom", "other_class
 
 
 def make_instructor(username: str):
-    from classroom.services import grant_instructor
+    from classroom.roster import grant_instructor
     from tests.conftest import make_user
 
     user = make_user(username)
@@ -37,21 +37,21 @@ def other_instructor(db):
 @pytest.fixture
 def classroom(instructor, owner, classmate):
     """The instructor's classroom for LESSON, with owner and classmate joined."""
-    from classroom import services
+    from classroom import roster
 
-    room = services.create_classroom(instructor, "Monday class", [LESSON])
-    services.join(room, owner, "Olive Owner")
-    services.join(room, classmate, "Cleo Classmate")
+    room = roster.create_classroom(instructor, "Monday class", [LESSON])
+    roster.join(room, owner, "Olive Owner")
+    roster.join(room, classmate, "Cleo Classmate")
     return room
 
 
 @pytest.fixture
 def other_classroom(other_instructor, outsider):
     """Another instructor's classroom (same lesson), with the outsider in it."""
-    from classroom import services
+    from classroom import roster
 
-    room = services.create_classroom(other_instructor, "Other class", [LESSON])
-    services.join(room, outsider, "Otto Outsider")
+    room = roster.create_classroom(other_instructor, "Other class", [LESSON])
+    roster.join(room, outsider, "Otto Outsider")
     return room
 
 

@@ -163,3 +163,12 @@ def test_the_engine_down_message_is_written_once():
     writers = sorted(module for module, path in MODULES.items()
                      if "Docker engine does not answer at" in path.read_text(encoding="utf-8"))
     assert writers == ["sandbox.engine.api"]
+
+
+def test_only_views_and_consumers_speak_http():
+    """Services, rules and lookups raise their own errors; the views turn them into answers. (The
+    web preview is a view of its own; the texts module reads a request's language only.)"""
+    speaking = sorted(module for module, path in MODULES.items()
+                      if _under(module, "classroom", "sandbox") and "django.http" in path.read_text(encoding="utf-8")
+                      and not module.endswith(("views", "sandbox.preview", "sandbox.texts")))
+    assert speaking == []

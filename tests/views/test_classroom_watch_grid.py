@@ -36,7 +36,7 @@ def test_the_grid_shows_each_learners_live_sandbox_by_display_name(classroom, in
 
 
 def test_the_grid_pages_within_the_console_limit(classroom, instructor, owner, settings):
-    from classroom.services import join
+    from classroom.roster import join
     from tests.conftest import make_user
 
     settings.WATCH_GRID_TILES = 12
