@@ -1,27 +1,15 @@
 """Fixtures for the classroom tests: two instructors, a classroom with the owner and classmate in
 it, and a running sandbox of the owner's for the console tests.
 
-Import with ``from tests.classroom_fixtures import *``: the classroom tests live in several folders,
-and only these files need them.
+A pytest plugin (``pytest_plugins`` in tests/conftest.py): the classroom tests live in several
+folders.
 """
 
 from __future__ import annotations
 
 import pytest
 
-LESSON = "what-is-a-container"
-
-__all__ = ["LESSON", "instructor", "other_instructor", "classroom", "other_classroom", "make_instructor",
-           "learners_sandbox"]
-
-
-def make_instructor(username: str):
-    from classroom.roster import grant_instructor
-    from tests.conftest import make_user
-
-    user = make_user(username)
-    grant_instructor(user)
-    return user
+from tests.factories import LESSON, make_instructor
 
 
 @pytest.fixture

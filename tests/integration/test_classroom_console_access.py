@@ -18,7 +18,6 @@ from classroom import consoles as classroom_consoles
 from classroom import roster as classroom_roster
 from classroom.models import Membership
 from sandbox import protocol
-from tests.classroom_fixtures import *  # noqa: F403
 from tests.integration.test_console import connect, expect_close, read_until
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]

@@ -17,8 +17,7 @@ from django.test import Client
 from classroom import actions, roster
 from classroom.models import INSTRUCTORS_GROUP, Membership
 from sandbox import protocol
-from tests.classroom_fixtures import *  # noqa: F403
-from tests.classroom_fixtures import LESSON
+from tests.factories import LESSON
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -91,7 +90,7 @@ async def test_revoking_the_instructor_closes_their_open_dashboard(dashboard, cl
 
 
 async def test_a_superuser_no_longer_superuser_loses_the_dashboard(dashboard):
-    from tests.conftest import make_user
+    from tests.factories import make_user
 
     chief = await sync_to_async(make_user)("chief")
     chief.is_superuser = True

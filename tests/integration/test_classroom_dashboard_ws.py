@@ -17,8 +17,7 @@ from classroom import roster
 from lessons import services as lesson_services
 from lessons.content_loader import get_lesson
 from sandbox import protocol
-from tests.classroom_fixtures import *  # noqa: F403
-from tests.classroom_fixtures import LESSON
+from tests.factories import LESSON
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,7 +12,6 @@ from classroom import actions as classroom_actions
 from classroom import consoles as classroom_consoles
 from sandbox import protocol
 from sandbox.models import Sandbox
-from tests.classroom_fixtures import *  # noqa: F403
 from tests.integration.test_console import connect, expect_close, next_text, read_until
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]

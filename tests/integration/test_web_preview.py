@@ -111,7 +111,7 @@ async def test_the_learners_instructor_may_open_it_and_another_instructor_may_no
     from asgiref.sync import sync_to_async
 
     from classroom import roster as classroom_roster
-    from tests.classroom_fixtures import make_instructor
+    from tests.factories import make_instructor
 
     sandbox, port = published
     teacher = await sync_to_async(make_instructor)("preview-teacher")

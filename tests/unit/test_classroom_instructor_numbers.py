@@ -15,8 +15,7 @@ from classroom import dashboard, export, insights, roster
 from lessons import services as lesson_services
 from lessons.content_loader import get_lesson
 from lessons.models import StepProgress
-from tests.classroom_fixtures import *  # noqa: F403
-from tests.classroom_fixtures import LESSON
+from tests.factories import LESSON
 
 pytestmark = pytest.mark.django_db
 

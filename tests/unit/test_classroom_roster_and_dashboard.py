@@ -17,8 +17,7 @@ from lessons.content_loader import get_lesson
 from lessons.models import CheckAttempt, StepProgress
 from sandbox.models import Sandbox
 from sandbox.permissions import Access
-from tests.classroom_fixtures import *  # noqa: F403
-from tests.classroom_fixtures import LESSON, make_instructor
+from tests.factories import LESSON, make_instructor
 
 pytestmark = pytest.mark.django_db
 

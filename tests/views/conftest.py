@@ -3,16 +3,7 @@ from django.test import Client
 
 from sandbox import services
 from sandbox.models import Sandbox
-
-LESSON = "what-is-a-container"
-
-
-def signed_in_client(user=None, *, enforce_csrf_checks: bool = False) -> Client:
-    """A test client signed in as ``user`` (None: anonymous)."""
-    client = Client(enforce_csrf_checks=enforce_csrf_checks)
-    if user is not None:
-        client.force_login(user)
-    return client
+from tests.factories import LESSON, signed_in_client
 
 
 @pytest.fixture
@@ -23,13 +14,6 @@ def client_for():
         return signed_in_client(user, enforce_csrf_checks=True)
 
     return make
-
-
-def csrf_post(client: Client, url: str, **kwargs):
-    """POST as htmx does from our pages: the CSRF token from a page, sent in a header."""
-    client.get(f"/lessons/{LESSON}/")
-    token = client.cookies["csrftoken"].value
-    return client.post(url, HTTP_X_CSRFTOKEN=token, HTTP_HX_REQUEST="true", **kwargs)
 
 
 @pytest.fixture

@@ -10,9 +10,8 @@ from django.contrib.auth.models import Group
 from classroom import actions, permissions, roster
 from classroom.models import INSTRUCTORS_GROUP, Classroom, TakeOver
 from sandbox.models import Sandbox
-from tests.classroom_fixtures import *  # noqa: F403
-from tests.classroom_fixtures import LESSON
-from tests.views.conftest import signed_in_client
+from tests.factories import LESSON
+from tests.factories import signed_in_client
 
 pytestmark = pytest.mark.django_db
 

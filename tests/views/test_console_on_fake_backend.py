@@ -13,7 +13,7 @@ from django.db.backends import utils as db_utils
 
 from sandbox import consumers, services
 from sandbox.models import Sandbox
-from tests.views.conftest import LESSON
+from tests.factories import LESSON
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 from lessons.content_loader import get_lesson
 from lessons.models import StepProgress
 from sandbox import services
-from tests.views.conftest import signed_in_client
+from tests.factories import signed_in_client
 
 LESSON = "pods"  # builds on what-is-a-container
 

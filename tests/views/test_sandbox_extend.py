@@ -8,7 +8,7 @@ from asgiref.sync import async_to_sync
 
 from sandbox import services
 from sandbox.models import Sandbox
-from tests.views.conftest import LESSON, csrf_post
+from tests.factories import LESSON, csrf_post
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 

@@ -1,7 +1,7 @@
 import pytest
 
 from sandbox.models import Sandbox
-from tests.views.conftest import LESSON, csrf_post
+from tests.factories import LESSON, csrf_post
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 URL = f"/sandboxes/start/{LESSON}/"

@@ -1,7 +1,7 @@
 import pytest
 
 from sandbox.models import Sandbox
-from tests.views.conftest import csrf_post
+from tests.factories import csrf_post
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
