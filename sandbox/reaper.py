@@ -107,10 +107,11 @@ def _everything(_sandbox_id: str) -> bool:
     return True
 
 
-async def reap_once(scope: Scope | None = None) -> Report:
+async def reap_once(scope: Scope | None = None, *, now: dt.datetime | None = None) -> Report:
     """One pass of the reaper. ``scope`` limits it to some sandbox ids (``--sandbox``; tests on
     an engine shared with other work); queue and pool steps run only without a scope. A step
-    that fails is logged and reported, and the next one still runs."""
+    that fails is logged and reported, and the next one still runs. ``now`` is the clock the
+    time to live and the idle timeout are judged by (tests pass a later one instead of waiting)."""
     in_scope = scope or _everything
     report = Report()
     try:
@@ -123,7 +124,7 @@ async def reap_once(scope: Scope | None = None) -> Report:
     await _step(report, "kubernetes", _reconcile_kubernetes(in_scope, report))
     await _step(report, "kubernetes credentials", renew_kubernetes_credentials(in_scope, report))
     await _step(report, "stuck starts", fail_stuck_starting(in_scope, report, engine_up=not report.engine_problem))
-    await _step(report, "limits", apply_limits(in_scope, report))
+    await _step(report, "limits", apply_limits(in_scope, report, now=now))
     await _step(report, "saved files", drop_expired_files(in_scope, report))
     if not report.engine_problem:
         await _step(report, "checkpoints", checkpoint_homes(in_scope, report))
@@ -402,8 +403,8 @@ async def fail_stuck_starting(in_scope: Scope, report: Report, *, engine_up: boo
 
 
 # -- 3. time to live and idleness -------------------------------------------------------------------
-async def apply_limits(in_scope: Scope, report: Report) -> None:
-    now = timezone.now()
+async def apply_limits(in_scope: Scope, report: Report, *, now: dt.datetime | None = None) -> None:
+    now = now or timezone.now()
     running = [s async for s in Sandbox.objects.filter(state=Sandbox.State.RUNNING, owner__isnull=False)]
     due: dict[str, tuple[Sandbox, lifecycle.Policy, lifecycle.Action]] = {}
     for sandbox in running:
