@@ -66,8 +66,10 @@ test: packages-test
 	TUTORIAL_TEST_KUBECONFIG=$${TUTORIAL_TEST_KUBECONFIG:-$(CURDIR)/data/cluster/admin.kubeconfig} \
 	  ./scripts/run-tests.sh $(PYTEST_ARGS)
 
+# Everything that needs no engine, cluster or browser: unit tests, and view and permission tests on
+# the in-memory backend (tests/fakes.py). Engine-backed view tests are marked `engine`.
 unit: setup-dev
-	.venv/bin/pytest tests/unit $(PYTEST_ARGS)
+	.venv/bin/pytest tests/unit tests/views -m "not engine and not browser" $(PYTEST_ARGS)
 
 bench: setup-dev
 	$(PY) bench/console.py --json

@@ -281,7 +281,7 @@ async def main(args) -> dict:
         from asgiref.sync import sync_to_async
         from django.contrib.auth import get_user_model
 
-        from classroom import services as classroom_services
+        from classroom import roster as classroom_roster
         from classroom.models import Membership
         from lessons.content_loader import get_lesson
         from sandbox import pool
@@ -300,8 +300,8 @@ async def main(args) -> dict:
             @sync_to_async
             def classroom():
                 teacher = get_user_model().objects.get(username="instructor")
-                classroom_services.grant_instructor(teacher)
-                return classroom_services.create_classroom(teacher, "bench class", [LESSON])
+                classroom_roster.grant_instructor(teacher)
+                return classroom_roster.create_classroom(teacher, "bench class", [LESSON])
 
             room = await classroom()
             instructor = aiohttp.ClientSession(cookies=cookies, cookie_jar=aiohttp.CookieJar(unsafe=True))

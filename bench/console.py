@@ -119,9 +119,9 @@ async def echo_times(learner: Learner, count: int) -> list[float]:
 async def raw_echo_times(container_id: str, count: int) -> list[float]:
     from django.conf import settings
 
-    from sandbox.backends import engine_socket
+    from sandbox.engine import client as engine_client
 
-    stream = await engine_socket.hijack(settings.DOCKER_HOST, f"/containers/{container_id}/attach",
+    stream = await engine_client.hijack(settings.DOCKER_HOST, f"/containers/{container_id}/attach",
                                         {"stream": 1, "stdin": 1, "stdout": 1, "stderr": 1})
     times = []
     try:
@@ -173,9 +173,9 @@ async def raw_throughput(container_id: str, megabytes: int) -> float:
     """The same flood read straight off the engine's attach socket, as fast as it comes (MB/s)."""
     from django.conf import settings
 
-    from sandbox.backends import engine_socket
+    from sandbox.engine import client as engine_client
 
-    stream = await engine_socket.hijack(settings.DOCKER_HOST, f"/containers/{container_id}/attach",
+    stream = await engine_client.hijack(settings.DOCKER_HOST, f"/containers/{container_id}/attach",
                                         {"stream": 1, "stdin": 1, "stdout": 1, "stderr": 1})
     try:
         await stream.write(flood_command(megabytes))

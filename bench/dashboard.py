@@ -59,8 +59,8 @@ async def run(learners: int, rounds: int) -> dict:
     from django.db.backends import utils
     from django.test import Client
 
-    from classroom import services
-    from classroom.services import grant_instructor
+    from classroom import dashboard, roster
+    from classroom.roster import grant_instructor
     from lessons import services as lesson_services
     from lessons.content_loader import get_lesson
     from tutorial.asgi import application
@@ -73,11 +73,11 @@ async def run(learners: int, rounds: int) -> dict:
         User = get_user_model()
         teacher = User.objects.create_user(username="bench-instructor")
         grant_instructor(teacher)
-        room = services.create_classroom(teacher, "bench", [lesson.slug])
+        room = roster.create_classroom(teacher, "bench", [lesson.slug])
         users = []
         for i in range(learners):
             user = User.objects.create_user(username=f"bench-learner-{i}")
-            services.join(room, user, f"Learner {i}")
+            roster.join(room, user, f"Learner {i}")
             users.append(user)
         client = Client()
         client.force_login(teacher)
@@ -138,7 +138,7 @@ async def run(learners: int, rounds: int) -> dict:
         before = len(statements)
         utils.CursorWrapper._execute_with_wrappers = counting
         t = time.perf_counter()
-        services.dashboard_snapshot(room)
+        dashboard.dashboard_snapshot(room)
         elapsed = (time.perf_counter() - t) * 1000
         utils.CursorWrapper._execute_with_wrappers = real
         return len(statements) - before, elapsed

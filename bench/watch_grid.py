@@ -56,18 +56,18 @@ async def _class(base_url: str, learners: int):
     from asgiref.sync import sync_to_async
     from django.contrib.auth import get_user_model
 
-    from classroom import services as classroom_services
+    from classroom import roster as classroom_roster
     from sandbox import services
 
     teacher_cookie = await session_cookie("bench-teacher")
     teacher = await get_user_model().objects.aget(username="bench-teacher")
-    await sync_to_async(classroom_services.grant_instructor)(teacher)
-    room = await sync_to_async(classroom_services.create_classroom)(teacher, "Bench class", [LESSON])
+    await sync_to_async(classroom_roster.grant_instructor)(teacher)
+    room = await sync_to_async(classroom_roster.create_classroom)(teacher, "Bench class", [LESSON])
     people = []
     for i in range(learners):
         cookie = await session_cookie(f"bench-learner-{i}")
         user = await get_user_model().objects.aget(username=f"bench-learner-{i}")
-        await sync_to_async(classroom_services.join)(room, user, f"Learner {i:02d}")
+        await sync_to_async(classroom_roster.join)(room, user, f"Learner {i:02d}")
         sandbox = await services.start_sandbox(user, LESSON, "plain", "base")
         people.append((str(sandbox.id), cookie))
     return teacher_cookie, room.pk, people

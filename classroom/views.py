@@ -24,12 +24,23 @@ from lessons.content_loader import all_lessons, get_lesson
 from sandbox import preview
 from sandbox.services import SandboxLimitReached
 
-from . import services
-from .services import ClassroomError
+from . import actions, consoles, models, roster
+from .dashboard import activity, dashboard_snapshot
+from .export import export_csv
+from .insights import class_insights
+from .roster import ClassroomError, NotFound
+
+
+def _found(lookup, *args, **kwargs):
+    """A roster or console lookup; what it does not find (or the user may not see) is a 404."""
+    try:
+        return lookup(*args, **kwargs)
+    except NotFound as exc:
+        raise Http404(str(exc)) from exc
 
 
 def _instructor_only(request: HttpRequest) -> None:
-    if not services.is_instructor(request.user):
+    if not roster.is_instructor(request.user):
         raise Http404("Classrooms are for instructors.")
 
 
@@ -43,13 +54,13 @@ async def _auser(request: HttpRequest):
 @login_required
 def classroom_list(request: HttpRequest) -> HttpResponse:
     """Instructors see their classrooms and create new ones; learners see the classrooms they joined."""
-    instructor = services.is_instructor(request.user)
+    instructor = roster.is_instructor(request.user)
     error = ""
     if request.method == "POST":
         if not instructor:
             raise Http404("Classrooms are for instructors.")
         try:
-            classroom = services.create_classroom(request.user, request.POST.get("name", ""), request.POST.getlist("lessons"))
+            classroom = roster.create_classroom(request.user, request.POST.get("name", ""), request.POST.getlist("lessons"))
         except ClassroomError as exc:
             error = str(exc)
         else:
@@ -67,14 +78,14 @@ def classroom_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def update_classroom(request: HttpRequest, classroom_id: int) -> HttpResponse:
-    classroom = services.classroom_for_instructor(request.user, classroom_id)
+    classroom = _found(roster.classroom_for_instructor, request.user, classroom_id)
     if "open_for_joining" in request.POST:
         classroom.open_for_joining = request.POST["open_for_joining"] == "1"
         classroom.save(update_fields=["open_for_joining"])
     if request.POST.get("reopen"):
-        services.reopen(classroom)
+        actions.reopen(classroom)
     if request.POST.get("new_code"):
-        classroom.join_code = services.new_join_code()
+        classroom.join_code = models.new_join_code()
         classroom.save(update_fields=["join_code"])
     lessons = request.POST.getlist("lessons")
     if lessons:
@@ -82,7 +93,7 @@ def update_classroom(request: HttpRequest, classroom_id: int) -> HttpResponse:
         if unknown:
             messages.error(request, _("No such lesson: %(slugs)s.") % {"slugs": ", ".join(unknown)})
         else:
-            services.set_lessons(classroom, lessons)
+            roster.set_lessons(classroom, lessons)
     return redirect("classroom:dashboard", classroom.pk)
 
 
@@ -110,7 +121,7 @@ def _import_context(destinations, **extra) -> dict:
 def import_scenario(request: HttpRequest) -> HttpResponse:
     """Instructors upload a Killercoda/Katacoda scenario zip; it becomes lessons in a LESSON_DIRS
     folder when it validates (lessons.scenario_upload), and the import report is shown either way."""
-    if not services.is_instructor(request.user):
+    if not roster.is_instructor(request.user):
         raise PermissionDenied(_("Only instructors import scenarios."))
     destinations = scenario_upload.writable_dirs()
     if request.method != "POST":
@@ -145,7 +156,7 @@ def import_scenario(request: HttpRequest) -> HttpResponse:
 def join_by_code(request: HttpRequest) -> HttpResponse:
     code = request.GET.get("code", "")
     if code:
-        classroom = services.classroom_by_code(code)
+        classroom = roster.classroom_by_code(code)
         if classroom is not None:
             return redirect("classroom:join", classroom.join_code)
     return render(request, "classroom/join_code.html", {"code": code, "not_found": bool(code)}, status=404 if code else 200)
@@ -155,7 +166,7 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
     """The join link. Anyone signed in joins with a display name; a visitor joins as a guest
     (through accounts.guests: the guest switch and rate apply). Joins are limited per client
     address (RATE_JOINS_PER_ADDRESS): a leaked code must not let a script fill the roster."""
-    classroom = services.classroom_by_code(code)
+    classroom = roster.classroom_by_code(code)
     if classroom is None:
         raise Http404("No classroom has this code.")
     error = ""
@@ -179,12 +190,12 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
                     error, status = str(exc), 429 if settings.GUESTS_ENABLED else 403
         if not error:
             try:
-                membership = services.join(classroom, request.user, name)
+                membership = roster.join(classroom, request.user, name)
             except ClassroomError as exc:
                 error, status = str(exc), 400
             else:
                 return redirect("classroom:mine", membership.classroom_id)
-    suggested = services.default_display_name(request.user) if request.user.is_authenticated else ""
+    suggested = roster.default_display_name(request.user) if request.user.is_authenticated else ""
     return render(request, "classroom/join.html",
                   {"classroom": classroom, "error": error, "guests_enabled": settings.GUESTS_ENABLED,
                    "suggested_name": request.POST.get("display_name", suggested)}, status=status)
@@ -193,8 +204,8 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
 @login_required
 def learner_view(request: HttpRequest, classroom_id: int) -> HttpResponse:
     """A learner's own view of a classroom: its lessons and their own progress, nobody else's."""
-    membership = services.membership_for_learner(request.user, classroom_id)
-    lessons = services.assigned_lessons(membership.classroom)
+    membership = _found(roster.membership_for_learner, request.user, classroom_id)
+    lessons = roster.assigned_lessons(membership.classroom)
     progress = lesson_services.catalogue_progress(request.user, lessons)
     rows = [{"lesson": lesson, "done": progress[lesson.slug][0], "total": progress[lesson.slug][1]} for lesson in lessons]
     return render(request, "classroom/mine.html", {"membership": membership, "classroom": membership.classroom, "rows": rows})
@@ -238,7 +249,7 @@ def _dashboard_words() -> dict[str, str]:
 
 @login_required
 def dashboard(request: HttpRequest, classroom_id: int) -> HttpResponse:
-    classroom = services.classroom_for_instructor(request.user, classroom_id)
+    classroom = _found(roster.classroom_for_instructor, request.user, classroom_id)
     members = list(classroom.memberships.select_related("user"))
     for member in members:
         # A guest's username is generated (guest-…): the display name is all the instructor needs.
@@ -248,7 +259,7 @@ def dashboard(request: HttpRequest, classroom_id: int) -> HttpResponse:
         "classroom/dashboard.html",
         {
             "classroom": classroom,
-            "snapshot": services.dashboard_snapshot(classroom),
+            "snapshot": dashboard_snapshot(classroom),
             "words": _dashboard_words(),
             "join_url": _join_url(request, classroom),
             "members": members,
@@ -263,7 +274,7 @@ def dashboard(request: HttpRequest, classroom_id: int) -> HttpResponse:
 @require_GET
 def projector(request: HttpRequest, classroom_id: int) -> HttpResponse:
     """For the projector: the join code in very large type and a QR code of the join link."""
-    classroom = services.classroom_for_instructor(request.user, classroom_id)
+    classroom = _found(roster.classroom_for_instructor, request.user, classroom_id)
     join_url = _join_url(request, classroom)
     # segno writes the SVG itself (no user text in it but the URL, which it encodes as modules).
     qr_svg = segno.make(join_url, error="m").svg_inline(scale=10, border=2, dark="#000", light="#fff",
@@ -282,29 +293,29 @@ def projector(request: HttpRequest, classroom_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def snapshot_json(request: HttpRequest, classroom_id: int) -> JsonResponse:
-    classroom = services.classroom_for_instructor(request.user, classroom_id)
-    return JsonResponse(services.dashboard_snapshot(classroom))
+    classroom = _found(roster.classroom_for_instructor, request.user, classroom_id)
+    return JsonResponse(dashboard_snapshot(classroom))
 
 
 @login_required
 @require_GET
 def activity_json(request: HttpRequest, classroom_id: int) -> JsonResponse:
-    classroom = services.classroom_for_instructor(request.user, classroom_id)
-    return JsonResponse({"sandboxes": services.activity(classroom)})
+    classroom = _found(roster.classroom_for_instructor, request.user, classroom_id)
+    return JsonResponse({"sandboxes": activity(classroom)})
 
 
 @login_required
 @require_GET
 def insights(request: HttpRequest, classroom_id: int) -> HttpResponse:
-    classroom = services.classroom_for_instructor(request.user, classroom_id)
-    return render(request, "classroom/_insights.html", {"classroom": classroom, "insights": services.class_insights(classroom)})
+    classroom = _found(roster.classroom_for_instructor, request.user, classroom_id)
+    return render(request, "classroom/_insights.html", {"classroom": classroom, "insights": class_insights(classroom)})
 
 
 @login_required
 @require_GET
 def export(request: HttpRequest, classroom_id: int) -> HttpResponse:
-    classroom = services.classroom_for_instructor(request.user, classroom_id)
-    response = HttpResponse(services.export_csv(classroom), content_type="text/csv; charset=utf-8")
+    classroom = _found(roster.classroom_for_instructor, request.user, classroom_id)
+    response = HttpResponse(export_csv(classroom), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="classroom-{classroom.pk}-progress.csv"'
     return response
 
@@ -315,8 +326,8 @@ def export(request: HttpRequest, classroom_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def remove_member(request: HttpRequest, classroom_id: int, membership_id: int) -> HttpResponse:
-    classroom = services.classroom_for_instructor(request.user, classroom_id)
-    name = services.remove_member(classroom, membership_id)
+    classroom = _found(roster.classroom_for_instructor, request.user, classroom_id)
+    name = _found(roster.remove_member, classroom, membership_id)
     messages.info(request, _("Removed %(name)s from the class.") % {"name": name})
     return redirect("classroom:dashboard", classroom.pk)
 
@@ -326,15 +337,15 @@ def remove_member(request: HttpRequest, classroom_id: int, membership_id: int) -
 def remove_members(request: HttpRequest, classroom_id: int) -> HttpResponse:
     """Remove the ticked learners at once (a leaked code's fake learners, dozens at a time).
     Ids that are not this classroom's members are ignored; the classroom stays 404 to others."""
-    classroom = services.classroom_for_instructor(request.user, classroom_id)
+    classroom = _found(roster.classroom_for_instructor, request.user, classroom_id)
     ids = [int(value) for value in request.POST.getlist("members") if value.isdigit() and len(value) <= 18]
     removed = []
     for membership_id in ids:
         try:
             # One at a time through the roster's own remove, so whatever it does on a removal
             # (telling open consoles) happens for each.
-            removed.append(services.remove_member(classroom, membership_id))
-        except Http404:
+            removed.append(roster.remove_member(classroom, membership_id))
+        except NotFound:
             continue
     messages.info(request, ngettext("Removed %(count)d learner: %(names)s.", "Removed %(count)d learners: %(names)s.",
                                     len(removed)) % {"count": len(removed), "names": ", ".join(removed)}
@@ -345,8 +356,8 @@ def remove_members(request: HttpRequest, classroom_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def rename_member(request: HttpRequest, classroom_id: int, membership_id: int) -> HttpResponse:
-    classroom = services.classroom_for_instructor(request.user, classroom_id)
-    services.rename_member(classroom, membership_id, request.POST.get("display_name", ""))
+    classroom = _found(roster.classroom_for_instructor, request.user, classroom_id)
+    _found(roster.rename_member, classroom, membership_id, request.POST.get("display_name", ""))
     return redirect("classroom:dashboard", classroom.pk)
 
 
@@ -357,7 +368,7 @@ async def _instructor_classroom(request: HttpRequest, classroom_id: int):
     user = await _auser(request)
     if not user.is_authenticated:
         raise Http404("No such classroom.")
-    return user, await sync_to_async(services.classroom_for_instructor)(user, classroom_id)
+    return user, await sync_to_async(_found)(roster.classroom_for_instructor, user, classroom_id)
 
 
 def _done(request: HttpRequest, classroom_id: int, text: str, *, error: bool = False) -> HttpResponse:
@@ -376,7 +387,7 @@ def _escape(text: str) -> str:
 async def broadcast(request: HttpRequest, classroom_id: int) -> HttpResponse:
     _user, classroom = await _instructor_classroom(request, classroom_id)
     try:
-        count = await services.broadcast(classroom, request.POST.get("message", ""))
+        count = await actions.broadcast(classroom, request.POST.get("message", ""))
     except ClassroomError as exc:
         return _done(request, classroom_id, str(exc), error=True)
     return _done(request, classroom_id, _("Sent to %(count)d open sandbox(es).") % {"count": count})
@@ -387,7 +398,7 @@ async def extend(request: HttpRequest, classroom_id: int) -> HttpResponse:
     _user, classroom = await _instructor_classroom(request, classroom_id)
     try:
         minutes = int(request.POST.get("minutes", ""))
-        count = await services.extend_class(classroom, minutes * 60)
+        count = await actions.extend_class(classroom, minutes * 60)
     except ValueError:
         return _done(request, classroom_id, _("Give the number of minutes to add."), error=True)
     except ClassroomError as exc:
@@ -398,21 +409,21 @@ async def extend(request: HttpRequest, classroom_id: int) -> HttpResponse:
 @require_POST
 async def stop_all(request: HttpRequest, classroom_id: int) -> HttpResponse:
     _user, classroom = await _instructor_classroom(request, classroom_id)
-    count = await services.stop_all(classroom)
+    count = await actions.stop_all(classroom)
     return _done(request, classroom_id, _("Stopped %(count)d sandbox(es).") % {"count": count})
 
 
 async def _learner_sandbox(request: HttpRequest, classroom_id: int, sandbox_id, *, console: bool = False):
     user, classroom = await _instructor_classroom(request, classroom_id)
-    sandbox = await sync_to_async(services.learner_sandbox)(classroom, sandbox_id, console=console)
+    sandbox = await sync_to_async(_found)(consoles.learner_sandbox, classroom, sandbox_id, console=console)
     return user, classroom, sandbox
 
 
 @require_POST
 async def stop_sandbox(request: HttpRequest, classroom_id: int, sandbox_id) -> HttpResponse:
     _user, classroom, sandbox = await _learner_sandbox(request, classroom_id, sandbox_id)
-    await services.stop_learner_sandbox(sandbox)
-    name = await sync_to_async(services.learner_name)(classroom, sandbox.owner)
+    await actions.stop_learner_sandbox(sandbox)
+    name = await sync_to_async(roster.learner_name)(classroom, sandbox.owner)
     return _done(request, classroom_id, _("Stopped the sandbox of %(name)s.") % {"name": name})
 
 
@@ -420,24 +431,24 @@ async def stop_sandbox(request: HttpRequest, classroom_id: int, sandbox_id) -> H
 async def reset_sandbox(request: HttpRequest, classroom_id: int, sandbox_id) -> HttpResponse:
     _user, classroom, sandbox = await _learner_sandbox(request, classroom_id, sandbox_id)
     try:
-        await services.reset_learner_sandbox(sandbox)
+        await actions.reset_learner_sandbox(sandbox)
     except SandboxLimitReached as exc:
         return _done(request, classroom_id, str(exc), error=True)
-    name = await sync_to_async(services.learner_name)(classroom, sandbox.owner)
+    name = await sync_to_async(roster.learner_name)(classroom, sandbox.owner)
     return _done(request, classroom_id, _("Reset the sandbox of %(name)s.") % {"name": name})
 
 
 @require_POST
 async def take_control(request: HttpRequest, classroom_id: int, sandbox_id) -> HttpResponse:
     user, classroom, sandbox = await _learner_sandbox(request, classroom_id, sandbox_id, console=True)
-    await services.take_control(classroom, sandbox, user)
+    await consoles.take_control(classroom, sandbox, user)
     return await _control_changed(request, classroom, sandbox, user)
 
 
 @require_POST
 async def release_control(request: HttpRequest, classroom_id: int, sandbox_id) -> HttpResponse:
     user, classroom, sandbox = await _learner_sandbox(request, classroom_id, sandbox_id)
-    await services.release_control(classroom, sandbox, user)
+    await consoles.release_control(classroom, sandbox, user)
     return await _control_changed(request, classroom, sandbox, user)
 
 
@@ -446,7 +457,7 @@ async def _control_changed(request: HttpRequest, classroom, sandbox, user) -> Ht
     an attach's stdin is fixed when it opens. Without scripts: back to the watch page."""
     if not request.htmx:
         return redirect("classroom:watch", classroom.pk, sandbox.id)
-    in_control = await sync_to_async(services.has_control)(sandbox, user)
+    in_control = await sync_to_async(consoles.has_control)(sandbox, user)
     response = render(request, "classroom/_control.html", {"classroom": classroom, "sandbox": sandbox, "in_control": in_control})
     response["HX-Trigger"] = "console-reconnect"
     return response
@@ -456,17 +467,17 @@ async def _control_changed(request: HttpRequest, classroom, sandbox, user) -> Ht
 @require_GET
 def watch(request: HttpRequest, classroom_id: int, sandbox_id) -> HttpResponse:
     """The shadow terminal: the learner's console, read-only unless the instructor took control."""
-    classroom = services.classroom_for_instructor(request.user, classroom_id)
-    sandbox = services.learner_sandbox(classroom, sandbox_id, console=True)
+    classroom = _found(roster.classroom_for_instructor, request.user, classroom_id)
+    sandbox = _found(consoles.learner_sandbox, classroom, sandbox_id, console=True)
     return render(
         request,
         "classroom/watch.html",
         {
             "classroom": classroom,
             "sandbox": sandbox,
-            "learner_name": services.learner_name(classroom, sandbox.owner),
+            "learner_name": roster.learner_name(classroom, sandbox.owner),
             "lesson": get_lesson(sandbox.lesson),
-            "in_control": services.has_control(sandbox, request.user),
+            "in_control": consoles.has_control(sandbox, request.user),
             "console_url": f"/ws/sandboxes/{sandbox.id}/console/",
             "web_preview": preview.offered(sandbox.workspace),
         },
@@ -484,10 +495,10 @@ def grid_page_size() -> int:
 def watch_grid(request: HttpRequest, classroom_id: int) -> HttpResponse:
     """Several learners at once: a page of small read-only terminals, one per live sandbox. A tile
     opens its console only while it is on screen, so a page's cost is bounded by what is seen."""
-    classroom = services.classroom_for_instructor(request.user, classroom_id)
+    classroom = _found(roster.classroom_for_instructor, request.user, classroom_id)
     if classroom.ended_at is not None:
         raise Http404("This class has ended.")
-    rows = services.watchable_sandboxes(classroom)
+    rows = consoles.watchable_sandboxes(classroom)
     size = grid_page_size()
     pages = max(1, -(-len(rows) // size))
     try:

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import limits
-from sandbox import home_files, lifecycle, local_cluster, preview, services
+from sandbox import events, home_files, lifecycle, local_cluster, preview, services
 from sandbox.backends.base import BackendError, EngineUnavailable
 from sandbox.models import Sandbox
 from sandbox.permissions import Access, aconsole_access, can_control
@@ -31,9 +31,7 @@ async def engine_problem(workspace: str) -> str:
     """Empty when the workspace's engine answers; otherwise what is wrong and how to fix it."""
     try:
         backend = services.get_backend(workspace)
-        ping = getattr(backend, "ping", None)
-        if ping is not None:
-            await asyncio.wait_for(ping(), ENGINE_PROBE_SECONDS)
+        await asyncio.wait_for(backend.ping(), ENGINE_PROBE_SECONDS)
     except asyncio.TimeoutError:
         return "The sandbox engine did not answer within a few seconds; check that it is running."
     except (BackendError, ImportError) as exc:
@@ -68,7 +66,7 @@ async def lifecycle_context(sandbox: Sandbox | None) -> dict:
     """Time left, extensions, queue position and kept files, for the pane and its timer."""
     if sandbox is None:
         return {"timer": None, "queue_position": None, "files_kept": False}
-    timer = services.timer_fields(sandbox) if sandbox.state == Sandbox.State.RUNNING else None
+    timer = events.timer_fields(sandbox) if sandbox.state == Sandbox.State.RUNNING else None
     return {
         "timer": timer,
         "queue_position": await services.queue_position(sandbox),

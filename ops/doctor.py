@@ -24,6 +24,7 @@ from django.conf import settings
 
 from lessons.content_loader import all_lessons
 from sandbox import local_cluster
+from sandbox.engine.api import engine_down_message
 from sandbox.images.recipes import RECIPES, image_tag
 
 # One slow dependency must not hang the preflight: every network call has this deadline.
@@ -76,7 +77,7 @@ def _engine_failure(docker_host: str, exc: Exception) -> Finding:
         )
     return Finding(
         False,
-        f"the Docker engine does not answer at {docker_host}: {text}",
+        engine_down_message(docker_host, text),
         "Start the engine (`scripts/start-dockerd.sh`, or `systemctl start docker`) and check DOCKER_HOST.",
     )
 

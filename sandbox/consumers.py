@@ -21,7 +21,7 @@ import uuid
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import lifecycle, protocol, services, texts
+from . import events, lifecycle, protocol, services, texts
 from .backends.base import BackendError, ConsoleStream, EngineUnavailable
 from .console_slots import HEARTBEAT_SECONDS, ConsoleSlot
 from .models import Sandbox
@@ -105,7 +105,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         # the read and the join (a queued or starting sandbox's console waits for "running"), with
         # one read of the row. Events reach this consumer only after connect() returns, and are
         # ignored unless access was granted (self.sandbox is set); release() leaves the group.
-        await self.join(services.group_name(sandbox_id))
+        await self.join(events.group_name(sandbox_id))
         sandbox = await Sandbox.objects.filter(pk=sandbox_id).afirst()
         if sandbox is None:
             return await self.close_with(protocol.CLOSE_NO_SUCH_SANDBOX)

@@ -27,10 +27,11 @@ from pathlib import Path
 
 from django.conf import settings
 
-from .backends import engine_socket
 from .backends.base import BackendError
 from .backends.docker import DockerBackend
 from .backends.manifests import SANDBOX_HOME, SANDBOX_USER
+from .engine import client as engine_client
+from .engine.frames import STDOUT, FrameCutOff, read_frames
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +64,13 @@ def supports(backend) -> bool:
     return isinstance(backend, DockerBackend)
 
 
-async def _exec(backend, ref: str, command: list[str], *, stdin: bool) -> tuple[str, engine_socket.HijackedStream]:
+async def _exec(backend, ref: str, command: list[str], *, stdin: bool) -> tuple[str, engine_client.HijackedStream]:
     """Create and start an exec in the sandbox; every engine call here has the backend's deadline
     (a wedged container must not hold a Stop)."""
     try:
         exec_id = await backend.exec_create(ref, command, user=SANDBOX_USER, workdir=SANDBOX_HOME,
                                             env={"HOME": SANDBOX_HOME}, stdin=stdin)
-        stream = await engine_socket.hijack(backend.docker_host, f"/exec/{exec_id}/start",
+        stream = await engine_client.hijack(backend.docker_host, f"/exec/{exec_id}/start",
                                             body={"Detach": False, "Tty": False})
     except BackendError as exc:  # engine down, container gone or stuck: the caller reports it
         raise FilesNotKept(f"the sandbox could not be reached ({exc})") from exc
@@ -126,28 +127,20 @@ def _disk_message(exc: OSError) -> str:
     return f"your files could not be written on the server ({exc.strerror or exc})"
 
 
-async def _copy_stdout(stream: engine_socket.HijackedStream, part: Path) -> int:
+async def _copy_stdout(stream: engine_client.HijackedStream, part: Path) -> int:
     """Write the stdout frames of a multiplexed exec stream to ``part``; stderr is logged."""
-    import struct
-
     written = 0
-    reader = stream.reader
     with open(part, "wb") as out:
-        while True:
-            try:
-                header = await reader.readexactly(8)
-            except (asyncio.IncompleteReadError, ConnectionError):
-                return written
-            kind, size = struct.unpack(">BxxxL", header)
-            try:
-                payload = await reader.readexactly(size)
-            except (asyncio.IncompleteReadError, ConnectionError) as exc:
-                raise FilesNotKept("the copy of the files was cut off") from exc
-            if kind == 1:
-                out.write(payload)
-                written += len(payload)
-            else:
-                log.info("tar while saving files: %s", payload[:200].decode(errors="replace"))
+        try:
+            async for kind, chunk in read_frames(stream.reader):
+                if kind == STDOUT:
+                    out.write(chunk)
+                    written += len(chunk)
+                else:
+                    log.info("tar while saving files: %s", chunk[:200].decode(errors="replace"))
+        except FrameCutOff as exc:
+            raise FilesNotKept("the copy of the files was cut off") from exc
+    return written
 
 
 async def restore(backend, sandbox_id, ref: str) -> bool:
@@ -165,7 +158,7 @@ async def restore(backend, sandbox_id, ref: str) -> bool:
             while chunk := archive.read(256 * 1024):
                 await stream.write(chunk)
         stream.writer.write_eof()
-        await engine_socket.read_multiplexed(stream, 4096)
+        await engine_client.read_multiplexed(stream, 4096)
 
     try:
         # One deadline for the whole copy: a tar that stops reading would block the writes too.

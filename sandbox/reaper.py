@@ -47,7 +47,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from . import home_files, lifecycle, local_cluster, pool, services, texts
+from . import events, home_files, lifecycle, local_cluster, pool, services, texts
 from .backends.base import (
     LABEL_INSTALL,
     LABEL_ROLE,
@@ -107,10 +107,11 @@ def _everything(_sandbox_id: str) -> bool:
     return True
 
 
-async def reap_once(scope: Scope | None = None) -> Report:
+async def reap_once(scope: Scope | None = None, *, now: dt.datetime | None = None) -> Report:
     """One pass of the reaper. ``scope`` limits it to some sandbox ids (``--sandbox``; tests on
     an engine shared with other work); queue and pool steps run only without a scope. A step
-    that fails is logged and reported, and the next one still runs."""
+    that fails is logged and reported, and the next one still runs. ``now`` is the clock the
+    time to live and the idle timeout are judged by (tests pass a later one instead of waiting)."""
     in_scope = scope or _everything
     report = Report()
     try:
@@ -123,7 +124,7 @@ async def reap_once(scope: Scope | None = None) -> Report:
     await _step(report, "kubernetes", _reconcile_kubernetes(in_scope, report))
     await _step(report, "kubernetes credentials", renew_kubernetes_credentials(in_scope, report))
     await _step(report, "stuck starts", fail_stuck_starting(in_scope, report, engine_up=not report.engine_problem))
-    await _step(report, "limits", apply_limits(in_scope, report))
+    await _step(report, "limits", apply_limits(in_scope, report, now=now))
     await _step(report, "saved files", drop_expired_files(in_scope, report))
     if not report.engine_problem:
         await _step(report, "checkpoints", checkpoint_homes(in_scope, report))
@@ -225,7 +226,7 @@ async def _tell_stuck(sandbox_id: str, message: str) -> None:
     if await Sandbox.objects.filter(pk=sandbox.pk, state=Sandbox.State.STOPPED).aupdate(
             state=Sandbox.State.GONE, failure_reason=reason):
         sandbox.state, sandbox.failure_reason = Sandbox.State.GONE, reason
-        await services.broadcast_state(sandbox)
+        await events.broadcast_state(sandbox)
 
 
 # -- 1. reconciliation ---------------------------------------------------------------------------
@@ -302,7 +303,7 @@ async def reconcile_docker(in_scope: Scope, report: Report) -> None:
             fresh.failure_reason = CONTAINER_VANISHED
             fresh.stopped_at = timezone.now()
             await sync_to_async(fresh.save)(update_fields=["state", "failure_reason", "stopped_at"])
-            await services.broadcast_state(fresh)
+            await events.broadcast_state(fresh)
             report.marked_gone.append(sandbox_id)
             await backend.destroy(sandbox_id)  # whatever else is labelled for it
         else:
@@ -392,7 +393,7 @@ async def fail_stuck_starting(in_scope: Scope, report: Report, *, engine_up: boo
         if sandbox.owner_id is None:  # a pool refill that never finished: nobody to tell
             await Sandbox.objects.filter(pk=sandbox.pk).adelete()
         else:
-            await services.broadcast_state(sandbox)
+            await events.broadcast_state(sandbox)
         if engine_up:
             try:
                 await services.get_backend(sandbox.workspace).destroy(str(sandbox.id))
@@ -402,8 +403,8 @@ async def fail_stuck_starting(in_scope: Scope, report: Report, *, engine_up: boo
 
 
 # -- 3. time to live and idleness -------------------------------------------------------------------
-async def apply_limits(in_scope: Scope, report: Report) -> None:
-    now = timezone.now()
+async def apply_limits(in_scope: Scope, report: Report, *, now: dt.datetime | None = None) -> None:
+    now = now or timezone.now()
     running = [s async for s in Sandbox.objects.filter(state=Sandbox.State.RUNNING, owner__isnull=False)]
     due: dict[str, tuple[Sandbox, lifecycle.Policy, lifecycle.Action]] = {}
     for sandbox in running:
@@ -443,8 +444,8 @@ async def apply_limits(in_scope: Scope, report: Report) -> None:
                 field = "idle_warned_at"
                 message = texts.render(texts.WARN_IDLE, minutes=minutes)
             await sync_to_async(sandbox.save)(update_fields=[field])
-            await services.send_notice(sandbox.id, message)
-            await services.broadcast_timer(sandbox)
+            await events.send_notice(sandbox.id, message)
+            await events.broadcast_timer(sandbox)
             report.warned.append(str(sandbox.id))
 
     # Each sandbox on its own (a few at a time): one whose container is stuck waits only for itself.

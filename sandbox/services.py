@@ -3,9 +3,9 @@
 Database rows say what a learner has; the backend says what the engine holds. Every function here
 keeps the two in step and turns engine failures into a state and a reason the learner can read.
 
-Backend lookup (``sandbox.engines``), background tasks (``sandbox.tasks``) and room on the engine
-with the Start's write lock (``sandbox.capacity``) live below this module, so the warm pool uses
-them without importing it. A start past ``SANDBOX_CAPACITY`` joins a queue (state ``queued``) and is
+Backend lookup (``sandbox.engines``), background tasks (``sandbox.tasks``), what open consoles
+are told (``sandbox.events``) and room on the engine with the Start's write lock
+(``sandbox.capacity``) live below this module, so the warm pool uses them without importing it. A start past ``SANDBOX_CAPACITY`` joins a queue (state ``queued``) and is
 started by :func:`promote_queue` when room frees; a plain-workspace start claims a pre-created
 sandbox from the warm pool (``sandbox.pool``) when one is ready; a stop saves the learner's home
 (``sandbox.home_files``) so a restart gets it back until the time to live runs out; the reaper
@@ -20,7 +20,6 @@ import logging
 import uuid
 
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import caches
 from django.db.models import F
@@ -38,6 +37,7 @@ from .backends.base import (
     SandboxStuck,
 )
 from .engines import get_backend, spec_for
+from .events import broadcast_state, broadcast_timer, send_notice
 from .gateway.hooks import SiteHooks
 from .images.recipes import image_tag
 from .models import Sandbox
@@ -54,51 +54,6 @@ class SandboxLimitReached(Exception):
 
 class ExtendNotAllowed(Exception):
     """The learner may not extend this sandbox (not running, no extensions left); says why."""
-
-
-def group_name(sandbox_id: uuid.UUID | str) -> str:
-    return f"sandbox-{sandbox_id}"
-
-
-# -- events ---------------------------------------------------------------------------------------
-async def broadcast_state(sandbox: Sandbox, *, position: int | None = None) -> None:
-    """Tell every open console of this sandbox its new state (events, never terminal bytes)."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    event = {"type": "sandbox.state", "state": sandbox.state, "reason": sandbox.failure_reason}
-    if position is not None:
-        event["position"] = position
-    await layer.group_send(group_name(sandbox.id), event)
-
-
-async def broadcast_timer(sandbox: Sandbox) -> None:
-    """Tell open consoles when the sandbox will stop (after an extension or activity)."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    await layer.group_send(group_name(sandbox.id), {"type": "sandbox.timer", **timer_fields(sandbox)})
-
-
-def timer_fields(sandbox: Sandbox, now: dt.datetime | None = None) -> dict:
-    """The two clocks a learner sees: the session's end (Extend moves it) and the idle stop (any
-    activity starts it again; ``idle_seconds`` lets the page restart it on each keystroke)."""
-    policy = lifecycle.policy_for(sandbox.lesson)
-    now = now or timezone.now()
-    return {
-        "seconds_left": lifecycle.seconds_left(sandbox, policy, now),
-        "session_seconds_left": lifecycle.session_seconds_left(sandbox, now),
-        "idle_seconds_left": lifecycle.idle_seconds_left(sandbox, policy, now),
-        "idle_seconds": policy.idle_seconds or None,
-        "extensions_left": lifecycle.extensions_left(sandbox, policy),
-    }
-
-
-async def send_notice(sandbox_id, message: str) -> None:
-    """Show a message on every open console of this sandbox (instructor broadcast, take-over)."""
-    layer = get_channel_layer()
-    if layer is not None:
-        await layer.group_send(group_name(sandbox_id), {"type": "sandbox.notice", "message": message})
 
 
 # -- rows -----------------------------------------------------------------------------------------
@@ -552,8 +507,7 @@ async def _why_the_console_ended(sandbox: Sandbox) -> str:
     shutting down: it stops every container a moment before its API goes away, and those
     sandboxes are not the learner's doing (the reaper settles them when the engine is back)."""
     backend = get_backend(sandbox.workspace)
-    exit_code = getattr(backend, "exit_code", None)
-    code = await exit_code(sandbox.engine_ref) if exit_code else None
+    code = await backend.exit_code(sandbox.engine_ref)
     if code is None or code < 128:
         return "The shell exited."
     deadline = asyncio.get_running_loop().time() + ENGINE_SHUTDOWN_GRACE_SECONDS

@@ -1,27 +1,15 @@
 """Fixtures for the classroom tests: two instructors, a classroom with the owner and classmate in
 it, and a running sandbox of the owner's for the console tests.
 
-Import with ``from tests.classroom_fixtures import *``: the classroom tests live in several folders,
-and only these files need them.
+A pytest plugin (``pytest_plugins`` in tests/conftest.py): the classroom tests live in several
+folders.
 """
 
 from __future__ import annotations
 
 import pytest
 
-LESSON = "what-is-a-container"
-
-__all__ = ["LESSON", "instructor", "other_instructor", "classroom", "other_classroom", "make_instructor",
-           "learners_sandbox"]
-
-
-def make_instructor(username: str):
-    from classroom.services import grant_instructor
-    from tests.conftest import make_user
-
-    user = make_user(username)
-    grant_instructor(user)
-    return user
+from tests.factories import LESSON, make_instructor
 
 
 @pytest.fixture
@@ -37,21 +25,21 @@ def other_instructor(db):
 @pytest.fixture
 def classroom(instructor, owner, classmate):
     """The instructor's classroom for LESSON, with owner and classmate joined."""
-    from classroom import services
+    from classroom import roster
 
-    room = services.create_classroom(instructor, "Monday class", [LESSON])
-    services.join(room, owner, "Olive Owner")
-    services.join(room, classmate, "Cleo Classmate")
+    room = roster.create_classroom(instructor, "Monday class", [LESSON])
+    roster.join(room, owner, "Olive Owner")
+    roster.join(room, classmate, "Cleo Classmate")
     return room
 
 
 @pytest.fixture
 def other_classroom(other_instructor, outsider):
     """Another instructor's classroom (same lesson), with the outsider in it."""
-    from classroom import services
+    from classroom import roster
 
-    room = services.create_classroom(other_instructor, "Other class", [LESSON])
-    services.join(room, outsider, "Otto Outsider")
+    room = roster.create_classroom(other_instructor, "Other class", [LESSON])
+    roster.join(room, outsider, "Otto Outsider")
     return room
 
 

@@ -13,6 +13,11 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from tests.factories import make_user
+
+# The classroom fixtures (instructors, a classroom, a learner's sandbox) for every folder's tests.
+pytest_plugins = ["tests.classroom_fixtures"]
+
 IN_CI = bool(os.environ.get("CI"))
 # The tests are an install of their own on the shared engine: a site served from this checkout
 # (make run) reaps only its own objects and leaves the suite's alone, and the reverse.
@@ -71,6 +76,19 @@ def _fresh_backends():
     translation.deactivate()
 
 
+@pytest.fixture
+def fake_backend(settings):
+    """Every workspace served by the in-memory backend of tests/fakes.py: no engine, no cluster."""
+    from sandbox.services import get_backend
+    from tests.fakes import FakeBackend
+
+    FakeBackend.reset()
+    settings.SANDBOX_BACKENDS = {workspace: "tests.fakes.FakeBackend" for workspace in FakeBackend.workspaces}
+    get_backend.cache_clear()
+    yield FakeBackend
+    FakeBackend.reset()
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Role users are made per test; the production hasher would dominate the suite's time."""
@@ -83,12 +101,6 @@ def _isolated_data_dir(settings, tmp_path):
     settings.DATA_DIR = tmp_path / "data"
     settings.DATA_DIR.mkdir()
 
-
-def make_user(username: str):
-    """A role user with a usable password (sessions in these tests come from force_login)."""
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.create_user(username=username, password="correct horse battery")
 
 
 @pytest.fixture

@@ -173,11 +173,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = DATA_DIR / "staticfiles"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-
-SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 LOGGING = {
     "version": 1,
@@ -218,7 +214,7 @@ DASHBOARDS_PER_USER = int(os.environ.get("TUTORIAL_DASHBOARDS_PER_USER", 8))
 WATCH_GRID_TILES = int(os.environ.get("TUTORIAL_WATCH_GRID_TILES", 6))
 CHECK_TIMEOUT_SECONDS = int(os.environ.get("TUTORIAL_CHECK_TIMEOUT", 20))
 
-# --- Classroom self-hosting (issue 8): production settings from the environment ---------------
+# --- Self-hosting: production settings from the environment ----------------------------------
 # Every variable below is optional: unset, the embedded defaults above stay as they are
 # (SQLite, the in-memory channel layer, DEBUG on). `.env.example` documents each one.
 if "*" in ALLOWED_HOSTS:
@@ -257,7 +253,7 @@ SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", 0))
 # Static files: WhiteNoise (in MIDDLEWARE) serves STATIC_ROOT from the ASGI app itself. With DEBUG
 # off, names carry a content hash and gzip/brotli copies are made by `collectstatic`, so browsers
 # may cache them for ever. The site's Dockerfile runs collectstatic into TUTORIAL_STATIC_ROOT.
-STATIC_ROOT = Path(os.environ.get("TUTORIAL_STATIC_ROOT") or STATIC_ROOT)
+STATIC_ROOT = Path(os.environ.get("TUTORIAL_STATIC_ROOT") or DATA_DIR / "staticfiles")
 # Hashed names: on with DEBUG off unless TUTORIAL_STATIC_MANIFEST says otherwise (empty = unset).
 STATIC_MANIFEST = env_bool("TUTORIAL_STATIC_MANIFEST", False) if os.environ.get("TUTORIAL_STATIC_MANIFEST", "").strip() else not DEBUG
 if STATIC_MANIFEST:
@@ -360,7 +356,7 @@ GATEWAY_CONNECTIONS = {
     "connections_max": int(os.environ.get("TUTORIAL_GATEWAY_CONNECTIONS", 32)),
 }
 
-# --- Classrooms (issue 7) ----------------------------------------------------------------------
+# --- Classrooms ---------------------------------------------------------------------------------
 # A learner with no console input, check or progress for this long shows as idle on the dashboard.
 CLASSROOM_IDLE_SECONDS = int(os.environ.get("TUTORIAL_CLASSROOM_IDLE_SECONDS", 300))
 # The most an instructor may add to the class's sandbox time in one go.
@@ -371,7 +367,7 @@ CLASSROOM_STUCK_MIN_LEARNERS = int(os.environ.get("TUTORIAL_CLASSROOM_STUCK_MIN_
 CLASSROOM_STUCK_MINUTES = int(os.environ.get("TUTORIAL_CLASSROOM_STUCK_MINUTES", 10))
 CLASSROOM_STUCK_FAILURES = int(os.environ.get("TUTORIAL_CLASSROOM_STUCK_FAILURES", 3))
 
-# --- Sandbox lifecycle (issue 6): limits, idle culling, capacity queue, warm pool, reaper -------
+# --- Sandbox lifecycle: limits, idle culling, capacity queue, warm pool, reaper ----------------
 import json as _json  # noqa: E402  (kept inside this section)
 
 # Sandboxes running (or starting) at once on this engine; past it, starts wait in a queue.

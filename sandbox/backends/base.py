@@ -29,34 +29,17 @@ from typing import ClassVar, NamedTuple
 
 from django.conf import settings
 
-LABEL_SANDBOX = "tutorial.sandbox"
-LABEL_OWNER = "tutorial.owner"
-LABEL_LESSON = "tutorial.lesson"
-LABEL_WORKSPACE = "tutorial.workspace"
-# The sandbox's own console container is "console"; objects a learner makes inside carry the same
-# sandbox label with another role (e.g. "learner"), so reconciliation can tell them apart.
-LABEL_ROLE = "tutorial.role"
-ROLE_CONSOLE = "console"
-# Which install (site, database) made the object: TUTORIAL_INSTALL_ID.
-LABEL_INSTALL = "tutorial.install"
-
-
-class BackendError(Exception):
-    """An engine failure with a message fit to show to a person (what is wrong, how to fix it)."""
-
-
-class EngineUnavailable(BackendError):
-    """The engine or cluster does not answer at all."""
-
-
-class EngineTimeout(BackendError):
-    """One engine call did not answer within its deadline. The engine itself may be fine (other
-    calls answer): the object the call was about is stuck, not the engine down."""
-
-
-class SandboxStuck(EngineTimeout):
-    """Something of this sandbox would not go away within the deadlines; the rest was removed.
-    The caller reports it (the learner reads the message) and a later reaper pass tries again."""
+# The labels and the errors are the engine leaf's; the contract names them, so they are here too.
+from ..engine.errors import BackendError, EngineTimeout, EngineUnavailable, SandboxStuck  # noqa: F401
+from ..engine.labels import (  # noqa: F401
+    LABEL_INSTALL,
+    LABEL_LESSON,
+    LABEL_OWNER,
+    LABEL_ROLE,
+    LABEL_SANDBOX,
+    LABEL_WORKSPACE,
+    ROLE_CONSOLE,
+)
 
 
 def current_install() -> str:
@@ -209,3 +192,22 @@ class SandboxBackend(abc.ABC):
     async def list_owned(self) -> dict[str, str]:
         """Every sandbox of this install the engine holds, as ``{sandbox_id: ref}``, for
         reconciliation (another install's on the same engine are not listed)."""
+
+    # Optional capabilities: a backend overrides what its engine can tell; callers call these
+    # directly (never ``getattr``), and the defaults are what a caller may safely assume.
+
+    async def ping(self) -> str:
+        """The engine's version, or ``EngineUnavailable`` when it does not answer. The lesson page
+        asks before it offers Start. Default: an empty version (no probe)."""
+        return ""
+
+    async def exit_code(self, ref: str) -> int | None:
+        """How the console ended: its exit code, or None while it runs, once it is gone, or when
+        the engine cannot tell (the console then says "The shell exited.")."""
+        return None
+
+    async def reconcile(self, live_sandbox_ids, in_scope=None) -> list[str]:
+        """Remove this install's objects whose sandbox id is not in ``live_sandbox_ids`` (and, with
+        ``in_scope``, only those it accepts); return the ids removed. Default: nothing, for a
+        backend whose objects the reaper reconciles itself from ``list_owned``."""
+        return []

@@ -2,7 +2,7 @@
 
 Creating a container uses the docker SDK off the event loop; every call about an existing
 container (inspect, kill, remove, exec) and the console and check streams use asyncio on the
-engine's socket (``engine_socket``), each with a deadline: the engine keeps a container whose
+engine's socket (``sandbox.engine.client``), each with a deadline: the engine keeps a container whose
 attach nobody reads alive, and every call about it hangs until that attach goes (moby#41827), so
 an unbounded call there once hung Stop and every reaper pass behind it. A thread stuck in such a
 call would also hold one of the few executor threads every SDK call shares; a timed-out request on
@@ -23,12 +23,13 @@ import docker.errors
 import requests.exceptions
 from django.conf import settings
 
+from sandbox.engine import client as engine_client
+from sandbox.engine.api import SDK_API_VERSION, engine_down_message
 from sandbox.gateway.cleanup import destroy_learner_objects
 from sandbox.gateway.names import Names
 from sandbox.gateway.policy import CREATED_VALUE, LABEL_CREATED
 from sandbox.gateway.server import ensure_gateway, release_gateway
 
-from . import engine_socket
 from .base import (
     LABEL_INSTALL,
     LABEL_ROLE,
@@ -65,16 +66,8 @@ exit $code
 """
 
 
-def engine_unavailable_message(docker_host: str, exc: Exception | None = None) -> str:
-    detail = f" ({exc})" if exc else ""
-    return (
-        f"The Docker engine does not answer at {docker_host}{detail}. "
-        "Install it (apt-get install docker.io), start it (scripts/start-dockerd.sh) and try again."
-    )
-
-
 class DockerConsole(ConsoleStream):
-    def __init__(self, stream: engine_socket.HijackedStream):
+    def __init__(self, stream: engine_client.HijackedStream):
         self._stream = stream
 
     async def read(self, max_bytes: int = 65536) -> bytes:
@@ -116,7 +109,7 @@ class DockerBackend(SandboxBackend):
         if self._client is None:
             # A fixed API version: no version probe at construction, so "engine down" surfaces
             # inside _call as one clear error. 1.41 is Debian 12's engine; newer engines accept it.
-            self._client = docker.DockerClient(base_url=self.docker_host, version=engine_socket.API_VERSION[1:], timeout=60)
+            self._client = docker.DockerClient(base_url=self.docker_host, version=SDK_API_VERSION, timeout=60)
         return self._client
 
     async def _call(self, func, *args, deadline: float | None = None, **kwargs):
@@ -132,11 +125,11 @@ class DockerBackend(SandboxBackend):
             raise EngineTimeout(f"the Docker engine did not answer in time ({exc})") from exc
         except (requests.exceptions.ConnectionError, FileNotFoundError, ConnectionRefusedError) as exc:
             self._client = None
-            raise EngineUnavailable(engine_unavailable_message(self.docker_host)) from exc
+            raise EngineUnavailable(engine_down_message(self.docker_host)) from exc
         except docker.errors.DockerException as exc:
             if "Error while fetching server API version" in str(exc):
                 self._client = None
-                raise EngineUnavailable(engine_unavailable_message(self.docker_host)) from exc
+                raise EngineUnavailable(engine_down_message(self.docker_host)) from exc
             raise
 
     def gateway_dir(self, sandbox_id: str) -> str:
@@ -260,13 +253,13 @@ class DockerBackend(SandboxBackend):
         return answer.json()
 
     async def _engine(self, method: str, path: str, params: dict | None = None, *, body: dict | None = None,
-                      timeout: float | None = None) -> engine_socket.EngineAnswer:
+                      timeout: float | None = None) -> engine_client.EngineAnswer:
         """One engine API call on the event loop within ``timeout`` (``call_seconds``)."""
         try:
-            return await engine_socket.request(self.docker_host, method, path, params, body=body,
+            return await engine_client.request(self.docker_host, method, path, params, body=body,
                                                timeout=self.call_seconds if timeout is None else timeout)
         except EngineUnavailable as exc:
-            raise EngineUnavailable(engine_unavailable_message(self.docker_host)) from exc
+            raise EngineUnavailable(engine_down_message(self.docker_host)) from exc
 
     async def status(self, ref: str) -> EngineState:
         container = await self._inspect(ref)
@@ -283,7 +276,7 @@ class DockerBackend(SandboxBackend):
 
     async def open_console(self, ref: str, *, stdin: bool = True, replay: bool = True) -> ConsoleStream:
         params = {"stream": 1, "stdout": 1, "stderr": 1, "stdin": int(stdin), "logs": int(replay)}
-        stream = await engine_socket.hijack(self.docker_host, f"/containers/{ref}/attach", params)
+        stream = await engine_client.hijack(self.docker_host, f"/containers/{ref}/attach", params)
         return DockerConsole(stream)
 
     async def resize(self, ref: str, cols: int, rows: int) -> None:
@@ -299,10 +292,10 @@ class DockerBackend(SandboxBackend):
         command = ["/bin/sh", "-c", TIMEOUT_GUARD, "tutorial-check", script, str(seconds)]
         exec_id = await self.exec_create(ref, command, user="1000:1000", workdir="/home/learner",
                                          env={"HOME": "/home/learner"})
-        stream = await engine_socket.hijack(self.docker_host, f"/exec/{exec_id}/start", body={"Detach": False, "Tty": False})
+        stream = await engine_client.hijack(self.docker_host, f"/exec/{exec_id}/start", body={"Detach": False, "Tty": False})
         try:
             # The guard inside kills at the deadline; this outer wait only covers a stuck engine.
-            output, truncated = await asyncio.wait_for(engine_socket.read_multiplexed(stream, max_output), seconds + 10)
+            output, truncated = await asyncio.wait_for(engine_client.read_multiplexed(stream, max_output), seconds + 10)
         except asyncio.TimeoutError:
             return RunResult(exit_code=None, output="", timed_out=True)
         finally:

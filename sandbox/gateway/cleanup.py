@@ -37,6 +37,8 @@ import docker.errors
 import requests.exceptions
 from django.conf import settings
 
+from ..engine.api import SDK_API_VERSION
+from ..engine.labels import LABEL_ROLE, LABEL_WORKSPACE, ROLE_CONSOLE
 from . import policy
 from .state import TagBook
 
@@ -52,8 +54,6 @@ CALL_DEADLINE = 15.0  # seconds for one engine call
 BUDGET = 60.0  # seconds for one sandbox's cleanup; what is left is retried later
 RETRY_AFTER = 60.0  # seconds between attempts at one ended sandbox
 FOLDER_GRACE = 600.0  # a socket folder with no sandbox container this old is an orphan
-API_VERSION = "1.41"
-LABEL_ROLE, ROLE_CONSOLE = "tutorial.role", "console"
 # The engine answered with an error or not at all: both are "try again later".
 ENGINE_FAILURES = (docker.errors.APIError, requests.exceptions.RequestException, OSError)
 
@@ -93,7 +93,7 @@ class _Run:
 
 def _client(docker_host: str | None, deadline: float) -> docker.DockerClient:
     # A fixed API version: no version probe, which would itself be a call without our deadline.
-    return docker.DockerClient(base_url=docker_host or settings.DOCKER_HOST, version=API_VERSION, timeout=deadline)
+    return docker.DockerClient(base_url=docker_host or settings.DOCKER_HOST, version=SDK_API_VERSION, timeout=deadline)
 
 
 def destroy_learner_objects(sandbox_id: str, *, data_dir: Path | None = None, docker_host: str | None = None,
@@ -280,7 +280,7 @@ def sweep(data_dir: Path | None = None, docker_host: str | None = None, *, deadl
 
         try:
             consoles = {(c.get("Labels") or {}).get(policy.LABEL_SANDBOX) for c in client.api.containers(
-                all=True, filters={"label": [f"{LABEL_ROLE}={ROLE_CONSOLE}", "tutorial.workspace=docker"]})}
+                all=True, filters={"label": [f"{LABEL_ROLE}={ROLE_CONSOLE}", f"{LABEL_WORKSPACE}=docker"]})}
         except ENGINE_FAILURES as exc:
             log.warning("cleanup sweep cannot list sandboxes: %s", exc)
             return report

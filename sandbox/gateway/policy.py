@@ -19,13 +19,9 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
 
-API_VERSION = "v1.41"
-LABEL_SANDBOX = "tutorial.sandbox"
-LABEL_OWNER = "tutorial.owner"
-LABEL_LESSON = "tutorial.lesson"
-# Which install (site and database) the object belongs to: two installs on one engine leave each
-# other's objects alone.
-LABEL_INSTALL = "tutorial.install"
+from ..engine.api import API_VERSION  # noqa: F401 - the relays send learners' calls with it
+from ..engine.labels import LABEL_INSTALL, LABEL_LESSON, LABEL_OWNER, LABEL_SANDBOX  # noqa: F401
+
 # Marks objects a learner made through the gateway (the sandbox container itself lacks it).
 LABEL_CREATED = "tutorial.gateway"
 CREATED_VALUE = "learner"

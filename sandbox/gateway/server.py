@@ -24,6 +24,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from ..engine.api import unix_path
+from ..engine.labels import LABEL_WORKSPACE
 from . import cleanup, httpio, policy
 from .activity import ActivityRecorder, touch_interval
 from .hooks import SiteHooks, installed
@@ -34,7 +36,6 @@ from .registry_api import RegistryApi, bind_in_netns
 
 log = logging.getLogger(__name__)
 
-LABEL_WORKSPACE = "tutorial.workspace"
 CLEANUP_CONCURRENCY = 3  # vanished sandboxes cleaned up at once (threads of the default executor)
 SWEEP_INTERVAL = 300.0  # seconds between cleanup retry sweeps started by the watcher
 SOCKET_NAME = "docker.sock"
@@ -42,10 +43,7 @@ GATEWAY_READY_SECONDS = 5.0  # how long a start waits for the gateway process's 
 
 
 def engine_socket_path(docker_host: str | None = None) -> str:
-    host = docker_host or settings.DOCKER_HOST
-    if not host.startswith("unix://"):
-        raise ValueError(f"the gateway needs a unix-socket engine, not {host!r}")
-    return host[len("unix://"):]
+    return unix_path(docker_host or settings.DOCKER_HOST)
 
 
 def gateway_limits() -> Limits:
@@ -217,7 +215,7 @@ class GatewayServer:
             labels = container.get("Labels") or {}
             # Another install's console is not ours to serve (an unlabelled one predates install labels).
             if labels.get(policy.LABEL_SANDBOX) and policy.LABEL_CREATED not in labels and labels.get(
-                    "tutorial.install", settings.INSTALL_ID) == settings.INSTALL_ID:
+                    policy.LABEL_INSTALL, settings.INSTALL_ID) == settings.INSTALL_ID:
                 live[labels[policy.LABEL_SANDBOX]] = labels
                 if container.get("State") == "running":
                     running[labels[policy.LABEL_SANDBOX]] = container["Id"]

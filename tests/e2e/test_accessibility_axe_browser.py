@@ -20,7 +20,7 @@ from django.utils import translation
 from django.views.defaults import page_not_found
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import live_site_env
+from tests.e2e.browser import live_site_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.engine, pytest.mark.timeout(600)]
 

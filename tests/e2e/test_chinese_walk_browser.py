@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import UNTRANSLATED_LESSON, live_site_env
+from tests.e2e.browser import UNTRANSLATED_LESSON, live_site_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.engine, pytest.mark.timeout(300)]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import live_site_env
+from tests.e2e.browser import live_site_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.engine]
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import in_viewport, wait_until
+from tests.e2e.browser import in_viewport, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.engine]
 

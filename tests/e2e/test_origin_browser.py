@@ -33,10 +33,10 @@ import django
 django.setup()
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore
-from classroom import services
+from classroom import roster
 user = get_user_model().objects.create_user("teacher-origin", password="correct horse battery 9")
-services.grant_instructor(user)
-room = services.create_classroom(user, "Origin class", ["what-is-a-container"])
+roster.grant_instructor(user)
+room = roster.create_classroom(user, "Origin class", ["what-is-a-container"])
 session = SessionStore()
 session["_auth_user_id"] = str(user.pk)
 session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"

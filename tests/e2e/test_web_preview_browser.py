@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import start_as_guest
+from tests.e2e.browser import start_as_guest
 
 pytestmark = [pytest.mark.browser, pytest.mark.engine]
 

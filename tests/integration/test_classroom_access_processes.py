@@ -26,14 +26,14 @@ SETUP = """
 import asyncio
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore
-from classroom import services
+from classroom import roster
 from sandbox import services as sandbox_services
 users = get_user_model().objects
 teacher = users.create_user("teacher", password="unused-here-9")
 learner = users.create_user("learner", password="unused-here-9")
-services.grant_instructor(teacher)
-room = services.create_classroom(teacher, "Processes", ["what-is-a-container"])
-services.join(room, learner, "Lena")
+roster.grant_instructor(teacher)
+room = roster.create_classroom(teacher, "Processes", ["what-is-a-container"])
+roster.join(room, learner, "Lena")
 sandbox = asyncio.run(sandbox_services.start_sandbox(learner, "what-is-a-container", "plain", "base"))
 session = SessionStore()
 session.update({"_auth_user_id": str(teacher.pk), "_auth_user_hash": teacher.get_session_auth_hash(),
@@ -42,10 +42,10 @@ session.create()
 print(room.pk, sandbox.id, sandbox.state, session.session_key)
 """
 REMOVE_LEARNER = """
-from classroom import services
+from classroom import roster
 from classroom.models import Classroom, Membership
 room = Classroom.objects.get(name="Processes")
-services.remove_member(room, Membership.objects.get(classroom=room, user__username="learner").pk)
+roster.remove_member(room, Membership.objects.get(classroom=room, user__username="learner").pk)
 """
 STOP = """
 import asyncio

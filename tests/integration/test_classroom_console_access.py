@@ -11,10 +11,13 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 
-from classroom import services as classroom_services
+from classroom import actions as classroom_actions
+
+from classroom import consoles as classroom_consoles
+
+from classroom import roster as classroom_roster
 from classroom.models import Membership
 from sandbox import protocol
-from tests.classroom_fixtures import *  # noqa: F403
 from tests.integration.test_console import connect, expect_close, read_until
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
@@ -40,7 +43,7 @@ async def notice_containing(ws, text: str, timeout: float = 10.0) -> dict:
 
 async def in_control(console, classroom, sandbox, learner, instructor):
     """The instructor has taken control; their console types into the learner's shell."""
-    await classroom_services.take_control(classroom, sandbox, instructor)
+    await classroom_consoles.take_control(classroom, sandbox, instructor)
     await notice_containing(learner, "has taken control")
     controller = await connect(console, sandbox, instructor)
     await controller.send_to(bytes_data=b"echo teacher-$((8*8))\r")
@@ -63,7 +66,7 @@ async def test_giving_control_back_stops_the_open_console_typing_but_it_still_wa
     await read_until(learner, rb"\$ ")
     controller = await in_control(console, classroom, learners_sandbox, learner, instructor)
 
-    await classroom_services.release_control(classroom, learners_sandbox, instructor)
+    await classroom_consoles.release_control(classroom, learners_sandbox, instructor)
     await notice_containing(controller, "watching read-only")
     await typing_does_not_reach(controller, learner, 4)
     await read_until(controller, rb"mark-5\r\n")  # still watching, on the same socket
@@ -73,15 +76,15 @@ async def test_giving_control_back_stops_the_open_console_typing_but_it_still_wa
 
 def _remove_learner(classroom, owner):
     membership = Membership.objects.get(classroom=classroom, user=owner)
-    classroom_services.remove_member(classroom, membership.pk)
+    classroom_roster.remove_member(classroom, membership.pk)
 
 
 def _unassign_lesson(classroom, owner):
-    classroom_services.set_lessons(classroom, ["big-picture"])
+    classroom_roster.set_lessons(classroom, ["big-picture"])
 
 
 def _revoke_instructor(classroom, owner):
-    classroom_services.grant_instructor(classroom.instructor, revoke=True)
+    classroom_roster.grant_instructor(classroom.instructor, revoke=True)
 
 
 @pytest.mark.parametrize("change", [_remove_learner, _unassign_lesson, _revoke_instructor])
@@ -119,7 +122,7 @@ async def test_ending_the_class_closes_the_instructors_console_before_the_sandbo
     controller = await in_control(console, classroom, learners_sandbox, learner, instructor)
     watcher = await connect(console, learners_sandbox, instructor)
 
-    assert await classroom_services.stop_all(classroom) == 1
+    assert await classroom_actions.stop_all(classroom) == 1
     await expect_close(controller, protocol.CLOSE_NOT_YOURS)
     await expect_close(watcher, protocol.CLOSE_NOT_YOURS)
     await notice_containing(learner, "The class has ended")

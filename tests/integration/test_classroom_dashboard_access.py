@@ -14,11 +14,10 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Group
 from django.test import Client
 
-from classroom import services
+from classroom import actions, roster
 from classroom.models import INSTRUCTORS_GROUP, Membership
 from sandbox import protocol
-from tests.classroom_fixtures import *  # noqa: F403
-from tests.classroom_fixtures import LESSON
+from tests.factories import LESSON
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -63,7 +62,7 @@ def _get_as(user, url):
 
 
 def _revoke_with_the_command(user):
-    services.grant_instructor(user, revoke=True)
+    roster.grant_instructor(user, revoke=True)
 
 
 def _revoke_from_the_groups_page(user):
@@ -91,12 +90,12 @@ async def test_revoking_the_instructor_closes_their_open_dashboard(dashboard, cl
 
 
 async def test_a_superuser_no_longer_superuser_loses_the_dashboard(dashboard):
-    from tests.conftest import make_user
+    from tests.factories import make_user
 
     chief = await sync_to_async(make_user)("chief")
     chief.is_superuser = True
     await chief.asave()
-    room = await sync_to_async(services.create_classroom)(chief, "Chief's class", [LESSON])
+    room = await sync_to_async(roster.create_classroom)(chief, "Chief's class", [LESSON])
     ws = await _open(dashboard, room.pk, chief)
     chief.is_superuser = False
     await chief.asave()
@@ -105,7 +104,7 @@ async def test_a_superuser_no_longer_superuser_loses_the_dashboard(dashboard):
 
 async def test_ending_the_class_closes_the_dashboard_and_keeps_the_results(dashboard, classroom, instructor):
     ws = await _open(dashboard, classroom.pk, instructor)
-    assert await services.stop_all(classroom) == 0
+    assert await actions.stop_all(classroom) == 0
     seen = await _closed_with(ws, protocol.CLOSE_NOT_RUNNING)
     assert {"kind": "ended", "classroom": classroom.pk} in seen
     again = await dashboard(classroom.pk, instructor)
@@ -125,12 +124,12 @@ async def test_deleting_the_classroom_closes_its_dashboard(dashboard, classroom,
 async def test_removing_a_learner_or_unassigning_a_lesson_refreshes_the_roster_and_stays_open(
     dashboard, classroom, instructor, classmate
 ):
-    await sync_to_async(services.set_lessons)(classroom, [LESSON, OTHER_LESSON])
+    await sync_to_async(roster.set_lessons)(classroom, [LESSON, OTHER_LESSON])
     ws = await _open(dashboard, classroom.pk, instructor)
     membership = await Membership.objects.aget(classroom=classroom, user=classmate)
-    await sync_to_async(services.remove_member)(classroom, membership.pk)
+    await sync_to_async(roster.remove_member)(classroom, membership.pk)
     assert json.loads(await ws.receive_from(timeout=5))["kind"] == "roster"
-    await sync_to_async(services.set_lessons)(classroom, [LESSON])
+    await sync_to_async(roster.set_lessons)(classroom, [LESSON])
     assert json.loads(await ws.receive_from(timeout=5))["kind"] == "roster"
     assert await ws.receive_nothing(timeout=0.3)  # still open: the instructor still teaches it
     await ws.disconnect()

@@ -13,12 +13,11 @@ from django.db import connection
 from django.test import AsyncClient
 from django.test.utils import CaptureQueriesContext
 
-from classroom import services
+from classroom import roster
 from lessons import services as lesson_services
 from lessons.content_loader import get_lesson
 from sandbox import protocol
-from tests.classroom_fixtures import *  # noqa: F403
-from tests.classroom_fixtures import LESSON
+from tests.factories import LESSON
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,8 +60,8 @@ def _answers(step) -> dict:
 async def test_a_learners_passing_check_reaches_only_their_instructors_dashboard(
     dashboard, classroom, other_classroom, owner, instructor, other_instructor
 ):
-    await sync_to_async(services.set_lessons)(classroom, [LESSON, QUIZ_LESSON])
-    await sync_to_async(services.set_lessons)(other_classroom, [LESSON, QUIZ_LESSON])
+    await sync_to_async(roster.set_lessons)(classroom, [LESSON, QUIZ_LESSON])
+    await sync_to_async(roster.set_lessons)(other_classroom, [LESSON, QUIZ_LESSON])
     mine = await _connected(dashboard, classroom.pk, instructor)
     theirs = await _connected(dashboard, other_classroom.pk, other_instructor)
 
@@ -156,7 +155,7 @@ async def test_fifty_learners_each_check_costs_fixed_queries_and_the_dashboard_n
         rows = []
         for i in range(50):
             user = get_user_model().objects.create_user(username=f"sim{i}")
-            services.join(classroom, user, f"Sim {i}")
+            roster.join(classroom, user, f"Sim {i}")
             rows.append(lesson_services.progress_for(user, lesson, step))
         return rows
 
@@ -207,6 +206,6 @@ async def test_an_instructor_holds_a_bounded_number_of_dashboards(dashboard, cla
 
 async def test_a_learner_who_joins_appears_on_the_open_dashboard_at_once(dashboard, classroom, outsider, instructor):
     ws = await _connected(dashboard, classroom.pk, instructor)
-    await sync_to_async(services.join)(classroom, outsider, "Newcomer")
+    await sync_to_async(roster.join)(classroom, outsider, "Newcomer")
     assert json.loads(await ws.receive_from(timeout=5))["kind"] == "roster"  # the page re-reads its snapshot
     await ws.disconnect()

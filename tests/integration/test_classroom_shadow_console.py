@@ -7,10 +7,11 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 
-from classroom import services as classroom_services
+from classroom import actions as classroom_actions
+
+from classroom import consoles as classroom_consoles
 from sandbox import protocol
 from sandbox.models import Sandbox
-from tests.classroom_fixtures import *  # noqa: F403
 from tests.integration.test_console import connect, expect_close, next_text, read_until
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
@@ -35,14 +36,14 @@ async def test_instructor_watches_read_only_then_takes_control_with_a_notice(
 
     # Take control: the learner is told, and a new attach of the instructor may type.
     room = await sync_to_async(lambda: classroom)()
-    await classroom_services.take_control(room, learners_sandbox, instructor)
+    await classroom_consoles.take_control(room, learners_sandbox, instructor)
     notice = await next_text(learner)
     assert notice["type"] == "notice" and "has taken control" in notice["message"]
     controller = await connect(console, learners_sandbox, instructor)
     await controller.send_to(bytes_data=b"echo teacher-$((8*8))\r")
     assert b"teacher-64" in await read_until(learner, rb"teacher-64")
 
-    await classroom_services.release_control(room, learners_sandbox, instructor)
+    await classroom_consoles.release_control(room, learners_sandbox, instructor)
     assert "gave the terminal back" in (await next_text(learner))["message"]
     await controller.disconnect()
     await learner.disconnect()
@@ -59,7 +60,7 @@ async def test_nobody_else_may_watch(console, classroom, other_classroom, learne
 async def test_instructor_stops_a_learners_sandbox_and_the_console_hears_it(console, classroom, learners_sandbox, owner):
     learner = await connect(console, learners_sandbox, owner)
     await read_until(learner, rb"\$ ")
-    await classroom_services.stop_learner_sandbox(learners_sandbox)
+    await classroom_actions.stop_learner_sandbox(learners_sandbox)
     messages = [await next_text(learner) for _ in range(2)]
     assert messages[0]["type"] == "notice" and "stopped this sandbox" in messages[0]["message"]
     assert messages[1]["type"] == "state" and messages[1]["state"] in ("stopping", "stopped")

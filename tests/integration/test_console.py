@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from sandbox import services
+from sandbox import events, services
 from sandbox.models import Sandbox
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
@@ -252,7 +252,7 @@ async def test_too_many_consoles_is_closed_with_4429(console, running_sandbox, o
 
 async def test_notice_reaches_every_open_console(console, running_sandbox, owner):
     ws = await connect(console, running_sandbox, owner)
-    await services.send_notice(running_sandbox.id, "Five minutes left in class")
+    await events.send_notice(running_sandbox.id, "Five minutes left in class")
     assert await next_text(ws) == {"type": "notice", "message": "Five minutes left in class"}
     await ws.disconnect()
 

@@ -17,7 +17,7 @@ import pytest
 import websocket
 from channels.layers import get_channel_layer
 
-from sandbox import protocol, services
+from sandbox import events, protocol, services
 from sandbox.models import Sandbox
 from tests.daphne_process import running_daphne
 from tests.integration.test_console import connect, expect_close, read_until
@@ -115,7 +115,7 @@ async def test_a_crashed_console_gives_its_place_back(console, running_sandbox, 
     await read_until(first, rb"\$ ")
     # An event no consumer handles makes Channels raise inside the consumer: it crashes, as it
     # did on every Redis read timeout (daphne then closes the websocket with 1011).
-    await get_channel_layer().group_send(services.group_name(running_sandbox.id), {"type": "sandbox.unheard.of"})
+    await get_channel_layer().group_send(events.group_name(running_sandbox.id), {"type": "sandbox.unheard.of"})
     with pytest.raises(ValueError):
         while True:  # output still on its way comes first
             await first.receive_output(10)

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from sandbox.backends import engine_socket
+from sandbox.engine import client as engine_client
 from sandbox.backends.base import BackendError, EngineState, EngineUnavailable, SandboxSpec
 from sandbox.backends.docker import DockerBackend
 
@@ -69,8 +69,8 @@ async def test_chunked_and_sized_answers_are_read_whole(sandbox):
     _backend, _sandbox_id, ref = sandbox
     from django.conf import settings
 
-    answer = await engine_socket.request(settings.DOCKER_HOST, "GET", "/containers/json", {"all": 1})
+    answer = await engine_client.request(settings.DOCKER_HOST, "GET", "/containers/json", {"all": 1})
     assert answer.status == 200
     assert ref in {container["Id"] for container in answer.json()}
-    missing = await engine_socket.request(settings.DOCKER_HOST, "GET", "/containers/no-such-container/json")
+    missing = await engine_client.request(settings.DOCKER_HOST, "GET", "/containers/no-such-container/json")
     assert (missing.status, missing.message()) == (404, "No such container: no-such-container")

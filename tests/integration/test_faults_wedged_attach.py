@@ -21,7 +21,7 @@ from django.test import AsyncClient
 from django.utils import timezone
 
 from sandbox import reaper
-from sandbox.backends import engine_socket
+from sandbox.engine import client as engine_client
 from sandbox.backends.base import LABEL_SANDBOX
 from sandbox.backends.docker import DockerBackend
 from sandbox.models import Sandbox
@@ -46,8 +46,8 @@ async def wedge():
     request it after ``cleanup``, so it is closed before cleanup removes the sandboxes."""
     streams = []
 
-    async def make(sandbox) -> engine_socket.HijackedStream:
-        stream = await engine_socket.hijack(settings.DOCKER_HOST, f"/containers/{sandbox.engine_ref}/attach",
+    async def make(sandbox) -> engine_client.HijackedStream:
+        stream = await engine_client.hijack(settings.DOCKER_HOST, f"/containers/{sandbox.engine_ref}/attach",
                                             {"stream": 1, "stdout": 1, "stderr": 1, "stdin": 1, "logs": 0})
         streams.append(stream)
         await stream.write(b"yes wedged-by-an-unread-attach\r")
@@ -57,7 +57,7 @@ async def wedge():
         last = None
         while True:
             await asyncio.sleep(0.5)
-            answer = await engine_socket.request(settings.DOCKER_HOST, "GET", f"/containers/{sandbox.engine_ref}/logs",
+            answer = await engine_client.request(settings.DOCKER_HOST, "GET", f"/containers/{sandbox.engine_ref}/logs",
                                                  {"stdout": 1, "timestamps": 1, "tail": 1})
             if answer.body == last and len(stream.reader._buffer) >= 1 << 20:
                 return stream

@@ -14,7 +14,7 @@ from channels.layers import get_channel_layer
 from sandbox.gateway.cleanup import destroy_learner_objects
 from sandbox.gateway.policy import Limits
 from sandbox.gateway.server import GatewayServer
-from sandbox.services import group_name
+from sandbox.events import group_name
 
 from .gateway_helpers import gateway_images  # noqa: F401
 from .test_gateway_relay import BUSYBOX, MiB, docker

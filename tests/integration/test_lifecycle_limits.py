@@ -4,8 +4,10 @@ stops, files kept (idle) or dropped (time up), and a restart that brings the fil
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import pytest
+from django.utils import timezone
 
 from sandbox import home_files, reaper, services
 from sandbox.models import Sandbox
@@ -25,10 +27,9 @@ async def test_idle_stop_keeps_files_and_a_restart_brings_them_back(settings, ba
     made = await backend.run(sandbox.engine_ref, "echo kept > notes.txt && mkdir -p d && echo deep > d/x", timeout=10)
     assert made.exit_code == 0, made.output
 
-    await asyncio.sleep(2.3)
-    assert str(sandbox.id) in (await reaper.reap_once(only(sandbox))).warned
-    await asyncio.sleep(2.0)
-    report = await reaper.reap_once(only(sandbox))
+    started = timezone.now()
+    assert str(sandbox.id) in (await reaper.reap_once(only(sandbox), now=started + dt.timedelta(seconds=2.3))).warned
+    report = await reaper.reap_once(only(sandbox), now=started + dt.timedelta(seconds=4.3))
     assert str(sandbox.id) in report.idle_stopped
 
     await sandbox.arefresh_from_db()
@@ -57,13 +58,12 @@ async def test_time_to_live_warns_the_console_then_stops_and_drops_the_files(set
     ws = await connect(console, sandbox, owner)
     await read_until(ws, rb"\$ ")
 
-    await asyncio.sleep(1.2)
-    assert str(sandbox.id) in (await reaper.reap_once(only(sandbox))).warned
+    started = timezone.now()
+    assert str(sandbox.id) in (await reaper.reap_once(only(sandbox), now=started + dt.timedelta(seconds=1.2))).warned
     seen = await texts_until(ws, lambda m: m["type"] == "timer")
     assert any(m["type"] == "notice" and "time runs out" in m["message"] and "Extend" in m["message"] for m in seen), seen
 
-    await asyncio.sleep(3.0)
-    assert str(sandbox.id) in (await reaper.reap_once(only(sandbox))).expired
+    assert str(sandbox.id) in (await reaper.reap_once(only(sandbox), now=started + dt.timedelta(seconds=4.2))).expired
     seen = await texts_until(ws, lambda m: m.get("state") == "stopped")
     assert seen[-2:] == [{"type": "state", "state": "stopping", "reason": reaper.TIME_UP},
                          {"type": "state", "state": "stopped", "reason": reaper.TIME_UP}]

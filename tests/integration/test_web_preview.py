@@ -110,18 +110,18 @@ async def test_turned_off_the_preview_forwards_nothing(published, owner, setting
 async def test_the_learners_instructor_may_open_it_and_another_instructor_may_not(published, owner, outsider):
     from asgiref.sync import sync_to_async
 
-    from classroom import services as classroom_services
-    from tests.classroom_fixtures import make_instructor
+    from classroom import roster as classroom_roster
+    from tests.factories import make_instructor
 
     sandbox, port = published
     teacher = await sync_to_async(make_instructor)("preview-teacher")
     stranger = await sync_to_async(make_instructor)("preview-stranger")
 
     def make_classrooms():
-        mine = classroom_services.create_classroom(teacher, "Ports class", [sandbox.lesson])
-        classroom_services.join(mine, owner, "Olive Owner")
-        theirs = classroom_services.create_classroom(stranger, "Other class", [sandbox.lesson])
-        classroom_services.join(theirs, outsider, "Otto Outsider")
+        mine = classroom_roster.create_classroom(teacher, "Ports class", [sandbox.lesson])
+        classroom_roster.join(mine, owner, "Olive Owner")
+        theirs = classroom_roster.create_classroom(stranger, "Other class", [sandbox.lesson])
+        classroom_roster.join(theirs, outsider, "Otto Outsider")
 
     await sync_to_async(make_classrooms)()
     client = AsyncClient()

@@ -11,12 +11,11 @@ from django.contrib.auth import get_user_model
 from django.test import override_settings
 from django.utils import timezone
 
-from classroom import services
+from classroom import dashboard, export, insights, roster
 from lessons import services as lesson_services
 from lessons.content_loader import get_lesson
 from lessons.models import StepProgress
-from tests.classroom_fixtures import *  # noqa: F403
-from tests.classroom_fixtures import LESSON
+from tests.factories import LESSON
 
 pytestmark = pytest.mark.django_db
 
@@ -34,12 +33,12 @@ def _record(user, outcome, feedback, step_slug=STEP):
 
 def _learner(classroom, n):
     user = get_user_model().objects.create_user(username=f"learner{n}")
-    services.join(classroom, user, f"Learner {n}")
+    roster.join(classroom, user, f"Learner {n}")
     return user
 
 
 def _insight(classroom, step_slug=STEP, **kwargs):
-    return {i.step: i for i in services.class_insights(classroom, **kwargs)}[step_slug]
+    return {i.step: i for i in insights.class_insights(classroom, **kwargs)}[step_slug]
 
 
 # --- A Check with no running sandbox ------------------------------------------------------------
@@ -48,15 +47,15 @@ def _insight(classroom, step_slug=STEP, **kwargs):
 def test_a_check_with_no_sandbox_is_no_attempt_and_no_failure(classroom, owner):
     _record(owner, "error", NOT_RUNNING)
     _record(owner, "error", NOT_RUNNING)
-    cell = services.dashboard_snapshot(classroom)["cells"][f"{owner.pk}:{LESSON}:{STEP}"]
+    cell = dashboard.dashboard_snapshot(classroom)["cells"][f"{owner.pk}:{LESSON}:{STEP}"]
     assert (cell["attempts"], cell["failures"], cell["feedback"]) == (0, 0, "")
 
     _record(owner, "failed", "There is no ~/pid1.txt yet.")
     _record(owner, "error", NOT_RUNNING)
-    cell = services.dashboard_snapshot(classroom)["cells"][f"{owner.pk}:{LESSON}:{STEP}"]
+    cell = dashboard.dashboard_snapshot(classroom)["cells"][f"{owner.pk}:{LESSON}:{STEP}"]
     # The last real check's feedback stays on show, not the sandbox message.
     assert (cell["attempts"], cell["failures"], cell["feedback"]) == (1, 1, "There is no ~/pid1.txt yet.")
-    row = [r for r in services.export_csv(classroom).splitlines() if STEP in r][0]
+    row = [r for r in export.export_csv(classroom).splitlines() if STEP in r][0]
     assert ",1,1," in row
 
 
@@ -86,15 +85,15 @@ def test_the_same_mistake_with_each_learners_own_values_is_one_group(classroom, 
     insight = _insight(classroom)
     assert insight.common_failure_count == 2
     assert insight.common_failure_example in (one, other)
-    assert services.normalise_feedback(one) == services.normalise_feedback(other) == insight.common_failure
+    assert insights.normalise_feedback(one) == insights.normalise_feedback(other) == insight.common_failure
 
 
 def test_normalised_feedback_keeps_the_words_that_tell_mistakes_apart():
-    assert services.normalise_feedback("Pod web-7d4b9c8f6-x2x9z says 'v1', not version 2.") == "Pod web-<id> says '…', not version <n>."
-    assert services.normalise_feedback("site's port 8080 is not published") == "site's port <n> is not published"
-    assert services.normalise_feedback("hello-world did not print hello") == "hello-world did not print hello"
-    assert services.normalise_feedback("\n\n  There is no ~/pid1.txt yet.\nmore") == "There is no ~/… yet."
-    assert services.normalise_feedback("greet was not started") != services.normalise_feedback("web was not started")
+    assert insights.normalise_feedback("Pod web-7d4b9c8f6-x2x9z says 'v1', not version 2.") == "Pod web-<id> says '…', not version <n>."
+    assert insights.normalise_feedback("site's port 8080 is not published") == "site's port <n> is not published"
+    assert insights.normalise_feedback("hello-world did not print hello") == "hello-world did not print hello"
+    assert insights.normalise_feedback("\n\n  There is no ~/pid1.txt yet.\nmore") == "There is no ~/… yet."
+    assert insights.normalise_feedback("greet was not started") != insights.normalise_feedback("web was not started")
 
 
 # --- Stuck -------------------------------------------------------------------------------------
@@ -104,7 +103,7 @@ def test_two_learners_failing_within_seconds_are_not_a_stuck_class(classroom, ow
     for user in (owner, classmate):
         for _ in range(5):
             _record(user, "failed", "nope")
-    assert not any(i.most_stuck for i in services.class_insights(classroom))
+    assert not any(i.most_stuck for i in insights.class_insights(classroom))
 
 
 def test_three_learners_a_moment_into_a_step_are_not_stuck(classroom, owner, classmate):
@@ -158,8 +157,8 @@ def test_a_guest_joining_without_a_name_is_asked_for_one_or_keeps_their_earlier_
     guest = get_user_model().objects.create_user(username="guest-x7k2m9")
     guest.set_unusable_password()
     guest.save()
-    with pytest.raises(services.ClassroomError, match="name"):
-        services.join(classroom, guest, "")
-    services.join(other_classroom, guest, "Gus")
-    assert services.join(classroom, guest, "").display_name == "Gus"
-    assert services.learner_name(classroom, guest) == "Gus"
+    with pytest.raises(roster.ClassroomError, match="name"):
+        roster.join(classroom, guest, "")
+    roster.join(other_classroom, guest, "Gus")
+    assert roster.join(classroom, guest, "").display_name == "Gus"
+    assert roster.learner_name(classroom, guest) == "Gus"

@@ -100,15 +100,18 @@ def test_project_modules_are_imported_inside_functions_only_where_django_loads_a
 @pytest.mark.parametrize(("importers", "forbidden", "allowed"), [
     # The sandbox layer knows nothing of the apps above it.
     (("sandbox",), ("lessons", "classroom", "ops", "accounts"), ()),
-    # The gateway gets touch/notify/the idle timeout passed in: it imports nothing else of the project.
-    (("sandbox.gateway",), ("sandbox", "lessons", "classroom", "ops", "accounts"), ("sandbox.gateway",)),
+    # The engine leaf speaks to the Docker engine and imports nothing of the project above it.
+    (("sandbox.engine",), PACKAGES, ("sandbox.engine",)),
+    # The gateway gets touch/notify/the idle timeout passed in: it imports only the engine leaf.
+    (("sandbox.gateway",), ("sandbox", "lessons", "classroom", "ops", "accounts"), ("sandbox.gateway", "sandbox.engine")),
     # Backends: the contract and the engine, below the services.
-    (("sandbox.backends",), ("sandbox", "lessons", "classroom"), ("sandbox.backends", "sandbox.gateway")),
+    (("sandbox.backends",), ("sandbox", "lessons", "classroom"),
+     ("sandbox.backends", "sandbox.gateway", "sandbox.engine")),
     # Image recipes are data the builder, services and lesson loader read: nothing of theirs.
-    (("sandbox.images",), ("sandbox", "lessons", "classroom"), ("sandbox.images",)),
+    (("sandbox.images",), ("sandbox", "lessons", "classroom"), ("sandbox.images", "sandbox.engine")),
     # Pure policy, data and rules, and the modules below the services.
     (("sandbox.models", "sandbox.protocol", "sandbox.lifecycle", "sandbox.permissions",
-      "sandbox.engines", "sandbox.tasks", "sandbox.capacity"),
+      "sandbox.engines", "sandbox.tasks", "sandbox.capacity", "sandbox.events"),
      ("sandbox.services", "sandbox.pool", "sandbox.reaper", "sandbox.consumers", "sandbox.home_files"), ()),
     # The warm pool is used by the services, never the other way round.
     (("sandbox.pool",), ("sandbox.services",), ()),
@@ -134,3 +137,38 @@ def _third_party(module: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
             names.add(node.module)
     return names
+
+
+def _assigned_names(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {target.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
+            for target in node.targets if isinstance(target, ast.Name)}
+
+
+@pytest.mark.parametrize("name", ["API_VERSION", "LABEL_SANDBOX", "LABEL_INSTALL", "LABEL_ROLE", "LABEL_WORKSPACE"])
+def test_engine_facts_are_stated_once_in_the_engine_leaf(name):
+    """The API version and the label names are assigned in one module; everyone else imports them."""
+    where = sorted(module for module, path in MODULES.items() if name in _assigned_names(path))
+    assert len(where) == 1 and where[0].startswith("sandbox.engine."), where
+
+
+def test_one_reader_of_the_engines_output_frames():
+    """The 8-byte frame header is parsed in one place (sandbox.engine.frames)."""
+    readers = sorted(module for module, path in MODULES.items()
+                     if ">BxxxL" in path.read_text(encoding="utf-8"))
+    assert readers == ["sandbox.engine.frames"]
+
+
+def test_the_engine_down_message_is_written_once():
+    writers = sorted(module for module, path in MODULES.items()
+                     if "Docker engine does not answer at" in path.read_text(encoding="utf-8"))
+    assert writers == ["sandbox.engine.api"]
+
+
+def test_only_views_and_consumers_speak_http():
+    """Services, rules and lookups raise their own errors; the views turn them into answers. (The
+    web preview is a view of its own; the texts module reads a request's language only.)"""
+    speaking = sorted(module for module, path in MODULES.items()
+                      if _under(module, "classroom", "sandbox") and "django.http" in path.read_text(encoding="utf-8")
+                      and not module.endswith(("views", "sandbox.preview", "sandbox.texts")))
+    assert speaking == []

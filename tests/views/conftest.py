@@ -3,16 +3,7 @@ from django.test import Client
 
 from sandbox import services
 from sandbox.models import Sandbox
-
-LESSON = "what-is-a-container"
-
-
-def signed_in_client(user=None, *, enforce_csrf_checks: bool = False) -> Client:
-    """A test client signed in as ``user`` (None: anonymous)."""
-    client = Client(enforce_csrf_checks=enforce_csrf_checks)
-    if user is not None:
-        client.force_login(user)
-    return client
+from tests.factories import LESSON, signed_in_client
 
 
 @pytest.fixture
@@ -25,13 +16,6 @@ def client_for():
     return make
 
 
-def csrf_post(client: Client, url: str, **kwargs):
-    """POST as htmx does from our pages: the CSRF token from a page, sent in a header."""
-    client.get(f"/lessons/{LESSON}/")
-    token = client.cookies["csrftoken"].value
-    return client.post(url, HTTP_X_CSRFTOKEN=token, HTTP_HX_REQUEST="true", **kwargs)
-
-
 @pytest.fixture
 def owners_sandbox(owner, base_image, labelled_leftovers):
     """A real running sandbox of the owner (made through the services, on the real engine)."""
@@ -42,6 +26,17 @@ def owners_sandbox(owner, base_image, labelled_leftovers):
     yield sandbox
     async_to_sync(services.stop_sandbox)(sandbox)
     assert labelled_leftovers(sandbox.id) == []
+
+
+@pytest.fixture
+def fake_owners_sandbox(owner, fake_backend):
+    """A running sandbox of the owner, made through the services on the in-memory backend: for
+    tests of who may do what, which need no engine."""
+    from asgiref.sync import async_to_sync
+
+    sandbox = async_to_sync(services.start_sandbox)(owner, LESSON, "plain", "base")
+    assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason
+    return sandbox
 
 
 @pytest.fixture(autouse=True)

@@ -16,8 +16,7 @@ from classroom.models import Membership
 from lessons.content_loader import get_lesson
 from lessons.models import StepProgress
 from sandbox.models import Sandbox
-from tests.classroom_fixtures import *  # noqa: F403
-from tests.views.conftest import LESSON, signed_in_client
+from tests.factories import LESSON, signed_in_client
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()

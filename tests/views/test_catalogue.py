@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from lessons.content_loader import get_lesson
 from lessons.models import StepProgress
-from tests.views.conftest import signed_in_client
+from tests.factories import signed_in_client
 
 
 def _pass_steps(user, slug: str, count: int) -> None:

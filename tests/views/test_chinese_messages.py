@@ -15,8 +15,7 @@ from django.utils import translation
 from lessons.content_loader import get_lesson
 from sandbox import texts
 from sandbox.models import Sandbox
-from tests.classroom_fixtures import *  # noqa: F403
-from tests.views.conftest import LESSON
+from tests.factories import LESSON
 
 pytestmark = pytest.mark.django_db
 HAN = re.compile(r"[\u4e00-\u9fff]")

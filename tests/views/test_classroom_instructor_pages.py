@@ -12,13 +12,12 @@ import pytest
 import segno
 from django.contrib.auth import get_user_model
 
-from classroom import services
+from classroom import actions, roster
 from classroom.models import Membership
 from lessons.content_loader import get_lesson
 from sandbox.models import Sandbox
-from tests.classroom_fixtures import *  # noqa: F403
-from tests.classroom_fixtures import LESSON
-from tests.views.conftest import signed_in_client
+from tests.factories import LESSON
+from tests.factories import signed_in_client
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +27,7 @@ def guest_member(classroom):
     guest = get_user_model().objects.create_user(username="guest-q8z3k7")
     guest.set_unusable_password()
     guest.save()
-    services.join(classroom, guest, "Gus Guest")
+    roster.join(classroom, guest, "Gus Guest")
     return guest
 
 
@@ -61,8 +60,8 @@ def test_sandbox_action_messages_name_the_learner_by_display_name(classroom, gue
     async def nothing(sandbox):
         return None
 
-    monkeypatch.setattr(services, "stop_learner_sandbox", nothing)
-    monkeypatch.setattr(services, "reset_learner_sandbox", nothing)
+    monkeypatch.setattr(actions, "stop_learner_sandbox", nothing)
+    monkeypatch.setattr(actions, "reset_learner_sandbox", nothing)
     sandbox = Sandbox.objects.create(owner=guest_member, lesson=LESSON, workspace="plain", image="x", state="running")
     response = signed_in_client(instructor).post(f"/classrooms/{classroom.pk}/sandboxes/{sandbox.id}/{action}/", HTTP_HX_REQUEST="true")
     body = response.content.decode()
@@ -149,7 +148,7 @@ def test_a_signed_in_guest_is_not_offered_their_generated_username_as_a_name(cla
     assert re.search(r"<input name=\"display_name\"[^>]*value=\"\"", page)  # not their guest-… username
     response = client.post(f"/classrooms/join/{classroom.join_code}/", {"display_name": ""})
     assert response.status_code == 400 and not Membership.objects.filter(user=guest).exists()
-    services.join(other_classroom, guest, "Gina")
+    roster.join(other_classroom, guest, "Gina")
     assert 'value="Gina"' in client.get(f"/classrooms/join/{classroom.join_code}/").content.decode()
 
 

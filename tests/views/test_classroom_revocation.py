@@ -7,12 +7,11 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 
-from classroom import services
+from classroom import actions, permissions, roster
 from classroom.models import INSTRUCTORS_GROUP, Classroom, TakeOver
 from sandbox.models import Sandbox
-from tests.classroom_fixtures import *  # noqa: F403
-from tests.classroom_fixtures import LESSON
-from tests.views.conftest import signed_in_client
+from tests.factories import LESSON
+from tests.factories import signed_in_client
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +25,7 @@ def learners_sandbox(owner):
 
 def _revoke(instructor, how: str) -> None:
     if how == "command":
-        services.grant_instructor(instructor, revoke=True)
+        roster.grant_instructor(instructor, revoke=True)
     elif how == "group":
         Group.objects.get(name=INSTRUCTORS_GROUP).user_set.remove(instructor)
     else:  # a superuser who made the classroom, then lost the flag
@@ -57,9 +56,9 @@ def test_a_revoked_instructor_gets_404_on_pages_watch_and_take_control(classroom
 
 
 def test_the_console_rule_follows_the_role(classroom, instructor, learners_sandbox):
-    assert services.instructor_console_access(instructor, learners_sandbox).value == "read-only"
-    services.grant_instructor(instructor, revoke=True)
-    assert services.instructor_console_access(instructor, learners_sandbox).value == "none"
+    assert permissions.instructor_console_access(instructor, learners_sandbox).value == "read-only"
+    roster.grant_instructor(instructor, revoke=True)
+    assert permissions.instructor_console_access(instructor, learners_sandbox).value == "none"
 
 
 def test_an_ended_class_keeps_its_results_but_opens_no_console(classroom, instructor, learners_sandbox):
@@ -69,7 +68,7 @@ def test_an_ended_class_keeps_its_results_but_opens_no_console(classroom, instru
     learners_sandbox.state = Sandbox.State.STOPPED  # nothing for stop_all to stop on an engine
     learners_sandbox.save(update_fields=["state"])
     TakeOver.objects.create(sandbox=learners_sandbox, instructor=instructor, classroom=classroom)
-    async_to_sync(services.stop_all)(classroom)
+    async_to_sync(actions.stop_all)(classroom)
 
     room = Classroom.objects.get(pk=classroom.pk)
     assert room.ended_at is not None and not room.open_for_joining
@@ -79,7 +78,7 @@ def test_an_ended_class_keeps_its_results_but_opens_no_console(classroom, instru
     assert client.get(f"/classrooms/{classroom.pk}/export.csv").status_code == 200
     assert client.get(f"/classrooms/{classroom.pk}/sandboxes/{learners_sandbox.id}/watch/").status_code == 404
     assert client.post(f"/classrooms/{classroom.pk}/sandboxes/{learners_sandbox.id}/take-control/").status_code == 404
-    assert services.instructor_console_access(instructor, learners_sandbox).value == "none"
+    assert permissions.instructor_console_access(instructor, learners_sandbox).value == "none"
 
     # Reopened, the consoles are the instructor's to watch again.
     client.post(f"/classrooms/{classroom.pk}/settings/", {"reopen": "1"})

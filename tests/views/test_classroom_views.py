@@ -8,9 +8,8 @@ import pytest
 
 from classroom.models import Classroom, Membership
 from sandbox.models import Sandbox
-from tests.classroom_fixtures import *  # noqa: F403
-from tests.classroom_fixtures import LESSON
-from tests.views.conftest import signed_in_client
+from tests.factories import LESSON
+from tests.factories import signed_in_client
 
 pytestmark = pytest.mark.django_db
 

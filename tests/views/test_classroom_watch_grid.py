@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 
 from sandbox.models import Sandbox
-from tests.classroom_fixtures import *  # noqa: F403
-from tests.classroom_fixtures import LESSON
-from tests.views.conftest import signed_in_client
+from tests.factories import LESSON
+from tests.factories import signed_in_client
 
 pytestmark = pytest.mark.django_db
 
@@ -36,8 +35,8 @@ def test_the_grid_shows_each_learners_live_sandbox_by_display_name(classroom, in
 
 
 def test_the_grid_pages_within_the_console_limit(classroom, instructor, owner, settings):
-    from classroom.services import join
-    from tests.conftest import make_user
+    from classroom.roster import join
+    from tests.factories import make_user
 
     settings.WATCH_GRID_TILES = 12
     settings.CONSOLES_PER_USER = 3

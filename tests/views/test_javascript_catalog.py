@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.views.conftest import signed_in_client
+from tests.factories import signed_in_client
 
 LESSON = "what-is-a-container"
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 from lessons.content_loader import get_lesson
 from lessons.models import StepProgress
 from sandbox.models import Sandbox
-from tests.views.conftest import signed_in_client
+from tests.factories import signed_in_client
 
 SLUG = "big-picture"
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 from lessons.content_loader import get_lesson
 from lessons.models import StepProgress
 from sandbox import services
-from tests.views.conftest import signed_in_client
+from tests.factories import signed_in_client
 
 LESSON = "pods"  # builds on what-is-a-container
 
@@ -64,11 +64,11 @@ def test_first_step_offers_unfinished_prerequisites_without_forcing_them(owner):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.engine
-def test_finish_page_offers_to_stop_a_sandbox_still_running(owner, owners_sandbox):
-    slug = owners_sandbox.lesson
+def test_finish_page_offers_to_stop_a_sandbox_still_running(owner, fake_owners_sandbox):
+    slug = fake_owners_sandbox.lesson
     _pass(owner, slug)
     client = signed_in_client(owner)
     html = client.get(f"/lessons/{slug}/finish/").content.decode()
-    assert "Your sandbox is still running" in html and f'/sandboxes/{owners_sandbox.id}/stop/' in html
-    async_to_sync(services.stop_sandbox)(owners_sandbox)
+    assert "Your sandbox is still running" in html and f'/sandboxes/{fake_owners_sandbox.id}/stop/' in html
+    async_to_sync(services.stop_sandbox)(fake_owners_sandbox)
     assert "Your sandbox is still running" not in client.get(f"/lessons/{slug}/finish/").content.decode()

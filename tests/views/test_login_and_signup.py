@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 
 from accounts import limits
 from accounts.views import SIGNUP_DONE
-from tests.views.conftest import signed_in_client
+from tests.factories import signed_in_client
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()

@@ -8,8 +8,8 @@ import pytest
 from django.utils import translation
 
 from lessons.content_loader import all_lessons, get_lesson
-from tests.conftest import make_user
-from tests.views.conftest import signed_in_client
+from tests.factories import make_user
+from tests.factories import signed_in_client
 
 QUIZ_LESSON = "big-picture"
 

@@ -11,8 +11,7 @@ from asgiref.sync import async_to_sync
 
 from sandbox import services
 from sandbox.models import Sandbox
-from tests.classroom_fixtures import classroom, instructor  # noqa: F401 (fixtures)
-from tests.views.conftest import LESSON, csrf_post, signed_in_client
+from tests.factories import LESSON, csrf_post, signed_in_client
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
 

@@ -1,12 +1,13 @@
 import pytest
 
 from sandbox.models import Sandbox
-from tests.views.conftest import LESSON, csrf_post
+from tests.factories import LESSON, csrf_post
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.engine]
+pytestmark = [pytest.mark.django_db(transaction=True)]
 URL = f"/sandboxes/start/{LESSON}/"
 
 
+@pytest.mark.engine
 def test_owner_starts_a_running_sandbox_and_gets_the_terminal_pane(client_for, owner, base_image, labelled_leftovers):
     from asgiref.sync import async_to_sync
 
@@ -61,6 +62,7 @@ def test_engine_down_shows_what_is_wrong_and_how_to_fix_it(client_for, owner, se
     assert Sandbox.objects.get(owner=owner).state == Sandbox.State.FAILED
 
 
+@pytest.mark.engine
 def test_without_htmx_the_form_post_starts_it_and_shows_the_lesson_page(client_for, owner, base_image, labelled_leftovers):
     """A click before htmx has loaded (or without JavaScript) is a plain form post."""
     from asgiref.sync import async_to_sync

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.classroom_fixtures import *  # noqa: F403
-from tests.views.conftest import signed_in_client
+from tests.factories import signed_in_client
 
 pytestmark = pytest.mark.django_db
 

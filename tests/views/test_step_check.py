@@ -9,7 +9,7 @@ from django.test import AsyncClient
 from lessons.content_loader import get_lesson
 from lessons.models import CheckAttempt, StepProgress
 from sandbox import services as sandbox_services
-from tests.views.conftest import signed_in_client
+from tests.factories import signed_in_client
 
 QUIZ_LESSON = "big-picture"
 TASK_LESSON = "what-is-a-container"

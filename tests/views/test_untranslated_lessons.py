@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lessons.content_loader import get_lesson
-from tests.views.conftest import signed_in_client
+from tests.factories import signed_in_client
 
 # Every lesson of the curriculum is translated: the untranslated one is an English-only copy of
 # one, in a folder of extra lessons (LESSON_DIRS), as an instructor's own lesson would be.

@@ -14,8 +14,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from classroom.models import Membership
 from lessons.content_loader import get_lesson
 from lessons.models import CheckAttempt, StepProgress
-from tests.classroom_fixtures import *  # noqa: F403
-from tests.views.conftest import LESSON, signed_in_client
+from tests.factories import LESSON, signed_in_client
 
 pytestmark = pytest.mark.django_db
 HUGE = "9" * 30
@@ -117,6 +116,6 @@ def test_only_the_instructor_can_bulk_remove(classroom, owner, who, request):
 
 
 def _user(name):
-    from tests.conftest import make_user
+    from tests.factories import make_user
 
     return make_user(name)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.views.conftest import signed_in_client
+from tests.factories import signed_in_client
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from classroom.services import grant_instructor
+from classroom.roster import grant_instructor
 
 
 class Command(BaseCommand):

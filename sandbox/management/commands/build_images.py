@@ -2,6 +2,7 @@ import docker
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from sandbox.engine.api import engine_down_message
 from sandbox.images.build import build_image, build_order
 from sandbox.images.recipes import RECIPES, BuildError
 
@@ -18,10 +19,7 @@ class Command(BaseCommand):
             client = docker.DockerClient(base_url=settings.DOCKER_HOST)
             client.ping()
         except Exception as exc:  # noqa: BLE001 - every failure here means "no engine"
-            raise CommandError(
-                f"The Docker engine does not answer at {settings.DOCKER_HOST} ({exc}). "
-                "Install it (apt-get install docker.io) and start it (scripts/start-dockerd.sh)."
-            ) from exc
+            raise CommandError(engine_down_message(settings.DOCKER_HOST, exc)) from exc
         try:
             for name in build_order(names or list(RECIPES)):
                 self.stdout.write(f"built {build_image(client, name, base=base)}")

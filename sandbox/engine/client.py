@@ -9,20 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import struct
 from typing import NamedTuple
-from urllib.parse import urlencode, urlparse
+from urllib.parse import urlencode
 
-from .base import BackendError, EngineTimeout, EngineUnavailable
-
-API_VERSION = "v1.41"  # the oldest engine we support (Debian 12's docker.io 20.10)
-
-
-def unix_path(docker_host: str) -> str:
-    parsed = urlparse(docker_host)
-    if parsed.scheme not in ("unix", "http+unix"):
-        raise EngineUnavailable(f"only unix-socket Docker hosts are supported, not {docker_host!r}")
-    return parsed.path
+from .api import API_VERSION, engine_down_message, unix_path
+from .errors import BackendError, EngineTimeout, EngineUnavailable
+from .frames import FrameCutOff, read_frames
 
 
 class HijackedStream:
@@ -77,10 +69,7 @@ async def _hijack(docker_host: str, path: str, params: dict | None, body: dict |
     try:
         reader, writer = await asyncio.open_unix_connection(unix_path(docker_host), limit=1 << 20)
     except (FileNotFoundError, ConnectionRefusedError, PermissionError) as exc:
-        raise EngineUnavailable(
-            f"the Docker engine does not answer at {docker_host} ({exc.strerror or exc}); "
-            "start it (e.g. `scripts/start-dockerd.sh`) and try again"
-        ) from exc
+        raise EngineUnavailable(engine_down_message(docker_host, exc.strerror or exc)) from exc
     query = f"?{urlencode(params)}" if params else ""
     payload = json.dumps(body).encode() if body is not None else b""
     request = (
@@ -158,10 +147,7 @@ async def request(docker_host: str, method: str, path: str, params: dict | None 
                             f"within {timeout:g}s") from None
     except (FileNotFoundError, ConnectionError, PermissionError, asyncio.IncompleteReadError,
             asyncio.LimitOverrunError, ValueError) as exc:
-        raise EngineUnavailable(
-            f"the Docker engine does not answer at {docker_host} ({getattr(exc, 'strerror', None) or exc}); "
-            "start it (e.g. `scripts/start-dockerd.sh`) and try again"
-        ) from exc
+        raise EngineUnavailable(engine_down_message(docker_host, getattr(exc, "strerror", None) or exc)) from exc
 
 
 async def _exchange(docker_host: str, head: bytes) -> EngineAnswer:
@@ -217,32 +203,20 @@ async def _read_error_body(reader: asyncio.StreamReader, head: bytes) -> str:
 
 
 async def read_multiplexed(stream: HijackedStream, max_output: int) -> tuple[bytes, bool]:
-    """Read a non-TTY exec stream (8-byte frame headers) to its end.
+    """Read a non-TTY exec stream to its end.
 
     Keeps the first ``max_output`` bytes of stdout and stderr interleaved; drains the rest so the
     process is never blocked on a full pipe. Returns (output, truncated).
     """
     out = bytearray()
     truncated = False
-    reader = stream.reader
-    while True:
-        try:
-            header = await reader.readexactly(8)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            break
-        _kind, size = struct.unpack(">BxxxL", header)
-        remaining = size
-        while remaining:
-            try:
-                chunk = await reader.read(min(remaining, 65536))
-            except ConnectionError:
-                chunk = b""
-            if not chunk:
-                return bytes(out), truncated
-            remaining -= len(chunk)
+    try:
+        async for _kind, chunk in read_frames(stream.reader):
             room = max_output - len(out)
             if room > 0:
                 out += chunk[:room]
             if len(chunk) > room:
                 truncated = True
+    except FrameCutOff:
+        pass
     return bytes(out), truncated

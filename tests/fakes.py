@@ -1,0 +1,165 @@
+"""A fake sandbox backend and console, in memory, for fast tests of what sits above the engine:
+views, permissions, the lifecycle verbs' database work. Like JupyterHub's mocking module, it keeps
+the contract (``sandbox.backends.base``) and nothing else; every part that talks to an engine is
+also tested against the real one (tests/integration, tests/kubernetes).
+
+Use the ``fake_backend`` fixture (tests/conftest.py): every workspace is served by one
+:class:`FakeBackend`, whose ``sandboxes`` show what was made and whose ``scripts`` answer ``run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+from collections.abc import Callable
+
+from sandbox.backends.base import (
+    BackendError,
+    ConsoleStream,
+    EngineState,
+    RunResult,
+    SandboxBackend,
+    SandboxSpec,
+)
+
+
+@dataclasses.dataclass
+class FakeSandbox:
+    spec: SandboxSpec
+    ref: str
+    state: EngineState = EngineState.RUNNING
+    size: tuple[int, int] = (80, 24)
+    screen: bytearray = dataclasses.field(default_factory=bytearray)
+    viewers: list[FakeConsole] = dataclasses.field(default_factory=list)
+    scripts_run: list[str] = dataclasses.field(default_factory=list)
+
+
+class FakeConsole(ConsoleStream):
+    """A TTY that echoes what is typed to every viewer, as a shell's terminal does."""
+
+    def __init__(self, sandbox: FakeSandbox, *, stdin: bool, replay: bool):
+        self.sandbox = sandbox
+        self.stdin = stdin
+        self.output: asyncio.Queue[bytes] = asyncio.Queue()
+        self.closed = False
+        if replay and sandbox.screen:
+            self.output.put_nowait(bytes(sandbox.screen))
+
+    async def read(self, max_bytes: int = 65536) -> bytes:
+        if self.closed:
+            return b""
+        return (await self.output.get())[:max_bytes]
+
+    async def write(self, data: bytes) -> None:
+        if self.closed or self.sandbox.state is not EngineState.RUNNING:
+            raise BackendError("the console has closed")
+        if not self.stdin:
+            raise BackendError("this console is read-only")
+        self.sandbox.screen += data
+        for viewer in self.sandbox.viewers:
+            viewer.output.put_nowait(data)
+
+    async def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.output.put_nowait(b"")
+            if self in self.sandbox.viewers:
+                self.sandbox.viewers.remove(self)
+
+
+def _exit_zero(script: str) -> RunResult:
+    return RunResult(exit_code=0, output="")
+
+
+class FakeBackend(SandboxBackend):
+    """Every workspace, in memory. Class attributes are shared by every instance the site makes
+    (``get_backend`` makes one per workspace); the fixture resets them for each test."""
+
+    workspaces = ("plain", "docker", "kubernetes")
+    sandboxes: dict[str, FakeSandbox] = {}
+    # Answers ``run``: a script's text -> its result (the default: exit 0, no output).
+    scripts: Callable[[str], RunResult] = staticmethod(_exit_zero)
+    # Set to a BackendError to make every call fail as an engine that is down would.
+    failure: BackendError | None = None
+    _refs = itertools.count(1)
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.sandboxes = {}
+        cls.scripts = staticmethod(_exit_zero)
+        cls.failure = None
+
+    def _check(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+    def _by_ref(self, ref: str) -> FakeSandbox | None:
+        return next((s for s in self.sandboxes.values() if s.ref == ref), None)
+
+    async def create(self, spec: SandboxSpec) -> str:
+        self._check()
+        existing = self.sandboxes.get(spec.sandbox_id)
+        if existing is not None and existing.state is EngineState.RUNNING:
+            return existing.ref
+        sandbox = FakeSandbox(spec=spec, ref=f"fake-{next(self._refs)}")
+        self.sandboxes[spec.sandbox_id] = sandbox
+        return sandbox.ref
+
+    async def destroy(self, sandbox_id: str) -> None:
+        self._check()
+        sandbox = self.sandboxes.pop(sandbox_id, None)
+        if sandbox is not None:
+            sandbox.state = EngineState.MISSING
+            for viewer in list(sandbox.viewers):
+                await viewer.close()
+
+    async def status(self, ref: str) -> EngineState:
+        self._check()
+        sandbox = self._by_ref(ref)
+        return sandbox.state if sandbox is not None else EngineState.MISSING
+
+    async def open_console(self, ref: str, *, stdin: bool = True, replay: bool = True) -> ConsoleStream:
+        self._check()
+        sandbox = self._by_ref(ref)
+        if sandbox is None or sandbox.state is not EngineState.RUNNING:
+            raise BackendError("the sandbox is not running")
+        console = FakeConsole(sandbox, stdin=stdin, replay=replay)
+        sandbox.viewers.append(console)
+        return console
+
+    async def resize(self, ref: str, cols: int, rows: int) -> None:
+        self._check()
+        sandbox = self._by_ref(ref)
+        if sandbox is not None:
+            sandbox.size = (cols, rows)
+
+    async def run(self, ref: str, script: str, *, timeout: float, max_output: int = 64 * 1024) -> RunResult:
+        self._check()
+        sandbox = self._by_ref(ref)
+        if sandbox is None or sandbox.state is not EngineState.RUNNING:
+            raise BackendError("the sandbox is not running")
+        sandbox.scripts_run.append(script)
+        result = type(self).scripts(script)
+        if len(result.output.encode()) > max_output:
+            return dataclasses.replace(result, output=result.output.encode()[:max_output].decode(errors="ignore"),
+                                       truncated=True)
+        return result
+
+    async def list_owned(self) -> dict[str, str]:
+        self._check()
+        return {sandbox_id: s.ref for sandbox_id, s in self.sandboxes.items()}
+
+    async def ping(self) -> str:
+        self._check()
+        return "fake"
+
+    # What a test does to a sandbox from outside, as the engine or a learner's shell would.
+
+    @classmethod
+    def end_shell(cls, sandbox_id: str, exit_code: int = 0) -> None:
+        """The shell exits: the console's viewers see the end, the sandbox is no longer running."""
+        sandbox = cls.sandboxes[sandbox_id]
+        sandbox.state = EngineState.EXITED
+        for viewer in list(sandbox.viewers):
+            viewer.output.put_nowait(b"")

@@ -1,0 +1,95 @@
+"""The console websocket through the real ASGI app (origin check, session, consumer) on the
+in-memory backend: who may type, and that typing costs no database work. The same protocol
+against the real engine is tests/integration/test_console.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.db.backends import utils as db_utils
+
+from sandbox import consumers, services
+from sandbox.models import Sandbox
+from tests.factories import LESSON
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def running(owner, fake_backend):
+    sandbox = async_to_sync(services.start_sandbox)(owner, LESSON, "plain", "base")
+    assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason
+    return sandbox
+
+
+@pytest.fixture
+def queries(monkeypatch):
+    """Every SQL statement any thread runs, while the list is being filled."""
+    seen: list[str] = []
+    for name in ("execute", "executemany"):
+        original = getattr(db_utils.CursorWrapper, name)
+
+        def counting(self, sql, *args, _original=original, **kwargs):
+            seen.append(sql)
+            return _original(self, sql, *args, **kwargs)
+
+        monkeypatch.setattr(db_utils.CursorWrapper, name, counting)
+    return seen
+
+
+async def _output_until(ws, wanted: bytes, timeout: float = 10.0) -> bytes:
+    seen = b""
+    while wanted not in seen:
+        message = await ws.receive_output(timeout)
+        assert message["type"] != "websocket.close", f"closed before {wanted!r}: {message}"
+        if message.get("bytes"):
+            seen += message["bytes"]
+            await ws.send_to(text_data=json.dumps({"type": "ack", "bytes": len(message["bytes"])}))
+    return seen
+
+
+async def _connect(console, sandbox, user):
+    ws = await console(sandbox.id, user)
+    connected, _ = await ws.connect()
+    assert connected
+    return ws
+
+
+async def test_typing_echoes_and_runs_no_database_query_per_keystroke(console, running, owner, queries,
+                                                                      monkeypatch):
+    monkeypatch.setattr(consumers, "ACTIVITY_FLUSH_SECONDS", 3600.0)  # the batched activity write
+    ws = await _connect(console, running, owner)
+    await ws.send_to(bytes_data=b"warm-up ")
+    await _output_until(ws, b"warm-up ")
+    await asyncio.sleep(0.2)
+    queries.clear()
+    typed = b"".join(b"%d " % n for n in range(100))
+    for key in typed:
+        await ws.send_to(bytes_data=bytes([key]))
+    await _output_until(ws, typed[-10:])
+    assert queries == []
+    await ws.disconnect()
+
+
+async def test_activity_is_recorded_once_when_the_viewer_leaves(console, running, owner, queries, monkeypatch):
+    monkeypatch.setattr(consumers, "ACTIVITY_FLUSH_SECONDS", 3600.0)
+    ws = await _connect(console, running, owner)
+    await ws.send_to(bytes_data=b"ls\r")
+    await _output_until(ws, b"ls\r")
+    queries.clear()
+    await ws.disconnect()
+    await asyncio.sleep(0.5)
+    assert sum("last_activity_at" in sql for sql in queries) == 1
+
+
+async def test_a_classmate_cannot_attach(console, running, classmate):
+    ws = await console(running.id, classmate)
+    connected, code = await ws.connect()
+    if connected:  # accepted to say why, then closed
+        while (message := await ws.receive_output(5))["type"] != "websocket.close":
+            pass
+        code = message.get("code")
+    assert code not in (None, 1000)
