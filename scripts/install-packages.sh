@@ -7,7 +7,7 @@
 # `test` (the tests fail rather than skip without their parts).
 set -euo pipefail
 what="${1:-run}"
-RUN_PACKAGES="docker.io busybox-static docker-registry redis-server containerd containernetworking-plugins conntrack iptables gcc libc6-dev"
+RUN_PACKAGES="docker.io busybox-static bash-static jq docker-registry redis-server containerd containernetworking-plugins conntrack iptables gcc libc6-dev"
 TEST_PACKAGES="$RUN_PACKAGES chromium postgresql docker-compose"
 case "$what" in
   run) packages="$RUN_PACKAGES" ;;

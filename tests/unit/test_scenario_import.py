@@ -20,7 +20,7 @@ from django.core.management import CommandError, call_command
 
 from lessons.content_loader import load_dirs
 from lessons.scenarios.importer import REPORT_NAME, import_path
-from lessons.scenarios.mapper import FAILING_SOLUTION
+from lessons.scenarios.mapper import BASH_DELIMITER, FAILING_SOLUTION, run_with_bash
 from lessons.scenarios.reader import ScenarioError
 from lessons.scenarios.rewrites import Environment, rewrite_manifests, rewrite_script
 
@@ -440,3 +440,22 @@ def test_a_check_for_a_file_the_learner_cannot_make_marks_the_step(tmp_path):
     assert _has(_report(result.folder), "verify.sh", "cannot-run", "the check looks for /etc/panda", 3)
     _, body = _front(result.folder / "steps" / "01-please-create-a-file.md")
     assert body.startswith("> **Imported:**") and "only the home and /tmp are writable" in body
+
+
+def test_bash_scripts_run_with_bash_and_are_no_longer_reported_as_unrunnable(docker_lesson, tmp_path):
+    report = _report(docker_lesson)
+    assert _has(report, "step2/verify.sh", "mapped", "runs with bash (/bin/bash in the lesson images)", 1)
+    assert _has(report, "step1/background.sh", "mapped", "runs with bash", 1)
+    assert not any("busybox ash" in m["reason"] for m in report)
+    meta, _ = _front(docker_lesson / "steps" / "01-leave-a-note.md")
+    # A bash-only check, run by sh as every check is: bash gets the script, and its exit code counts.
+    check = run_with_bash('declare -A seen=([note]=hello)\n[[ $(cat "$HOME/note.txt") == "${seen[note]}" ]]\n')
+    assert "bash -c" in meta["check"]
+    assert _sh(check, tmp_path).returncode != 0
+    (tmp_path / "note.txt").write_text("hello\n")
+    assert _sh(check, tmp_path).returncode == 0
+
+
+def test_a_script_holding_the_delimiter_still_runs_whole(tmp_path):
+    script = run_with_bash(f"echo {BASH_DELIMITER}\necho after\n")
+    assert _sh(script, tmp_path).stdout == f"{BASH_DELIMITER}\nafter\n"
