@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -248,6 +249,56 @@ def test_a_course_becomes_lessons_in_order_each_after_the_one_before(tmp_path):
     assert _has(second_report, "index.json", "reported", "step verify missing-verify.sh is named but missing")
     assert _has(first_report, "background.sh", "cannot-run", "sudo", 2)
     assert _has(first_report, "background.sh", "cannot-run", "no node01", 3)
+
+
+def test_a_katacoda_pathway_becomes_lessons_in_its_order_and_reports_what_it_says(tmp_path):
+    hello, images = import_path(FIXTURES / "katacoda-pathway", tmp_path / "lessons", order=600)
+    assert (hello.folder.name, images.folder.name) == ("hello", "images")
+    assert hello.variant == images.variant == "katacoda"
+    hello_meta, _ = _front(hello.folder / "lesson.md")
+    images_meta, _ = _front(images.folder / "lesson.md")
+    assert (hello_meta["order"], images_meta["order"]) == (600, 601)
+    assert images_meta["prerequisites"] == ["hello"] and "prerequisites" not in hello_meta
+    assert (images.folder / "LICENSE").read_text().startswith("Pathway licence")
+    lessons, problems = load_dirs([tmp_path / "lessons"])
+    assert problems == [] and len(lessons) == 2
+    report = _report(images.folder)
+    pathway = "docker-basics-pathway.json"
+    assert _has(report, pathway, "reported", "the pathway's title 'Docker basics': not mapped", 2)
+    assert _has(report, pathway, "reported", "the pathway's description", 3)
+    assert _has(report, pathway, "reported", "course item gone is named but has no index.json", 20)
+    for key in ("pathway_id", "title", "description"):
+        assert _has(report, pathway, "reported", f"course item key {key!r} for images", 14)
+    # `id` names the folder when there is no `course_id`; both name it in the first course.
+    assert not any(m["file"] == pathway and "'id'" in m["reason"] for m in _report(hello.folder))
+
+
+def test_a_pathway_file_imports_like_its_folder_and_a_zip_of_it_too(tmp_path):
+    source = FIXTURES / "katacoda-pathway"
+    by_file = import_path(source / "docker-basics-pathway.json", tmp_path / "a")
+    archive = tmp_path / "pathway.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in source.rglob("*"):
+            zipped.write(path, Path("repo") / path.relative_to(source))
+    by_zip = import_path(archive, tmp_path / "b")
+    assert [r.folder.name for r in by_file] == [r.folder.name for r in by_zip] == ["hello", "images"]
+    for one, other in zip(by_file, by_zip):
+        assert (one.folder / "steps").is_dir()
+        for path in one.folder.rglob("*.md"):
+            if path.name != REPORT_NAME:
+                assert (other.folder / path.relative_to(one.folder)).read_text() == path.read_text()
+
+
+def test_a_folder_with_several_pathways_asks_for_one_and_a_pathway_without_courses_is_refused(tmp_path):
+    source = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "katacoda-pathway", source)
+    shutil.copy(source / "docker-basics-pathway.json", source / "other-pathway.json")
+    with pytest.raises(ScenarioError, match="several pathways here .*docker-basics-pathway.json, other-pathway.json"):
+        import_path(source, tmp_path / "out")
+    (source / "other-pathway.json").write_text('{"title": "No courses"}')
+    with pytest.raises(ScenarioError, match='other-pathway.json:1: expected "courses"'):
+        import_path(source / "other-pathway.json", tmp_path / "out")
+    assert not (tmp_path / "out" / "hello").exists()
 
 
 def test_a_zip_imports_like_its_folder(tmp_path):
