@@ -7,7 +7,7 @@
 # `test` (the tests fail rather than skip without their parts).
 set -euo pipefail
 what="${1:-run}"
-RUN_PACKAGES="docker.io busybox-static docker-registry redis-server containerd containernetworking-plugins conntrack iptables gcc libc6-dev"
+RUN_PACKAGES="docker.io busybox-static bash-static jq docker-registry redis-server containerd containernetworking-plugins conntrack iptables gcc libc6-dev"
 # fonts-wqy-microhei: a small font with Chinese glyphs, so the browser tests' screenshots of the
 # Chinese pages show Chinese (Debian's Chromium has none); the site serves no font to anyone.
 TEST_PACKAGES="$RUN_PACKAGES chromium fonts-wqy-microhei postgresql docker-compose"

@@ -62,6 +62,32 @@ def base_image(docker_client) -> str:
     return tag
 
 
+@pytest.fixture
+def fresh_sandbox_images(settings, docker_client):
+    """Sandbox images built from this checkout's recipes under a prefix of the test's own, for
+    tests about what the images hold: the shared tags that the site and other tests use are
+    neither replaced nor trusted to be current. Call it with the names to build (dependencies
+    first); they are removed afterwards."""
+    from sandbox.images.build import build_image, build_order
+    from sandbox.images.recipes import image_tag
+
+    settings.SANDBOX_IMAGE_PREFIX = f"tutorial-imagetest-{uuid.uuid4().hex[:8]}"
+    built: list[str] = []
+
+    def build(*names: str) -> None:
+        for name in build_order(list(names)):
+            if name not in built:
+                build_image(docker_client, name)
+                built.append(name)
+
+    yield build
+    for name in reversed(built):
+        try:
+            docker_client.images.remove(image_tag(name), force=True)
+        except docker.errors.ImageNotFound:
+            pass
+
+
 @pytest.fixture(autouse=True)
 def _fresh_backends():
     """Backends are made once per process from settings; a test that changes those settings (a

@@ -3,8 +3,8 @@
 Pure Python (no Django): the management commands ``import_scenario`` and ``export_scenario`` wrap
 it, and validate what it writes with the lesson loader.
 
-- :mod:`.reader` reads a scenario folder (``index.json``), a course (``structure.json`` naming
-  scenario folders) or a zip of either, into :class:`~.reader.Scenario` values.
+- :mod:`.reader` reads a scenario folder (``index.json``), a course (``structure.json`` or a
+  Katacoda ``*-pathway.json`` naming scenario folders) or a zip of any of them, into :class:`~.reader.Scenario` values.
 - :mod:`.markdown` turns a scenario's Markdown into this site's (``{{exec}}`` -> ``run`` blocks,
   ``<details>`` -> hints and solution, editor blocks, Katacoda quizzes).
 - :mod:`.rewrites` adapts commands, scripts and manifests to the classroom (``/root`` -> ``$HOME``,

@@ -118,6 +118,19 @@ def _strip_shebang(script: str) -> tuple[str, bool]:
     return "\n".join(lines).rstrip("\n") + "\n", bash
 
 
+BASH_DELIMITER = "TUTORIAL_BASH_SCRIPT"
+
+
+def run_with_bash(body: str) -> str:
+    """A script written for bash, as a script for sh that hands it to bash (the lesson images hold
+    /bin/bash; checks and setups run with sh). `bash -c` rather than a here-document on bash's
+    stdin, so that a command in the script that reads stdin does not eat the script itself."""
+    delimiter = BASH_DELIMITER
+    while delimiter in body:
+        delimiter += "_"
+    return f"bash -c \"$(cat <<'{delimiter}'\n{body.rstrip()}\n{delimiter}\n)\"\n"
+
+
 def _check_from_verify(script: str, title: str) -> tuple[str, int | None]:
     """(check, timeout named by an exported check). A verify script may print nothing when it
     fails; a check here must say why, so it runs in a subshell and a failure adds a sentence."""
@@ -314,10 +327,11 @@ class _Mapper:
         if content is None:
             return None, False
         body, bash = _strip_shebang(content)
-        if bash:
-            self.report.add(name, 1, "reported", f"{what} is a bash script: it runs with sh (busybox ash) here; bash-only syntax fails")
         body, found = rewrite_script(body, env)
         self.findings(name, found, 2 if content.startswith("#!") else 1)
+        if bash:
+            body = run_with_bash(body)
+            self.report.add(name, 1, "mapped", f"{what} is a bash script: it runs with bash (/bin/bash in the lesson images)")
         return body, True
 
     def part(self, part: dict, role: str, number: int, env: Environment, editor_root: str) -> _Part:
@@ -353,13 +367,14 @@ class _Mapper:
                 self.at(f'"{part["verify"]}"', "reported", f"verify {part['verify']} is empty: no check")
             elif content is not None:
                 body, bash = _strip_shebang(content)
-                if bash:
-                    self.report.add(part["verify"], 1, "reported", "verify is a bash script: it runs with sh (busybox ash) here; bash-only syntax fails")
                 rewritten, found = rewrite_script(body, env)
                 self.findings(part["verify"], found, 2 if content.startswith("#!") else 1)
                 for match in SYSTEM_FILE_TEST.finditer(rewritten):
                     self.report.add(part["verify"], line_of(rewritten, match.group(0)) + (1 if content.startswith("#!") else 0), "cannot-run",
                                     f"the check looks for {match.group('path')}, which the learner cannot make (only the home and /tmp are writable)")
+                if bash:
+                    self.report.add(part["verify"], 1, "mapped", "verify is a bash script: it runs with bash (/bin/bash in the lesson images)")
+                    rewritten = run_with_bash(rewritten)
                 step.check, step.timeout = _check_from_verify(rewritten, step.title or f"step {number}")
                 self.at(f'"{part["verify"]}"', "mapped", f"verify {part['verify']} -> check (exit 0 = passed; a failure adds a sentence for the learner)")
         if part.get("answer"):

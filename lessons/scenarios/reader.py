@@ -1,5 +1,7 @@
 """Read Killercoda and Katacoda scenarios: a folder with ``index.json``, a course folder with
-``structure.json`` (``{"items": [{"path": "scenario-folder"}, ...]}``), or a zip of either.
+``structure.json`` (``{"items": [{"path": "scenario-folder"}, ...]}``), a Katacoda pathway
+(``NAME-pathway.json`` beside the scenario folders: ``{"title", "description", "courses":
+[{"course_id": "scenario-folder", "title", ...}, ...]}``), or a zip of any of them.
 
 Files a scenario names are read relative to its folder and never outside it (a ``../`` name, an
 absolute name or a symlink leading out is treated as missing). A zip is unpacked into a temporary
@@ -95,30 +97,73 @@ def read_scenario(folder: Path, top: Path, position: int = 0) -> Scenario:
     return Scenario(folder, folder.name, text, index, _variant(index), _license(folder, top), position)
 
 
+PATHWAY_SUFFIX = "pathway.json"
+# How a Katacoda pathway names a scenario folder: `course_id`, or `id` in older files.
+PATHWAY_FOLDER_KEYS = ("course_id", "id")
+
+
 @dataclasses.dataclass
 class Course:
+    """Scenarios in order, from a Killercoda ``structure.json`` or a Katacoda pathway file."""
+
     root: Path
     structure_text: str
     structure: dict
     scenarios: list[Scenario]
-    missing: list[tuple[str, int]]  # (item path, line in structure.json)
+    missing: list[tuple[str, int]]  # (item path, line in the listing file)
+    file: str = "structure.json"  # the listing file's name, for the report
+    items_key: str = "items"  # its key holding the list
+    folder_keys: tuple[str, ...] = ("path",)  # an item's keys naming the scenario folder
+
+    def item_folder(self, item) -> str | None:
+        if not isinstance(item, dict):
+            return None
+        return next((item[key] for key in self.folder_keys if isinstance(item.get(key), str)), None)
+
+
+def _read_items(course: Course, top: Path) -> Course:
+    folder = course.root
+    for item in course.structure.get(course.items_key) or []:
+        path = course.item_folder(item)
+        line = course.structure_text.count("\n", 0, max(course.structure_text.find(f'"{path}"'), 0)) + 1
+        target = (folder / path).resolve() if path else None
+        if target is None or folder.resolve() not in target.parents or not (target / "index.json").is_file():
+            course.missing.append((str(path), line))
+            continue
+        course.scenarios.append(read_scenario(target, top, len(course.scenarios) + 1))
+    return course
 
 
 def read_course(folder: Path, top: Path) -> Course:
     text, structure = _load_json(folder / "structure.json")
-    items = structure.get("items")
-    if not isinstance(items, list):
+    if not isinstance(structure.get("items"), list):
         raise ScenarioError(f"{folder / 'structure.json'}:1: expected \"items\": a list of {{\"path\": folder}}")
-    scenarios, missing = [], []
-    for item in items:
-        path = item.get("path") if isinstance(item, dict) else None
-        line = text.count("\n", 0, max(text.find(f'"{path}"'), 0)) + 1
-        target = (folder / path).resolve() if isinstance(path, str) else None
-        if target is None or folder.resolve() not in target.parents or not (target / "index.json").is_file():
-            missing.append((str(path), line))
-            continue
-        scenarios.append(read_scenario(target, top, len(scenarios) + 1))
-    return Course(folder, text, structure, scenarios, missing)
+    return _read_items(Course(folder, text, structure, [], []), top)
+
+
+def pathway_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(PATHWAY_SUFFIX))
+
+
+def read_pathway(path: Path, top: Path) -> Course:
+    """A Katacoda pathway: its courses are the scenario folders beside the file, in its order."""
+    text, pathway = _load_json(path)
+    if not isinstance(pathway.get("courses"), list):
+        raise ScenarioError(f"{path}:1: expected \"courses\": a list of {{\"course_id\": folder}}")
+    course = Course(path.parent, text, pathway, [], [], file=path.name, items_key="courses", folder_keys=PATHWAY_FOLDER_KEYS)
+    return _read_items(course, top)
+
+
+def read_listing(folder: Path, top: Path) -> Course:
+    """The course in ``folder``: its ``structure.json``, or its one pathway file."""
+    if (folder / "structure.json").is_file():
+        return read_course(folder, top)
+    pathways = pathway_files(folder)
+    if len(pathways) == 1:
+        return read_pathway(pathways[0], top)
+    if pathways:
+        raise ScenarioError(f"{folder}: several pathways here ({', '.join(p.name for p in pathways)}): import one of them by its file")
+    raise ScenarioError(f"{folder}: no index.json (a scenario), structure.json (a course) or *-{PATHWAY_SUFFIX} (a pathway) here")
 
 
 def _unzip(archive: Path, into: Path) -> None:
@@ -155,9 +200,9 @@ def opened(path: Path) -> Iterator[Path]:
 
 
 def _descend(folder: Path) -> Path:
-    if (folder / "index.json").is_file() or (folder / "structure.json").is_file():
+    if (folder / "index.json").is_file() or (folder / "structure.json").is_file() or pathway_files(folder):
         return folder
     children = [c for c in folder.iterdir() if c.is_dir() and not c.name.startswith((".", "__"))]
     if len(children) == 1:
         return _descend(children[0])
-    raise ScenarioError(f"{folder}: no index.json (a scenario) or structure.json (a course) here")
+    raise ScenarioError(f"{folder}: no index.json (a scenario), structure.json (a course) or *-{PATHWAY_SUFFIX} (a pathway) here")

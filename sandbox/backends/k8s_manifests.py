@@ -35,7 +35,9 @@ MIN_TOKEN_SECONDS = 600  # the API server refuses shorter TokenRequests
 
 # What the learner may do in their own namespace: exactly this, nothing more (SECURITY.md).
 # Never: namespaces, resourcequotas, limitranges, networkpolicies, roles, rolebindings, escalate,
-# bind, impersonate. `deployments/scale` is the subresource `kubectl scale` writes.
+# bind, impersonate. `deployments/scale` is the subresource `kubectl scale` writes;
+# horizontalpodautoscalers are for the dynamic-scaling lesson (the autoscaler itself acts with the
+# controller manager's own account, so the learner gains no power over pods through it).
 EDIT_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 READ_VERBS = ("get", "list", "watch")
 LEARNER_RULES: tuple[dict, ...] = (
@@ -47,6 +49,7 @@ LEARNER_RULES: tuple[dict, ...] = (
     {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": list(EDIT_VERBS)},
     {"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["get", "update", "patch"]},
     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": list(EDIT_VERBS)},
+    {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": list(EDIT_VERBS)},
 )
 FORBIDDEN_RESOURCES = frozenset({
     "namespaces", "resourcequotas", "limitranges", "networkpolicies", "roles", "rolebindings",

@@ -31,7 +31,7 @@ def _find_host_file(candidates: tuple[str, ...], name: str) -> Path:
             return path
     raise BuildError(
         f"{name} is needed to build the sandbox images offline and was not found at "
-        f"{', '.join(candidates)}. On Debian: apt-get install busybox-static docker.io"
+        f"{', '.join(candidates)}. On Debian: apt-get install busybox-static bash-static jq docker.io"
     )
 
 

@@ -36,12 +36,31 @@ def image_tag(name: str) -> str:
 
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 
+# Imported scenarios (Killercoda, Katacoda) assume bash and jq. bash comes as Debian's bash-static;
+# jq is Debian's, dynamically linked, so it travels with its libraries, glibc and the loader, which
+# the base then holds once for every image built on it (the docker CLI needs glibc too).
+LIB_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu")
+
+
+def _in_lib_dirs(name: str) -> tuple[str, ...]:
+    return tuple(f"{folder}/{name}" for folder in LIB_DIRS)
+
+
+BASE_FILES = {
+    "busybox": BUSYBOX_CANDIDATES,
+    "bash": ("/bin/bash-static", "/usr/bin/bash-static"),
+    "jq": ("/usr/bin/jq",),
+    "lib/libjq.so.1": _in_lib_dirs("libjq.so.1"),
+    "lib/libonig.so.5": _in_lib_dirs("libonig.so.5"),
+    "lib/libm.so.6": _in_lib_dirs("libm.so.6"),
+    "lib/libc.so.6": _in_lib_dirs("libc.so.6"),
+    "ld-linux-x86-64.so.2": ("/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"),
+}
+
 # The docker workspace's sandbox image carries the docker CLI. Debian's docker.io client is
-# dynamically linked against glibc only: the CLI, libc, the loader.
+# dynamically linked against glibc only, which the base image holds.
 DOCKER_CLI_FILES = {
     "docker": ("/usr/bin/docker",),
-    "libc.so.6": ("/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6"),
-    "ld-linux-x86-64.so.2": ("/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"),
 }
 
 # The small lesson images ``seed_registry`` pushes into the classroom registry:
@@ -70,7 +89,7 @@ KUBECTL_CANDIDATES: tuple[str, ...] = tuple(
 RECIPES: dict[str, ImageRecipe] = {
     recipe.name: recipe
     for recipe in (
-        ImageRecipe("base", {"busybox": BUSYBOX_CANDIDATES}),
+        ImageRecipe("base", BASE_FILES),
         ImageRecipe("docker", DOCKER_CLI_FILES, depends_on=("base",)),
         ImageRecipe("lesson-busybox", {"busybox": BUSYBOX_CANDIDATES}),
         ImageRecipe("lesson-hello", {}, depends_on=("lesson-busybox",)),

@@ -21,7 +21,6 @@ from lessons.scenarios.mapper import FAILING_SOLUTION
 from sandbox import services as sandbox_services
 from sandbox import tasks
 from sandbox.models import Sandbox
-from tests.integration.test_lessons_solutions import ensure_lesson_image
 
 FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "scenarios"
 
@@ -29,16 +28,16 @@ FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "scenario
 @pytest.mark.engine
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.timeout(600)
-async def test_an_imported_docker_scenario_fails_fresh_then_passes_after_its_solutions(docker_client, base_image, labelled_leftovers, tmp_path):
+async def test_an_imported_docker_scenario_fails_fresh_then_passes_after_its_solutions(docker_client, labelled_leftovers, tmp_path, fresh_sandbox_images):
     from django.contrib.auth import get_user_model
 
+    await sync_to_async(fresh_sandbox_images)("base", "docker")
     await sync_to_async(import_path)(FIXTURES / "killercoda-docker", tmp_path / "lessons")
     lessons, problems = await sync_to_async(load_dirs)([tmp_path / "lessons"])
     assert problems == []
     [lesson] = lessons
     assert lesson.workspace == "docker"
     learner = await sync_to_async(get_user_model().objects.create_user)(username="verify-imported-scenario")
-    await sync_to_async(ensure_lesson_image)(docker_client, lesson.image)
     sandbox = await sandbox_services.start_sandbox(learner, lesson.slug, lesson.workspace, lesson.image)
     verified = []
     try:

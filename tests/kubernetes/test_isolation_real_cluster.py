@@ -255,7 +255,7 @@ def classroom(docker_client, toolbox_image):
 async def test_a_learner_cannot_touch_another_learners_namespace_or_the_cluster(classroom):
     backend, a, b = classroom.backend, classroom.a, classroom.b
     # What is refused below works in A's own namespace: the kubeconfig and the verbs are fine.
-    for script in ("kubectl get pods", "kubectl get pod server", "kubectl logs server", "kubectl exec server -- true"):
+    for script in ("kubectl get pods", "kubectl get pod server", "kubectl logs server", "kubectl exec server -- true", "kubectl get hpa"):
         code, out = await sh(backend, a.ref, script)
         assert code == 0, (script, out)
 
@@ -264,7 +264,7 @@ async def test_a_learner_cannot_touch_another_learners_namespace_or_the_cluster(
               "spec: {podSelector: {}, ingress: [{}], egress: [{}]}")
     for script in (f"kubectl {other} get pods", f"kubectl {other} get pod server", f"kubectl {other} exec server -- true",
                    f"kubectl {other} logs server", f"kubectl {other} delete pod server --wait=false",
-                   f"kubectl {other} get secrets", f"kubectl {other} run intruder --image={LESSON_IMAGE}",
+                   f"kubectl {other} get secrets", f"kubectl {other} get hpa", f"kubectl {other} run intruder --image={LESSON_IMAGE}",
                    "kubectl get namespaces", "kubectl get nodes", f"kubectl get namespace {b.namespace}",
                    "kubectl create role x --verb=get --resource=pods",
                    f"kubectl create rolebinding x --role={km.LEARNER_ROLE} --serviceaccount={a.namespace}:default",

@@ -17,7 +17,6 @@ from lessons.scenarios.importer import import_path
 from sandbox import services as sandbox_services
 from sandbox import tasks
 from sandbox.models import Sandbox
-from tests.integration.test_lessons_solutions import ensure_lesson_image
 from tests.kubernetes.real_cluster import point_settings_at_cluster
 
 FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "scenarios"
@@ -26,8 +25,10 @@ FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "scenario
 @pytest.mark.engine
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.timeout(600)
-async def test_an_imported_kubernetes_scenario_fails_fresh_then_passes_after_its_solution(settings, docker_client, base_image, labelled_leftovers, tmp_path):
+async def test_an_imported_kubernetes_scenario_fails_fresh_then_passes_after_its_solution(settings, docker_client, labelled_leftovers, tmp_path, fresh_sandbox_images):
     point_settings_at_cluster(settings)
+    # The scenario's scripts are bash: the toolbox is built fresh from this checkout's recipes.
+    await sync_to_async(fresh_sandbox_images)("base", "toolbox")
     from django.contrib.auth import get_user_model
 
     await sync_to_async(import_path)(FIXTURES / "katacoda-kubernetes", tmp_path / "lessons")
@@ -38,7 +39,6 @@ async def test_an_imported_kubernetes_scenario_fails_fresh_then_passes_after_its
     step = lesson.steps[0]
     assert step.check and step.solution
     learner = await sync_to_async(get_user_model().objects.create_user)(username="verify-imported-k8s-scenario")
-    await sync_to_async(ensure_lesson_image)(docker_client, lesson.image)
     sandbox = await sandbox_services.start_sandbox(learner, lesson.slug, lesson.workspace, lesson.image)
     try:
         assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason

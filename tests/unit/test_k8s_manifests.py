@@ -94,6 +94,7 @@ def test_the_role_grants_exactly_the_allowed_set_and_nothing_more(spec):
         | {("apps", r, v) for r in ("deployments", "replicasets") for v in edit}
         | {("apps", "deployments/scale", v) for v in ("get", "update", "patch")}
         | {("batch", "jobs", v) for v in edit}
+        | {("autoscaling", "horizontalpodautoscalers", v) for v in edit}
     )
     assert granted == expected
     for rule in role["rules"]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -20,7 +21,7 @@ from django.core.management import CommandError, call_command
 
 from lessons.content_loader import load_dirs
 from lessons.scenarios.importer import REPORT_NAME, import_path
-from lessons.scenarios.mapper import FAILING_SOLUTION
+from lessons.scenarios.mapper import BASH_DELIMITER, FAILING_SOLUTION, run_with_bash
 from lessons.scenarios.reader import ScenarioError
 from lessons.scenarios.rewrites import Environment, rewrite_manifests, rewrite_script
 
@@ -250,6 +251,56 @@ def test_a_course_becomes_lessons_in_order_each_after_the_one_before(tmp_path):
     assert _has(first_report, "background.sh", "cannot-run", "no node01", 3)
 
 
+def test_a_katacoda_pathway_becomes_lessons_in_its_order_and_reports_what_it_says(tmp_path):
+    hello, images = import_path(FIXTURES / "katacoda-pathway", tmp_path / "lessons", order=600)
+    assert (hello.folder.name, images.folder.name) == ("hello", "images")
+    assert hello.variant == images.variant == "katacoda"
+    hello_meta, _ = _front(hello.folder / "lesson.md")
+    images_meta, _ = _front(images.folder / "lesson.md")
+    assert (hello_meta["order"], images_meta["order"]) == (600, 601)
+    assert images_meta["prerequisites"] == ["hello"] and "prerequisites" not in hello_meta
+    assert (images.folder / "LICENSE").read_text().startswith("Pathway licence")
+    lessons, problems = load_dirs([tmp_path / "lessons"])
+    assert problems == [] and len(lessons) == 2
+    report = _report(images.folder)
+    pathway = "docker-basics-pathway.json"
+    assert _has(report, pathway, "reported", "the pathway's title 'Docker basics': not mapped", 2)
+    assert _has(report, pathway, "reported", "the pathway's description", 3)
+    assert _has(report, pathway, "reported", "course item gone is named but has no index.json", 20)
+    for key in ("pathway_id", "title", "description"):
+        assert _has(report, pathway, "reported", f"course item key {key!r} for images", 14)
+    # `id` names the folder when there is no `course_id`; both name it in the first course.
+    assert not any(m["file"] == pathway and "'id'" in m["reason"] for m in _report(hello.folder))
+
+
+def test_a_pathway_file_imports_like_its_folder_and_a_zip_of_it_too(tmp_path):
+    source = FIXTURES / "katacoda-pathway"
+    by_file = import_path(source / "docker-basics-pathway.json", tmp_path / "a")
+    archive = tmp_path / "pathway.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in source.rglob("*"):
+            zipped.write(path, Path("repo") / path.relative_to(source))
+    by_zip = import_path(archive, tmp_path / "b")
+    assert [r.folder.name for r in by_file] == [r.folder.name for r in by_zip] == ["hello", "images"]
+    for one, other in zip(by_file, by_zip):
+        assert (one.folder / "steps").is_dir()
+        for path in one.folder.rglob("*.md"):
+            if path.name != REPORT_NAME:
+                assert (other.folder / path.relative_to(one.folder)).read_text() == path.read_text()
+
+
+def test_a_folder_with_several_pathways_asks_for_one_and_a_pathway_without_courses_is_refused(tmp_path):
+    source = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "katacoda-pathway", source)
+    shutil.copy(source / "docker-basics-pathway.json", source / "other-pathway.json")
+    with pytest.raises(ScenarioError, match="several pathways here .*docker-basics-pathway.json, other-pathway.json"):
+        import_path(source, tmp_path / "out")
+    (source / "other-pathway.json").write_text('{"title": "No courses"}')
+    with pytest.raises(ScenarioError, match='other-pathway.json:1: expected "courses"'):
+        import_path(source / "other-pathway.json", tmp_path / "out")
+    assert not (tmp_path / "out" / "hello").exists()
+
+
 def test_a_zip_imports_like_its_folder(tmp_path):
     archive = tmp_path / "scenario.zip"
     source = FIXTURES / "killercoda-docker"
@@ -440,3 +491,22 @@ def test_a_check_for_a_file_the_learner_cannot_make_marks_the_step(tmp_path):
     assert _has(_report(result.folder), "verify.sh", "cannot-run", "the check looks for /etc/panda", 3)
     _, body = _front(result.folder / "steps" / "01-please-create-a-file.md")
     assert body.startswith("> **Imported:**") and "only the home and /tmp are writable" in body
+
+
+def test_bash_scripts_run_with_bash_and_are_no_longer_reported_as_unrunnable(docker_lesson, tmp_path):
+    report = _report(docker_lesson)
+    assert _has(report, "step2/verify.sh", "mapped", "runs with bash (/bin/bash in the lesson images)", 1)
+    assert _has(report, "step1/background.sh", "mapped", "runs with bash", 1)
+    assert not any("busybox ash" in m["reason"] for m in report)
+    meta, _ = _front(docker_lesson / "steps" / "01-leave-a-note.md")
+    # A bash-only check, run by sh as every check is: bash gets the script, and its exit code counts.
+    check = run_with_bash('declare -A seen=([note]=hello)\n[[ $(cat "$HOME/note.txt") == "${seen[note]}" ]]\n')
+    assert "bash -c" in meta["check"]
+    assert _sh(check, tmp_path).returncode != 0
+    (tmp_path / "note.txt").write_text("hello\n")
+    assert _sh(check, tmp_path).returncode == 0
+
+
+def test_a_script_holding_the_delimiter_still_runs_whole(tmp_path):
+    script = run_with_bash(f"echo {BASH_DELIMITER}\necho after\n")
+    assert _sh(script, tmp_path).stdout == f"{BASH_DELIMITER}\nafter\n"

@@ -1,4 +1,4 @@
-"""``manage.py import_scenario PATH [--into DIR]``: a Killercoda/Katacoda scenario, course or zip
+"""``manage.py import_scenario PATH [--into DIR]``: a Killercoda/Katacoda scenario, course, pathway or zip
 -> lesson folders, each with IMPORT_REPORT.md, then validated like ``check_lessons``."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from lessons.scenarios.reader import ScenarioError
 
 
 class Command(BaseCommand):
-    help = "Import a Killercoda or Katacoda scenario (a folder with index.json, a course with structure.json, or a zip)."
+    help = "Import a Killercoda or Katacoda scenario (a folder with index.json, a course with structure.json, a Katacoda *-pathway.json, or a zip)."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("path", type=Path, help="Scenario folder, course folder, or zip of either.")
+        parser.add_argument("path", type=Path, help="Scenario folder, course folder, pathway file (or a folder with one), or zip of any of them.")
         parser.add_argument("--into", type=Path, default=None, help="Folder to write lesson folders into (default: the first LESSON_DIRS entry).")
         parser.add_argument("--order", type=int, default=1000, help="Catalogue order of the (first) imported lesson (default 1000).")
         parser.add_argument("--replace", action="store_true", help="Overwrite lesson folders that exist.")
