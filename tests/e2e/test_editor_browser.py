@@ -105,7 +105,7 @@ def test_phone_tabs_run_shows_the_terminal_and_check_stays_in_view(live_site, br
         run.tap()
         expect(tabs.get_by_role("tab", name="Terminal")).to_have_attribute("aria-selected", "true")
         expect(page.locator("#terminal")).to_be_visible()
-        expect(page.locator("#lesson-text h1")).to_be_hidden()
+        expect(page.locator("#lesson-text .step-body")).to_be_hidden()
         wait_until(page, "document.getElementById('terminal').terminal.cols < 60")
         width = page.evaluate("({scroll: document.documentElement.scrollWidth, inner: innerWidth})")
         assert width["scroll"] <= width["inner"], width

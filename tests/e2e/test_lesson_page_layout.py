@@ -101,7 +101,7 @@ def test_no_sideways_scroll_and_the_terminal_fits(live_site, browser, guest_stat
             page.screenshot(path=str(SCREENSHOTS / f"layout-{name}-instructions.png"))
             page.get_by_role("tablist", name="Lesson views").get_by_role("tab", name="Terminal").click()
             expect(page.locator("#terminal")).to_be_visible()
-            assert not page.locator("#lesson-text h1").is_visible(), f"{name}: the instructions show beside the terminal"
+            assert not page.locator("#lesson-text .step-body").is_visible(), f"{name}: the instructions show beside the terminal"
             assert in_viewport(page, "button[data-check]"), f"{name}: Check is out of view in the terminal's tab"
             wait_until(page, f"{COLS} < 80")  # re-fitted when its tab was shown
             _assert_fits(page, name)
