@@ -40,7 +40,7 @@ async def _editable(request: HttpRequest, sandbox_id: uuid.UUID) -> Sandbox | Js
         return _error(_("This sandbox is not yours."), 403)
     verdict = await sync_to_async(limits.hit)("editor", str(user.pk), settings.RATE_EDITOR_ACTIONS)
     if verdict.limited:
-        response = _error(verdict.message(_("file actions")), 429)
+        response = _error(verdict.message("file actions"), 429)
         response["Retry-After"] = str(verdict.retry_after)
         return response
     if sandbox.state != Sandbox.State.RUNNING or not sandbox.engine_ref:
