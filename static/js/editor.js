@@ -50,11 +50,6 @@
       status.textContent = text;
       status.className = "editor-status" + (kind ? " " + kind : "");
     };
-    const leaveOrIndent = (command) => (cm) => {
-      if (Date.now() - escapedAt < ESCAPE_LEAVES_MS) return window.CodeMirror.Pass; // the browser moves the focus
-      cm.execCommand(command);
-      return undefined;
-    };
     const cm = window.CodeMirror(panel.querySelector("[data-editor-area]"), {
       value: "",
       lineNumbers: true,
@@ -66,11 +61,18 @@
       screenReaderLabel: gettext("File contents"),
       extraKeys: {
         Esc: () => { escapedAt = Date.now(); },
-        Tab: leaveOrIndent("insertSoftTab"),
-        "Shift-Tab": leaveOrIndent("indentLess"),
+        Tab: "insertSoftTab",
+        "Shift-Tab": "indentLess",
         "Ctrl-S": () => save(false),
         "Cmd-S": () => save(false),
       },
+    });
+    // A Tab right after Escape is the browser's: CodeMirror ignores it and the focus moves on.
+    cm.on("keydown", (_cm, ev) => {
+      if (ev.key === "Tab" && Date.now() - escapedAt < ESCAPE_LEAVES_MS) {
+        ev.codemirrorIgnore = true;
+        escapedAt = 0;
+      }
     });
     panel.editor = cm; // for tests
     const input = cm.getInputField();

@@ -50,6 +50,13 @@ def test_open_type_save_and_the_terminal_sees_it_then_a_conflict(live_site, brow
     # The editor has the focus once a file is open: type at the end and save with Ctrl+S.
     page.keyboard.press("Control+End")
     page.keyboard.type(f"second {marker}")
+    # Tab indents inside the editor; Escape then Tab leaves it for the next control (Save).
+    page.keyboard.press("Tab")
+    wait_until(page, f"/second {marker} +$/.test({EDITOR_TEXT})")
+    page.keyboard.press("Escape")
+    page.keyboard.press("Tab")
+    wait_until(page, "document.activeElement.matches('[data-editor-save]')")
+    page.keyboard.press("Shift+Tab")  # back into the text, where Ctrl+S saves
     page.keyboard.press("Control+s")
     expect(page.locator("[data-editor-status]")).to_have_text("Saved app/notes.txt.", timeout=10000)
     page.screenshot(path=str(SCREENSHOTS / "editor-saved.png"))

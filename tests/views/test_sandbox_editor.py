@@ -7,6 +7,7 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from sandbox import services
+from tests.classroom_fixtures import *  # noqa: F403
 from tests.views.conftest import csrf_post, signed_in_client
 
 
@@ -120,3 +121,16 @@ def test_file_actions_are_rate_limited(owner, owners_sandbox, settings):
     client = signed_in_client(owner)
     url = f"/sandboxes/{owners_sandbox.id}/files/"
     assert [client.get(url).status_code for _ in range(3)] == [200, 200, 429]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_instructor_who_watches_may_not_but_one_who_took_control_may(owner, owners_sandbox, instructor, classroom):
+    from classroom import services as classroom_services
+
+    sandbox = owners_sandbox
+    client = signed_in_client(instructor)
+    assert client.get(f"/sandboxes/{sandbox.id}/files/").status_code == 403  # watching is read-only
+    async_to_sync(classroom_services.take_control)(classroom, sandbox, instructor)
+    assert client.get(f"/sandboxes/{sandbox.id}/files/").status_code == 200
+    assert _save(signed_in_client(instructor, enforce_csrf_checks=True), sandbox, "fixed.txt", "by the instructor\n", "").status_code == 200
+    assert _shell(sandbox, "cat fixed.txt") == "by the instructor\n"
