@@ -120,9 +120,9 @@ base64 < "$real"
 """
 
 
-def begin_save_script(rel: str, home: str = HOME) -> str:
-    """Check the target can be written and make the temporary file beside it; prints its path.
-    A file the editor could not have opened (too big, with NUL bytes) is not written over either."""
+def _writable(rel: str, home: str) -> str:
+    """Resolve the target and check it may be written: a file the editor could not have opened
+    (too big, with NUL bytes) is not written over either; its folder must exist."""
     return _resolve(rel, home) + f"""if [ -e "$real" ]; then
   [ -f "$real" ] || exit {NOT_REGULAR}
   size=$(stat -c %s "$real")
@@ -131,34 +131,51 @@ def begin_save_script(rel: str, home: str = HOME) -> str:
 fi
 dir=$(dirname -- "$real")
 [ -d "$dir" ] || exit {NOT_FOUND}
-mktemp "$dir/.tutorial-edit.XXXXXX"
 """
 
 
-def chunk_script(part: str, chunk: bytes, home: str = HOME) -> str:
-    return f"""part={shlex.quote(part)}
-case "$part" in {shlex.quote(home)}/*/.tutorial-edit.*|{shlex.quote(home)}/.tutorial-edit.*) ;; *) exit {OUTSIDE} ;; esac
-base64 -d >> "$part" <<'TUTORIAL_EOF'
+def _append(chunk: bytes) -> str:
+    return f"""base64 -d >> "$part" <<'TUTORIAL_EOF' || {{ rm -f "$part"; exit 1; }}
 {base64.b64encode(chunk).decode()}
 TUTORIAL_EOF
 """
 
 
-def finish_save_script(rel: str, part: str, expected_hash: str | None, home: str = HOME) -> str:
-    """Replace the target with the temporary file, unless it changed since it was opened
-    (``expected_hash`` None: overwrite whatever is there). Prints the hash it has now."""
+def _replace(expected_hash: str | None) -> str:
+    """Move "$part" over "$real", unless the file changed since it was opened (``expected_hash``
+    None: overwrite whatever is there). Prints the hash it has now."""
     check = ""
     if expected_hash is not None:
         check = f"""now=""
 if [ -e "$real" ]; then now=$(sha256sum < "$real" | cut -d' ' -f1); fi
 if [ "$now" != {shlex.quote(expected_hash)} ]; then rm -f "$part"; echo "$now"; exit {CHANGED}; fi
 """
-    return _resolve(rel, home) + f"""part={shlex.quote(part)}
-if [ -e "$real" ]; then [ -f "$real" ] || {{ rm -f "$part"; exit {NOT_REGULAR}; }}; fi
+    return f"""if [ -e "$real" ]; then [ -f "$real" ] || {{ rm -f "$part"; exit {NOT_REGULAR}; }}; fi
 {check}if [ -e "$real" ]; then chmod "$(stat -c %a "$real")" "$part"; else chmod 644 "$part"; fi
 mv -f "$part" "$real" || {{ rm -f "$part"; exit 1; }}
 sha256sum < "$real" | cut -d' ' -f1
 """
+
+
+def whole_save_script(rel: str, data: bytes, expected_hash: str | None, home: str = HOME) -> str:
+    """A save in one exec, for text that fits in one chunk (most files)."""
+    return (_writable(rel, home) + 'part=$(mktemp "$dir/.tutorial-edit.XXXXXX") || exit 1\n'
+            + _append(data) + _replace(expected_hash))
+
+
+def begin_save_script(rel: str, home: str = HOME) -> str:
+    """A save in chunks, first: make the temporary file beside the target; prints its path."""
+    return _writable(rel, home) + 'mktemp "$dir/.tutorial-edit.XXXXXX"\n'
+
+
+def chunk_script(part: str, chunk: bytes, home: str = HOME) -> str:
+    return f"""part={shlex.quote(part)}
+case "$part" in {shlex.quote(home)}/*/.tutorial-edit.*|{shlex.quote(home)}/.tutorial-edit.*) ;; *) exit {OUTSIDE} ;; esac
+""" + _append(chunk)
+
+
+def finish_save_script(rel: str, part: str, expected_hash: str | None, home: str = HOME) -> str:
+    return _resolve(rel, home) + f"part={shlex.quote(part)}\n" + _replace(expected_hash)
 
 
 def abandon_script(part: str) -> str:
@@ -231,6 +248,9 @@ async def save_file(backend, ref: str, path: str, text: str, expected_hash: str 
         raise FileRefused(_("The text is larger than %(size)d KiB: it was not saved.") % {"size": MAX_FILE_BYTES // 1024})
     if b"\x00" in data:
         raise FileRefused(_("The text contains a NUL character: it was not saved."))
+    if len(data) <= CHUNK_BYTES:
+        done = await _run(backend, ref, whole_save_script(rel, data, expected_hash, home))
+        return _saved(done, rel)
     begun = await _run(backend, ref, begin_save_script(rel, home))
     part = begun.output.strip()
     if begun.exit_code != 0 or not part.startswith(home + "/") or "\n" in part:
@@ -247,6 +267,11 @@ async def save_file(backend, ref: str, path: str, text: str, expected_hash: str 
         except FileRefused:
             pass  # the sandbox is gone or stuck; the hidden part file goes with it
         raise
+    return _saved(done, rel)
+
+
+def _saved(done, rel: str) -> str:
+    """The new hash from a finished save, or why it did not happen."""
     if done.exit_code == CHANGED:
         raise Conflict(_("%(name)s changed in the sandbox since you opened it.") % {"name": rel}, done.output.strip())
     if done.exit_code != 0:
