@@ -24,15 +24,7 @@ setup-dev: setup
 # axe-core (a devDependency) stays in node_modules: only the accessibility browser test loads it.
 assets:
 	npm ci --no-audit --no-fund --loglevel=error
-	mkdir -p static/vendor/xterm
-	cp node_modules/@xterm/xterm/lib/xterm.js node_modules/@xterm/xterm/css/xterm.css \
-	   node_modules/@xterm/addon-fit/lib/addon-fit.js static/vendor/xterm/
-	mkdir -p static/vendor/codemirror/mode
-	cp node_modules/codemirror/lib/codemirror.js node_modules/codemirror/lib/codemirror.css \
-	   node_modules/codemirror/addon/mode/simple.js static/vendor/codemirror/
-	cp node_modules/codemirror/mode/dockerfile/dockerfile.js node_modules/codemirror/mode/yaml/yaml.js \
-	   node_modules/codemirror/mode/shell/shell.js node_modules/codemirror/mode/python/python.js \
-	   node_modules/codemirror/mode/javascript/javascript.js static/vendor/codemirror/mode/
+	./scripts/vendor-assets.sh node_modules static/vendor
 
 # The Debian packages: installed when missing (as root), or the exact apt-get line is printed.
 packages-run:
