@@ -163,19 +163,26 @@ def whole_save_script(rel: str, data: bytes, expected_hash: str | None, home: st
             + _append(data) + _replace(expected_hash))
 
 
-def begin_save_script(rel: str, home: str = HOME) -> str:
-    """A save in chunks, first: make the temporary file beside the target; prints its path."""
-    return _writable(rel, home) + 'mktemp "$dir/.tutorial-edit.XXXXXX"\n'
+def begin_save_script(rel: str, first: bytes, home: str = HOME) -> str:
+    """A save in chunks, first: the temporary file beside the target, with the first chunk in it;
+    prints its path."""
+    return (_writable(rel, home) + 'part=$(mktemp "$dir/.tutorial-edit.XXXXXX") || exit 1\n'
+            + _append(first) + 'echo "$part"\n')
+
+
+def _own_part(part: str, home: str) -> str:
+    return f"""part={shlex.quote(part)}
+case "$part" in {shlex.quote(home)}/*/.tutorial-edit.*|{shlex.quote(home)}/.tutorial-edit.*) ;; *) exit {OUTSIDE} ;; esac
+"""
 
 
 def chunk_script(part: str, chunk: bytes, home: str = HOME) -> str:
-    return f"""part={shlex.quote(part)}
-case "$part" in {shlex.quote(home)}/*/.tutorial-edit.*|{shlex.quote(home)}/.tutorial-edit.*) ;; *) exit {OUTSIDE} ;; esac
-""" + _append(chunk)
+    return _own_part(part, home) + _append(chunk)
 
 
-def finish_save_script(rel: str, part: str, expected_hash: str | None, home: str = HOME) -> str:
-    return _resolve(rel, home) + f"part={shlex.quote(part)}\n" + _replace(expected_hash)
+def finish_save_script(rel: str, part: str, last: bytes, expected_hash: str | None, home: str = HOME) -> str:
+    """The last chunk, then the temporary file replaces the target (unless it changed)."""
+    return _resolve(rel, home) + _own_part(part, home) + _append(last) + _replace(expected_hash)
 
 
 def abandon_script(part: str) -> str:
@@ -251,16 +258,17 @@ async def save_file(backend, ref: str, path: str, text: str, expected_hash: str 
     if len(data) <= CHUNK_BYTES:
         done = await _run(backend, ref, whole_save_script(rel, data, expected_hash, home))
         return _saved(done, rel)
-    begun = await _run(backend, ref, begin_save_script(rel, home))
+    chunks = [data[start:start + CHUNK_BYTES] for start in range(0, len(data), CHUNK_BYTES)]
+    begun = await _run(backend, ref, begin_save_script(rel, chunks[0], home))
     part = begun.output.strip()
     if begun.exit_code != 0 or not part.startswith(home + "/") or "\n" in part:
         raise _refusal(begun.exit_code, rel, begun.output)
     try:
-        for start in range(0, len(data), CHUNK_BYTES):
-            wrote = await _run(backend, ref, chunk_script(part, data[start:start + CHUNK_BYTES], home))
+        for chunk in chunks[1:-1]:
+            wrote = await _run(backend, ref, chunk_script(part, chunk, home))
             if wrote.exit_code != 0:
                 raise _refusal(wrote.exit_code, rel, wrote.output)
-        done = await _run(backend, ref, finish_save_script(rel, part, expected_hash, home))
+        done = await _run(backend, ref, finish_save_script(rel, part, chunks[-1], expected_hash, home))
     except BaseException:
         try:
             await _run(backend, ref, abandon_script(part))

@@ -2,7 +2,8 @@
 
 import pytest
 
-from sandbox.editor_files import CHUNK_BYTES, FileRefused, clean_path, decode_text
+from sandbox.editor_files import (CHUNK_BYTES, FileRefused, begin_save_script, chunk_script, clean_path, decode_text,
+                                   finish_save_script, whole_save_script)
 
 
 @pytest.mark.parametrize("path, expected", [
@@ -39,6 +40,10 @@ def test_binary_and_non_utf8_text_are_refused():
         decode_text(b"\xff\xfe caf\xe9")
 
 
-def test_a_chunk_stays_under_the_kernels_single_argument_limit():
+def test_every_save_script_stays_under_the_kernels_single_argument_limit():
     # run() passes the script as one argument; Linux refuses one over 128 KiB (MAX_ARG_STRLEN).
-    assert CHUNK_BYTES % 3 == 0 and CHUNK_BYTES * 4 // 3 + 1024 < 128 * 1024
+    chunk, path, part = b"\xe4\xbd\xa0" * (CHUNK_BYTES // 3), "a/" * 300 + "f", "/home/learner/.tutorial-edit.x"
+    assert CHUNK_BYTES % 3 == 0  # each chunk's base64 stands alone
+    for script in (whole_save_script(path, chunk, "0" * 64), begin_save_script(path, chunk),
+                   chunk_script(part, chunk), finish_save_script(path, part, chunk, "0" * 64)):
+        assert len(script.encode()) < 128 * 1024
