@@ -1,8 +1,8 @@
 """Editor tab benchmark on the real engine: how long listing, opening and saving a file of the
 learner's home takes through the sandbox's ``run`` (sandbox/editor_files.py), beside the baseline
-in the same run and the same sandbox: one ``run`` of ``true`` (the cost of any exec). Small files
-are one exec to open and three to save; a 240 KiB file is saved in four chunks (one argument of a
-script stays under Linux's 128 KiB). Medians and 90th percentiles in milliseconds.
+in the same run and the same sandbox: one ``run`` of ``true`` (the cost of any exec). A small file
+is one exec to open and one to save; a 250 KiB file is saved in four execs, one chunk each (one
+argument of a script stays under Linux's 128 KiB). Medians and 90th percentiles in milliseconds.
 
     .venv/bin/python bench/editor.py --json
 """
