@@ -40,8 +40,13 @@ def test_open_type_save_and_the_terminal_sees_it_then_a_conflict(live_site, brow
     marker = uuid.uuid4().hex[:8]
     _type_in_terminal(page, f"mkdir -p app && echo 'first {marker}' > app/notes.txt")
 
-    page.get_by_role("tab", name="Editor").click()
+    # The pane's tabs by keyboard: one Tab stop, the arrows move between them and show each view.
+    page.get_by_role("tab", name="Terminal").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Editor")).to_be_focused()
+    expect(page.get_by_role("tab", name="Editor")).to_have_attribute("aria-selected", "true")
     expect(page.locator("#terminal-panel")).to_be_hidden()
+    expect(page.locator("#editor-panel")).to_be_visible()
     # The file list offers what the shell made.
     expect(page.locator("#editor-files option[value='app/notes.txt']")).to_have_count(1, timeout=10000)
     _open_in_editor(page, "app/notes.txt")
