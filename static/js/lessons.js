@@ -160,7 +160,6 @@
     if (phoneEditorTab) phoneEditorTab.hidden = !editor;
     if (changed) document.dispatchEvent(new CustomEvent("lesson:view", { detail: { view } }));
   }
-  window.lessonShowView = showView; // the editor's script and the skip link use it too
 
   // Tabs as the ARIA pattern has them: one Tab stop per tab list, arrows move and show.
   document.addEventListener("click", (ev) => {
