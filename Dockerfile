@@ -7,14 +7,13 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# --- xterm.js from npm (package-lock.json), as `make assets` does; never committed ------------------
+# --- xterm.js and CodeMirror from npm (package-lock.json), as `make assets` does; never committed --
 FROM ${NODE_IMAGE} AS assets
 WORKDIR /src
 COPY package.json package-lock.json ./
+COPY scripts/vendor-assets.sh ./
 RUN npm ci --no-audit --no-fund --loglevel=error \
- && mkdir -p vendor/xterm \
- && cp node_modules/@xterm/xterm/lib/xterm.js node_modules/@xterm/xterm/css/xterm.css \
-       node_modules/@xterm/addon-fit/lib/addon-fit.js vendor/xterm/
+ && ./vendor-assets.sh node_modules vendor
 
 # --- the site ------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}

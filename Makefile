@@ -19,13 +19,12 @@ setup: .venv/bin/python
 setup-dev: setup
 	$(PIP) install -q -r requirements-dev.txt -c requirements.lock
 
-# xterm.js comes from npm (package-lock.json) into an ignored static folder; never committed.
+# xterm.js and CodeMirror 5 (the editor tab: a plain script, no bundler) come from npm
+# (package-lock.json) into an ignored static folder; never committed.
 # axe-core (a devDependency) stays in node_modules: only the accessibility browser test loads it.
 assets:
 	npm ci --no-audit --no-fund --loglevel=error
-	mkdir -p static/vendor/xterm
-	cp node_modules/@xterm/xterm/lib/xterm.js node_modules/@xterm/xterm/css/xterm.css \
-	   node_modules/@xterm/addon-fit/lib/addon-fit.js static/vendor/xterm/
+	./scripts/vendor-assets.sh node_modules static/vendor
 
 # The Debian packages: installed when missing (as root), or the exact apt-get line is printed.
 packages-run:

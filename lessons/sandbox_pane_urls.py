@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import sandbox_pane
+from . import editor, sandbox_pane
 
 app_name = "sandbox"
 urlpatterns = [
@@ -12,4 +12,6 @@ urlpatterns = [
     path("<uuid:sandbox_id>/restart/", sandbox_pane.restart, name="restart"),
     path("<uuid:sandbox_id>/extend/", sandbox_pane.extend, name="extend"),
     path("<uuid:sandbox_id>/ports/", sandbox_pane.ports, name="ports"),
+    path("<uuid:sandbox_id>/files/", editor.file_list, name="files"),
+    path("<uuid:sandbox_id>/files/open/", editor.file_detail, name="file"),
 ]

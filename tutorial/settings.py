@@ -473,6 +473,8 @@ RATE_JOINS_PER_ADDRESS = os.environ.get("TUTORIAL_RATE_JOINS", "20/h")
 # Per learner: Start, Stop, Restart and Reset together; checks.
 RATE_SANDBOX_ACTIONS = os.environ.get("TUTORIAL_RATE_SANDBOX_ACTIONS", "20/m")
 RATE_CHECKS = os.environ.get("TUTORIAL_RATE_CHECKS", "30/m")
+# The editor tab: listing, opening and saving files together (a save of a big file is several execs).
+RATE_EDITOR_ACTIONS = os.environ.get("TUTORIAL_RATE_EDITOR_ACTIONS", "60/m")
 # Sandboxes held (queued, starting, running) by everyone starting from one client address.
 SANDBOXES_PER_ADDRESS = int(os.environ.get("TUTORIAL_SANDBOXES_PER_ADDRESS", 6))
 # Behind a reverse proxy, the header holding the client's address (its last entry is used: the

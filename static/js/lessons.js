@@ -1,5 +1,6 @@
 // Lesson page behaviour: click-to-run and copy buttons on code blocks, Tab stops on code blocks that
-// scroll sideways, and the step's setup once the sandbox is running. Check, Hint and Solution are
+// scroll sideways, the views (phone tabs; the pane's terminal and editor tabs), and the step's
+// setup once the sandbox is running. Check, Hint and Solution are
 // plain htmx (see templates/lessons/); after a check the focus moves to its verdict, which flashes
 // briefly so a sighted learner sees it changed.
 (function () {
@@ -33,6 +34,8 @@
         const run = () => {
           const term = terminal();
           if (!term) { flash(button, gettext("Start your sandbox first")); return; }
+          // On a phone the terminal is a tab of its own: show it, so the learner sees what runs.
+          showView("terminal");
           term.sendInput(command + "\n");
           if (term.terminal) term.terminal.focus();
         };
@@ -133,6 +136,64 @@
     }
   });
 
+  // Views: on phones (lessons.css, at most 700 px) the instructions, the terminal and the editor
+  // are the page's tabs; wider, the instructions are always shown and the pane's own tabs switch
+  // between the terminal and the editor. One state, .lesson-layout[data-view], drives both.
+  function showView(view) {
+    const layout = document.querySelector(".lesson-layout");
+    if (!layout) return;
+    const editor = document.getElementById("editor-panel");
+    if (view === "editor" && !editor) view = "terminal";
+    const changed = layout.dataset.view !== view;
+    layout.dataset.view = view;
+    document.querySelectorAll("[data-view-tab]").forEach((tab) => {
+      // The pane's tabs have no "instructions": the terminal is what the pane shows then.
+      const shown = tab.closest(".pane-views") && view === "text" ? "terminal" : view;
+      const selected = tab.dataset.viewTab === shown;
+      tab.setAttribute("aria-selected", String(selected));
+      tab.tabIndex = selected ? 0 : -1;
+    });
+    const terminalPanel = document.getElementById("terminal-panel");
+    if (terminalPanel) terminalPanel.hidden = view === "editor";
+    if (editor) editor.hidden = view !== "editor";
+    const phoneEditorTab = document.getElementById("phone-tab-editor");
+    if (phoneEditorTab) phoneEditorTab.hidden = !editor;
+    if (changed) document.dispatchEvent(new CustomEvent("lesson:view", { detail: { view } }));
+  }
+
+  // Tabs as the ARIA pattern has them: one Tab stop per tab list, arrows move and show.
+  document.addEventListener("click", (ev) => {
+    const tab = ev.target.closest && ev.target.closest("[data-view-tab]");
+    if (tab) showView(tab.dataset.viewTab);
+  });
+  document.addEventListener("keydown", (ev) => {
+    const tab = ev.target.closest && ev.target.closest("[data-view-tab]");
+    if (!tab) return;
+    const tabs = [...tab.parentNode.querySelectorAll("[data-view-tab]")].filter((t) => !t.hidden);
+    const at = tabs.indexOf(tab);
+    const next = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: tabs.length - 1 }[ev.key];
+    if (next === undefined) return;
+    ev.preventDefault();
+    const target = tabs[(next + tabs.length) % tabs.length];
+    showView(target.dataset.viewTab);
+    target.focus();
+  });
+  // The skip link to the terminal: on a phone its tab is shown first (capture: before terminal.js
+  // moves the focus into it).
+  document.addEventListener("click", (ev) => {
+    if (ev.target.closest && ev.target.closest("[data-skip-to-terminal]")) showView("terminal");
+  }, true);
+  // A new pane (Start, Stop, Reset) gets the view the learner was on.
+  document.addEventListener("htmx:afterSettle", () => {
+    const layout = document.querySelector(".lesson-layout");
+    const pane = document.getElementById("sandbox-pane");
+    if (!layout || !pane || pane.dataset.viewsApplied) return;
+    pane.dataset.viewsApplied = "1";
+    const view = layout.dataset.view || "text";
+    layout.dataset.view = "";
+    showView(view);
+  });
+
   document.addEventListener("DOMContentLoaded", () => { decorate(document); markSoon(); });
   document.body && document.body.addEventListener("htmx:load", (ev) => { decorate(ev.target); markSoon(); });
   document.addEventListener("htmx:afterSwap", (ev) => {
@@ -141,4 +202,5 @@
     if (ev.target && ev.target.id === "sandbox-pane" || (ev.detail && ev.detail.target && ev.detail.target.id === "sandbox-pane")) runSetupIfReady();
   });
   if (document.readyState !== "loading") { decorate(document); markSoon(); }
+  if (document.querySelector(".lesson-layout")) showView(document.querySelector(".lesson-layout").dataset.view || "text");
 })();

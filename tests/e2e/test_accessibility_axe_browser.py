@@ -1,8 +1,10 @@
 """axe-core (from npm, package-lock.json) in Chromium on every kind of page the site has: the
 catalogue, a lesson before Start and with a running Docker sandbox, a Kubernetes lesson, login,
 the classroom list, an instructor's dashboard with a learner in it, the instructor watching the
-learner's terminal, the watch grid of small terminals, the join page, the projector page, a learner's classroom page, a finish page
-and a 404; in English and in Chinese, in light and dark colour schemes. Every page has no axe violation at all. A screenshot of each goes to
+learner's terminal, the watch grid of small terminals, the join page, the projector page, a
+learner's classroom page, a finish page, the lesson with its editor tab open, the lesson on a phone
+with its Terminal tab shown, and a 404; in English and in Chinese, in light and dark colour schemes.
+Every page has no axe violation at all. A screenshot of each goes to
 test-results/screenshots/axe-*.png for a person to look at."""
 
 from __future__ import annotations
@@ -158,6 +160,23 @@ def _wait_console(page):
     expect(page.locator("#terminal .xterm-rows")).to_contain_text("$", timeout=60000)
 
 
+def _open_editor(page):
+    """The editor tab with a file open (by ids: the page may be in Chinese)."""
+    _wait_console(page)
+    page.locator("#pane-tab-editor").click()
+    page.locator("#editor-path").fill("notes.txt")
+    page.locator("[data-editor-open] button[type=submit]").click()
+    expect(page.locator("[data-editor-status].ok")).to_be_visible(timeout=15000)
+
+
+def _phone_terminal(page):
+    """The same lesson on a phone, its Terminal tab shown (the page's tabs, the fixed task bar)."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    _wait_console(page)
+    page.locator("#phone-tab-terminal").click()
+    expect(page.locator("#terminal")).to_be_visible()
+
+
 # (name, who, path or key into classroom_site, how to know the page is ready)
 PAGES = [
     ("catalogue", None, "/", None),
@@ -175,7 +194,10 @@ PAGES = [
     ("watch", "teacher", "watch", _wait_connected),
     ("watch-grid", "teacher", "grid", _wait_grid),
     ("lesson-running-sandbox", "learner", f"/lessons/{LESSON}/", _wait_console),
+    ("lesson-editor-open", "learner", f"/lessons/{LESSON}/", _open_editor),
     ("classroom-mine", "learner", "mine", None),
+    # Last: it leaves the learner's window at phone size.
+    ("lesson-phone-terminal", "learner", f"/lessons/{LESSON}/", _phone_terminal),
 ]
 
 

@@ -1,8 +1,9 @@
 """A lesson page with a running terminal on a phone (390×844), at 200 % zoom on a 1280×720 screen
 (a 640×360 window at twice the pixel density) and on a laptop (1280×800): the page never scrolls
-sideways, the terminal fits the window, Check is in view, the instructions come first with the
-terminal right below them on narrow screens, and the terminal re-fits (the shell sees the new size)
-when the layout changes. Long code blocks scroll inside themselves and the keyboard can scroll them.
+sideways, the terminal fits the window, Check is in view, on phones (and at 200 % zoom) the
+instructions and the terminal are tabs with Check in view under each, between that and two
+columns the terminal comes right below the instructions, and the terminal re-fits (the shell sees
+the new size) when its tab is shown or the layout changes. Long code blocks scroll inside themselves and the keyboard can scroll them.
 Screenshots go to test-results/screenshots/layout-*.png for a person to look at."""
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.engine]
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-results" / "screenshots"
 LESSON = "what-is-a-container"
+# At this width and less the instructions and the terminal are tabs (lessons.css).
+PHONE_WIDTH = 700
 
 VIEWPORTS = [
     ("phone-390x844", {"width": 390, "height": 844}, 1),
@@ -92,7 +95,17 @@ def test_no_sideways_scroll_and_the_terminal_fits(live_site, browser, guest_stat
 
         # Check is in view as the page opens (the task bar sticks to the window's bottom).
         assert in_viewport(page, "button[data-check]"), f"{name}: Check is out of view"
-        if viewport["width"] < 900:
+        if viewport["width"] <= PHONE_WIDTH:
+            # Tabs: the instructions first, the terminal one tap away, Check in view under both.
+            assert not page.locator("#terminal").is_visible(), f"{name}: the terminal shows beside the instructions"
+            page.screenshot(path=str(SCREENSHOTS / f"layout-{name}-instructions.png"))
+            page.get_by_role("tablist", name="Lesson views").get_by_role("tab", name="Terminal").click()
+            expect(page.locator("#terminal")).to_be_visible()
+            assert not page.locator("#lesson-text .step-body").is_visible(), f"{name}: the instructions show beside the terminal"
+            assert in_viewport(page, "button[data-check]"), f"{name}: Check is out of view in the terminal's tab"
+            wait_until(page, f"{COLS} < 80")  # re-fitted when its tab was shown
+            _assert_fits(page, name)
+        elif viewport["width"] < 900:
             text, terminal = page.evaluate(BOX, "#lesson-text"), page.evaluate(BOX, "#terminal")
             assert text["bottom"] <= terminal["top"], f"{name}: the terminal is not below the instructions"
             assert terminal["top"] - text["bottom"] < 120, f"{name}: the terminal is far below the instructions"
