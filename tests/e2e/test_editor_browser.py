@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import in_viewport, start_as_guest, wait_until
+from tests.e2e.browser import in_viewport, start_as_guest, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.engine]
 

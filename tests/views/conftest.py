@@ -48,3 +48,14 @@ def _fresh_limits():
     cache.clear()
     yield
     cache.clear()
+
+
+ENGINE_FIXTURES = {"docker_client", "base_image", "owners_sandbox", "labelled_leftovers"}
+
+
+def pytest_collection_modifyitems(items):
+    """A view test that asks for the real engine is an engine test (``make unit`` leaves it out),
+    whether or not its file says so."""
+    for item in items:
+        if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.engine)

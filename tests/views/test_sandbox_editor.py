@@ -7,8 +7,7 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from sandbox import services
-from tests.classroom_fixtures import *  # noqa: F403
-from tests.views.conftest import csrf_post, signed_in_client
+from tests.factories import csrf_post, signed_in_client
 
 
 def _shell(sandbox, script: str) -> str:
