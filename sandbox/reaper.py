@@ -531,18 +531,22 @@ def _is_uuid(text: str) -> bool:
 
 
 # -- the loop ------------------------------------------------------------------------------------
-async def run_loop(interval: float | None = None, *, passes: int | None = None) -> None:
+async def run_loop(interval: float | None = None, *, passes: int | None = None,
+                   may_reap: Callable[[], Awaitable[bool]] | None = None) -> None:
     """Reap at start-up, then every ``interval`` seconds, for ever (or ``passes`` times). A pass
-    that fails is logged and the next one runs: the reaper must outlive any one bad sandbox."""
+    that fails is logged and the next one runs: the reaper must outlive any one bad sandbox.
+    ``may_reap``, asked before each pass, lets only one of several reapers act (a Lease held on a
+    cluster, ``sandbox.lease``); a pass it refuses still counts towards ``passes``."""
     interval = settings.SANDBOX_REAPER_INTERVAL_SECONDS if interval is None else interval
     done = 0
     while passes is None or done < passes:
         started = asyncio.get_running_loop().time()
         try:
-            report = await reap_once()
-            changes = {k: v for k, v in report.summary().items() if v and k != "engine_problem"}
-            if changes:
-                log.info("reaper: %s", changes)
+            if may_reap is None or await may_reap():
+                report = await reap_once()
+                changes = {k: v for k, v in report.summary().items() if v and k != "engine_problem"}
+                if changes:
+                    log.info("reaper: %s", changes)
         except Exception:  # noqa: BLE001
             log.exception("reaper pass failed; trying again in %s s", interval)
         done += 1
