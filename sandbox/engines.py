@@ -27,6 +27,12 @@ def get_backend(workspace: str) -> SandboxBackend:
     return import_string(path)()
 
 
+def workspace_offered(workspace: str) -> bool:
+    """False for Docker lessons on a site without a Docker engine (``DOCKER_ENGINE`` off): their
+    learner's ``docker`` is the gateway in front of an engine, which a cluster does not give."""
+    return workspace != "docker" or settings.DOCKER_ENGINE
+
+
 def spec_for(sandbox: Sandbox) -> SandboxSpec:
     return SandboxSpec(
         sandbox_id=str(sandbox.id),

@@ -195,6 +195,10 @@ SANDBOX_BACKENDS = {
     "kubernetes": "sandbox.backends.kubernetes.KubernetesBackend",
 }
 DOCKER_HOST = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+# Whether this site drives a Docker engine. The site on a cluster (deploy/kubernetes) has none:
+# plain sandboxes are pods there, and Docker lessons, which need a learner's engine and the
+# gateway beside it, are offered on Docker hosts only (the catalogue says so; docs/scaling.md).
+DOCKER_ENGINE = env_bool("TUTORIAL_DOCKER_ENGINE", True)
 # Image tags are namespaced so `build_images` and the reaper only touch the project's own.
 SANDBOX_IMAGE_PREFIX = os.environ.get("TUTORIAL_IMAGE_PREFIX", "tutorial")
 # Build argument for the sandbox base: "scratch" bootstraps from the host's busybox-static;
