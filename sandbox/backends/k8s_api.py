@@ -148,7 +148,8 @@ class ClusterAPI:
         loop = asyncio.get_running_loop()
         session = self._sessions.get(id(loop))
         if session is None or session.closed or getattr(session, "_loop", loop) is not loop:
-            connector = aiohttp.TCPConnector(ssl=self.config.ssl_context, limit=64)
+            # No connection limit: every console viewer holds a websocket for as long as it is open.
+            connector = aiohttp.TCPConnector(ssl=self.config.ssl_context, limit=0)
             session = aiohttp.ClientSession(connector=connector)
             self._sessions = {key: s for key, s in self._sessions.items() if not s.closed}
             self._sessions[id(loop)] = session

@@ -21,6 +21,7 @@ The engine reference is the pod's name. Every API call has a deadline (``k8s_api
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -193,10 +194,9 @@ class PodBackend(SandboxBackend):
                 await self._wait_gone(spec.sandbox_id)
                 answer = await self.api.request("POST", self._pods(), body=manifest)
             if answer.status == 403:
-                detail = answer.message()
-                if "violates PodSecurity" in detail or "forbidden:" in detail and "pods" not in detail[:40]:
-                    raise BackendError(f"The cluster refused the sandbox pod: {detail}")
-                raise self.api.forbidden("create", "pods", self.namespace, answer)
+                if "cannot create resource" in answer.message():  # RBAC, not admission (Pod Security, quota)
+                    raise self.api.forbidden("create", "pods", self.namespace, answer)
+                raise BackendError(f"The cluster refused the sandbox pod: {answer.message()}")
             if answer.status != 201:
                 raise BackendError(f"The cluster could not make the sandbox pod: {answer.message()}")
             await self._wait_running(name, (answer.json() or {}).get("metadata", {}).get("resourceVersion", ""))
@@ -237,23 +237,17 @@ class PodBackend(SandboxBackend):
             params["resourceVersion"] = resource_version
         problems: list[str] = []
         try:
-            async for event in self.api.watch(self._pods(), params, timeout=self.create_seconds):
-                pod = event.get("object") or {}
-                if event.get("type") == "DELETED":
-                    raise BackendError("The sandbox pod was deleted while it started.")
-                if event.get("type") == "ERROR":
-                    break  # the version is too old: fall back to reading the pod
-                if self._is_running(pod):
-                    return
-                phase = (pod.get("status") or {}).get("phase")
-                if phase in ("Failed", "Succeeded"):
-                    raise BackendError(f"The sandbox pod ended as it started ({phase}): "
-                                       f"{(pod.get('status') or {}).get('message') or 'its shell exited'}")
-                problems = km.explain_pod(pod)
-                if any("cannot pull" in p or "invalid image" in p or "configuration" in p for p in problems):
-                    raise BackendError(
-                        "The sandbox could not start: " + "; ".join(problems) + ". Push the lesson images to the "
-                        "classroom registry (`.venv/bin/python manage.py seed_registry`).")
+            # aclosing: leaving the loop early must end the watch (and its deadline) at once.
+            async with contextlib.aclosing(self.api.watch(self._pods(), params, timeout=self.create_seconds)) as events:
+                async for event in events:
+                    if event.get("type") == "ERROR":
+                        break  # the version is too old: fall back to reading the pod
+                    pod = event.get("object") or {}
+                    if event.get("type") == "DELETED":
+                        raise BackendError("The sandbox pod was deleted while it started.")
+                    if self._is_running(pod):
+                        return
+                    problems = self._starting_problems(pod)
         except EngineTimeout:
             why = f" ({'; '.join(problems)})" if problems else ""
             raise EngineTimeout(f"The sandbox pod did not start within {self.create_seconds:g}s{why}.") from None
@@ -261,15 +255,31 @@ class PodBackend(SandboxBackend):
         if pod is None or not self._is_running(pod):
             raise BackendError("The sandbox pod did not start.")
 
+    @staticmethod
+    def _starting_problems(pod: dict) -> list[str]:
+        """What keeps a starting pod back; raises when it will never start (its image cannot be
+        pulled, it ended), so the learner is told at once instead of at the deadline."""
+        phase = (pod.get("status") or {}).get("phase")
+        if phase in ("Failed", "Succeeded"):
+            raise BackendError(f"The sandbox pod ended as it started ({phase}): "
+                               f"{(pod.get('status') or {}).get('message') or 'its shell exited'}")
+        problems = km.explain_pod(pod)
+        if any("cannot pull" in p or "invalid image" in p or "configuration" in p for p in problems):
+            raise BackendError("The sandbox could not start: " + "; ".join(problems) + ". Push the lesson images "
+                               "to the classroom registry (`.venv/bin/python manage.py seed_registry`).")
+        return problems
+
     async def destroy(self, sandbox_id: str) -> None:
-        """Delete every pod labelled for the sandbox (no grace: the home is saved before) and wait
-        until they are gone, within ``remove_seconds``."""
+        """Delete every pod labelled for the sandbox and wait until they are gone, within
+        ``remove_seconds``. One second of grace, not zero: a pod deleted with none leaves the API at
+        once while its containers may still run on the node; with one, the pod is gone from the
+        API only once the kubelet has stopped them. (The home is saved before, so nothing is lost.)"""
         name = self.pod_name(sandbox_id)
         control = self._controls.pop(name, None)
         if control is not None:
             await control.close()
         selector = f"{LABEL_SANDBOX}={sandbox_id}"
-        answer = await self.api.request("DELETE", self._pods(), {"labelSelector": selector, "gracePeriodSeconds": "0"},
+        answer = await self.api.request("DELETE", self._pods(), {"labelSelector": selector, "gracePeriodSeconds": "1"},
                                         timeout=self.remove_seconds)
         if answer.status == 403:
             raise self.api.forbidden("delete", "pods", self.namespace, answer)
@@ -336,6 +346,8 @@ class PodBackend(SandboxBackend):
                         ("container", km.SANDBOX_CONTAINER), ("stdin", "true"), ("stdout", "false"),
                         ("stderr", "false"), ("tty", "true")])
                     self._controls[ref] = control
+                    # Read it, so pings are answered and its end (the pod gone) is noticed.
+                    asyncio.get_running_loop().create_task(self._drain_control(ref, control))
                 try:
                     await control.resize(cols, rows)
                     return
@@ -344,6 +356,13 @@ class PodBackend(SandboxBackend):
                     await control.close()
                     if attempt == 2:
                         raise
+
+    async def _drain_control(self, ref: str, control: k8s_api.ChannelStream) -> None:
+        while await control.receive() is not None:
+            pass
+        if self._controls.get(ref) is control:
+            del self._controls[ref]
+        await control.close()
 
     async def _exec(self, ref: str, command: list[str], *, stdin: bool = False) -> k8s_api.ChannelStream:
         params = [("container", km.SANDBOX_CONTAINER), ("stdout", "true"), ("stderr", "true"),
