@@ -22,9 +22,10 @@ import json
 import os
 import ssl
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp
+import yarl
 
 from .base import BackendError, EngineTimeout, EngineUnavailable
 
@@ -205,7 +206,9 @@ class ClusterAPI:
 
     async def stream(self, path: str, params: list[tuple[str, str]], *, timeout: float = CALL_SECONDS) -> "ChannelStream":
         """Open an attach or exec websocket (``params`` may repeat keys, e.g. ``command``)."""
-        url = self.config.host.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + path + "?" + urlencode(params)
+        # Encoded here once (a script's quotes, newlines and `$` included); yarl must not requote it.
+        url = yarl.URL(self.config.host.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + path + "?"
+                       + urlencode(params, quote_via=quote), encoded=True)
         try:
             async with asyncio.timeout(timeout):
                 socket = await self._session().ws_connect(url, protocols=STREAM_PROTOCOLS, headers=self.config.headers(),
