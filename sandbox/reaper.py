@@ -60,6 +60,7 @@ from .backends.base import (
     SandboxStuck,
     belongs_to_install,
 )
+from .backends.pod import PodBackend
 from .models import Sandbox
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ async def reap_once(scope: Scope | None = None) -> Report:
         log.warning("reaper: engine steps wait for the engine: %s", exc)
     except Exception as exc:  # noqa: BLE001
         _step_failed(report, "reconcile", exc)
+    await _step(report, "pods", reconcile_pods(in_scope, report))
     await _step(report, "kubernetes", _reconcile_kubernetes(in_scope, report))
     await _step(report, "kubernetes credentials", renew_kubernetes_credentials(in_scope, report))
     await _step(report, "stuck starts", fail_stuck_starting(in_scope, report, engine_up=not report.engine_problem))
@@ -230,7 +232,13 @@ async def _tell_stuck(sandbox_id: str, message: str) -> None:
 
 # -- 1. reconciliation ---------------------------------------------------------------------------
 def _docker_backend():
-    return services.get_backend("plain")
+    # The docker workspace always runs on the Docker engine; plain sandboxes may be pods instead.
+    return services.get_backend("docker")
+
+
+def _plain_on_pods() -> bool:
+    """Whether plain sandboxes are pods (``TUTORIAL_PLAIN_BACKEND=pod``), reconciled on the cluster."""
+    return isinstance(services.get_backend("plain"), PodBackend)
 
 
 async def _labelled_objects(backend) -> tuple[dict[str, dict], set[str]]:
@@ -265,8 +273,8 @@ def _known_ids(sandbox_ids: set[str]) -> set[str]:
 
 
 @sync_to_async
-def _rows_on_engine() -> dict[str, Sandbox]:
-    rows = Sandbox.objects.filter(state__in=Sandbox.ENGINE_STATES).exclude(workspace="kubernetes")
+def _rows_on_engine(workspaces: tuple[str, ...]) -> dict[str, Sandbox]:
+    rows = Sandbox.objects.filter(state__in=Sandbox.ENGINE_STATES, workspace__in=workspaces)
     return {str(s.id): s for s in rows.select_related("owner")}
 
 
@@ -275,7 +283,34 @@ async def reconcile_docker(in_scope: Scope, report: Report) -> None:
     list its objects; what goes wrong for one sandbox is reported and the others carry on."""
     backend = _docker_backend()
     consoles, labelled_ids = await _labelled_objects(backend)
-    rows = await _rows_on_engine()
+    on_pods = await sync_to_async(_plain_on_pods)()
+    rows = await _rows_on_engine(("docker",) if on_pods else ("plain", "docker"))
+    if on_pods:
+        # A plain sandbox's container left from before the switch to pods is an orphan only when
+        # its row is not live; a live one's row is the pod backend's to settle.
+        plain_live = set(await _rows_on_engine(("plain",)))
+        labelled_ids -= plain_live
+        consoles = {i: c for i, c in consoles.items() if i not in plain_live}
+    await _reconcile_engine(backend, consoles, labelled_ids, rows, in_scope, report)
+
+
+async def reconcile_pods(in_scope: Scope, report: Report) -> None:
+    """The same reconciliation for plain sandboxes that are pods (only when they are): pods of
+    no live row go; live rows whose pod vanished or ended are marked gone or stopped."""
+    if not await sync_to_async(_plain_on_pods)():
+        return
+    if local_cluster.operator_problem(settings)[0]:
+        return  # the local cluster is being built or is stopped: nothing to reconcile until it is back
+    backend = services.get_backend("plain")
+    consoles = await backend.consoles()
+    rows = await _rows_on_engine(("plain",))
+    await _reconcile_engine(backend, consoles, set(consoles), rows, in_scope, report)
+
+
+async def _reconcile_engine(backend, consoles: dict[str, dict], labelled_ids: set[str], rows: dict[str, Sandbox],
+                            in_scope: Scope, report: Report) -> None:
+    """Orphans (labelled objects of no live row) are destroyed; live rows whose console is
+    missing are marked gone, those whose console exited are stopped."""
 
     # Engine objects of no live sandbox: orphans (a row deleted, a stop whose destroy failed, a
     # server killed between creating and recording). Removed with the backend's own destroy,
@@ -484,12 +519,11 @@ CHECKPOINTS_PER_PASS = 10  # oldest first; a full class is covered within a few 
 
 
 async def checkpoint_homes(in_scope: Scope, report: Report) -> None:
-    """Copy the home of running Docker sandboxes whose learner did something since the last copy
+    """Copy the home of running Docker (and pod) sandboxes whose learner did something since the last copy
     (and not more often than every ``SANDBOX_HOME_CHECKPOINT_SECONDS``; 0 turns this off)."""
     every = getattr(settings, "SANDBOX_HOME_CHECKPOINT_SECONDS", 120)
     if not every:
         return
-    backend = _docker_backend()
     now = timezone.now()
     due: list[tuple[dt.datetime, Sandbox]] = []
     async for sandbox in Sandbox.objects.filter(state=Sandbox.State.RUNNING, workspace__in=("plain", "docker"),
@@ -512,6 +546,7 @@ async def checkpoint_homes(in_scope: Scope, report: Report) -> None:
             return await Sandbox.objects.filter(pk=sandbox.pk, state=Sandbox.State.RUNNING).aexists()
 
         try:
+            backend = services.get_backend(sandbox.workspace)
             if await home_files.save(backend, sandbox.id, sandbox.engine_ref, still_wanted=still_running):
                 report.checkpointed.append(sandbox_id)
         except (home_files.FilesNotKept, BackendError) as exc:
