@@ -18,8 +18,8 @@ server accepts one and answers 409 to the other, which then waits. A holder that
 A pass longer than the Lease's duration could overlap the next holder's first pass; passes are
 bounded by the backends' deadlines well below the default 30 s, and overlap is harmless anyway.
 
-Every call has a deadline (``REQUEST_TIMEOUT``). The client is in-cluster when the process runs in
-a pod (``KUBERNETES_SERVICE_HOST`` set) and no kubeconfig is configured, else the kubeconfig.
+Every call has a deadline (``REQUEST_TIMEOUT``). The cluster is the one the backends use
+(``sandbox.backends.k8s_api.load_config``): in-cluster credentials inside a pod.
 """
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ import datetime as dt
 import logging
 import os
 from pathlib import Path
+
+from django.conf import settings
+
+from .backends import k8s_api
+from .backends.base import BackendError
 
 log = logging.getLogger(__name__)
 
@@ -94,20 +99,16 @@ def default_namespace() -> str:
         raise LeaseError("no namespace for the Lease: set POD_NAMESPACE or run in a pod") from None
 
 
-def api_client(kubeconfig: str = "", context: str = ""):
-    """In-cluster configuration inside a pod without a kubeconfig; else the kubeconfig."""
+def api_client():
+    """The official client on the site's cluster configuration (``k8s_api.load_config``: in-cluster
+    inside a pod without a kubeconfig, else the kubeconfig), so the Lease is on the same cluster."""
     from kubernetes import client as k8s_client
-    from kubernetes import config as k8s_config
 
     try:
-        if os.environ.get("KUBERNETES_SERVICE_HOST") and not kubeconfig:
-            configuration = k8s_client.Configuration()
-            k8s_config.load_incluster_config(client_configuration=configuration)
-            return k8s_client.ApiClient(configuration)
-        return k8s_config.new_client_from_config(config_file=kubeconfig or None, context=context or None,
-                                                 persist_config=False)
-    except k8s_config.ConfigException as exc:
+        config = k8s_api.load_config(settings.KUBERNETES_KUBECONFIG, settings.KUBERNETES_CONTEXT)
+    except BackendError as exc:
         raise LeaseError(f"no cluster for the Lease: {exc}") from None
+    return k8s_client.ApiClient(config.configuration)
 
 
 class LeaseElector:
