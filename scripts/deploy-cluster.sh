@@ -34,8 +34,14 @@ fi
 if [ -z "${KUBECONFIG:-}" ] && [ -f data/cluster/admin.kubeconfig ]; then
   export KUBECONFIG="$PWD/data/cluster/admin.kubeconfig"
 fi
-command -v kubectl >/dev/null || { echo "deploy-cluster: kubectl is needed" >&2; exit 1; }
-k() { kubectl --request-timeout=30s "$@"; }
+# kubectl: $KUBECTL, else on PATH, else the one the local cluster built (cluster/build.py).
+KUBECTL="${KUBECTL:-$(command -v kubectl || true)}"
+if [ -z "$KUBECTL" ]; then
+  KUBECTL=$(python3 -c 'from cluster.layout import Layout; print(Layout.from_environment().program("kubectl"))' 2>/dev/null || true)
+fi
+[ -n "$KUBECTL" ] && [ -x "$KUBECTL" ] || { echo "deploy-cluster: kubectl is needed (on PATH, or make cluster builds one)" >&2; exit 1; }
+kubectl() { "$KUBECTL" "$@"; }
+k() { "$KUBECTL" --request-timeout=30s "$@"; }
 k version >/dev/null 2>&1 || { echo "deploy-cluster: no cluster answers (KUBECONFIG=${KUBECONFIG:-unset}; make cluster)" >&2; exit 1; }
 
 SANDBOXES="$NAMESPACE-sandboxes"

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Install the Debian packages the site (or the tests) need, and say what is being done.
 #   scripts/install-packages.sh run    the engine, the sandbox images' busybox, the registry, Redis
-#   scripts/install-packages.sh test   the above, plus Chromium, PostgreSQL and docker-compose
+#   scripts/install-packages.sh test   the above, plus Chromium, PostgreSQL, docker-compose and debootstrap
+#                                      (the site's image for the cluster is built from Debian packages)
 # As root on Debian it runs apt-get for what is missing; otherwise it prints the exact command and
 # exits 0 for `run` (the site still serves and each lesson page says what is missing) and 1 for
 # `test` (the tests fail rather than skip without their parts).
 set -euo pipefail
 what="${1:-run}"
 RUN_PACKAGES="docker.io busybox-static docker-registry redis-server containerd containernetworking-plugins conntrack iptables gcc libc6-dev"
-TEST_PACKAGES="$RUN_PACKAGES chromium postgresql docker-compose"
+TEST_PACKAGES="$RUN_PACKAGES chromium postgresql docker-compose debootstrap"
 case "$what" in
   run) packages="$RUN_PACKAGES" ;;
   test) packages="$TEST_PACKAGES" ;;

@@ -42,8 +42,16 @@ def _fail_or_skip(message: str):
     pytest.skip(message)
 
 
+def kubectl_program() -> str:
+    """kubectl on PATH, else the one this machine's cluster built (deploy-cluster.sh does the same)."""
+    from cluster.layout import Layout
+
+    built = Layout.from_environment().program("kubectl")
+    return shutil.which("kubectl") or (str(built) if built.is_file() else "")
+
+
 def kubectl(kubeconfig: str, *args: str, timeout: float = 60, check: bool = True) -> str:
-    result = subprocess.run(["kubectl", f"--kubeconfig={kubeconfig}", "--request-timeout=30s", *args],
+    result = subprocess.run([kubectl_program(), f"--kubeconfig={kubeconfig}", "--request-timeout=30s", *args],
                             capture_output=True, text=True, timeout=timeout)
     if check:
         assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr[-2000:]}"
@@ -53,14 +61,16 @@ def kubectl(kubeconfig: str, *args: str, timeout: float = 60, check: bool = True
 @pytest.fixture(scope="module")
 def deployed_site():
     kubeconfig = require_cluster()
-    if shutil.which("kubectl") is None:
-        _fail_or_skip("kubectl is not installed")
+    if not kubectl_program():
+        _fail_or_skip("no kubectl: not on PATH, and the local cluster has not built one (make cluster)")
+    if shutil.which("debootstrap") is None:
+        _fail_or_skip("debootstrap is needed to build the site's image: apt-get install debootstrap")
     try:
         urllib.request.urlopen("http://127.0.0.1:5000/v2/", timeout=5)
     except OSError as exc:
         _fail_or_skip(f"no classroom registry at 127.0.0.1:5000 ({exc}): scripts/start-registry.sh")
     namespace = f"tutorial-e2e-{secrets.token_hex(3)}"
-    env = {**os.environ, "KUBECONFIG": kubeconfig}
+    env = {**os.environ, "KUBECONFIG": kubeconfig, "KUBECTL": kubectl_program()}
     started = time.monotonic()
     try:
         result = subprocess.run(["./scripts/deploy-cluster.sh", "--namespace", namespace], cwd=REPO, env=env,
