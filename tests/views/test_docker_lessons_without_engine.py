@@ -1,6 +1,7 @@
 """A site without a Docker engine (the site on a cluster: TUTORIAL_DOCKER_ENGINE=0) keeps its Docker
 lessons on the catalogue but says they need a Docker host, and Start refuses them before any
-backend is asked; the other lessons are offered as usual."""
+backend is asked; so do Kubernetes lessons, whose toolbox is a container on the engine. Shell
+lessons are offered as usual (their sandboxes are pods there)."""
 
 import pytest
 
@@ -23,8 +24,8 @@ def test_the_catalogue_says_docker_lessons_need_a_docker_host(settings, owner):
     settings.DOCKER_ENGINE = False
     page = cards(signed_in_client(owner).get("/").content.decode())
     assert "data-needs-docker-host" in page[DOCKER_LESSON] and "Needs a Docker host" in page[DOCKER_LESSON]
+    assert "data-needs-docker-host" in page["pods"]  # a Kubernetes lesson: its toolbox is a container
     assert "data-needs-docker-host" not in page[SHELL_LESSON]
-    assert "data-needs-docker-host" not in page["pods"]
 
 
 def test_with_an_engine_nothing_is_said(settings, owner):
