@@ -97,11 +97,15 @@ class Site:
         session.headers["Host"] = self.host
         return session
 
-    def post(self, session: requests.Session, path: str, data: dict | None = None, **kwargs) -> requests.Response:
+    def post(self, session: requests.Session, path: str, data: dict | None = None, *, htmx: bool = False,
+             **kwargs) -> requests.Response:
+        """A form POST with the CSRF token; ``htmx`` as the page's buttons send it (a partial back)."""
         token = session.cookies.get("csrftoken")
         assert token, "no CSRF cookie yet: GET a page first"
-        return session.post(self.url + path, data=data or {}, timeout=120,
-                            headers={"X-CSRFToken": token, "Referer": f"http://{self.host}{path}"}, **kwargs)
+        headers = {"X-CSRFToken": token, "Referer": f"http://{self.host}{path}"}
+        if htmx:
+            headers["HX-Request"] = "true"
+        return session.post(self.url + path, data=data or {}, timeout=120, headers=headers, **kwargs)
 
     def console(self, session: requests.Session, sandbox_id: str) -> websocket.WebSocket:
         cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
@@ -188,7 +192,7 @@ def test_a_learner_and_an_instructor_use_the_site_on_the_cluster_and_survive_los
     assert learner.get(f"{site.url}/lessons/{LESSON}/steps/{STEP}/", timeout=30).status_code == 200
 
     # Start: the pane names the new sandbox.
-    pane = site.post(learner, f"/sandboxes/start/{LESSON}/")
+    pane = site.post(learner, f"/sandboxes/start/{LESSON}/", htmx=True)
     assert pane.status_code == 200, pane.text[:500]
     found = re.search(r'data-sandbox-id="([0-9a-f-]{36})"', pane.text)
     assert found, pane.text[:1000]
@@ -200,7 +204,7 @@ def test_a_learner_and_an_instructor_use_the_site_on_the_cluster_and_survive_los
     console.type(f"export MARKER={marker}; cat /proc/1/comm > ~/pid1.txt; echo typed-$((6*7))\r")
     console.read_until(lambda c: b"typed-42" in c.screen)
 
-    check = site.post(learner, f"/lessons/{LESSON}/steps/{STEP}/check/")
+    check = site.post(learner, f"/lessons/{LESSON}/steps/{STEP}/check/", htmx=True)
     assert check.status_code == 200, check.text[:500]
     assert "Right: PID 1 here is" in check.text, check.text[:1500]
 
@@ -239,4 +243,4 @@ def test_a_learner_and_an_instructor_use_the_site_on_the_cluster_and_survive_los
     again.read_until(lambda c: f"marker-is-{marker}".encode() in c.screen)
     again.ws.close()
 
-    site.post(learner, f"/sandboxes/{sandbox_id}/stop/")
+    site.post(learner, f"/sandboxes/{sandbox_id}/stop/", htmx=True)
