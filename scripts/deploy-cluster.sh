@@ -82,7 +82,7 @@ EOF
 
 if [ "$DELETE" = 1 ]; then
   # Sandboxes first (their pods and namespaces carry this install's label), then the install.
-  k delete clusterrolebinding "tutorial-site$SUFFIX" clusterrole "tutorial-site$SUFFIX" --ignore-not-found >/dev/null
+  k delete "clusterrolebinding/tutorial-site$SUFFIX" "clusterrole/tutorial-site$SUFFIX" --ignore-not-found >/dev/null
   k delete namespace -l "tutorial.install=$NAMESPACE" --wait=false --ignore-not-found >/dev/null || true
   k delete namespace "$SANDBOXES" "$NAMESPACE" --wait=false --ignore-not-found >/dev/null
   rm -rf "$OVERLAY"

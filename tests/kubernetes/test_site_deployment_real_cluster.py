@@ -81,8 +81,11 @@ def deployed_site():
                           "jsonpath={.spec.clusterIP}").strip()
         yield Site(kubeconfig, namespace, f"http://{address}", f"site.{namespace}.svc")
     finally:
-        subprocess.run(["./scripts/deploy-cluster.sh", "--namespace", namespace, "--delete"], cwd=REPO, env=env,
-                       capture_output=True, text=True, timeout=120)
+        removed = subprocess.run(["./scripts/deploy-cluster.sh", "--namespace", namespace, "--delete"], cwd=REPO,
+                                 env=env, capture_output=True, text=True, timeout=120)
+        assert removed.returncode == 0, removed.stderr
+        left = kubectl(kubeconfig, "get", "clusterrole,clusterrolebinding", "-o", "name", check=False)
+        assert f"tutorial-site-{namespace}" not in left, "the install's cluster-wide RBAC was left behind"
 
 
 class Site:
@@ -176,6 +179,7 @@ print(room.pk, room.join_code)
 """
 
 
+@pytest.mark.timeout(DEPLOY_TIMEOUT + 600)  # the fixture's first build counts too
 def test_a_learner_and_an_instructor_use_the_site_on_the_cluster_and_survive_losing_a_site_pod(deployed_site):
     site = deployed_site
     assert len(site.site_pods()) >= 2, "the site runs as several replicas"
