@@ -185,6 +185,16 @@ def test_a_learner_and_an_instructor_use_the_site_on_the_cluster_and_survive_los
     assert len(site.site_pods()) >= 2, "the site runs as several replicas"
     assert requests.get(site.url + "/healthz", headers={"Host": site.host}, timeout=10).json()["status"] == "ok"
 
+    # One reaper of the two is active: the holder of the Lease.
+    deadline = time.monotonic() + 60
+    while not (holder := kubectl(site.kubeconfig, "-n", site.namespace, "get", "lease", "tutorial-reaper", "-o",
+                                 "jsonpath={.spec.holderIdentity}", check=False).strip()):
+        assert time.monotonic() < deadline, "no reaper took the Lease"
+        time.sleep(1)
+    reapers = kubectl(site.kubeconfig, "-n", site.namespace, "get", "pods", "-l", "app.kubernetes.io/name=reaper",
+                      "-o", "jsonpath={.items[*].metadata.name}").split()
+    assert len(reapers) == 2 and holder in reapers
+
     password = secrets.token_urlsafe(12)
     room_id, join_code = site.manage_shell(INSTRUCTOR.format(password=password, lesson=LESSON)).split()[-2:]
 
