@@ -8,6 +8,7 @@ starts a sandbox (a pod: no Docker engine is reachable from the site), types in 
 presses Check; the instructor sees the learner and the passed step on the dashboard. Then the
 site pod serving that console is deleted mid-session, and the console reconnects (through the
 Service, to a replica still alive) to the same shell: a variable set before is still there.
+One of the two reapers holds the Lease; when its pod goes, the other takes it over.
 
 Under ``CI`` a missing part (cluster, Docker engine for the image build, registry) fails.
 """
@@ -258,3 +259,14 @@ def test_a_learner_and_an_instructor_use_the_site_on_the_cluster_and_survive_los
     again.ws.close()
 
     site.post(learner, f"/sandboxes/{sandbox_id}/stop/", htmx=True)
+
+    # The active reaper's pod goes: the other replica takes the Lease over.
+    other = next(name for name in reapers if name != holder)
+    kubectl(site.kubeconfig, "-n", site.namespace, "delete", "pod", holder, "--wait=false")
+    asked = time.monotonic()
+    deadline = asked + 120
+    while kubectl(site.kubeconfig, "-n", site.namespace, "get", "lease", "tutorial-reaper", "-o",
+                  "jsonpath={.spec.holderIdentity}", check=False).strip() != other:
+        assert time.monotonic() < deadline, "the other reaper did not take the Lease over"
+        time.sleep(1)
+    print(f"reaper Lease taken over {time.monotonic() - asked:.0f} s after its holder's pod was deleted")
