@@ -299,10 +299,12 @@ async def reconcile_pods(in_scope: Scope, report: Report) -> None:
     no live row go; live rows whose pod vanished or ended are marked gone or stopped."""
     if not await sync_to_async(_plain_on_pods)():
         return
-    if local_cluster.operator_problem(settings)[0]:
-        return  # the local cluster is being built or is stopped: nothing to reconcile until it is back
     backend = services.get_backend("plain")
-    consoles = await backend.consoles()
+    try:
+        consoles = await backend.consoles()
+    except BackendError as exc:  # the cluster is down, being built, or not configured: next pass
+        log.warning("reaper: the sandbox pods could not be listed now: %s", exc)
+        return
     rows = await _rows_on_engine(("plain",))
     await _reconcile_engine(backend, consoles, set(consoles), rows, in_scope, report)
 

@@ -19,16 +19,19 @@ def backend_kind(request) -> str:
 
 
 @pytest.fixture
-def backend(backend_kind, settings, docker_client, base_image):
+async def backend(backend_kind, settings, docker_client, base_image):
     if backend_kind == "docker":
         from sandbox.backends.docker import DockerBackend
 
-        return DockerBackend()
+        yield DockerBackend()
+        return
     from sandbox.backends.pod import PodBackend
 
     settings.KUBERNETES_KUBECONFIG = require_cluster()
     settings.KUBERNETES_CONTEXT = ""
-    return PodBackend()
+    backend = PodBackend()
+    yield backend
+    await backend.api.close()
 
 
 @pytest.fixture
