@@ -264,6 +264,9 @@ class PodBackend(SandboxBackend):
             raise BackendError(f"The sandbox pod ended as it started ({phase}): "
                                f"{(pod.get('status') or {}).get('message') or 'its shell exited'}")
         problems = km.explain_pod(pod)
+        for condition in (pod.get("status") or {}).get("conditions") or []:
+            if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+                problems.append(f"no node can take it yet: {condition.get('message') or condition.get('reason')}")
         if any("cannot pull" in p or "invalid image" in p or "configuration" in p for p in problems):
             raise BackendError("The sandbox could not start: " + "; ".join(problems) + ". Push the lesson images "
                                "to the classroom registry (`.venv/bin/python manage.py seed_registry`).")
