@@ -320,6 +320,8 @@ SANDBOX_POD_NAMESPACE = "tutorial-sandboxes"
 SANDBOX_CONTAINER = "shell"
 # Kubernetes' Pod Security `restricted` lets a pod add this capability and no other.
 POD_ALLOWED_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
+SANDBOX_POD_CPU_REQUEST = "10m"
+SANDBOX_POD_MEMORY_REQUEST = "32Mi"
 
 
 def sandbox_pod_name(sandbox_id: str) -> str:
@@ -370,7 +372,7 @@ def sandbox_pod_manifest(spec: SandboxSpec, *, namespace: str, image: str) -> di
     - no service-account token and no Service environment variables: the pod knows nothing of the
       cluster;
     - read-only root; home and /tmp are memory-backed ``emptyDir`` volumes with size limits;
-    - CPU and memory limits (requests a quarter of them, so a class fits on one node);
+    - CPU and memory limits; small requests, so a class of mostly idle shells fits on one node;
     - the process namespace is shared, so the pause container is PID 1 and reaps zombies (Docker's
       ``init``); ``restartPolicy: Never``: a pod whose shell loop ended is exited, as a container is.
 
@@ -417,7 +419,9 @@ def sandbox_pod_manifest(spec: SandboxSpec, *, namespace: str, image: str) -> di
                 },
                 "resources": {
                     "limits": {"cpu": _millicpu(limits.nano_cpus), "memory": memory},
-                    "requests": {"cpu": _millicpu(limits.nano_cpus // 4), "memory": str(limits.memory_bytes // 4)},
+                    # Small requests: a class of idle shells shares a node, as containers share
+                    # the Docker engine; a request of a quarter CPU fits only 8 sandboxes on 2 cores.
+                    "requests": {"cpu": SANDBOX_POD_CPU_REQUEST, "memory": SANDBOX_POD_MEMORY_REQUEST},
                 },
                 "volumeMounts": [{"name": "home", "mountPath": SANDBOX_HOME}, {"name": "tmp", "mountPath": "/tmp"}],
             }],

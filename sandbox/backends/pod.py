@@ -52,6 +52,7 @@ from .manifests import SANDBOX_HOME
 log = logging.getLogger(__name__)
 
 WORKSPACE = "plain"
+PROMPT_SECONDS = 10.0
 REPLAY_LINES = 1000  # a screen's worth and its scrollback; bytes are capped by the log size too
 
 
@@ -200,6 +201,7 @@ class PodBackend(SandboxBackend):
             if answer.status != 201:
                 raise BackendError(f"The cluster could not make the sandbox pod: {answer.message()}")
             await self._wait_running(name, (answer.json() or {}).get("metadata", {}).get("resourceVersion", ""))
+            await self._wait_for_prompt(name)
         except BaseException:
             await self._clean_up_failed_create(spec.sandbox_id)
             raise
@@ -255,6 +257,21 @@ class PodBackend(SandboxBackend):
         if pod is None or not self._is_running(pod):
             raise BackendError("The sandbox pod did not start.")
 
+    async def _wait_for_prompt(self, name: str) -> None:
+        """Until the shell has printed something (its prompt), at most ``PROMPT_SECONDS``.
+
+        The replay is the pod's log read just before the attach: unlike Docker's attach with
+        logs, the two are not one call. A viewer attaching to a shell that had not yet printed its
+        prompt would find the prompt in neither and face a blank console."""
+        deadline = asyncio.get_running_loop().time() + PROMPT_SECONDS
+        while asyncio.get_running_loop().time() < deadline:
+            answer = await self.api.request("GET", self._pods(name) + "/log",
+                                            {"container": km.SANDBOX_CONTAINER, "limitBytes": "1"})
+            if answer.status == 200 and answer.body:
+                return
+            await asyncio.sleep(0.05)
+        log.warning("sandbox pod %s printed no prompt within %gs", name, PROMPT_SECONDS)
+
     @staticmethod
     def _starting_problems(pod: dict) -> list[str]:
         """What keeps a starting pod back; raises when it will never start (its image cannot be
@@ -264,6 +281,9 @@ class PodBackend(SandboxBackend):
             raise BackendError(f"The sandbox pod ended as it started ({phase}): "
                                f"{(pod.get('status') or {}).get('message') or 'its shell exited'}")
         problems = km.explain_pod(pod)
+        for condition in (pod.get("status") or {}).get("conditions") or []:
+            if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+                problems.append(f"no node can take it yet: {condition.get('message') or condition.get('reason')}")
         if any("cannot pull" in p or "invalid image" in p or "configuration" in p for p in problems):
             raise BackendError("The sandbox could not start: " + "; ".join(problems) + ". Push the lesson images "
                                "to the classroom registry (`.venv/bin/python manage.py seed_registry`).")

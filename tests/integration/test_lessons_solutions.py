@@ -64,6 +64,13 @@ def ensure_lesson_image(client: docker.DockerClient, name: str) -> None:
 
 # Every plain lesson runs twice: on the Docker engine, and as a pod on the real cluster
 # (TUTORIAL_PLAIN_BACKEND=pod); the other workspaces have one backend each.
+# Steps a pod cannot offer, and why. Checked to still fail after their solution on pods, so the
+# day it works the list is shortened rather than forgotten.
+NOT_ON_PODS = {
+    "what-is-a-container/06-process-limit.md":
+        "Kubernetes has no pids limit per pod that its container can see: the kubelet's podPidsLimit "
+        "caps the pod's cgroup, the container's own pids.max says 'max'",
+}
 RUNS = [(lesson, "docker") for lesson in LESSONS] + [(lesson, "pod") for lesson in LESSONS if lesson.workspace == "plain"]
 
 
@@ -112,6 +119,9 @@ async def test_every_step_fails_fresh_then_passes_after_its_solution(lesson, pla
             solution = await sandbox_services.run_script(sandbox, step.solution, timeout=max(step.timeout, 60))
             assert not solution.timed_out and solution.exit_code == 0, f"{where}: the solution failed: {solution}"
             after = await lesson_services.run_check(sandbox, step)
+            if plain_backend == "pod" and where in NOT_ON_PODS:
+                assert not after.passed, f"{where} passes on pods now: remove it from NOT_ON_PODS"
+                continue
             assert after.passed, f"{where}: the check must pass after the solution; got {after}"
             checked += 1
     finally:
