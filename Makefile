@@ -4,7 +4,7 @@ PIP := .venv/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup setup-dev assets engine images cluster unit bench check packages-run packages-test
+.PHONY: run test setup setup-dev assets engine images cluster unit bench check packages-run packages-test site-image deploy-cluster
 
 .venv/bin/python:
 	python3 -m venv .venv
@@ -45,6 +45,15 @@ images:
 # configured. `$(PY) -m cluster status|stop|reset` for the rest.
 cluster:
 	./scripts/local-cluster.sh
+
+# The site on a Kubernetes cluster (docs/scaling.md): its image built offline from Debian packages
+# (cached in ~/.cache/tutorial-site-image) and pushed to the classroom registry, then deploy/kubernetes
+# applied with kustomize into NAMESPACE (default tutorial) of $$KUBECONFIG, else the local cluster.
+site-image:
+	./scripts/build-site-image.sh
+
+deploy-cluster:
+	./scripts/deploy-cluster.sh --namespace $(or $(NAMESPACE),tutorial)
 
 # Without a Docker engine (or without root to start one) the site still runs; the lesson pages say
 # what is wrong and how to fix it.

@@ -14,10 +14,11 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidde
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import limits
-from sandbox import events, home_files, lifecycle, local_cluster, preview, services
+from sandbox import engines, events, home_files, lifecycle, local_cluster, preview, services
 from sandbox.backends.base import BackendError, EngineUnavailable
 from sandbox.models import Sandbox
 from sandbox.permissions import Access, aconsole_access, can_control
@@ -121,6 +122,10 @@ async def _throttled(request: HttpRequest, lesson, sandbox: Sandbox | None) -> H
     return response
 
 
+NEEDS_DOCKER_HOST = gettext_lazy("This lesson needs a Docker host: this site runs without a Docker engine (on a cluster, "
+                      "sandboxes are pods). Ask your instructor for a site that runs on a Docker host.")
+
+
 @login_required
 @require_POST
 async def start(request: HttpRequest, slug: str) -> HttpResponse:
@@ -130,6 +135,8 @@ async def start(request: HttpRequest, slug: str) -> HttpResponse:
     user = await request.auser()
     if (refused := await _throttled(request, lesson, None)) is not None:
         return refused
+    if not engines.workspace_offered(lesson.workspace):
+        return await _render_pane(request, lesson, None, error=NEEDS_DOCKER_HOST)
     try:
         sandbox = await services.start_sandbox(user, lesson.slug, lesson.workspace, lesson.image,
                                                client_address=limits.client_address(request))

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import limits
-from sandbox import local_cluster
+from sandbox import engines, local_cluster
 from sandbox.models import Sandbox
 
 from . import services
@@ -66,7 +66,8 @@ def catalogue(request: HttpRequest) -> HttpResponse:
     # Lessons whose workspace cannot start yet say so on their card (the local cluster being built).
     cluster_waiting, cluster_preparing = local_cluster.problem(settings)
     rows = [{"lesson": lesson, "done": progress[lesson.slug][0], "total": progress[lesson.slug][1],
-             "waiting": bool(cluster_waiting) and lesson.workspace == "kubernetes", "preparing": cluster_preparing}
+             "waiting": bool(cluster_waiting) and lesson.workspace == "kubernetes", "preparing": cluster_preparing,
+             "needs_docker_host": not engines.workspace_offered(lesson.workspace)}
             for lesson in lessons]
     return render(request, "lessons/catalogue.html", {"rows": rows, "lessons": lessons})
 
@@ -97,6 +98,7 @@ def lesson_overview(request: HttpRequest, slug: str) -> HttpResponse:
         "finished": services.is_finished(lesson, passed),
         "waiting": bool(cluster_waiting) and lesson.workspace == "kubernetes",
         "preparing": cluster_preparing,
+        "needs_docker_host": not engines.workspace_offered(lesson.workspace),
     }
     return render(request, "lessons/overview.html", context)
 

@@ -27,6 +27,18 @@ def get_backend(workspace: str) -> SandboxBackend:
     return import_string(path)()
 
 
+# Workspaces that need a Docker engine whichever backend runs plain sandboxes: a Docker lesson's
+# learner `docker` is the gateway in front of an engine (a cluster gives none without privileged
+# pods, docs/scaling.md), and a Kubernetes lesson's toolbox is a container on the engine.
+NEEDS_DOCKER_ENGINE = frozenset({"docker", "kubernetes"})
+
+
+def workspace_offered(workspace: str) -> bool:
+    """False for a workspace in ``NEEDS_DOCKER_ENGINE`` on a site without a Docker engine
+    (``DOCKER_ENGINE`` off, the site on a cluster): the catalogue says so and Start refuses."""
+    return workspace not in NEEDS_DOCKER_ENGINE or settings.DOCKER_ENGINE
+
+
 def spec_for(sandbox: Sandbox) -> SandboxSpec:
     return SandboxSpec(
         sandbox_id=str(sandbox.id),

@@ -9,7 +9,9 @@ tmpfs cap, the container is removed as before, and the archive is unpacked into 
 container of the same sandbox. The archive is deleted once restored, or when the sandbox's time
 to live runs out (the reaper), so at most one archive per stopped sandbox exists.
 
-Only Docker workspaces keep files; a Kubernetes sandbox's namespace is deleted on stop.
+Docker workspaces and plain sandboxes as pods keep files (the pod backend's ``copy_home_out`` /
+``copy_home_in``, tar through the Kubernetes exec API); a Kubernetes sandbox's namespace is
+deleted on stop.
 When the shell itself exits (``exit``) or the engine stops, the container's tmpfs is gone before
 anything can be saved: for those, the reaper checkpoints each running sandbox's home every
 ``SANDBOX_HOME_CHECKPOINT_SECONDS`` while its learner is active (``checkpoint``), so what comes
@@ -61,7 +63,7 @@ def drop(sandbox_id) -> None:
 
 
 def supports(backend) -> bool:
-    return isinstance(backend, DockerBackend)
+    return backend.keeps_home_files
 
 
 async def _exec(backend, ref: str, command: list[str], *, stdin: bool) -> tuple[str, engine_client.HijackedStream]:
@@ -99,6 +101,8 @@ async def save(backend, sandbox_id, ref: str, *, still_wanted=None) -> int:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise FilesNotKept(_disk_message(exc)) from exc
+    if not isinstance(backend, DockerBackend):
+        return await _save_through_backend(backend, ref, part, target, still_wanted)
     exec_id, stream = await _exec(backend, ref, ["tar", "-czf", "-", "-C", SANDBOX_HOME, "."], stdin=False)
     try:
         written = await asyncio.wait_for(_copy_stdout(stream, part), SAVE_TIMEOUT_SECONDS)
@@ -115,6 +119,28 @@ async def save(backend, sandbox_id, ref: str, *, still_wanted=None) -> int:
         raise FilesNotKept(_disk_message(exc)) from exc
     finally:
         await stream.close()
+        try:
+            part.unlink()
+        except FileNotFoundError:
+            pass
+
+
+async def _save_through_backend(backend, ref: str, part: Path, target: Path, still_wanted) -> int:
+    """``save`` for a backend that copies the home itself (``copy_home_out``)."""
+    try:
+        with open(part, "wb") as out:
+            written = await asyncio.wait_for(backend.copy_home_out(ref, out), SAVE_TIMEOUT_SECONDS)
+        if still_wanted is not None and not await still_wanted():
+            return 0
+        os.replace(part, target)
+        return written
+    except asyncio.TimeoutError as exc:
+        raise FilesNotKept(f"saving the files took longer than {SAVE_TIMEOUT_SECONDS} s") from exc
+    except BackendError as exc:
+        raise FilesNotKept(f"the files could not be copied ({exc})") from exc
+    except OSError as exc:
+        raise FilesNotKept(_disk_message(exc)) from exc
+    finally:
         try:
             part.unlink()
         except FileNotFoundError:
@@ -151,6 +177,13 @@ async def restore(backend, sandbox_id, ref: str) -> bool:
     source = archive_path(sandbox_id)
     if not source.exists():
         return False
+    if not isinstance(backend, DockerBackend):
+        try:
+            await asyncio.wait_for(backend.copy_home_in(ref, source), SAVE_TIMEOUT_SECONDS)
+        except (OSError, BackendError, asyncio.TimeoutError) as exc:
+            raise FilesNotKept(f"your saved files could not be put back ({exc or 'it took too long'})") from exc
+        drop(sandbox_id)
+        return True
     exec_id, stream = await _exec(backend, ref, ["tar", "-xzf", "-", "-C", SANDBOX_HOME], stdin=True)
 
     async def send_and_wait():

@@ -29,6 +29,8 @@ def uses_local_cluster(environ=os.environ, home: Path | None = None) -> bool:
         return False
     if environ.get("TUTORIAL_KUBECONFIG") or environ.get("KUBECONFIG"):
         return False
+    if environ.get("KUBERNETES_SERVICE_HOST"):
+        return False  # the site runs as a pod: its cluster is the one it runs on (in-cluster credentials)
     return not ((home or Path.home()) / ".kube" / "config").is_file()
 
 

@@ -60,6 +60,7 @@ from .backends.base import (
     SandboxStuck,
     belongs_to_install,
 )
+from .backends.pod import PodBackend
 from .models import Sandbox
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ async def reap_once(scope: Scope | None = None, *, now: dt.datetime | None = Non
         log.warning("reaper: engine steps wait for the engine: %s", exc)
     except Exception as exc:  # noqa: BLE001
         _step_failed(report, "reconcile", exc)
+    await _step(report, "pods", reconcile_pods(in_scope, report))
     await _step(report, "kubernetes", _reconcile_kubernetes(in_scope, report))
     await _step(report, "kubernetes credentials", renew_kubernetes_credentials(in_scope, report))
     await _step(report, "stuck starts", fail_stuck_starting(in_scope, report, engine_up=not report.engine_problem))
@@ -231,7 +233,13 @@ async def _tell_stuck(sandbox_id: str, message: str) -> None:
 
 # -- 1. reconciliation ---------------------------------------------------------------------------
 def _docker_backend():
-    return services.get_backend("plain")
+    # The docker workspace always runs on the Docker engine; plain sandboxes may be pods instead.
+    return services.get_backend("docker")
+
+
+def _plain_on_pods() -> bool:
+    """Whether plain sandboxes are pods (``TUTORIAL_PLAIN_BACKEND=pod``), reconciled on the cluster."""
+    return isinstance(services.get_backend("plain"), PodBackend)
 
 
 async def _labelled_objects(backend) -> tuple[dict[str, dict], set[str]]:
@@ -266,8 +274,8 @@ def _known_ids(sandbox_ids: set[str]) -> set[str]:
 
 
 @sync_to_async
-def _rows_on_engine() -> dict[str, Sandbox]:
-    rows = Sandbox.objects.filter(state__in=Sandbox.ENGINE_STATES).exclude(workspace="kubernetes")
+def _rows_on_engine(workspaces: tuple[str, ...]) -> dict[str, Sandbox]:
+    rows = Sandbox.objects.filter(state__in=Sandbox.ENGINE_STATES, workspace__in=workspaces)
     return {str(s.id): s for s in rows.select_related("owner")}
 
 
@@ -276,7 +284,36 @@ async def reconcile_docker(in_scope: Scope, report: Report) -> None:
     list its objects; what goes wrong for one sandbox is reported and the others carry on."""
     backend = _docker_backend()
     consoles, labelled_ids = await _labelled_objects(backend)
-    rows = await _rows_on_engine()
+    on_pods = await sync_to_async(_plain_on_pods)()
+    rows = await _rows_on_engine(("docker",) if on_pods else ("plain", "docker"))
+    if on_pods:
+        # A plain sandbox's container left from before the switch to pods is an orphan only when
+        # its row is not live; a live one's row is the pod backend's to settle.
+        plain_live = set(await _rows_on_engine(("plain",)))
+        labelled_ids -= plain_live
+        consoles = {i: c for i, c in consoles.items() if i not in plain_live}
+    await _reconcile_engine(backend, consoles, labelled_ids, rows, in_scope, report)
+
+
+async def reconcile_pods(in_scope: Scope, report: Report) -> None:
+    """The same reconciliation for plain sandboxes that are pods (only when they are): pods of
+    no live row go; live rows whose pod vanished or ended are marked gone or stopped."""
+    if not await sync_to_async(_plain_on_pods)():
+        return
+    backend = services.get_backend("plain")
+    try:
+        consoles = await backend.consoles()
+    except BackendError as exc:  # the cluster is down, being built, or not configured: next pass
+        log.warning("reaper: the sandbox pods could not be listed now: %s", exc)
+        return
+    rows = await _rows_on_engine(("plain",))
+    await _reconcile_engine(backend, consoles, set(consoles), rows, in_scope, report)
+
+
+async def _reconcile_engine(backend, consoles: dict[str, dict], labelled_ids: set[str], rows: dict[str, Sandbox],
+                            in_scope: Scope, report: Report) -> None:
+    """Orphans (labelled objects of no live row) are destroyed; live rows whose console is
+    missing are marked gone, those whose console exited are stopped."""
 
     # Engine objects of no live sandbox: orphans (a row deleted, a stop whose destroy failed, a
     # server killed between creating and recording). Removed with the backend's own destroy,
@@ -484,12 +521,11 @@ CHECKPOINTS_PER_PASS = 10  # oldest first; a full class is covered within a few 
 
 
 async def checkpoint_homes(in_scope: Scope, report: Report) -> None:
-    """Copy the home of running Docker sandboxes whose learner did something since the last copy
+    """Copy the home of running Docker (and pod) sandboxes whose learner did something since the last copy
     (and not more often than every ``SANDBOX_HOME_CHECKPOINT_SECONDS``; 0 turns this off)."""
     every = getattr(settings, "SANDBOX_HOME_CHECKPOINT_SECONDS", 120)
     if not every:
         return
-    backend = _docker_backend()
     now = timezone.now()
     due: list[tuple[dt.datetime, Sandbox]] = []
     async for sandbox in Sandbox.objects.filter(state=Sandbox.State.RUNNING, workspace__in=("plain", "docker"),
@@ -512,6 +548,7 @@ async def checkpoint_homes(in_scope: Scope, report: Report) -> None:
             return await Sandbox.objects.filter(pk=sandbox.pk, state=Sandbox.State.RUNNING).aexists()
 
         try:
+            backend = services.get_backend(sandbox.workspace)
             if await home_files.save(backend, sandbox.id, sandbox.engine_ref, still_wanted=still_running):
                 report.checkpointed.append(sandbox_id)
         except (home_files.FilesNotKept, BackendError) as exc:
@@ -531,18 +568,22 @@ def _is_uuid(text: str) -> bool:
 
 
 # -- the loop ------------------------------------------------------------------------------------
-async def run_loop(interval: float | None = None, *, passes: int | None = None) -> None:
+async def run_loop(interval: float | None = None, *, passes: int | None = None,
+                   may_reap: Callable[[], Awaitable[bool]] | None = None) -> None:
     """Reap at start-up, then every ``interval`` seconds, for ever (or ``passes`` times). A pass
-    that fails is logged and the next one runs: the reaper must outlive any one bad sandbox."""
+    that fails is logged and the next one runs: the reaper must outlive any one bad sandbox.
+    ``may_reap``, asked before each pass, lets only one of several reapers act (a Lease held on a
+    cluster, ``sandbox.lease``); a pass it refuses still counts towards ``passes``."""
     interval = settings.SANDBOX_REAPER_INTERVAL_SECONDS if interval is None else interval
     done = 0
     while passes is None or done < passes:
         started = asyncio.get_running_loop().time()
         try:
-            report = await reap_once()
-            changes = {k: v for k, v in report.summary().items() if v and k != "engine_problem"}
-            if changes:
-                log.info("reaper: %s", changes)
+            if may_reap is None or await may_reap():
+                report = await reap_once()
+                changes = {k: v for k, v in report.summary().items() if v and k != "engine_problem"}
+                if changes:
+                    log.info("reaper: %s", changes)
         except Exception:  # noqa: BLE001
             log.exception("reaper pass failed; trying again in %s s", interval)
         done += 1

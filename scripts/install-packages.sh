@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages the site (or the tests) need, and say what is being done.
 #   scripts/install-packages.sh run    the engine, the sandbox images' busybox, the registry, Redis
-#   scripts/install-packages.sh test   the above, plus Chromium, a CJK font, PostgreSQL and docker-compose
+#   scripts/install-packages.sh test   the above, plus Chromium, a CJK font, PostgreSQL, docker-compose and
+#                                      debootstrap (the site's image for the cluster is built from Debian packages)
 # As root on Debian it runs apt-get for what is missing; otherwise it prints the exact command and
 # exits 0 for `run` (the site still serves and each lesson page says what is missing) and 1 for
 # `test` (the tests fail rather than skip without their parts).
@@ -10,7 +11,7 @@ what="${1:-run}"
 RUN_PACKAGES="docker.io busybox-static bash-static jq docker-registry redis-server containerd containernetworking-plugins conntrack iptables gcc libc6-dev"
 # fonts-wqy-microhei: a small font with Chinese glyphs, so the browser tests' screenshots of the
 # Chinese pages show Chinese (Debian's Chromium has none); the site serves no font to anyone.
-TEST_PACKAGES="$RUN_PACKAGES chromium fonts-wqy-microhei postgresql docker-compose"
+TEST_PACKAGES="$RUN_PACKAGES chromium fonts-wqy-microhei postgresql docker-compose debootstrap"
 case "$what" in
   run) packages="$RUN_PACKAGES" ;;
   test) packages="$TEST_PACKAGES" ;;

@@ -185,12 +185,22 @@ LOGGING = {
 
 # --- Sandboxes -------------------------------------------------------------------------------
 # One backend per workspace kind, loaded with import_string like Django's email backends.
+# TUTORIAL_PLAIN_BACKEND=pod runs plain sandboxes as pods on the Kubernetes cluster (the same
+# cluster settings as the kubernetes workspace below; in-cluster credentials when the site is a pod).
+_PLAIN_BACKENDS = {"docker": "sandbox.backends.docker.DockerBackend", "pod": "sandbox.backends.pod.PodBackend"}
+PLAIN_BACKEND = os.environ.get("TUTORIAL_PLAIN_BACKEND", "docker").strip().lower() or "docker"
+if PLAIN_BACKEND not in _PLAIN_BACKENDS:
+    raise ImproperlyConfigured(f"TUTORIAL_PLAIN_BACKEND must be 'docker' or 'pod', not {PLAIN_BACKEND!r}.")
 SANDBOX_BACKENDS = {
-    "plain": "sandbox.backends.docker.DockerBackend",
+    "plain": _PLAIN_BACKENDS[PLAIN_BACKEND],
     "docker": "sandbox.backends.docker.DockerBackend",
     "kubernetes": "sandbox.backends.kubernetes.KubernetesBackend",
 }
 DOCKER_HOST = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+# Whether this site drives a Docker engine. The site on a cluster (deploy/kubernetes) has none:
+# plain sandboxes are pods there, and Docker lessons, which need a learner's engine and the
+# gateway beside it, are offered on Docker hosts only (the catalogue says so; docs/scaling.md).
+DOCKER_ENGINE = env_bool("TUTORIAL_DOCKER_ENGINE", True)
 # Image tags are namespaced so `build_images` and the reaper only touch the project's own.
 SANDBOX_IMAGE_PREFIX = os.environ.get("TUTORIAL_IMAGE_PREFIX", "tutorial")
 # Build argument for the sandbox base: "scratch" bootstraps from the host's busybox-static;
@@ -292,6 +302,8 @@ KUBERNETES_API_INTERNAL_SERVER = _LOCAL_CLUSTER.get("KUBERNETES_API_INTERNAL_SER
 # The Docker network the toolbox joins to reach that address ("kind" is kind's own network).
 KUBERNETES_TOOLBOX_NETWORK = _LOCAL_CLUSTER.get("KUBERNETES_TOOLBOX_NETWORK", os.environ.get("TUTORIAL_K8S_TOOLBOX_NETWORK", "kind"))
 KUBERNETES_NAMESPACE_PREFIX = os.environ.get("TUTORIAL_K8S_NAMESPACE_PREFIX", "tutorial-")
+# Where plain sandbox pods run (TUTORIAL_PLAIN_BACKEND=pod): one namespace of the install.
+SANDBOX_POD_NAMESPACE = os.environ.get("TUTORIAL_SANDBOX_NAMESPACE", "tutorial-sandboxes")
 # Pod Security `restricted` is pinned to this version (enforce, warn and audit).
 KUBERNETES_POD_SECURITY_VERSION = os.environ.get("TUTORIAL_K8S_POD_SECURITY_VERSION", "v1.31")
 # Lifetime of the learner's ServiceAccount token in the toolbox (at least 600 seconds).

@@ -183,6 +183,20 @@ class SandboxBackend(abc.ABC):
         code and combined output, cut at ``max_output`` bytes. A script still running at
         ``timeout`` seconds is killed and reported with ``timed_out=True``."""
 
+    #: Whether the learner's home is kept on stop and put back on the next start (``home_files``).
+    #: A backend that says so implements :meth:`copy_home_out` and :meth:`copy_home_in`, unless
+    #: ``home_files`` has a path of its own for it (the Docker engine's exec streams).
+    keeps_home_files: ClassVar[bool] = False
+
+    async def copy_home_out(self, ref: str, out) -> int:
+        """Write a gzipped tar of the sandbox's home to the binary file ``out``; the bytes written.
+        Raises ``BackendError`` when the copy fails."""
+        raise NotImplementedError(f"{type(self).__name__} does not keep home files")
+
+    async def copy_home_in(self, ref: str, archive) -> None:
+        """Unpack the gzipped tar at path ``archive`` into the sandbox's home."""
+        raise NotImplementedError(f"{type(self).__name__} does not keep home files")
+
     async def published_ports(self, sandbox_id: str) -> list[PublishedPort]:
         """What the learner's own containers or Services serve that the web preview may open.
         Workspaces without any have none."""

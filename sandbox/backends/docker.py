@@ -88,6 +88,8 @@ def stuck_message(names: list[str]) -> str:
 
 class DockerBackend(SandboxBackend):
     workspaces = ("plain", "docker")
+    # Kept through the engine's own exec streams (sandbox.home_files).
+    keeps_home_files = True
 
     #: Deadlines (seconds) of engine calls. A kill or removal that takes longer means the container
     #: is wedged, not slow (a healthy one goes in well under a second, a busy engine in a few).

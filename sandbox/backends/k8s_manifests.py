@@ -23,8 +23,8 @@ import uuid
 
 import yaml
 
-from .base import LABEL_SANDBOX, SandboxSpec, sandbox_labels
-from .manifests import SANDBOX_HOME, sandbox_container_config
+from .base import LABEL_INSTALL, LABEL_ROLE, LABEL_SANDBOX, ROLE_CONSOLE, SandboxSpec, sandbox_labels
+from .manifests import CONSOLE_SHELL_LOOP, SANDBOX_HOME, SANDBOX_USER, sandbox_container_config
 
 NAMESPACE_PREFIX = "tutorial-"
 LEARNER_ACCOUNT = "learner"
@@ -316,3 +316,131 @@ def explain_pod(pod: dict) -> list[str]:
 def owns(labels: dict | None, sandbox_id: str) -> bool:
     """Does an object with these labels belong to this sandbox?"""
     return bool(labels) and labels.get(LABEL_SANDBOX) == sandbox_id
+
+
+# -- plain sandboxes as pods (sandbox.backends.pod) -----------------------------------------------
+SANDBOX_POD_NAMESPACE = "tutorial-sandboxes"
+SANDBOX_CONTAINER = "shell"
+# Kubernetes' Pod Security `restricted` lets a pod add this capability and no other.
+POD_ALLOWED_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
+SANDBOX_POD_CPU_REQUEST = "10m"
+SANDBOX_POD_MEMORY_REQUEST = "32Mi"
+
+
+def sandbox_pod_name(sandbox_id: str) -> str:
+    """The console pod of a plain sandbox (a valid DNS-1123 name; the id must be a canonical UUID)."""
+    canonical = str(uuid.UUID(str(sandbox_id)))
+    if canonical != str(sandbox_id):
+        raise ValueError(f"sandbox id {sandbox_id!r} is not a canonical lowercase UUID")
+    return f"tutorial-sbx-{canonical}"
+
+
+def sandbox_pods_namespace_manifest(name: str, *, install: str, pod_security_version: str) -> dict:
+    """The namespace plain sandbox pods run in, shared by the install's sandboxes: Pod Security
+    ``restricted`` enforced, so the API server itself refuses a pod that breaks the hardening."""
+    if not _POD_SECURITY_VERSION.match(pod_security_version):
+        raise ValueError(f"Pod Security version must look like 'v1.31' (or 'latest'), not {pod_security_version!r}")
+    labels = {"app.kubernetes.io/part-of": "tutorial", LABEL_INSTALL: install}
+    for mode in ("enforce", "warn", "audit"):
+        labels[f"pod-security.kubernetes.io/{mode}"] = "restricted"
+        labels[f"pod-security.kubernetes.io/{mode}-version"] = pod_security_version
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+
+
+def sandbox_pods_deny_policy(namespace: str, *, install: str) -> dict:
+    """Default deny, both ways, for every sandbox pod of this install: a plain sandbox has no
+    network at all (Docker's ``network_mode: none``). No rule: nothing in, nothing out, not DNS."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": f"tutorial-sandboxes-deny-{install}"[:63].rstrip("-._"), "namespace": namespace,
+                     "labels": {LABEL_INSTALL: install}},
+        "spec": {
+            "podSelector": {"matchExpressions": [{"key": LABEL_SANDBOX, "operator": "Exists"}],
+                            "matchLabels": {LABEL_INSTALL: install}},
+            "policyTypes": ["Ingress", "Egress"],
+        },
+    }
+
+
+def _millicpu(nano_cpus: int) -> str:
+    return f"{max(1, nano_cpus // 1_000_000)}m"
+
+
+def sandbox_pod_manifest(spec: SandboxSpec, *, namespace: str, image: str) -> dict:
+    """A plain sandbox as one pod: the Docker container's hardening in Kubernetes terms.
+
+    - Pod Security ``restricted``: non-root (1000:1000), no privilege escalation, every capability
+      dropped (a lesson may add back only ``NET_BIND_SERVICE``), the runtime's seccomp profile;
+    - no service-account token and no Service environment variables: the pod knows nothing of the
+      cluster;
+    - read-only root; home and /tmp are memory-backed ``emptyDir`` volumes with size limits;
+    - CPU and memory limits; small requests, so a class of mostly idle shells fits on one node;
+    - the process namespace is shared, so the pause container is PID 1 and reaps zombies (Docker's
+      ``init``); ``restartPolicy: Never``: a pod whose shell loop ended is exited, as a container is.
+
+    The TTY is the container's own (``tty``, ``stdin``): every viewer attaches to the same shell.
+    Pod-level pids limits are the kubelet's (``podPidsLimit``), not the pod's to set."""
+    unknown = set(spec.capabilities) - POD_ALLOWED_CAPABILITIES
+    if unknown:
+        raise ValueError(f"capabilities not allowed for sandbox pods (Pod Security restricted): {', '.join(sorted(unknown))}")
+    uid, gid = (int(part) for part in SANDBOX_USER.split(":"))
+    limits = spec.limits
+    memory = str(limits.memory_bytes)
+    labels = {**sandbox_labels(spec), LABEL_ROLE: ROLE_CONSOLE}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": sandbox_pod_name(spec.sandbox_id), "namespace": namespace, "labels": labels},
+        "spec": {
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "hostname": "sandbox",
+            "restartPolicy": "Never",
+            "shareProcessNamespace": True,
+            "terminationGracePeriodSeconds": 1,
+            "securityContext": {
+                "runAsNonRoot": True, "runAsUser": uid, "runAsGroup": gid, "fsGroup": gid,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [{
+                "name": SANDBOX_CONTAINER,
+                "image": image,
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["/bin/sh", "-c", CONSOLE_SHELL_LOOP],
+                "tty": True,
+                "stdin": True,
+                "workingDir": SANDBOX_HOME,
+                "env": [{"name": k, "value": v} for k, v in (
+                    ("TERM", "xterm-256color"), ("HOME", SANDBOX_HOME), ("USER", "learner"),
+                    ("ENV", "/etc/profile"), ("TUTORIAL_LESSON", spec.lesson))],
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "readOnlyRootFilesystem": True,
+                    "runAsNonRoot": True,
+                    "capabilities": {"drop": ["ALL"], **({"add": sorted(spec.capabilities)} if spec.capabilities else {})},
+                },
+                "resources": {
+                    "limits": {"cpu": _millicpu(limits.nano_cpus), "memory": memory},
+                    # Small requests: a class of idle shells shares a node, as containers share
+                    # the Docker engine; a request of a quarter CPU fits only 8 sandboxes on 2 cores.
+                    "requests": {"cpu": SANDBOX_POD_CPU_REQUEST, "memory": SANDBOX_POD_MEMORY_REQUEST},
+                },
+                "volumeMounts": [{"name": "home", "mountPath": SANDBOX_HOME}, {"name": "tmp", "mountPath": "/tmp"}],
+            }],
+            "volumes": [
+                {"name": "home", "emptyDir": {"medium": "Memory", "sizeLimit": str(limits.tmpfs_home_bytes)}},
+                {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": str(limits.tmpfs_tmp_bytes)}},
+            ],
+        },
+    }
+
+
+def pod_image(image: str, registry: str) -> str:
+    """A sandbox image as the cluster's nodes pull it: ``tutorial/base:latest`` from the classroom
+    registry ``localhost:5000`` is ``localhost:5000/tutorial/base:latest``. An image that already
+    names a registry (a dot or a colon before its first slash) is left as it is."""
+    first = image.split("/", 1)[0]
+    if "/" in image and ("." in first or ":" in first or first == "localhost"):
+        return image
+    return f"{registry.rstrip('/')}/{image}" if registry else image

@@ -2,18 +2,25 @@
 
 Once by default; ``--loop`` runs at start-up and then every ``SANDBOX_REAPER_INTERVAL_SECONDS``
 (``scripts/run-site.sh`` starts it beside daphne). ``--sandbox ID`` limits a pass to some
-sandboxes (to look at one learner's trouble without touching the rest).
+sandboxes (to look at one learner's trouble without touching the rest). ``--lease NAME`` (or
+``TUTORIAL_REAPER_LEASE``) makes several looping reapers on a cluster agree on one active: only the
+holder of that coordination.k8s.io Lease in the pod's namespace reaps (``sandbox.lease``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import sys
 import uuid
+
+from asgiref.sync import sync_to_async
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sandbox import reaper, tasks
+from sandbox import lease, reaper, tasks
 
 
 class Command(BaseCommand):
@@ -25,6 +32,8 @@ class Command(BaseCommand):
         parser.add_argument("--sandbox", action="append", default=[], metavar="ID",
                             help="only these sandbox ids (repeatable); skips the queue and the pool")
         parser.add_argument("--json", action="store_true", help="print what one pass did as JSON")
+        parser.add_argument("--lease", default=os.environ.get("TUTORIAL_REAPER_LEASE", ""), metavar="NAME",
+                            help="with --loop: reap only while holding this Lease (several replicas, one active)")
 
     def handle(self, *args, **options):
         ids = set()
@@ -36,7 +45,10 @@ class Command(BaseCommand):
         if options["loop"]:
             if ids:
                 raise CommandError("--sandbox is for single passes; run without --loop")
-            asyncio.run(reaper.run_loop(options["interval"]))
+            # A pod is stopped with SIGTERM: exit through the loop's `finally`, which gives the
+            # Lease up so the other replica takes over now rather than when it expires.
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+            asyncio.run(self.loop(options["interval"], options["lease"]))
             return
 
         async def once():
@@ -51,3 +63,17 @@ class Command(BaseCommand):
             for key, value in report.summary().items():
                 if value:
                     self.stdout.write(f"{key}: {value}")
+
+    @staticmethod
+    async def loop(interval: float | None, lease_name: str) -> None:
+        if not lease_name:
+            await reaper.run_loop(interval)
+            return
+        try:
+            elector = lease.LeaseElector(lease_name, lease.default_namespace(), lease.default_identity())
+        except lease.LeaseError as exc:
+            raise CommandError(str(exc)) from None
+        try:
+            await reaper.run_loop(interval, may_reap=sync_to_async(elector.hold, thread_sensitive=False))
+        finally:
+            await sync_to_async(elector.release, thread_sensitive=False)()

@@ -1,0 +1,150 @@
+"""Plain sandboxes as pods on the real cluster, through the site's own machinery: the console
+websocket, stop and start keeping the files, the warm pool, the reaper's reconciliation, and the
+cluster itself refusing a pod that breaks Pod Security ``restricted`` in the sandbox namespace."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from sandbox import home_files, pool, reaper, services, tasks
+from sandbox.backends import k8s_manifests as km
+from sandbox.backends.base import Limits, SandboxSpec
+from sandbox.backends.pod import PodBackend
+from sandbox.images.recipes import image_tag
+from sandbox.models import Sandbox
+from tests.kubernetes.real_cluster import require_cluster
+
+pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
+
+LESSON = "what-is-a-container"
+
+
+@pytest.fixture
+def pods(settings, tmp_path):
+    """Plain sandboxes as pods for this test; every pod it made is gone afterwards."""
+    settings.KUBERNETES_KUBECONFIG = require_cluster()
+    settings.KUBERNETES_CONTEXT = ""
+    settings.SANDBOX_BACKENDS = dict(settings.SANDBOX_BACKENDS, plain="sandbox.backends.pod.PodBackend")
+    settings.DATA_DIR = tmp_path
+    services.get_backend.cache_clear()
+    made: list[str] = []
+    yield made
+    from asgiref.sync import async_to_sync
+
+    async def finish() -> dict:
+        await tasks.wait_for_background()
+        backend = services.get_backend("plain")
+        for sandbox_id in made:
+            await backend.destroy(sandbox_id)
+        return await backend.consoles()
+
+    left = async_to_sync(finish)()
+    services.get_backend.cache_clear()
+    assert not set(made) & set(left), "sandbox pods were left behind"
+
+
+@sync_to_async
+def make_user(name: str):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user(username=f"{name}-{uuid.uuid4().hex[:6]}", password="correct horse battery")
+
+
+async def read_until(communicator, marker: bytes, timeout: float = 30.0) -> bytes:
+    seen = b""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while marker not in seen:
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise AssertionError(f"{marker!r} not seen; got {seen[-500:]!r}")
+        message = await communicator.receive_output(remaining)
+        if message["type"] == "websocket.close":
+            raise AssertionError(f"closed ({message.get('code')}) before {marker!r}; got {seen[-500:]!r}")
+        if message.get("bytes"):
+            seen += message["bytes"]
+            await communicator.send_to(text_data=json.dumps({"type": "ack", "bytes": len(message["bytes"])}))
+    return seen
+
+
+async def test_the_console_websocket_drives_a_pod_for_the_learner_and_a_second_tab(pods, console, base_image):
+    learner = await make_user("pod-learner")
+    sandbox = await services.start_sandbox(learner, LESSON, "plain", "base")
+    pods.append(str(sandbox.id))
+    assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason
+    assert sandbox.engine_ref == km.sandbox_pod_name(str(sandbox.id))
+    first = await console(sandbox.id, learner)
+    assert (await first.connect())[0]
+    await first.send_to(text_data=json.dumps({"type": "resize", "cols": 99, "rows": 31}))
+    await first.send_to(bytes_data=b"stty size; echo pod-$((6*7))\n")
+    shown = await read_until(first, b"pod-42")
+    assert b"31 99" in shown
+    second = await console(sandbox.id, learner)
+    assert (await second.connect())[0]
+    await read_until(second, b"pod-42", timeout=10)  # the replay
+    await second.send_to(bytes_data=b"echo second-$((1+1))\n")
+    await read_until(first, b"second-2")
+    await first.disconnect()
+    await second.disconnect()
+    await services.stop_sandbox(sandbox)
+    assert str(sandbox.id) not in await services.get_backend("plain").list_owned()
+
+
+async def test_stop_keeps_the_home_and_start_brings_it_back(pods, base_image):
+    learner = await make_user("pod-files")
+    sandbox = await services.start_sandbox(learner, LESSON, "plain", "base")
+    pods.append(str(sandbox.id))
+    assert (await services.run_script(sandbox, "echo kept > notes.txt", timeout=20)).exit_code == 0
+    await services.stop_sandbox(sandbox)
+    assert home_files.has_saved_files(sandbox.id)
+    await services.restart_sandbox(sandbox)
+    assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason
+    assert (await services.run_script(sandbox, "cat notes.txt", timeout=20)).output.strip() == "kept"
+    await services.stop_sandbox(sandbox)
+
+
+async def test_the_warm_pool_hands_out_a_running_pod(pods, settings, base_image):
+    settings.SANDBOX_WARM_POOL = {"base": 1}
+    assert await pool.refill() == 1
+    pooled = await Sandbox.objects.filter(owner__isnull=True, state=Sandbox.State.POOLED).afirst()
+    pods.append(str(pooled.id))
+    settings.SANDBOX_WARM_POOL = {}
+    learner = await make_user("pod-pool")
+    sandbox = await services.start_sandbox(learner, LESSON, "plain", "base")
+    pods.append(str(sandbox.id))
+    assert sandbox.id == pooled.id and sandbox.state == Sandbox.State.RUNNING
+    assert (await services.run_script(sandbox, "echo from-the-pool", timeout=20)).output.strip() == "from-the-pool"
+    await services.stop_sandbox(sandbox)
+
+
+async def test_the_reaper_removes_an_orphan_pod_and_marks_a_vanished_one_gone(pods, base_image):
+    backend = services.get_backend("plain")
+    assert isinstance(backend, PodBackend)
+    orphan = SandboxSpec(sandbox_id=str(uuid.uuid4()), owner_id=999, owner_name="nobody", lesson="orphaned",
+                         workspace="plain", image=image_tag("base"), limits=Limits())
+    pods.append(orphan.sandbox_id)
+    await backend.create(orphan)
+    learner = await make_user("pod-vanish")
+    sandbox = await services.start_sandbox(learner, LESSON, "plain", "base")
+    pods.append(str(sandbox.id))
+    await backend.destroy(str(sandbox.id))  # as `kubectl delete pod` would
+    report = await reaper.reap_once({orphan.sandbox_id, str(sandbox.id)}.__contains__)
+    assert report.orphans_removed == [orphan.sandbox_id]
+    assert report.marked_gone == [str(sandbox.id)]
+    await sandbox.arefresh_from_db()
+    assert sandbox.state == Sandbox.State.GONE
+    assert orphan.sandbox_id not in await backend.list_owned()
+
+
+async def test_the_cluster_refuses_a_root_pod_in_the_sandbox_namespace(pods, base_image):
+    backend = services.get_backend("plain")
+    await backend.ensure_namespace()
+    # No securityContext: root, capabilities kept, privilege escalation allowed.
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"escape-{uuid.uuid4().hex[:8]}"},
+           "spec": {"containers": [{"name": "x", "image": "localhost:5000/tutorial/base:latest"}]}}
+    answer = await backend.api.request("POST", f"/api/v1/namespaces/{backend.namespace}/pods", body=pod)
+    assert answer.status == 403 and "PodSecurity" in answer.message()

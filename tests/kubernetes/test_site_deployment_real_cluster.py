@@ -1,0 +1,272 @@
+"""The site deployed on the real cluster from deploy/kubernetes, driven as a class would drive it.
+
+``scripts/deploy-cluster.sh`` builds the image offline (cached), pushes it to the classroom
+registry and deploys the whole install into a namespace of this test's own, removed afterwards.
+Everything then goes over HTTP and websockets to the site's Service (its cluster IP, which this
+machine routes to, load-balanced over the replicas): a visitor joins a classroom as a guest,
+starts a sandbox (a pod: no Docker engine is reachable from the site), types in its console,
+presses Check; the instructor sees the learner and the passed step on the dashboard. Then the
+site pod serving that console is deleted mid-session, and the console reconnects (through the
+Service, to a replica still alive) to the same shell: a variable set before is still there.
+One of the two reapers holds the Lease; when its pod goes, the other takes it over.
+
+Under ``CI`` a missing part (cluster, Docker engine for the image build, registry) fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import requests
+import websocket
+
+from .real_cluster import require_cluster
+
+REPO = Path(__file__).resolve().parents[2]
+LESSON = "what-is-a-container"
+STEP = "processes-and-pid-1"
+DEPLOY_TIMEOUT = 1500  # a first image build bootstraps Debian (minutes); later runs take seconds
+
+
+def _fail_or_skip(message: str):
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def kubectl_program() -> str:
+    """kubectl on PATH, else the one this machine's cluster built (deploy-cluster.sh does the same)."""
+    from cluster.layout import Layout
+
+    built = Layout.from_environment().program("kubectl")
+    return shutil.which("kubectl") or (str(built) if built.is_file() else "")
+
+
+def kubectl(kubeconfig: str, *args: str, timeout: float = 60, check: bool = True) -> str:
+    result = subprocess.run([kubectl_program(), f"--kubeconfig={kubeconfig}", "--request-timeout=30s", *args],
+                            capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr[-2000:]}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def deployed_site():
+    kubeconfig = require_cluster()
+    if not kubectl_program():
+        _fail_or_skip("no kubectl: not on PATH, and the local cluster has not built one (make cluster)")
+    if shutil.which("debootstrap") is None:
+        _fail_or_skip("debootstrap is needed to build the site's image: apt-get install debootstrap")
+    try:
+        urllib.request.urlopen("http://127.0.0.1:5000/v2/", timeout=5)
+    except OSError as exc:
+        _fail_or_skip(f"no classroom registry at 127.0.0.1:5000 ({exc}): scripts/start-registry.sh")
+    namespace = f"tutorial-e2e-{secrets.token_hex(3)}"
+    env = {**os.environ, "KUBECONFIG": kubeconfig, "KUBECTL": kubectl_program()}
+    started = time.monotonic()
+    try:
+        result = subprocess.run(["./scripts/deploy-cluster.sh", "--namespace", namespace], cwd=REPO, env=env,
+                                capture_output=True, text=True, timeout=DEPLOY_TIMEOUT)
+        assert result.returncode == 0, f"deploy failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+        print(f"build + deploy: {time.monotonic() - started:.0f} s")
+        address = kubectl(kubeconfig, "-n", namespace, "get", "service", "site", "-o",
+                          "jsonpath={.spec.clusterIP}").strip()
+        yield Site(kubeconfig, namespace, f"http://{address}", f"site.{namespace}.svc")
+    finally:
+        removed = subprocess.run(["./scripts/deploy-cluster.sh", "--namespace", namespace, "--delete"], cwd=REPO,
+                                 env=env, capture_output=True, text=True, timeout=120)
+        assert removed.returncode == 0, removed.stderr
+        left = kubectl(kubeconfig, "get", "clusterrole,clusterrolebinding", "-o", "name", check=False)
+        assert f"tutorial-site-{namespace}" not in left, "the install's cluster-wide RBAC was left behind"
+
+
+class Site:
+    """The deployed site as a client reaches it: the Service's address, with the Host header of
+    its in-cluster name (DJANGO_ALLOWED_HOSTS)."""
+
+    def __init__(self, kubeconfig: str, namespace: str, url: str, host: str):
+        self.kubeconfig, self.namespace, self.url, self.host = kubeconfig, namespace, url, host
+
+    def session(self) -> requests.Session:
+        session = requests.Session()
+        session.headers["Host"] = self.host
+        return session
+
+    def post(self, session: requests.Session, path: str, data: dict | None = None, *, htmx: bool = False,
+             **kwargs) -> requests.Response:
+        """A form POST with the CSRF token; ``htmx`` as the page's buttons send it (a partial back)."""
+        token = session.cookies.get("csrftoken")
+        assert token, "no CSRF cookie yet: GET a page first"
+        headers = {"X-CSRFToken": token, "Referer": f"http://{self.host}{path}"}
+        if htmx:
+            headers["HX-Request"] = "true"
+        return session.post(self.url + path, data=data or {}, timeout=120, headers=headers, **kwargs)
+
+    def console(self, session: requests.Session, sandbox_id: str) -> websocket.WebSocket:
+        cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+        return websocket.create_connection(
+            f"{self.url.replace('http://', 'ws://')}/ws/sandboxes/{sandbox_id}/console/", timeout=30,
+            host=self.host, origin=f"http://{self.host}", cookie=cookie)
+
+    def manage_shell(self, script: str) -> str:
+        return kubectl(self.kubeconfig, "-n", self.namespace, "exec", "deploy/site", "-c", "site", "--",
+                       "python", "manage.py", "shell", "-c", script, timeout=120)
+
+    def site_pods(self) -> list[str]:
+        answer = json.loads(kubectl(self.kubeconfig, "-n", self.namespace, "get", "pods", "-l",
+                                    "app.kubernetes.io/name=site", "-o", "json"))
+        return [pod["metadata"]["name"] for pod in answer["items"]
+                if not pod["metadata"].get("deletionTimestamp") and pod["status"].get("phase") == "Running"]
+
+
+class Console:
+    """A console websocket read until what the learner waits for shows up."""
+
+    def __init__(self, ws: websocket.WebSocket):
+        self.ws = ws
+        self.screen = b""
+        self.states: list[str] = []
+
+    def read_until(self, predicate, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate(self):
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"timed out; states {self.states}, screen {self.screen[-800:]!r}"
+            self.ws.settimeout(remaining)
+            opcode, data = self.ws.recv_data()
+            if opcode == websocket.ABNF.OPCODE_BINARY:
+                self.screen += data
+            elif opcode == websocket.ABNF.OPCODE_TEXT:
+                message = json.loads(data)
+                if message.get("type") == "state" or "state" in message:
+                    self.states.append(message.get("state", ""))
+            elif opcode == websocket.ABNF.OPCODE_CLOSE:
+                raise ConnectionError(f"closed: {data[:2].hex()} {data[2:]!r}")
+
+    def type(self, text: str) -> None:
+        self.ws.send_binary(text.encode())
+
+    def closed_within(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.ws.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                opcode, _ = self.ws.recv_data()
+            except (websocket.WebSocketConnectionClosedException, ConnectionError, OSError):
+                return True
+            except websocket.WebSocketTimeoutException:
+                return False
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                return True
+        return False
+
+
+INSTRUCTOR = """
+from django.contrib.auth import get_user_model
+from classroom import services
+teacher = get_user_model().objects.create_user("teacher", password="{password}")
+services.grant_instructor(teacher)
+room = services.create_classroom(teacher, "On the cluster", ["{lesson}"])
+print(room.pk, room.join_code)
+"""
+
+
+@pytest.mark.timeout(DEPLOY_TIMEOUT + 600)  # the fixture's first build counts too
+def test_a_learner_and_an_instructor_use_the_site_on_the_cluster_and_survive_losing_a_site_pod(deployed_site):
+    site = deployed_site
+    assert len(site.site_pods()) >= 2, "the site runs as several replicas"
+    assert requests.get(site.url + "/healthz", headers={"Host": site.host}, timeout=10).json()["status"] == "ok"
+
+    # One reaper of the two is active: the holder of the Lease.
+    deadline = time.monotonic() + 60
+    while not (holder := kubectl(site.kubeconfig, "-n", site.namespace, "get", "lease", "tutorial-reaper", "-o",
+                                 "jsonpath={.spec.holderIdentity}", check=False).strip()):
+        assert time.monotonic() < deadline, "no reaper took the Lease"
+        time.sleep(1)
+    reapers = kubectl(site.kubeconfig, "-n", site.namespace, "get", "pods", "-l", "app.kubernetes.io/name=reaper",
+                      "-o", "jsonpath={.items[*].metadata.name}").split()
+    assert len(reapers) == 2 and holder in reapers
+
+    password = secrets.token_urlsafe(12)
+    room_id, join_code = site.manage_shell(INSTRUCTOR.format(password=password, lesson=LESSON)).split()[-2:]
+
+    # A visitor joins the classroom by its link: that makes them a guest.
+    learner = site.session()
+    assert learner.get(f"{site.url}/classrooms/join/{join_code}/", timeout=30).status_code == 200
+    joined = site.post(learner, f"/classrooms/join/{join_code}/", {"display_name": "Lena"}, allow_redirects=False)
+    assert joined.status_code in (302, 303), joined.text[:500]
+    assert learner.get(f"{site.url}/lessons/{LESSON}/steps/{STEP}/", timeout=30).status_code == 200
+
+    # Start: the pane names the new sandbox.
+    pane = site.post(learner, f"/sandboxes/start/{LESSON}/", htmx=True)
+    assert pane.status_code == 200, pane.text[:500]
+    found = re.search(r'data-sandbox-id="([0-9a-f-]{36})"', pane.text)
+    assert found, pane.text[:1000]
+    sandbox_id = found.group(1)
+
+    console = Console(site.console(learner, sandbox_id))
+    console.read_until(lambda c: "running" in c.states, timeout=180)
+    marker = f"kept-{secrets.token_hex(4)}"
+    console.type(f"export MARKER={marker}; cat /proc/1/comm > ~/pid1.txt; echo typed-$((6*7))\r")
+    console.read_until(lambda c: b"typed-42" in c.screen)
+
+    check = site.post(learner, f"/lessons/{LESSON}/steps/{STEP}/check/", htmx=True)
+    assert check.status_code == 200, check.text[:500]
+    assert "Right: PID 1 here is" in check.text, check.text[:1500]
+
+    # The instructor signs in and sees the learner, with the step passed.
+    instructor = site.session()
+    instructor.get(f"{site.url}/accounts/login/", timeout=30)
+    login = site.post(instructor, "/accounts/login/", {"username": "teacher", "password": password},
+                      allow_redirects=False)
+    assert login.status_code in (302, 303), login.text[:500]
+    dashboard = instructor.get(f"{site.url}/classrooms/{room_id}/", timeout=30)
+    assert dashboard.status_code == 200 and "Lena" in dashboard.text
+    snapshot = instructor.get(f"{site.url}/classrooms/{room_id}/snapshot.json", timeout=30).json()
+    passed = [key for key, cell in snapshot.get("cells", {}).items()
+              if key.endswith(f":{LESSON}:{STEP}") and cell.get("passed_at")]
+    assert passed, json.dumps(snapshot)[:2000]
+
+    # Delete the site pod that serves this console (its daphne logged the websocket).
+    serving = [pod for pod in site.site_pods()
+               if f"/ws/sandboxes/{sandbox_id}/console/" in kubectl(site.kubeconfig, "-n", site.namespace, "logs",
+                                                                    pod, "-c", "site", check=False)]
+    assert len(serving) == 1, f"which pod serves the console? {serving}"
+    kubectl(site.kubeconfig, "-n", site.namespace, "delete", "pod", serving[0], "--wait=false")
+    assert console.closed_within(60), "the console stayed open on a deleted pod"
+
+    # The page reconnects, through the Service, to a replica that is alive: the same shell.
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            again = Console(site.console(learner, sandbox_id))
+            break
+        except (OSError, websocket.WebSocketException):
+            assert time.monotonic() < deadline, "the console did not reconnect"
+            time.sleep(1)
+    again.read_until(lambda c: "running" in c.states)
+    again.type("echo marker-is-$MARKER\r")
+    again.read_until(lambda c: f"marker-is-{marker}".encode() in c.screen)
+    again.ws.close()
+
+    site.post(learner, f"/sandboxes/{sandbox_id}/stop/", htmx=True)
+
+    # The active reaper's pod goes: the other replica takes the Lease over.
+    other = next(name for name in reapers if name != holder)
+    kubectl(site.kubeconfig, "-n", site.namespace, "delete", "pod", holder, "--wait=false")
+    asked = time.monotonic()
+    deadline = asked + 120
+    while kubectl(site.kubeconfig, "-n", site.namespace, "get", "lease", "tutorial-reaper", "-o",
+                  "jsonpath={.spec.holderIdentity}", check=False).strip() != other:
+        assert time.monotonic() < deadline, "the other reaper did not take the Lease over"
+        time.sleep(1)
+    print(f"reaper Lease taken over {time.monotonic() - asked:.0f} s after its holder's pod was deleted")

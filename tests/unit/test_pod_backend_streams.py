@@ -1,0 +1,142 @@
+"""The pod backend's streams against a small fake of the Kubernetes API's channel protocol (an
+aiohttp server on 127.0.0.1): fast checks of the framing; the real cluster is in tests/contract."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from aiohttp import web
+
+from sandbox.backends import k8s_api
+from sandbox.backends.base import BackendError
+from sandbox.backends.pod import PodBackend
+
+PODS = "/api/v1/namespaces/ns/pods"
+
+
+class Configuration:
+    refresh_api_key_hook = None
+
+    def get_api_key_with_prefix(self, _name):
+        return "Bearer test-token"
+
+
+@pytest.fixture
+async def fake_api():
+    seen: dict = {"resizes": [], "exec": [], "headers": []}
+
+    async def log(request):
+        seen["log_query"] = dict(request.query)
+        return web.Response(body=b"earlier screen\r\n$ ")
+
+    async def attach(request):
+        seen["headers"].append(request.headers.get("Authorization"))
+        ws = web.WebSocketResponse(protocols=("v4.channel.k8s.io",))
+        await ws.prepare(request)
+        async for message in ws:
+            channel, payload = message.data[0], message.data[1:]
+            if channel == k8s_api.STDIN:
+                await ws.send_bytes(bytes([k8s_api.STDOUT]) + payload)
+            elif channel == k8s_api.RESIZE:
+                seen["resizes"].append(json.loads(payload))
+        return ws
+
+    async def exec_(request):
+        command = request.query.getall("command")
+        seen["exec"].append(command)
+        ws = web.WebSocketResponse(protocols=("v4.channel.k8s.io",))
+        await ws.prepare(request)
+        script = command[4] if len(command) > 4 else ""
+        if script == "big":
+            for _ in range(10):
+                await ws.send_bytes(bytes([k8s_api.STDOUT]) + b"x" * 1000)
+        else:
+            await ws.send_bytes(bytes([k8s_api.STDOUT]) + b"out\n")
+            await ws.send_bytes(bytes([k8s_api.STDERR]) + b"err\n")
+        status = ({"status": "Success"} if script != "fail" else
+                  {"status": "Failure", "reason": "NonZeroExitCode", "details": {"causes": [{"reason": "ExitCode", "message": "3"}]}})
+        await ws.send_bytes(bytes([k8s_api.STATUS]) + json.dumps(status).encode())
+        await ws.close()
+        return ws
+
+    async def gone(request):
+        return web.Response(status=404, text=json.dumps({"message": "pods \"x\" not found"}))
+
+    app = web.Application()
+    app.router.add_get(f"{PODS}/p/log", log)
+    app.router.add_get(f"{PODS}/p/attach", attach)
+    app.router.add_get(f"{PODS}/p/exec", exec_)
+    app.router.add_get(f"{PODS}/gone/attach", gone)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    api = k8s_api.ClusterAPI(lambda: k8s_api.ClusterConfig(f"http://127.0.0.1:{port}", False, Configuration(), "fake"))
+    yield PodBackend(api=api, namespace="ns"), seen
+    await api.close()
+    await runner.cleanup()
+
+
+async def test_console_replays_the_log_then_echoes_typing(fake_api):
+    backend, seen = fake_api
+    console = await backend.open_console("p")
+    assert await console.read() == b"earlier screen\r\n$ "
+    assert seen["log_query"]["container"] == "shell" and int(seen["log_query"]["limitBytes"]) > 0
+    await console.write(b"ls\r")
+    assert await console.read() == b"ls\r"
+    assert seen["headers"] == ["Bearer test-token"]
+    await console.close()
+    assert await console.read() == b""
+
+
+async def test_read_returns_at_most_max_bytes_and_keeps_the_rest(fake_api):
+    backend, _seen = fake_api
+    console = await backend.open_console("p")
+    assert await console.read(5) == b"earli"
+    assert await console.read(100) == b"er screen\r\n$ "
+    await console.close()
+
+
+async def test_a_read_only_viewer_cannot_type(fake_api):
+    backend, _seen = fake_api
+    console = await backend.open_console("p", stdin=False, replay=False)
+    with pytest.raises(BackendError):
+        await console.write(b"rm -rf ~\r")
+    await console.close()
+
+
+async def test_resize_goes_over_one_reused_control_stream(fake_api):
+    backend, seen = fake_api
+    await backend.resize("p", 120, 40)
+    await backend.resize("p", 80, 24)
+    for _ in range(50):
+        if len(seen["resizes"]) == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert seen["resizes"] == [{"Width": 120, "Height": 40}, {"Width": 80, "Height": 24}]
+    assert len(seen["headers"]) == 1  # one attach for both
+
+
+async def test_run_returns_output_and_exit_code(fake_api):
+    backend, seen = fake_api
+    ok = await backend.run("p", "ok", timeout=5)
+    assert ok.exit_code == 0 and ok.output == "out\nerr\n" and not ok.timed_out
+    failed = await backend.run("p", "fail", timeout=5)
+    assert failed.exit_code == 3
+    command = seen["exec"][0]
+    assert command[:2] == ["/bin/sh", "-c"] and "setsid" in command[2] and command[-1] == "5"
+
+
+async def test_run_cuts_output_but_still_reads_the_exit_code(fake_api):
+    backend, _seen = fake_api
+    result = await backend.run("p", "big", timeout=5, max_output=2500)
+    assert result.truncated and len(result.output) == 2500 and result.exit_code == 0
+
+
+async def test_a_console_of_a_missing_pod_is_a_clear_error(fake_api):
+    backend, _seen = fake_api
+    with pytest.raises(BackendError, match="gone"):
+        await backend.open_console("gone", replay=False)
