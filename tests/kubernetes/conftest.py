@@ -9,13 +9,11 @@ import uuid
 
 import kmock
 import pytest
-import yaml
 from kmock._internal import parsing
 
 from sandbox.backends.base import Limits, SandboxSpec
+from tests.kubernetes.kmock_helpers import LEARNER_TOKEN, api_url, write_kubeconfig
 
-SERVER_TOKEN = "server-admin-token-not-for-learners"
-LEARNER_TOKEN = "learner-token-from-tokenrequest"
 
 _original_parse_path = parsing.parse_path
 
@@ -51,22 +49,6 @@ async def k8s_api(monkeypatch):
             "status": {"token": LEARNER_TOKEN, "expirationTimestamp": "2030-01-01T00:00:00Z"},
         }
         yield api
-
-
-def api_url(api) -> str:
-    return str(api.url).rstrip("/")
-
-
-def write_kubeconfig(path, server: str, token: str = SERVER_TOKEN) -> str:
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "test", "cluster": {"server": server}}],
-        "users": [{"name": "server", "user": {"token": token}}],
-        "contexts": [{"name": "test", "context": {"cluster": "test", "user": "server"}}],
-        "current-context": "test",
-    }))
-    return str(path)
 
 
 @pytest.fixture

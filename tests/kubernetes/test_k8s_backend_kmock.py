@@ -20,7 +20,7 @@ from sandbox.backends.kubernetes import (
     KubernetesPermissionError,
 )
 
-from .conftest import LEARNER_TOKEN, SERVER_TOKEN, api_url, write_kubeconfig
+from .kmock_helpers import LEARNER_TOKEN, SERVER_TOKEN, api_url, write_kubeconfig
 
 pytestmark = pytest.mark.engine
 

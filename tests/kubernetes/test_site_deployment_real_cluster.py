@@ -172,10 +172,10 @@ class Console:
 
 INSTRUCTOR = """
 from django.contrib.auth import get_user_model
-from classroom import services
+from classroom import roster
 teacher = get_user_model().objects.create_user("teacher", password="{password}")
-services.grant_instructor(teacher)
-room = services.create_classroom(teacher, "On the cluster", ["{lesson}"])
+roster.grant_instructor(teacher)
+room = roster.create_classroom(teacher, "On the cluster", ["{lesson}"])
 print(room.pk, room.join_code)
 """
 

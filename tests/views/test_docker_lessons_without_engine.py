@@ -6,7 +6,7 @@ lessons are offered as usual (their sandboxes are pods there)."""
 import pytest
 
 from sandbox.models import Sandbox
-from tests.views.conftest import csrf_post, signed_in_client
+from tests.factories import csrf_post, signed_in_client
 
 pytestmark = pytest.mark.django_db
 

@@ -124,12 +124,12 @@ def test_file_actions_are_rate_limited(owner, owners_sandbox, settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_an_instructor_who_watches_may_not_but_one_who_took_control_may(owner, owners_sandbox, instructor, classroom):
-    from classroom import services as classroom_services
+    from classroom import consoles as classroom_consoles
 
     sandbox = owners_sandbox
     client = signed_in_client(instructor)
     assert client.get(f"/sandboxes/{sandbox.id}/files/").status_code == 403  # watching is read-only
-    async_to_sync(classroom_services.take_control)(classroom, sandbox, instructor)
+    async_to_sync(classroom_consoles.take_control)(classroom, sandbox, instructor)
     assert client.get(f"/sandboxes/{sandbox.id}/files/").status_code == 200
     assert _save(signed_in_client(instructor, enforce_csrf_checks=True), sandbox, "fixed.txt", "by the instructor\n", "").status_code == 200
     assert _shell(sandbox, "cat fixed.txt") == "by the instructor\n"
