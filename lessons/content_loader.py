@@ -25,8 +25,9 @@ import dataclasses
 import hashlib
 import html
 import logging
+import os
 import re
-from functools import cache
+import time
 from pathlib import Path
 from typing import Any
 
@@ -905,21 +906,68 @@ def validate_dirs(dirs: list[Path] | None = None) -> list[Problem]:
     return load_dirs(dirs if dirs is not None else lesson_dirs())[1]
 
 
-@cache
-def _cached_lessons(dirs: tuple[Path, ...]) -> tuple[Lesson, ...]:
-    lessons, problems = load_dirs(list(dirs))
-    for problem in problems:
-        log.error("lesson not served: %s", problem)
-    return tuple(lessons)
+# Parsing every lesson takes a few hundred milliseconds, so each process keeps the result; an
+# edited, added or removed lesson file is still served without a restart (by every process, not
+# only the one an upload ran in): the folders' files are looked at again (one stat each) when the
+# last look is older than RESCAN_SECONDS, and parsed again only when a file's mtime or size changed.
+RESCAN_SECONDS = 2.0
+
+
+@dataclasses.dataclass
+class _Loaded:
+    signature: tuple
+    lessons: tuple[Lesson, ...]
+    looked_at: float
+
+
+_loaded: dict[tuple[Path, ...], _Loaded] = {}
+
+
+def folder_signature(dirs: tuple[Path, ...]) -> tuple:
+    """(path, mtime, size) of every folder and file under ``dirs``: any edit, addition or removal
+    of a lesson file changes it."""
+    entries = []
+    pending = [str(directory) for directory in dirs]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as listing:
+                for entry in listing:
+                    try:
+                        info = entry.stat()
+                    except OSError:  # removed while listed: the next look sees it gone
+                        continue
+                    entries.append((entry.path, info.st_mtime_ns, info.st_size))
+                    if entry.is_dir():
+                        pending.append(entry.path)
+        except OSError:  # a configured folder that does not exist (yet)
+            entries.append((folder, None, None))
+    return tuple(sorted(entries))
+
+
+def _cached_lessons(dirs: tuple[Path, ...], now: float | None = None) -> tuple[Lesson, ...]:
+    now = time.monotonic() if now is None else now
+    loaded = _loaded.get(dirs)
+    if loaded is not None and now - loaded.looked_at < RESCAN_SECONDS:
+        return loaded.lessons
+    signature = folder_signature(dirs)
+    if loaded is None or signature != loaded.signature:
+        lessons, problems = load_dirs(list(dirs))
+        for problem in problems:
+            log.error("lesson not served: %s", problem)
+        loaded = _loaded[dirs] = _Loaded(signature, tuple(lessons), now)
+    loaded.looked_at = now
+    return loaded.lessons
 
 
 def all_lessons() -> tuple[Lesson, ...]:
-    """Every valid lesson in the configured folders, in catalogue order (cached per folder set)."""
+    """Every valid lesson in the configured folders, in catalogue order (cached per folder set,
+    parsed again when a lesson file changes on disk)."""
     return _cached_lessons(tuple(lesson_dirs()))
 
 
 def clear_cache() -> None:
-    _cached_lessons.cache_clear()
+    _loaded.clear()
 
 
 def get_lesson(slug: str) -> Lesson | None:

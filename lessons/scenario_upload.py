@@ -10,10 +10,10 @@ loader's cache. A refused or invalid upload writes nothing there.
 The destination is one of the ``LESSON_DIRS`` entries that exists and this process may write,
 never the built-in ``lessons/content``. An existing lesson folder is replaced only when asked.
 
-The loader caches the lessons per process (``content_loader.all_lessons``) and does not look at
-the folders again: :func:`~lessons.content_loader.clear_cache` reaches this process only. Other
-processes that load lessons (a second site process, the reaper) list the new lesson after a
-restart.
+The loader caches the lessons per process (``content_loader.all_lessons``):
+:func:`~lessons.content_loader.clear_cache` makes this process list the new lesson at once; other
+processes (a second site process, the reaper) see the changed folder within
+``content_loader.RESCAN_SECONDS``.
 """
 
 from __future__ import annotations

@@ -12,17 +12,23 @@ from channels.security.websocket import WebsocketDenier  # noqa: E402
 from django.urls import path, re_path  # noqa: E402
 
 from classroom.routing import websocket_urlpatterns as classroom_websockets  # noqa: E402
+from lessons import content_loader  # noqa: E402
 from sandbox.preview_socket import PreviewSocket  # noqa: E402
 from sandbox.routing import websocket_urlpatterns  # noqa: E402
 from tutorial.body_limit import RequestBodyLimit, guard_daphne  # noqa: E402
 from tutorial.origins import OriginValidator  # noqa: E402
+from tutorial.static_files import StaticFiles  # noqa: E402
 
 guard_daphne()  # inside daphne: refuse big bodies and slow requests before they are buffered
+# Parsed now, at start-up, rather than inside the first learner's request (a few hundred ms).
+content_loader.all_lessons()
 
 application = ProtocolTypeRouter(
     {
         # Bodies past REQUEST_BODY_MAX_BYTES are refused before they are read (tutorial/body_limit.py).
-        "http": RequestBodyLimit(django_asgi_app),
+        # Files under STATIC_URL are answered before Django (tutorial/static_files.py), so no other
+        # request passes through a sync-only static middleware.
+        "http": RequestBodyLimit(StaticFiles(django_asgi_app)),
         # Scheme, host and port of the Origin, not the host alone (see tutorial/origins.py).
         # Any other websocket path is refused at the handshake: left unmatched, the router raises
         # and daphne logs a traceback for every such request.

@@ -88,7 +88,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -99,6 +98,9 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
     "tutorial.headers.SecurityHeadersMiddleware",
+    # Last and sync only: Django then runs the whole stack above in one worker thread instead of
+    # two thread hops per middleware (tutorial/middleware_thread.py).
+    "tutorial.middleware_thread.MiddlewareInOneThread",
 ]
 
 ROOT_URLCONF = "tutorial.urls"
@@ -260,7 +262,8 @@ SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", False)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # container health checks speak plain http inside
 SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", 0))
 
-# Static files: WhiteNoise (in MIDDLEWARE) serves STATIC_ROOT from the ASGI app itself. With DEBUG
+# Static files: WhiteNoise's file table serves STATIC_ROOT from the ASGI app itself, in front of
+# Django (tutorial/static_files.py; not in MIDDLEWARE, whose sync hop every request would pay). With DEBUG
 # off, names carry a content hash and gzip/brotli copies are made by `collectstatic`, so browsers
 # may cache them for ever. The site's Dockerfile runs collectstatic into TUTORIAL_STATIC_ROOT.
 STATIC_ROOT = Path(os.environ.get("TUTORIAL_STATIC_ROOT") or DATA_DIR / "staticfiles")

@@ -14,8 +14,8 @@ Rules every implementation keeps:
   :class:`EngineTimeout`, never hangs the caller. An object that will not go away (a container
   the engine keeps alive while an attach nobody reads holds its output) makes ``destroy`` raise
   :class:`SandboxStuck` after the others are removed, so the caller reports it and retries later.
-- Blocking client libraries run off the event loop (``asyncio.to_thread``); console streams are
-  asyncio all the way.
+- Blocking client libraries run off the event loop (``blocking.run_blocking``: a pool of their
+  own); console streams are asyncio all the way.
 - Failures the learner or the operator can act on raise :class:`BackendError` with a message that
   says what is wrong and how to fix it.
 """

@@ -12,7 +12,6 @@ the event loop just closes its connection.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import math
@@ -46,6 +45,7 @@ from .base import (
     SandboxSpec,
     SandboxStuck,
 )
+from .blocking import run_blocking
 from .manifests import sandbox_container_config
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ class DockerBackend(SandboxBackend):
         the thread itself ends at the client's own timeout."""
         deadline = self.call_seconds if deadline is None else deadline
         try:
-            return await asyncio.wait_for(asyncio.to_thread(functools.partial(func, *args, **kwargs)), deadline)
+            return await asyncio.wait_for(run_blocking(func, *args, **kwargs), deadline)
         except asyncio.TimeoutError:
             raise EngineTimeout(f"the Docker engine did not answer within {deadline:g}s") from None
         except requests.exceptions.Timeout as exc:

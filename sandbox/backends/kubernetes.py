@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import functools
 import logging
 import os
 import time
@@ -51,6 +50,7 @@ from .base import (
     SandboxBackend,
     SandboxSpec,
 )
+from .blocking import run_blocking
 from .docker import DockerBackend
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ class KubernetesBackend(SandboxBackend):
 
         kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
         try:
-            return await asyncio.to_thread(functools.partial(func, *args, **kwargs))
+            return await run_blocking(func, *args, **kwargs)
         except ApiException as exc:
             if exc.status == 403:
                 where = f" in namespace {namespace}" if namespace else " (cluster-wide)"
