@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 
 import pytest
 
@@ -54,6 +55,11 @@ async def running_sandbox(owner, base_image, labelled_leftovers):
     assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason
     yield sandbox
     await services.stop_sandbox(sandbox)
+    # A stop the server began itself (a killed shell) says "stopped" before it removes the
+    # container, and runs beside this one: wait for its removal, within a deadline.
+    deadline = time.monotonic() + 30
+    while labelled_leftovers(sandbox.id) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
     assert labelled_leftovers(sandbox.id) == []
 
 
