@@ -4,7 +4,7 @@ no restart needed (each server process notices the changed file; tests/unit cove
 import pytest
 
 from lessons import content_loader
-from tests.views.conftest import signed_in_client
+from tests.factories import signed_in_client
 
 LESSON = "---\ntitle: {title}\nsummary: x\nworkspace: plain\nminutes: 1\norder: 91\n---\nIntro.\n"
 STEP = "---\ntitle: First step\n---\n{text}\n"
