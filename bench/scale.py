@@ -104,6 +104,27 @@ async def idle_pod_memory_mb(sandbox_ids: list[str]) -> float:
     return statistics.mean(found)
 
 
+async def round_of(base_url: str, count: int, repeat: int, failures: list[str]) -> tuple[list[float], list[str]]:
+    """``lifecycle.round_of``, but a learner whose prompt never comes is counted, not fatal: the
+    figures of the others are still reported (with ``failures``)."""
+    times, ids = [], []
+    for _ in range(repeat):
+        learners = [await lifecycle.Learner().prepare(base_url) for _ in range(count)]
+        go = asyncio.Event()
+        pending = [asyncio.create_task(learner.start(go)) for learner in learners]
+        await asyncio.sleep(0.2)
+        go.set()
+        for result in await asyncio.gather(*pending, return_exceptions=True):
+            if isinstance(result, BaseException):
+                failures.append(f"{count} at once: {type(result).__name__}: {str(result)[:200]}")
+            else:
+                times.append(result[0])
+                ids.append(result[1])
+        for learner in learners:
+            await learner.http.close()
+    return times, ids
+
+
 async def main(args) -> dict:
     from cluster.layout import Layout
 
@@ -111,6 +132,8 @@ async def main(args) -> dict:
     os.environ.update({"TUTORIAL_PLAIN_BACKEND": "pod", "TUTORIAL_KUBECONFIG": kubeconfig,
                        "TUTORIAL_SANDBOX_CAPACITY": "200", "TUTORIAL_WARM_POOL": "", "TUTORIAL_SANDBOXES_PER_USER": "5"})
     result: dict = {"server_processes": args.processes}
+    failures: list[str] = []
+    result["failures"] = failures
     async with running_site(args.processes) as (base_url, _server_pid):
         await lifecycle.ready_time(base_url)  # warm up: the node pulls the image once
         await lifecycle.stop_all()
@@ -129,21 +152,26 @@ async def main(args) -> dict:
             suffix = "" if count == 1 else str(count)
             repeat = args.single_runs if count == 1 else 1
             if not args.warm_only:
-                cold, _ = await lifecycle.round_of(base_url, count, repeat)
+                cold, _ = await round_of(base_url, count, repeat, failures)
                 await lifecycle.stop_all()
-                result[f"cold_pod_ready{suffix}_p50_s"] = round(statistics.median(cold), 3)
-                result[f"cold_pod_ready{suffix}_p95_s"] = round(percentile(cold, 95), 3)
+                if cold:
+                    result[f"cold_pod_ready{suffix}_p50_s"] = round(statistics.median(cold), 3)
+                    result[f"cold_pod_ready{suffix}_p95_s"] = round(percentile(cold, 95), 3)
             warm = []
             for _ in range(repeat):
                 await lifecycle.fill_pool(count)
-                times, ids = await lifecycle.round_of(base_url, count)
+                times, ids = await round_of(base_url, count, 1, failures)
                 warm += times
                 if count == max(args.counts) and _ == repeat - 1:
                     await asyncio.sleep(args.settle)
-                    result["idle_pod_working_set_mb"] = round(await idle_pod_memory_mb(ids), 2)
+                    try:
+                        result["idle_pod_working_set_mb"] = round(await idle_pod_memory_mb(ids), 2)
+                    except Exception as exc:  # noqa: BLE001 - the other figures still count
+                        failures.append(f"idle memory: {exc}")
                 await lifecycle.stop_all()
-            result[f"pod_ready{suffix}_p50_s"] = round(statistics.median(warm), 3)
-            result[f"pod_ready{suffix}_p95_s"] = round(percentile(warm, 95), 3)
+            if warm:
+                result[f"pod_ready{suffix}_p50_s"] = round(statistics.median(warm), 3)
+                result[f"pod_ready{suffix}_p95_s"] = round(percentile(warm, 95), 3)
     result["cpus"] = os.cpu_count()
     return result
 
