@@ -97,3 +97,43 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def add_processes_option(parser) -> None:
+    parser.add_argument("--processes", type=int, default=0,
+                        help="daphne processes (0: as `make run` serves: one per core, at most 4, with redis-server)")
+
+
+def run_and_print(main, options) -> None:
+    """Run the benchmark's ``main(options)`` and print its figures (one line with ``--json``)."""
+    import asyncio
+    import json
+
+    if getattr(options, "processes", None) == 0:
+        options.processes = make_run_processes()
+    figures = asyncio.run(main(options))
+    print(json.dumps(figures) if options.json else json.dumps(figures, indent=2))
+
+
+async def echo_times_ms(stream, count: int, *, pace_seconds: float = 0.0) -> list[float]:
+    """Type ``count`` single keys into a raw console stream (``write``/``read``) and time each
+    until its echo comes back, in milliseconds. Ends the line with ^U so the shell forgets it."""
+    import asyncio
+    import time
+
+    times = []
+    for i in range(count):
+        char = "klmnopqrst"[i % 10].encode()
+        started = time.perf_counter()
+        await stream.write(char)
+        seen = b""
+        while char not in seen:
+            chunk = await asyncio.wait_for(stream.read(), 10)
+            if not chunk:
+                raise RuntimeError("the console stream ended")
+            seen += chunk
+        times.append((time.perf_counter() - started) * 1000)
+        if pace_seconds:
+            await asyncio.sleep(max(0.0, pace_seconds - (time.perf_counter() - started)))
+    await stream.write(b"\x15")
+    return times

@@ -49,7 +49,7 @@ import psutil
 import yarl
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _site import ROOT, make_run_processes, percentile, running_site, session_cookie  # noqa: E402
+from _site import ROOT, add_processes_option, percentile, run_and_print, running_site, session_cookie  # noqa: E402
 
 LESSON = "what-is-a-container"
 PROMPT = re.compile(rb"\$ ")
@@ -385,10 +385,5 @@ if __name__ == "__main__":
     parser.add_argument("--learners", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=180, help="seconds of typing and checking after every start")
     parser.add_argument("--check-every", type=float, default=20, help="seconds between a learner's Checks")
-    parser.add_argument("--processes", type=int, default=0,
-                        help="daphne processes (0: as `make run` serves: one per core, at most 4, with redis-server)")
-    options = parser.parse_args()
-    if not options.processes:
-        options.processes = make_run_processes()
-    figures = asyncio.run(main(options))
-    print(json.dumps(figures) if options.json else json.dumps(figures, indent=2))
+    add_processes_option(parser)
+    run_and_print(main, parser.parse_args())

@@ -31,7 +31,7 @@ import aiohttp
 import psutil
 import yarl
 
-from _site import percentile, running_site, session_cookie
+from _site import echo_times_ms, percentile, running_site, session_cookie
 
 LESSON = "what-is-a-container"
 PROMPT = re.compile(rb"\$ ")
@@ -123,23 +123,10 @@ async def raw_echo_times(container_id: str, count: int) -> list[float]:
 
     stream = await engine_client.hijack(settings.DOCKER_HOST, f"/containers/{container_id}/attach",
                                         {"stream": 1, "stdin": 1, "stdout": 1, "stderr": 1})
-    times = []
     try:
-        for i in range(count):
-            char = "klmnopqrst"[i % 10].encode()
-            started = time.perf_counter()
-            await stream.write(char)
-            seen = b""
-            while char not in seen:
-                chunk = await asyncio.wait_for(stream.read(), 10)
-                if not chunk:
-                    raise RuntimeError("the engine closed the attach stream")
-                seen += chunk
-            times.append((time.perf_counter() - started) * 1000)
-        await stream.write(b"\x15")
+        return await echo_times_ms(stream, count)
     finally:
         await stream.close()
-    return times
 
 
 def flood_command(megabytes: int) -> bytes:

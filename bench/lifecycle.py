@@ -35,7 +35,7 @@ import psutil
 import yarl
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _site import make_run_processes, percentile, running_site, session_cookie  # noqa: E402
+from _site import add_processes_option, percentile, run_and_print, running_site, session_cookie  # noqa: E402
 
 LESSON = "what-is-a-container"
 PROMPT = re.compile(rb"\$ ")
@@ -237,10 +237,5 @@ if __name__ == "__main__":
     parser.add_argument("--warm-only", action="store_true", help="skip the cold rounds (to measure the pool alone)")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds idle before memory is read")
     parser.add_argument("--profile", metavar="DIR", help="record the daphne processes with py-spy during warm rounds")
-    parser.add_argument("--processes", type=int, default=0,
-                        help="daphne processes (0: as `make run` serves: one per core, at most 4, with redis-server)")
-    options = parser.parse_args()
-    if not options.processes:
-        options.processes = make_run_processes()
-    figures = asyncio.run(main(options))
-    print(json.dumps(figures) if options.json else json.dumps(figures, indent=2))
+    add_processes_option(parser)
+    run_and_print(main, parser.parse_args())

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import statistics
@@ -36,7 +35,7 @@ import kubernetes.client  # noqa: E402,F401
 sys.path.insert(0, BENCH)
 sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the project (cluster.layout)
 import lifecycle  # noqa: E402  (the ready-time rounds and the warm pool, shared)
-from _site import make_run_processes, percentile, running_site  # noqa: E402
+from _site import add_processes_option, echo_times_ms, percentile, run_and_print, running_site  # noqa: E402
 
 PROMPT = re.compile(rb"\$ ")
 
@@ -61,25 +60,11 @@ async def echo_on_attach(pod: str, count: int) -> list[float]:
 
     backend = PodBackend()
     stream = await backend.open_console(pod, replay=False)
-    times = []
     try:
-        for i in range(count):
-            char = "klmnopqrst"[i % 10].encode()
-            started = time.perf_counter()
-            await stream.write(char)
-            seen = b""
-            while char not in seen:
-                chunk = await asyncio.wait_for(stream.read(), 10)
-                if not chunk:
-                    raise RuntimeError("the attach ended")
-                seen += chunk
-            times.append((time.perf_counter() - started) * 1000)
-            await asyncio.sleep(max(0.0, 0.01 - (time.perf_counter() - started)))
-        await stream.write(b"\x15")
+        return await echo_times_ms(stream, count, pace_seconds=0.01)
     finally:
         await stream.close()
         await backend.api.close()
-    return times
 
 
 async def idle_pod_memory_mb(sandbox_ids: list[str]) -> float:
@@ -184,10 +169,5 @@ if __name__ == "__main__":
     parser.add_argument("--keys", type=int, default=300, help="keystrokes for the echo figures")
     parser.add_argument("--warm-only", action="store_true", help="skip the cold rounds")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds idle before memory is read")
-    parser.add_argument("--processes", type=int, default=0,
-                        help="daphne processes (0: as `make run` serves: one per core, at most 4, with redis-server)")
-    options = parser.parse_args()
-    if not options.processes:
-        options.processes = make_run_processes()
-    figures = asyncio.run(main(options))
-    print(json.dumps(figures) if options.json else json.dumps(figures, indent=2))
+    add_processes_option(parser)
+    run_and_print(main, parser.parse_args())
