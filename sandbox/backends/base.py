@@ -25,6 +25,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
+import logging
 from typing import ClassVar, NamedTuple
 
 from django.conf import settings
@@ -41,6 +42,8 @@ from ..engine.labels import (  # noqa: F401
     ROLE_CONSOLE,
 )
 
+
+log = logging.getLogger(__name__)
 
 def current_install() -> str:
     """This install's id (``settings.INSTALL_ID``), read when a spec is made so tests can change it."""
@@ -219,6 +222,20 @@ class SandboxBackend(abc.ABC):
         """How the console ended: its exit code, or None while it runs, once it is gone, or when
         the engine cannot tell (the console then says "The shell exited.")."""
         return None
+
+    async def destroy_orphans(self, sandbox_ids, in_scope=None) -> list[str]:
+        """Destroy each of these sandboxes (those ``in_scope`` accepts, when given), one failure
+        not stopping the others; the ids removed. What ``reconcile`` does once it knows the orphans."""
+        removed = []
+        for sandbox_id in sorted(sandbox_ids):
+            if in_scope is not None and not in_scope(sandbox_id):
+                continue
+            try:
+                await self.destroy(sandbox_id)
+                removed.append(sandbox_id)
+            except BackendError as exc:
+                log.warning("could not reconcile sandbox %s: %s", sandbox_id, exc)
+        return removed
 
     async def reconcile(self, live_sandbox_ids, in_scope=None) -> list[str]:
         """Remove this install's objects whose sandbox id is not in ``live_sandbox_ids`` (and, with

@@ -488,16 +488,7 @@ class KubernetesBackend(SandboxBackend):
         on one sandbox is logged and does not stop the others."""
         live = {str(sandbox_id) for sandbox_id in live_sandbox_ids}
         owned, deleting = await self._owned()
-        removed = []
-        for sandbox_id in sorted(set(owned) - live - deleting):
-            if in_scope is not None and not in_scope(sandbox_id):
-                continue
-            try:
-                await self.destroy(sandbox_id)
-                removed.append(sandbox_id)
-            except BackendError as exc:
-                log.warning("could not reconcile sandbox %s: %s", sandbox_id, exc)
-        return removed
+        return await self.destroy_orphans(set(owned) - live - deleting, in_scope)
 
     async def pod_problems(self, sandbox_id: str) -> list[str]:
         """Why the learner's pods are stuck, in words: an image that cannot be pulled, a container

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import os
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
@@ -464,16 +463,7 @@ class PodBackend(SandboxBackend):
         """Remove every sandbox pod of this install whose id is not in ``live_sandbox_ids`` (and is
         ``in_scope``, when given); the ids removed. One failure does not stop the others."""
         live = {str(sandbox_id) for sandbox_id in live_sandbox_ids}
-        removed = []
-        for sandbox_id in sorted(set(await self.consoles()) - live):
-            if in_scope is not None and not in_scope(sandbox_id):
-                continue
-            try:
-                await self.destroy(sandbox_id)
-                removed.append(sandbox_id)
-            except BackendError as exc:
-                log.warning("could not reconcile sandbox pod %s: %s", sandbox_id, exc)
-        return removed
+        return await self.destroy_orphans(set(await self.consoles()) - live, in_scope)
 
     async def ping(self) -> str:
         """The cluster's version, or a clear error."""
@@ -511,7 +501,7 @@ class PodBackend(SandboxBackend):
             with open(archive, "rb") as source:
                 while chunk := source.read(256 * 1024):
                     await stream.send(k8s_api.STDIN, chunk)
-            while (message := await stream.receive()) is not None:
+            while await stream.receive() is not None:  # tar's output, read to its end
                 pass
         finally:
             await stream.close()
