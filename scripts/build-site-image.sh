@@ -10,8 +10,9 @@
 #         `docker import` as tutorial/site-base:<key>. The key covers the package list and the
 #         requirements, so it is rebuilt only when they change (minutes); kept in the engine, with
 #         the pristine Debian tree under $TUTORIAL_IMAGE_CACHE.
-#   app   the repository's files (tracked and new, not ignored), xterm.js from node_modules and
-#         collectstatic's hashed files, COPYed onto the base: seconds.
+#   app   the repository's files (tracked and new, not ignored), the browser libraries from
+#         node_modules (scripts/vendor-assets.sh) and collectstatic's hashed files, COPYed onto the
+#         base: seconds.
 # One image runs every part (site, reaper, PostgreSQL, Redis, the registry): one build, one pull.
 # It holds no Docker client and needs no Docker socket.
 #
@@ -38,7 +39,9 @@ need debootstrap "apt-get install debootstrap"
 [ "$(id -u)" = 0 ] || { log "debootstrap and chroot need root"; exit 1; }
 curl -fsS -o /dev/null --max-time 5 "http://$PUSH_REGISTRY/v2/" \
   || { log "no registry answers at $PUSH_REGISTRY (scripts/start-registry.sh)"; exit 1; }
-[ -f node_modules/@xterm/xterm/lib/xterm.js ] || { log "xterm.js is missing: make assets"; exit 1; }
+for lib in @xterm/xterm/lib/xterm.js codemirror/lib/codemirror.js; do
+  [ -f "node_modules/$lib" ] || { log "node_modules/$lib is missing: make assets"; exit 1; }
+done
 mkdir -p "$CACHE"
 
 # --- base ---------------------------------------------------------------------------------------
@@ -110,9 +113,7 @@ git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' 
   case "$f" in .venv|node_modules|static/vendor/*) continue ;; esac  # a worktree's links to shared ones
   [ -e "$f" ] && printf '%s\0' "$f"
 done | tar --null -T - -c | tar -C "$context/app" -x
-mkdir -p "$context/app/static/vendor/xterm"
-cp node_modules/@xterm/xterm/lib/xterm.js node_modules/@xterm/xterm/css/xterm.css \
-   node_modules/@xterm/addon-fit/lib/addon-fit.js "$context/app/static/vendor/xterm/"
+sh scripts/vendor-assets.sh node_modules "$context/app/static/vendor"
 # collectstatic with this machine's venv (the same pinned packages): hashed, compressed files.
 (cd "$context/app" && DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-only TUTORIAL_DATA_DIR="$context/data" \
   TUTORIAL_STATIC_ROOT="$context/app/staticfiles" TUTORIAL_LOCAL_CLUSTER=0 \
