@@ -216,12 +216,16 @@ def test_a_learner_and_an_instructor_use_the_site_on_the_cluster_and_survive_los
     console = Console(site.console(learner, sandbox_id))
     console.read_until(lambda c: "running" in c.states, timeout=180)
     marker = f"kept-{secrets.token_hex(4)}"
-    console.type(f"export MARKER={marker}; cat /proc/1/comm > ~/pid1.txt; echo typed-$((6*7))\r")
+    # As lessons.js does once the sandbox runs: the step's setup (it starts the sleep whose PID is
+    # this learner's answer). Then the step's answers: PID 1's name, and that PID.
+    assert site.post(learner, f"/lessons/{LESSON}/steps/{STEP}/setup/", htmx=True).status_code in (200, 204)
+    console.type(f"export MARKER={marker}; cat /proc/1/comm > ~/pid1.txt; until [ -s ~/.sleeper ]; do sleep 0.2; done;"
+                 " cat ~/.sleeper > ~/sleep-pid.txt; echo typed-$((6*7))\r")
     console.read_until(lambda c: b"typed-42" in c.screen)
 
     check = site.post(learner, f"/lessons/{LESSON}/steps/{STEP}/check/", htmx=True)
     assert check.status_code == 200, check.text[:500]
-    assert "Right: PID 1 here is" in check.text, check.text[:1500]
+    assert "Right: PID 1 here is" in check.text and "Right: that sleep is PID" in check.text, check.text[:1500]
 
     # The instructor signs in and sees the learner, with the step passed.
     instructor = site.session()
