@@ -7,6 +7,7 @@ or is now some other program, counts as not running (a machine that rebooted lea
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -342,13 +343,32 @@ def unmount_under(folder: Path) -> int:
     return count
 
 
+def _remove_netns_file(entry: Path) -> None:
+    """Unmount and remove one pod's network namespace file.
+
+    The first `ip netns add` on a machine makes /run/netns a bind mount of itself. A namespace the
+    CNI plugin mounted there before that is then hidden under the bind: umount says "not mounted"
+    and unlink says "busy". Lift the bind (lazily: namespaces in use stay alive) and try again."""
+    for _ in range(3):
+        run("umount", "-l", str(entry), check=False)
+        try:
+            entry.unlink(missing_ok=True)
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                raise
+        folder = str(entry.parent.resolve())
+        if folder in _mounts_at_or_under(Path(folder)):
+            run("umount", "-l", folder, check=False)
+    entry.unlink(missing_ok=True)
+
+
 def remove_pod_network(layout: Layout) -> None:
     """The pod bridge, the pods' network namespaces and the address leases: a stopped node holds none."""
     netns = Path("/var/run/netns")
     if netns.is_dir():
         for entry in netns.glob("cni-*"):
-            run("umount", "-l", str(entry), check=False)
-            entry.unlink(missing_ok=True)
+            _remove_netns_file(entry)
     if Path(f"/sys/class/net/{CNI_BRIDGE}").exists():
         run("ip", "link", "delete", CNI_BRIDGE, check=False)
     shutil.rmtree(layout.cni_ipam_dir, ignore_errors=True)
