@@ -10,27 +10,20 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 
 from cluster import node
 
-NETNS = Path("/run/netns")
-
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 and not os.environ.get("CI"), reason="needs root (mounts)")
 
 
-def _is_mount_point(path: Path) -> bool:
-    return str(path) in node._mounts_at_or_under(path)
-
-
-def test_a_pod_netns_hidden_under_the_ip_netns_bind_is_still_removed():
-    NETNS.mkdir(parents=True, exist_ok=True)
-    while _is_mount_point(NETNS):  # start as a machine before its first `ip netns add`
-        subprocess.run(["umount", "-l", str(NETNS)], check=True)
+def test_a_pod_netns_hidden_under_the_ip_netns_bind_is_still_removed(tmp_path):
+    # A folder of the test's own stands for /run/netns (the cluster's pods keep theirs untouched).
+    netns = tmp_path / "netns"
+    netns.mkdir()
     holder = subprocess.Popen(["unshare", "--net", "sleep", "60"])
-    entry = NETNS / f"cni-test-{uuid.uuid4()}"
+    entry = netns / f"cni-test-{uuid.uuid4()}"
     try:
         entry.touch()
         # As the CNI plugin does: the namespace kept by a bind mount of its nsfs file.
@@ -40,7 +33,7 @@ def test_a_pod_netns_hidden_under_the_ip_netns_bind_is_still_removed():
             subprocess.run(["sleep", "0.1"], check=True)
         subprocess.run(["mount", "--bind", f"/proc/{holder.pid}/ns/net", str(entry)], check=True)
         # As `ip netns add` does the first time: /run/netns bound on itself, hiding the mount.
-        subprocess.run(["mount", "--bind", str(NETNS), str(NETNS)], check=True)
+        subprocess.run(["mount", "--bind", str(netns), str(netns)], check=True)
         with pytest.raises(OSError):
             entry.unlink()
 
@@ -50,5 +43,6 @@ def test_a_pod_netns_hidden_under_the_ip_netns_bind_is_still_removed():
     finally:
         holder.kill()
         holder.wait()
-        subprocess.run(["umount", "-l", str(entry)], check=False, capture_output=True)
+        for path in (entry, netns, entry):
+            subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True)
         entry.unlink(missing_ok=True)
