@@ -107,7 +107,6 @@ class PodBackend(SandboxBackend):
         self._namespace_ready = False
         self._controls: dict[str, k8s_api.ChannelStream] = {}
         self._control_locks: dict[str, asyncio.Lock] = {}
-        self._sizes: dict[str, tuple[int, int]] = {}  # the last size set, to redraw for a new viewer
 
     # -- paths ------------------------------------------------------------------------------------
     def _pods(self, name: str = "") -> str:
@@ -295,7 +294,6 @@ class PodBackend(SandboxBackend):
         once while its containers may still run on the node; with one, the pod is gone from the
         API only once the kubelet has stopped them. (The home is saved before, so nothing is lost.)"""
         name = self.pod_name(sandbox_id)
-        self._sizes.pop(name, None)
         self._control_locks.pop(name, None)
         control = self._controls.pop(name, None)
         if control is not None:
@@ -355,23 +353,12 @@ class PodBackend(SandboxBackend):
         stream = await self.api.stream(self._pods(ref) + "/attach", [
             ("container", km.SANDBOX_CONTAINER), ("stdin", str(stdin).lower()), ("stdout", "true"),
             ("stderr", "false"), ("tty", "true")])
-        size = self._sizes.get(ref)
-        if size is not None:
-            # The log holds whole lines only, so the prompt line is in no replay; a size change
-            # makes the shell redraw it. A viewer's first resize does that too, but it may have
-            # been handled before this attach existed, and then the redraw went to nobody.
-            asyncio.get_running_loop().create_task(self._redraw(ref, *size))
+        # The log holds whole lines only, so a new viewer sees the prompt line with the shell's
+        # next output. (Redrawing it by a brief size change raced the viewer's own first resize:
+        # the runtime drops a resize that arrives while one is pending, leaving the TTY a row off.)
         return PodConsole(stream, recent, stdin=stdin)
 
-    async def _redraw(self, ref: str, cols: int, rows: int) -> None:
-        try:
-            await self.resize(ref, cols, rows - 1 if rows > 1 else rows + 1)
-            await self.resize(ref, cols, rows)
-        except BackendError as exc:
-            log.info("could not redraw the console of %s: %s", ref, exc)
-
     async def resize(self, ref: str, cols: int, rows: int) -> None:
-        self._sizes[ref] = (cols, rows)
         lock = self._control_locks.setdefault(ref, asyncio.Lock())
         async with lock:
             for attempt in (1, 2):

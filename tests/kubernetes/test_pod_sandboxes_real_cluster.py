@@ -80,6 +80,9 @@ async def test_the_console_websocket_drives_a_pod_for_the_learner_and_a_second_t
     first = await console(sandbox.id, learner)
     assert (await first.connect())[0]
     await first.send_to(text_data=json.dumps({"type": "resize", "cols": 99, "rows": 31}))
+    # A resize travels on the pod's control attach, beside the keystrokes: as a person would,
+    # type after it has had a moment (the Docker console test does the same).
+    await asyncio.sleep(1.0)
     await first.send_to(bytes_data=b"stty size; echo pod-$((6*7))\n")
     shown = await read_until(first, b"pod-42")
     assert b"31 99" in shown
