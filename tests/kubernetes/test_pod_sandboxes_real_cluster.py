@@ -17,6 +17,7 @@ from sandbox.backends.base import Limits, SandboxSpec
 from sandbox.backends.pod import PodBackend
 from sandbox.images.recipes import image_tag
 from sandbox.models import Sandbox
+from tests.integration.test_console import read_until
 from tests.kubernetes.real_cluster import require_cluster
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
@@ -55,22 +56,6 @@ def make_user(name: str):
     return get_user_model().objects.create_user(username=f"{name}-{uuid.uuid4().hex[:6]}", password="correct horse battery")
 
 
-async def read_until(communicator, marker: bytes, timeout: float = 30.0) -> bytes:
-    seen = b""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while marker not in seen:
-        remaining = deadline - asyncio.get_running_loop().time()
-        if remaining <= 0:
-            raise AssertionError(f"{marker!r} not seen; got {seen[-500:]!r}")
-        message = await communicator.receive_output(remaining)
-        if message["type"] == "websocket.close":
-            raise AssertionError(f"closed ({message.get('code')}) before {marker!r}; got {seen[-500:]!r}")
-        if message.get("bytes"):
-            seen += message["bytes"]
-            await communicator.send_to(text_data=json.dumps({"type": "ack", "bytes": len(message["bytes"])}))
-    return seen
-
-
 async def test_the_console_websocket_drives_a_pod_for_the_learner_and_a_second_tab(pods, console, base_image):
     learner = await make_user("pod-learner")
     sandbox = await services.start_sandbox(learner, LESSON, "plain", "base")
@@ -84,13 +69,13 @@ async def test_the_console_websocket_drives_a_pod_for_the_learner_and_a_second_t
     # type after it has had a moment (the Docker console test does the same).
     await asyncio.sleep(1.0)
     await first.send_to(bytes_data=b"stty size; echo pod-$((6*7))\n")
-    shown = await read_until(first, b"pod-42")
+    shown = await read_until(first, rb"pod-42", timeout=30)
     assert b"31 99" in shown
     second = await console(sandbox.id, learner)
     assert (await second.connect())[0]
-    await read_until(second, b"pod-42", timeout=10)  # the replay
+    await read_until(second, rb"pod-42", timeout=10)  # the replay
     await second.send_to(bytes_data=b"echo second-$((1+1))\n")
-    await read_until(first, b"second-2")
+    await read_until(first, rb"second-2", timeout=30)
     await first.disconnect()
     await second.disconnect()
     await services.stop_sandbox(sandbox)
