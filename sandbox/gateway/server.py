@@ -39,7 +39,11 @@ log = logging.getLogger(__name__)
 CLEANUP_CONCURRENCY = 3  # vanished sandboxes cleaned up at once (threads of the default executor)
 SWEEP_INTERVAL = 300.0  # seconds between cleanup retry sweeps started by the watcher
 SOCKET_NAME = "docker.sock"
-GATEWAY_READY_SECONDS = 5.0  # how long a start waits for the gateway process's listener
+# How long a start waits for the gateway process's listener. Without it the learner's first
+# `docker` says "Cannot connect to the Docker daemon"; on a loaded machine (load 10 on 2 cores) the
+# listener was seen to open 22 s after the container started, so a start waits rather than hand over
+# a workspace whose docker does not answer yet. A gateway process that is down is seen before the wait.
+GATEWAY_READY_SECONDS = 30.0
 
 
 def engine_socket_path(docker_host: str | None = None) -> str:
