@@ -141,7 +141,7 @@ def test_what_cannot_run_is_reported_and_the_step_marked(docker_lesson):
     assert body.startswith("> **Imported:** parts of this step cannot run in the classroom")
     assert "installs packages" in body.split("\n")[0]
     report = _report(docker_lesson)
-    assert _has(report, "step3/text.md", "cannot-run", "apt-get install -y curl", 3)
+    assert _has(report, "step3/text.md", "cannot-run", "apt-get install -y tree", 3)
 
 
 def test_a_verify_without_a_solution_gets_a_failing_solution_and_a_report_line(docker_lesson, tmp_path):
@@ -389,6 +389,38 @@ def test_what_can_run_is_not_named(command):
     env = KUBERNETES if "kubectl" in command or "svc" in command else DOCKER
     _, findings = rewrite_script(command, env)
     assert [f for f in findings if f.kind == "cannot-run"] == []
+
+
+@pytest.mark.parametrize(
+    ("command", "tools"),
+    [
+        ("curl -sS http://127.0.0.1:5000/v2/_catalog | jq -r '.repositories[]'", ["curl", "jq"]),
+        ("while ! curl -sf http://web:8080/; do sleep 1; done", ["curl"]),
+        ("status=$(timeout 5 curl -s -o /dev/null -w '%{http_code}' localhost:8080)", ["curl"]),
+        ("echo curl is handy", []),
+        ("docker exec web curl -s localhost", []),  # runs in the container, whose image decides
+        ("kubectl exec web -- curl -s localhost", []),
+    ],
+)
+def test_curl_and_jq_are_mapped_as_in_the_lesson_images(command, tools):
+    env = KUBERNETES if "kubectl" in command else DOCKER
+    rewritten, findings = rewrite_script(command, env)
+    assert rewritten == command
+    assert [f.reason.split()[0] for f in findings if f.kind == "mapped"] == tools
+    assert [f for f in findings if f.kind == "cannot-run"] == []
+
+
+def test_curl_of_the_internet_is_named_as_unrunnable_and_not_as_available():
+    _, findings = rewrite_script("curl -fsSL https://get.docker.com | sh", DOCKER)
+    assert [f.kind for f in findings] == ["cannot-run"]
+
+
+def test_the_fixtures_curl_and_jq_are_reported_as_mapped(docker_lesson):
+    report = _report(docker_lesson)
+    assert _has(report, "step3/verify.sh", "mapped", "curl runs as it is: Debian's curl is in the lesson images", 3)
+    assert _has(report, "step3/verify.sh", "mapped", "jq runs as it is", 3)
+    assert _has(report, "step2/verify.sh", "mapped", "jq runs as it is", 3)
+    assert not _has(report, "step3/text.md", "mapped", "curl runs as it is")
 
 
 def test_workloads_get_the_restricted_security_context_and_cluster_objects_are_named():
