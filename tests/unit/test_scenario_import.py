@@ -100,7 +100,7 @@ def test_exec_becomes_run_blocks_and_details_become_hints_and_solution(docker_le
     assert meta2["hints"] == ["`docker ps`"]
     assert "```copy\ndocker run -d --name other -p 127.0.0.1:8081:8080 127.0.0.1:5000/library/busybox httpd -f -p 8080\n```" in body2
     assert "**Ctrl**+**C**" in body2 and "<br>" not in body2
-    assert "Open the page (port 8080 in the sandbox; no web preview here yet)" in body2
+    assert "Open the page (port 8080: open it from **Web preview** above the terminal) to see it." in body2
 
 
 def test_verify_becomes_a_check_that_fails_with_feedback_then_passes_after_the_solution(docker_lesson, tmp_path):
@@ -133,7 +133,7 @@ def test_docker_rewrites_ports_images_and_paths(docker_lesson):
     assert _has(report, "step2/text.md", "rewritten", "tag '1.36' dropped", 10)
     assert _has(report, "step1/verify.sh", "rewritten", "/root -> $HOME", 2)
     assert _has(report, "step3/text.md", "reported", "image nginx is not in the classroom registry", 5)
-    assert _has(report, "step2/text.md", "reported", "web preview link to port 8080", 13)
+    assert _has(report, "step2/text.md", "mapped", "web preview link to port 8080 -> text pointing at the Web preview", 13)
 
 
 def test_what_cannot_run_is_reported_and_the_step_marked(docker_lesson):
@@ -204,7 +204,8 @@ def test_katacoda_annotations_are_mapped_or_reported(kubernetes_lesson):
     report = _report(kubernetes_lesson)
     assert _has(report, "step1.md", "reported", "`web.yaml`{{open}}", 17)
     assert _has(report, "step1.md", "reported", "{{exec T2}}", 21)
-    assert _has(report, "step1.md", "reported", "web preview address of port 80", 27)
+    assert _has(report, "step1.md", "mapped", "web preview address of port 80 -> text pointing at the Web preview, which lists the port once a Service", 27)
+    assert "See the service at port 80 (open it from **Web preview** above the terminal) once it runs." in body
     assert _has(report, "step1.md", "rewritten", "`-n demo` removed", 19)
     assert _has(report, "step1.md", "cannot-run", "kubectl get nodes", 25)
     assert _has(report, "step1.md", "mapped", "editor block for web.yaml", 3)
@@ -509,6 +510,18 @@ def test_katacoda_placeholders_and_other_html_are_reported():
     reasons = [f.reason for f in converted.findings if f.kind == "reported"]
     assert any("[[HOST_IP]] is a Katacoda placeholder" in r for r in reasons)
     assert any("raw HTML <div>" in r for r in reasons)
+
+
+def test_a_port_link_in_a_plain_lesson_names_the_port_and_is_reported(tmp_path):
+    scenario = tmp_path / "plain-web"
+    scenario.mkdir()
+    (scenario / "index.json").write_text('{"title": "Plain web", "details": {"steps": [{"title": "Look", "text": "step1.md"}]},\n'
+                                         ' "backend": {"imageid": "ubuntu"}}\n')
+    (scenario / "step1.md").write_text("Start `busybox httpd -p 8080`{{exec}}\n\n[See it]({{TRAFFIC_HOST1_8080}})\n")
+    [result] = import_path(scenario, tmp_path / "lessons")
+    _, body = _front(result.folder / "steps" / "01-look.md")
+    assert "See it (port 8080 in the sandbox)" in body and "Web preview" not in body
+    assert _has(_report(result.folder), "step1.md", "reported", "web preview link to port 8080: a plain sandbox has no web preview", 3)
 
 
 def test_a_check_for_a_file_the_learner_cannot_make_marks_the_step(tmp_path):
