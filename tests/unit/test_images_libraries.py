@@ -50,3 +50,9 @@ def test_the_base_context_gets_every_library_jq_and_curl_load_once(tmp_path):
     assert sorted(sonames) == sorted(expected)
     assert {path.name for path in (tmp_path / "lib").iterdir()} == expected
     assert not any(path.is_symlink() for path in (tmp_path / "lib").iterdir())
+
+
+def test_the_docker_cli_image_adds_no_library_the_base_lacks():
+    # The docker image copies only the CLI onto the base: whatever it loads must already be there.
+    base = set(library_closure(JQ, LIB_DIRS)) | set(library_closure(CURL, LIB_DIRS))
+    assert set(library_closure(Path(RECIPES["docker"].host_files["docker"][0]), LIB_DIRS)) <= base
