@@ -9,7 +9,8 @@ Killercoda and Katacoda extend Markdown; here is what each extension becomes:
   -> the step's solution script (its code blocks, in order); other ``<details>`` -> a bold line and
   the text.
 - Katacoda editor blocks ``<pre class="file" data-filename=… data-target=…>`` -> shown as a code
-  block, and written by the step's setup (replace, append or prepend).
+  block, and written by the step's setup (replace, append or prepend); in the home, the text says
+  the **Editor** tab opens it.
 - Katacoda quizzes (``>>Q1: prompt<<`` then ``=== exact``, ``=~= contains``, ``(*)``/``( )`` one
   choice, ``[*]``/``[ ]`` several) -> the step's questions.
 - ``{{TRAFFIC_HOST1_<port>}}`` and ``[[HOST_SUBDOMAIN]]-<port>-[[KATACODA_HOST]]`` links: in docker
@@ -358,9 +359,13 @@ def _editor(match: re.Match, text: str, base: int, env: Environment, out: Conver
     if env.workspace == "kubernetes" and "$REGISTRY" in content:
         script += f'\nsed -i "s|\\$REGISTRY|$REGISTRY|g" "{quoted}"'
     out.setup.append(script)
-    out.note(line, "mapped", f"editor block for {name} ({target}) -> the step's setup writes {path}; the learner no longer copies it into an editor")
+    # The Editor tab opens files of the home only.
+    in_home = path.startswith("$HOME/")
+    out.note(line, "mapped", f"editor block for {name} ({target}) -> the step's setup writes {path}; the learner no longer copies it into an editor"
+             + ("; the Editor tab opens it" if in_home else ""))
     language = next((lang for ext, lang in EXTENSION_LANGUAGES.items() if name.endswith(ext)), "")
-    return f"`{path.replace('$HOME', '~', 1)}` (written for you when the step starts):\n\n{_block(language, content)}"
+    opened = "; open it from the **Editor** tab" if in_home else ""
+    return f"`{path.replace('$HOME', '~', 1)}` (written for you when the step starts{opened}):\n\n{_block(language, content)}"
 
 
 def _one_line(markdown: str) -> str:

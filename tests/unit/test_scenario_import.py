@@ -182,7 +182,7 @@ def test_katacoda_keys_and_the_editor_block_map_to_setup_and_solution(kubernetes
     step, body = _front(kubernetes_lesson / "steps" / "01-apply-a-pod.md")
     assert step["solution"] == "kubectl apply -f $HOME/example/web.yaml\nkubectl wait --for=condition=Ready pod/web --timeout=90s\n"
     assert "kubectl get pod web -o jsonpath='{.status.phase}' | grep -q Running" in step["check"]
-    assert "`~/example/web.yaml` (written for you when the step starts)" in body
+    assert "`~/example/web.yaml` (written for you when the step starts; open it from the **Editor** tab)" in body
     result = _sh(step["setup"], tmp_path, REGISTRY="registry.test:5000")
     assert result.returncode == 0, result.stderr
     pod = yaml.safe_load((tmp_path / "example" / "web.yaml").read_text())
@@ -209,6 +209,7 @@ def test_katacoda_annotations_are_mapped_or_reported(kubernetes_lesson):
     assert _has(report, "step1.md", "rewritten", "`-n demo` removed", 19)
     assert _has(report, "step1.md", "cannot-run", "kubectl get nodes", 25)
     assert _has(report, "step1.md", "mapped", "editor block for web.yaml", 3)
+    assert "`~/example/web.yaml` (written for you when the step starts; open it from the **Editor** tab):" in body
     assert _has(report, "index.json", "reported", "code step1-foreground.sh")
     assert _has(report, "index.json", "reported", "assets for client")
     assert _has(report, "index.json", "reported", "credits 'Someone Else'")
@@ -496,7 +497,7 @@ def test_editor_blocks_write_replace_append_and_prepend(target, expected, tmp_pa
     (tmp_path / "notes.txt").write_text("old\n")
     assert _sh("\n".join(converted.setup), tmp_path).returncode == 0
     assert (tmp_path / "notes.txt").read_text() == expected
-    assert "`~/notes.txt` (written for you when the step starts)" in converted.body
+    assert "`~/notes.txt` (written for you when the step starts; open it from the **Editor** tab)" in converted.body
 
 
 def test_an_editor_block_at_a_marker_is_written_whole_and_reported(tmp_path):
