@@ -17,11 +17,11 @@ RUN npm ci --no-audit --no-fund --loglevel=error \
 
 # --- the site ------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}
-# busybox-static, bash-static, jq and the docker client (from docker.io): `manage.py build_images` copies them into
+# busybox-static, bash-static, jq, curl (with Debian's CA bundle) and the docker client (from docker.io): `manage.py build_images` copies them into
 # the sandbox images, which are built offline from them. No engine runs in this image: it talks to
 # the host's engine through the mounted socket.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends busybox-static bash-static jq docker.io \
+ && apt-get install -y --no-install-recommends busybox-static bash-static jq curl ca-certificates docker.io \
  && rm -rf /var/lib/apt/lists/*
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

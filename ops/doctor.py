@@ -132,7 +132,7 @@ def check_images() -> Finding:
     missing = [tag for tag in wanted if tag not in tags]
     if missing:
         return Finding(False, f"sandbox images not built: {', '.join(missing)}",
-                       "Build them: `python manage.py build_images` (offline; needs busybox-static and docker.io).")
+                       "Build them: `python manage.py build_images` (offline; needs busybox-static, bash-static, jq, curl, ca-certificates and docker.io).")
     return Finding(True, f"{len(wanted)} sandbox images built ({', '.join(wanted)})")
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages the site (or the tests) need, and say what is being done.
-#   scripts/install-packages.sh run    the engine, the sandbox images' busybox, the registry, Redis
+#   scripts/install-packages.sh run    the engine, the sandbox images' busybox, bash, jq and curl, the registry, Redis
 #   scripts/install-packages.sh test   the above, plus Chromium, a CJK font, PostgreSQL, docker-compose and
 #                                      debootstrap (the site's image for the cluster is built from Debian packages)
 # As root on Debian it runs apt-get for what is missing; otherwise it prints the exact command and
@@ -8,7 +8,7 @@
 # `test` (the tests fail rather than skip without their parts).
 set -euo pipefail
 what="${1:-run}"
-RUN_PACKAGES="docker.io busybox-static bash-static jq docker-registry redis-server containerd containernetworking-plugins conntrack iptables gcc libc6-dev"
+RUN_PACKAGES="docker.io busybox-static bash-static jq curl ca-certificates docker-registry redis-server containerd containernetworking-plugins conntrack iptables gcc libc6-dev"
 # fonts-wqy-microhei: a small font with Chinese glyphs, so the browser tests' screenshots of the
 # Chinese pages show Chinese (Debian's Chromium has none); the site serves no font to anyone.
 TEST_PACKAGES="$RUN_PACKAGES chromium fonts-wqy-microhei postgresql docker-compose debootstrap"

@@ -4,16 +4,20 @@ Killercoda and Katacoda extend Markdown; here is what each extension becomes:
 
 - ```` ```...```{{exec}} ```` / ``{{execute}}`` -> a ``run`` block; ``{{copy}}`` -> a ``copy`` block.
   Written inline (`` `cmd`{{exec}} ``) on a line of its own, the same; inside a sentence, inline
-  code (reported: inline code has no buttons here). ``{{open}}`` names a file (no editor here).
+  code (reported: inline code has no buttons here). ``{{open}}`` names a file (the **Editor** tab opens files of the home; the name is shown as code).
 - ``<details><summary>Hint|Tip…</summary>`` -> a hint (one line); ``<summary>Solution|Answer…``
   -> the step's solution script (its code blocks, in order); other ``<details>`` -> a bold line and
   the text.
 - Katacoda editor blocks ``<pre class="file" data-filename=… data-target=…>`` -> shown as a code
-  block, and written by the step's setup (replace, append or prepend).
+  block, and written by the step's setup (replace, append or prepend); in the home, the text says
+  the **Editor** tab opens it.
 - Katacoda quizzes (``>>Q1: prompt<<`` then ``=== exact``, ``=~= contains``, ``(*)``/``( )`` one
   choice, ``[*]``/``[ ]`` several) -> the step's questions.
-- ``{{TRAFFIC_HOST1_<port>}}`` and ``[[HOST_SUBDOMAIN]]-<port>-[[KATACODA_HOST]]`` links: no web
-  preview here yet, so the link becomes text naming the port, and it is reported.
+- ``{{TRAFFIC_HOST1_<port>}}`` and ``[[HOST_SUBDOMAIN]]-<port>-[[KATACODA_HOST]]`` links: in docker
+  and kubernetes workspaces, text pointing at the sandbox's **Web preview**, which lists the port
+  once a container publishes it (or a Service exposes it); a preview link is made per viewer, so
+  none can be written into the lesson. A plain sandbox has nothing to preview: there the link
+  becomes text naming the port, and it is reported.
 - Raw HTML is escaped by this site's renderer: ``<br>`` is dropped, ``<kbd>X</kbd>`` becomes
   **X**, ``<img src>`` an image, other tags are reported.
 
@@ -158,7 +162,7 @@ def _fences(text: str, base: int, env: Environment, out: Converted, slots: _Slot
         code = "\n".join(line[len(match.group("indent")) :] if line.startswith(match.group("indent")) else line for line in lines[i + 1 : j])
         line_number = base + i
         if annotation == "open":
-            out.note(line_number, "reported", "{{open}}: there is no editor here; the block is shown as code")
+            out.note(line_number, "reported", "{{open}}: nothing opens by itself here; the block is shown as code (the Editor tab opens files of the home)")
             annotation = None
         if closing.group("args") and closing.group("args").strip():
             _args_findings(out, line_number, closing.group("args"))
@@ -201,7 +205,7 @@ def _inline(text: str, base: int, env: Environment, out: Converted, slots: _Slot
             if args.strip():
                 _args_findings(out, number, args)
             if annotation == "open":
-                out.note(number, "reported", f"`{code}`{{{{open}}}}: there is no editor here; the file name is shown as code")
+                out.note(number, "reported", f"`{code}`{{{{open}}}}: nothing opens by itself here; the file name is shown as code (the Editor tab opens files of the home)")
             else:
                 kind = "run" if annotation in ("exec", "execute") else "copy"
                 code, found = rewrite_script(code, env, judge=kind == "run")
@@ -218,16 +222,30 @@ def _inline(text: str, base: int, env: Environment, out: Converted, slots: _Slot
     return "\n".join(lines)
 
 
-def _traffic(text: str, base: int, out: Converted) -> str:
+# Workspaces whose sandboxes have a web preview (sandbox.preview.offered; a site may still turn it off)
+PREVIEW_WORKSPACES = {"docker": "a container publishes it", "kubernetes": "a Service of the namespace exposes it"}
+
+
+def _traffic(text: str, base: int, out: Converted, env: Environment) -> str:
+    listed_when = PREVIEW_WORKSPACES.get(env.workspace)
+
     def link(match: re.Match) -> str:
         port = match.group("p1") or match.group("p2")
-        out.note(base + _line(text, match.start()) - 1, "reported", f"web preview link to port {port}: no web preview here yet; the link became text")
-        return f"{match.group('text')} (port {port} in the sandbox; no web preview here yet)"
+        line = base + _line(text, match.start()) - 1
+        if listed_when:
+            out.note(line, "mapped", f"web preview link to port {port} -> text pointing at the Web preview, which lists the port once {listed_when}")
+            return f"{match.group('text')} (port {port}: open it from **Web preview** above the terminal)"
+        out.note(line, "reported", f"web preview link to port {port}: a plain sandbox has no web preview; the link became text")
+        return f"{match.group('text')} (port {port} in the sandbox)"
 
     def bare(match: re.Match) -> str:
         port = match.group("p1") or match.group("p2")
-        out.note(base + _line(text, match.start()) - 1, "reported", f"web preview address of port {port}: no web preview here yet")
-        return f"port {port} in the sandbox (no web preview here yet)"
+        line = base + _line(text, match.start()) - 1
+        if listed_when:
+            out.note(line, "mapped", f"web preview address of port {port} -> text pointing at the Web preview, which lists the port once {listed_when}")
+            return f"port {port} (open it from **Web preview** above the terminal)"
+        out.note(line, "reported", f"web preview address of port {port}: a plain sandbox has no web preview")
+        return f"port {port} in the sandbox"
 
     text = _TRAFFIC_LINK.sub(link, text)
     text = _TRAFFIC_BARE.sub(bare, text)
@@ -341,9 +359,13 @@ def _editor(match: re.Match, text: str, base: int, env: Environment, out: Conver
     if env.workspace == "kubernetes" and "$REGISTRY" in content:
         script += f'\nsed -i "s|\\$REGISTRY|$REGISTRY|g" "{quoted}"'
     out.setup.append(script)
-    out.note(line, "mapped", f"editor block for {name} ({target}) -> the step's setup writes {path}; the learner no longer copies it into an editor")
+    # The Editor tab opens files of the home only.
+    in_home = path.startswith("$HOME/")
+    out.note(line, "mapped", f"editor block for {name} ({target}) -> the step's setup writes {path}; the learner no longer copies it into an editor"
+             + ("; the Editor tab opens it" if in_home else ""))
     language = next((lang for ext, lang in EXTENSION_LANGUAGES.items() if name.endswith(ext)), "")
-    return f"`{path.replace('$HOME', '~', 1)}` (written for you when the step starts):\n\n{_block(language, content)}"
+    opened = "; open it from the **Editor** tab" if in_home else ""
+    return f"`{path.replace('$HOME', '~', 1)}` (written for you when the step starts{opened}):\n\n{_block(language, content)}"
 
 
 def _one_line(markdown: str) -> str:
@@ -395,7 +417,7 @@ def _convert(text: str, base: int, env: Environment, out: Converted, editor_root
     text = _PRE.sub(pre, text)
     text = _fences(text, base, env, out, slots)
     text = _inline(text, base, env, out, slots)
-    text = _traffic(text, base, out)
+    text = _traffic(text, base, out, env)
     text = _quiz(text, base, out)
     text = _html(text, base, out)
     text, found = rewrite_prose(text, env)

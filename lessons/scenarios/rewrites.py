@@ -14,8 +14,10 @@ cluster. Each rewrite below keeps the command's meaning where the classroom allo
   kubeconfig names their one namespace), and pod specs get the securityContext Pod Security
   "restricted" demands.
 
-What cannot run (root-only commands, package managers, the internet, other nodes, cluster-scoped
-objects, bind mounts) is not rewritten: it is reported as ``cannot-run`` so the step can be marked.
+Tools scenarios take for granted that the lesson images hold (Debian's ``curl`` and ``jq``) are
+mapped as they are, and the report says so, once per line that runs them and nothing else that
+cannot run. What cannot run (root-only commands, package managers, the internet, other nodes,
+cluster-scoped objects, bind mounts) is not rewritten: it is reported as ``cannot-run`` so the step can be marked.
 The rule for ambiguity is the gateway's: when a command cannot be read with confidence it is left
 as it is and reported, never guessed into something else.
 """
@@ -300,6 +302,26 @@ CANNOT_RUN: tuple[tuple[re.Pattern, str], ...] = tuple(
 )
 
 
+# Programs a scenario's machine has and the lesson images hold too (sandbox.images.recipes puts
+# them in the base, so every workspace's console has them): name -> the report's reason.
+TOOLS_IN_IMAGES = {
+    "curl": "curl runs as it is: Debian's curl is in the lesson images (https verifies with Debian's CA "
+            "certificates; only this machine's classroom answers)",
+    "jq": "jq runs as it is: Debian's jq is in the lesson images",
+}
+# run by the learner's shell (not `echo curl`, nor `docker exec web curl`, which runs in a container)
+_TOOL = re.compile(_COMMAND + r"(?:(?:if|then|do|while|until|!)\s+)*(?:(?:timeout\s+\S+|time|watch(?:\s+-\S+)*)\s+)?(?:/usr)?(?:/bin/)?("
+                   + "|".join(TOOLS_IN_IMAGES) + r")(?=\s|$|[;|&)])")
+
+
+def _tools_available(line: str) -> list[Finding]:
+    stripped = line.strip()
+    if not stripped or stripped.startswith("#"):
+        return []
+    names = dict.fromkeys(match.group(1) for match in _TOOL.finditer(line))
+    return [Finding(0, "mapped", TOOLS_IN_IMAGES[name]) for name in names]
+
+
 def _cannot_run(line: str) -> list[Finding]:
     stripped = line.strip()
     if not stripped or stripped.startswith("#"):
@@ -465,7 +487,8 @@ def rewrite_script(text: str, env: Environment, *, manifest: bool = False, judge
                 continue
             line = new_line
         if not manifest and judge and number not in contents:
-            found += _cannot_run(line)
+            unrunnable = _cannot_run(line)
+            found += unrunnable or _tools_available(line)
         findings += [dataclasses.replace(f, line=number) for f in found]
         out.append(line)
     return "\n".join(out), findings

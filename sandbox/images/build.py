@@ -2,7 +2,8 @@
 
 What to build is listed in ``sandbox.images.recipes``. Each image folder holds a Dockerfile and its
 context. Host files the build needs (the static busybox, the docker CLI, kubectl) are copied into a
-temporary context, never committed.
+temporary context, never committed; so are the libraries of the dynamically linked ones (jq, curl),
+read from their ELF headers, into the context's ``lib/``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 import docker
 from django.conf import settings
 
-from sandbox.images.recipes import RECIPES, BuildError, ImageRecipe, image_tag
+from sandbox.images.elf import ElfError, library_closure
+from sandbox.images.recipes import LIB_DIRS, RECIPES, BuildError, ImageRecipe, image_tag
 
 IMAGES_DIR = Path(__file__).resolve().parent
 
@@ -31,8 +33,25 @@ def _find_host_file(candidates: tuple[str, ...], name: str) -> Path:
             return path
     raise BuildError(
         f"{name} is needed to build the sandbox images offline and was not found at "
-        f"{', '.join(candidates)}. On Debian: apt-get install busybox-static bash-static jq docker.io"
+        f"{', '.join(candidates)}. On Debian: apt-get install busybox-static bash-static jq curl ca-certificates docker.io"
     )
+
+
+def copy_libraries(recipe: ImageRecipe, context: Path) -> list[str]:
+    """Copy every library the recipe's dynamically linked programs load into ``context/lib/``
+    (the files, not the symlinks: the image gets them under their sonames). Returns the sonames."""
+    sonames: list[str] = []
+    for name in recipe.with_libraries:
+        try:
+            closure = library_closure(context / name, LIB_DIRS)
+        except ElfError as exc:
+            raise BuildError(f"{name} cannot run in the image without every library it loads: {exc}") from exc
+        for soname, path in closure.items():
+            if soname not in sonames:
+                (context / "lib").mkdir(exist_ok=True)
+                shutil.copy2(path, context / "lib" / soname)
+                sonames.append(soname)
+    return sonames
 
 
 def build_order(names: list[str]) -> list[str]:
@@ -63,6 +82,7 @@ def build_image(client: docker.DockerClient, name: str, *, base: str | None = No
             destination = context / target
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(found, destination)
+        copy_libraries(recipe, context)
         buildargs = {"BASE": base or settings.SANDBOX_BASE_IMAGE, "PREFIX": settings.SANDBOX_IMAGE_PREFIX}
         tag = image_tag(name)
         try:

@@ -25,6 +25,9 @@ class ImageRecipe:
     # host files copied into the context: {context name: candidate host paths}
     host_files: dict[str, tuple[str, ...]]
     depends_on: tuple[str, ...] = ()
+    # context names (among host_files) of dynamically linked programs whose every library, read
+    # from their ELF headers, is copied into the context's lib/ (see sandbox.images.elf)
+    with_libraries: tuple[str, ...] = ()
 
 
 def image_tag(name: str) -> str:
@@ -36,26 +39,26 @@ def image_tag(name: str) -> str:
 
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 
-# Imported scenarios (Killercoda, Katacoda) assume bash and jq. bash comes as Debian's bash-static;
-# jq is Debian's, dynamically linked, so it travels with its libraries, glibc and the loader, which
-# the base then holds once for every image built on it (the docker CLI needs glibc too).
+# Imported scenarios (Killercoda, Katacoda) assume bash, jq and curl. bash comes as Debian's
+# bash-static; jq and curl are Debian's, dynamically linked, so each travels with the libraries its
+# ELF headers name (curl: libcurl and about thirty more), glibc and the loader, which the base then
+# holds once for every image built on it (the docker CLI needs glibc too). Libraries are looked
+# for where Debian's loader looks by default.
 LIB_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu")
-
-
-def _in_lib_dirs(name: str) -> tuple[str, ...]:
-    return tuple(f"{folder}/{name}" for folder in LIB_DIRS)
-
 
 BASE_FILES = {
     "busybox": BUSYBOX_CANDIDATES,
     "bash": ("/bin/bash-static", "/usr/bin/bash-static"),
     "jq": ("/usr/bin/jq",),
-    "lib/libjq.so.1": _in_lib_dirs("libjq.so.1"),
-    "lib/libonig.so.5": _in_lib_dirs("libonig.so.5"),
-    "lib/libm.so.6": _in_lib_dirs("libm.so.6"),
-    "lib/libc.so.6": _in_lib_dirs("libc.so.6"),
+    "curl": ("/usr/bin/curl",),
     "ld-linux-x86-64.so.2": ("/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"),
+    # Debian's CA bundle, where Debian's curl looks for it: public certificates, nothing secret.
+    # Sandboxes have no internet, but https to a host that has a public certificate (a self-hoster
+    # with a network, a mirror) then verifies as it does elsewhere, and without it every https
+    # URL fails with a certificate-file error that says nothing about the real cause.
+    "ca-certificates.crt": ("/etc/ssl/certs/ca-certificates.crt",),
 }
+BASE_PROGRAMS_WITH_LIBRARIES = ("jq", "curl")
 
 # The docker workspace's sandbox image carries the docker CLI. Debian's docker.io client is
 # dynamically linked against glibc only, which the base image holds.
@@ -89,7 +92,7 @@ KUBECTL_CANDIDATES: tuple[str, ...] = tuple(
 RECIPES: dict[str, ImageRecipe] = {
     recipe.name: recipe
     for recipe in (
-        ImageRecipe("base", BASE_FILES),
+        ImageRecipe("base", BASE_FILES, with_libraries=BASE_PROGRAMS_WITH_LIBRARIES),
         ImageRecipe("docker", DOCKER_CLI_FILES, depends_on=("base",)),
         ImageRecipe("lesson-busybox", {"busybox": BUSYBOX_CANDIDATES}),
         ImageRecipe("lesson-hello", {}, depends_on=("lesson-busybox",)),

@@ -100,7 +100,7 @@ def test_exec_becomes_run_blocks_and_details_become_hints_and_solution(docker_le
     assert meta2["hints"] == ["`docker ps`"]
     assert "```copy\ndocker run -d --name other -p 127.0.0.1:8081:8080 127.0.0.1:5000/library/busybox httpd -f -p 8080\n```" in body2
     assert "**Ctrl**+**C**" in body2 and "<br>" not in body2
-    assert "Open the page (port 8080 in the sandbox; no web preview here yet)" in body2
+    assert "Open the page (port 8080: open it from **Web preview** above the terminal) to see it." in body2
 
 
 def test_verify_becomes_a_check_that_fails_with_feedback_then_passes_after_the_solution(docker_lesson, tmp_path):
@@ -133,7 +133,7 @@ def test_docker_rewrites_ports_images_and_paths(docker_lesson):
     assert _has(report, "step2/text.md", "rewritten", "tag '1.36' dropped", 10)
     assert _has(report, "step1/verify.sh", "rewritten", "/root -> $HOME", 2)
     assert _has(report, "step3/text.md", "reported", "image nginx is not in the classroom registry", 5)
-    assert _has(report, "step2/text.md", "reported", "web preview link to port 8080", 13)
+    assert _has(report, "step2/text.md", "mapped", "web preview link to port 8080 -> text pointing at the Web preview", 13)
 
 
 def test_what_cannot_run_is_reported_and_the_step_marked(docker_lesson):
@@ -141,7 +141,7 @@ def test_what_cannot_run_is_reported_and_the_step_marked(docker_lesson):
     assert body.startswith("> **Imported:** parts of this step cannot run in the classroom")
     assert "installs packages" in body.split("\n")[0]
     report = _report(docker_lesson)
-    assert _has(report, "step3/text.md", "cannot-run", "apt-get install -y curl", 3)
+    assert _has(report, "step3/text.md", "cannot-run", "apt-get install -y tree", 3)
 
 
 def test_a_verify_without_a_solution_gets_a_failing_solution_and_a_report_line(docker_lesson, tmp_path):
@@ -182,7 +182,7 @@ def test_katacoda_keys_and_the_editor_block_map_to_setup_and_solution(kubernetes
     step, body = _front(kubernetes_lesson / "steps" / "01-apply-a-pod.md")
     assert step["solution"] == "kubectl apply -f $HOME/example/web.yaml\nkubectl wait --for=condition=Ready pod/web --timeout=90s\n"
     assert "kubectl get pod web -o jsonpath='{.status.phase}' | grep -q Running" in step["check"]
-    assert "`~/example/web.yaml` (written for you when the step starts)" in body
+    assert "`~/example/web.yaml` (written for you when the step starts; open it from the **Editor** tab)" in body
     result = _sh(step["setup"], tmp_path, REGISTRY="registry.test:5000")
     assert result.returncode == 0, result.stderr
     pod = yaml.safe_load((tmp_path / "example" / "web.yaml").read_text())
@@ -204,10 +204,12 @@ def test_katacoda_annotations_are_mapped_or_reported(kubernetes_lesson):
     report = _report(kubernetes_lesson)
     assert _has(report, "step1.md", "reported", "`web.yaml`{{open}}", 17)
     assert _has(report, "step1.md", "reported", "{{exec T2}}", 21)
-    assert _has(report, "step1.md", "reported", "web preview address of port 80", 27)
+    assert _has(report, "step1.md", "mapped", "web preview address of port 80 -> text pointing at the Web preview, which lists the port once a Service", 27)
+    assert "See the service at port 80 (open it from **Web preview** above the terminal) once it runs." in body
     assert _has(report, "step1.md", "rewritten", "`-n demo` removed", 19)
     assert _has(report, "step1.md", "cannot-run", "kubectl get nodes", 25)
     assert _has(report, "step1.md", "mapped", "editor block for web.yaml", 3)
+    assert "`~/example/web.yaml` (written for you when the step starts; open it from the **Editor** tab):" in body
     assert _has(report, "index.json", "reported", "code step1-foreground.sh")
     assert _has(report, "index.json", "reported", "assets for client")
     assert _has(report, "index.json", "reported", "credits 'Someone Else'")
@@ -391,6 +393,38 @@ def test_what_can_run_is_not_named(command):
     assert [f for f in findings if f.kind == "cannot-run"] == []
 
 
+@pytest.mark.parametrize(
+    ("command", "tools"),
+    [
+        ("curl -sS http://127.0.0.1:5000/v2/_catalog | jq -r '.repositories[]'", ["curl", "jq"]),
+        ("while ! curl -sf http://web:8080/; do sleep 1; done", ["curl"]),
+        ("status=$(timeout 5 curl -s -o /dev/null -w '%{http_code}' localhost:8080)", ["curl"]),
+        ("echo curl is handy", []),
+        ("docker exec web curl -s localhost", []),  # runs in the container, whose image decides
+        ("kubectl exec web -- curl -s localhost", []),
+    ],
+)
+def test_curl_and_jq_are_mapped_as_in_the_lesson_images(command, tools):
+    env = KUBERNETES if "kubectl" in command else DOCKER
+    rewritten, findings = rewrite_script(command, env)
+    assert rewritten == command
+    assert [f.reason.split()[0] for f in findings if f.kind == "mapped"] == tools
+    assert [f for f in findings if f.kind == "cannot-run"] == []
+
+
+def test_curl_of_the_internet_is_named_as_unrunnable_and_not_as_available():
+    _, findings = rewrite_script("curl -fsSL https://get.docker.com | sh", DOCKER)
+    assert [f.kind for f in findings] == ["cannot-run"]
+
+
+def test_the_fixtures_curl_and_jq_are_reported_as_mapped(docker_lesson):
+    report = _report(docker_lesson)
+    assert _has(report, "step3/verify.sh", "mapped", "curl runs as it is: Debian's curl is in the lesson images", 3)
+    assert _has(report, "step3/verify.sh", "mapped", "jq runs as it is", 3)
+    assert _has(report, "step2/verify.sh", "mapped", "jq runs as it is", 3)
+    assert not _has(report, "step3/text.md", "mapped", "curl runs as it is")
+
+
 def test_workloads_get_the_restricted_security_context_and_cluster_objects_are_named():
     manifest = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: x}\nspec:\n  template:\n    spec:\n      containers:\n      - {name: web, image: nginx}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n"
     rewritten, findings = rewrite_manifests(manifest, KUBERNETES)
@@ -463,7 +497,7 @@ def test_editor_blocks_write_replace_append_and_prepend(target, expected, tmp_pa
     (tmp_path / "notes.txt").write_text("old\n")
     assert _sh("\n".join(converted.setup), tmp_path).returncode == 0
     assert (tmp_path / "notes.txt").read_text() == expected
-    assert "`~/notes.txt` (written for you when the step starts)" in converted.body
+    assert "`~/notes.txt` (written for you when the step starts; open it from the **Editor** tab)" in converted.body
 
 
 def test_an_editor_block_at_a_marker_is_written_whole_and_reported(tmp_path):
@@ -477,6 +511,18 @@ def test_katacoda_placeholders_and_other_html_are_reported():
     reasons = [f.reason for f in converted.findings if f.kind == "reported"]
     assert any("[[HOST_IP]] is a Katacoda placeholder" in r for r in reasons)
     assert any("raw HTML <div>" in r for r in reasons)
+
+
+def test_a_port_link_in_a_plain_lesson_names_the_port_and_is_reported(tmp_path):
+    scenario = tmp_path / "plain-web"
+    scenario.mkdir()
+    (scenario / "index.json").write_text('{"title": "Plain web", "details": {"steps": [{"title": "Look", "text": "step1.md"}]},\n'
+                                         ' "backend": {"imageid": "ubuntu"}}\n')
+    (scenario / "step1.md").write_text("Start `busybox httpd -p 8080`{{exec}}\n\n[See it]({{TRAFFIC_HOST1_8080}})\n")
+    [result] = import_path(scenario, tmp_path / "lessons")
+    _, body = _front(result.folder / "steps" / "01-look.md")
+    assert "See it (port 8080 in the sandbox)" in body and "Web preview" not in body
+    assert _has(_report(result.folder), "step1.md", "reported", "web preview link to port 8080: a plain sandbox has no web preview", 3)
 
 
 def test_a_check_for_a_file_the_learner_cannot_make_marks_the_step(tmp_path):
