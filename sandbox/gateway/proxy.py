@@ -1,6 +1,6 @@
 """The per-learner Docker Engine API proxy: one instance per sandbox socket.
 
-Every request is normalised, matched against the allowlist (``ROUTES``), judged by ``policy`` and
+Every request is normalised, matched against the allowlist (``routes``), judged by ``policy`` and
 ownership checks against the engine (404 for what is not the learner's), and forwarded on a fresh
 engine connection. Streams (logs -f, events, pull/push progress, build output) are relayed as they
 come; attach and exec are relayed byte for byte after the engine switches protocols.
@@ -41,6 +41,7 @@ from .dockerfile import DockerfileError
 from .httpio import HttpError
 from .names import Names
 from .policy import Learner, Limits, PolicyDenied, not_found
+from .routes import ROUTE_TABLE, Route, compile_routes, find_route
 from .state import TagBook
 
 # One gateway process places every learner network (see policy.free_subnet): one lock per event
@@ -63,48 +64,6 @@ BUILD_SPOOL_IN_MEMORY = 8 << 20  # a build context past this goes to a temporary
 PRUNE_CALL_DEADLINE = 15.0  # seconds for one engine call of an emulated prune
 PRUNE_BUDGET = 60.0  # seconds for one emulated prune; what is left stays for the next one
 PRUNE_ROUNDS = 16  # image prune: removing a child can leave its own parent dangling, round after round
-
-
-ROUTES: list[tuple[str, re.Pattern, str]] = [
-    (m, re.compile(p), h)
-    for m, p, h in [
-        ("GET HEAD", r"^/_ping$", "passthrough"),
-        ("GET", r"^/version$", "passthrough"),
-        ("GET", r"^/info$", "info"),
-        ("GET", r"^/containers/json$", "list_owned"),
-        ("POST", r"^/containers/create$", "container_create"),
-        ("POST", r"^/containers/prune$", "prune"),
-        ("GET", r"^/containers/(?P<id>[^/]+)/(json|top|logs|changes|export|stats)$", "container_op"),
-        ("GET HEAD PUT", r"^/containers/(?P<id>[^/]+)/archive$", "container_archive"),
-        ("POST", r"^/containers/(?P<id>[^/]+)/(start|stop|restart|kill|pause|unpause|wait|resize|attach|rename)$",
-         "container_op"),
-        ("POST", r"^/containers/(?P<id>[^/]+)/update$", "container_update"),
-        ("POST", r"^/containers/(?P<id>[^/]+)/exec$", "exec_create"),
-        ("DELETE", r"^/containers/(?P<id>[^/]+)$", "container_op"),
-        ("POST", r"^/exec/(?P<id>[^/]+)/(start|resize)$", "exec_op"),
-        ("GET", r"^/exec/(?P<id>[^/]+)/json$", "exec_op"),
-        ("GET", r"^/images/json$", "images_list"),
-        ("POST", r"^/images/create$", "image_pull"),
-        ("POST", r"^/images/prune$", "prune"),
-        ("GET", r"^/images/(?P<name>.+)/(json|history)$", "image_read"),
-        ("POST", r"^/images/(?P<name>.+)/tag$", "image_tag"),
-        ("POST", r"^/images/(?P<name>.+)/push$", "image_push"),
-        ("DELETE", r"^/images/(?P<name>.+)$", "image_remove"),
-        ("POST", r"^/build$", "build"),
-        ("GET", r"^/networks$", "list_owned"),
-        ("POST", r"^/networks/create$", "network_create"),
-        ("POST", r"^/networks/prune$", "prune"),
-        ("GET DELETE", r"^/networks/(?P<id>[^/]+)$", "network_op"),
-        ("POST", r"^/networks/(?P<id>[^/]+)/(connect|disconnect)$", "network_connect"),
-        ("GET", r"^/volumes$", "list_owned"),
-        ("POST", r"^/volumes/create$", "volume_create"),
-        ("POST", r"^/volumes/prune$", "prune"),
-        ("GET DELETE", r"^/volumes/(?P<id>[^/]+)$", "volume_op"),
-        ("GET", r"^/events$", "events"),
-        # `docker inspect NAME` tries plugins last: "no such object", not a refusal.
-        ("GET", r"^/plugins/(?P<name>.+)/json$", "not_found"),
-    ]
-]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,8 +131,9 @@ def name_conflict_sanitizer(name: str, own_ids: tuple[str, ...] = ()):
 
 
 class Request:
-    def __init__(self, request: httpio.RequestHead, path, pairs, reader, writer, match,
+    def __init__(self, request: httpio.RequestHead, path, pairs, reader, writer, route: Route, match,
                  deadline: float = float("inf"), auth: str | None = None):
+        self.route = route
         self.method = request.method
         self.path = path
         self.pairs = pairs
@@ -297,8 +257,8 @@ class LearnerProxy:
         try:
             path, pairs = policy.normalise_target(request.target)
             req = self._route(request, path, pairs, reader, writer, deadline, auth)
-            log.debug("%s %s -> %s", request.method, request.target, req.handler)
-            return await getattr(self, f"h_{req.handler}")(req)
+            log.debug("%s %s -> %s", request.method, request.target, req.route.name)
+            return await req.route.handler(self, req)
         except PolicyDenied as exc:
             consumed = req.body_consumed if req else framing[0] == "none"
             if not consumed and framing[0] == "length" and framing[1] <= policy.MAX_JSON_BODY:
@@ -310,14 +270,11 @@ class LearnerProxy:
             return keep_alive
 
     def _route(self, request: httpio.RequestHead, path, pairs, reader, writer, deadline, auth) -> Request:
-        method = request.method
-        for methods, pattern, handler in ROUTES:
-            match = pattern.match(path)
-            if match and method in methods.split():
-                req = Request(request, path, pairs, reader, writer, match, deadline, auth)
-                req.handler = handler
-                return req
-        raise PolicyDenied(f"{method} {path} is not allowed through the classroom gateway")
+        found = find_route(ROUTES, request.method, path)
+        if found is None:
+            raise PolicyDenied(f"{request.method} {path} is not allowed through the classroom gateway")
+        route, match = found
+        return Request(request, path, pairs, reader, writer, route, match, deadline, auth)
 
     # -- engine calls -----------------------------------------------------------------------------
     async def _open_engine(self):
@@ -950,6 +907,36 @@ class LearnerProxy:
         info = await self.own_volume(req.match.group("id"))
         return await self.forward(req, path=f"/volumes/{quote(info['Name'])}", transform=self.scrub_answer,
                                   sanitize=self.scrub_errors)
+
+
+# Every handler a route may name (``routes.ROUTE_TABLE``), bound once: an unknown name stops the import.
+HANDLERS = {
+    "not_found": LearnerProxy.h_not_found,
+    "passthrough": LearnerProxy.h_passthrough,
+    "info": LearnerProxy.h_info,
+    "list_owned": LearnerProxy.h_list_owned,
+    "prune": LearnerProxy.h_prune,
+    "events": LearnerProxy.h_events,
+    "container_create": LearnerProxy.h_container_create,
+    "container_op": LearnerProxy.h_container_op,
+    "container_archive": LearnerProxy.h_container_archive,
+    "container_update": LearnerProxy.h_container_update,
+    "exec_create": LearnerProxy.h_exec_create,
+    "exec_op": LearnerProxy.h_exec_op,
+    "images_list": LearnerProxy.h_images_list,
+    "image_read": LearnerProxy.h_image_read,
+    "image_tag": LearnerProxy.h_image_tag,
+    "image_push": LearnerProxy.h_image_push,
+    "image_pull": LearnerProxy.h_image_pull,
+    "image_remove": LearnerProxy.h_image_remove,
+    "build": LearnerProxy.h_build,
+    "network_create": LearnerProxy.h_network_create,
+    "network_op": LearnerProxy.h_network_op,
+    "network_connect": LearnerProxy.h_network_connect,
+    "volume_create": LearnerProxy.h_volume_create,
+    "volume_op": LearnerProxy.h_volume_op,
+}
+ROUTES = compile_routes(ROUTE_TABLE, HANDLERS)
 
 
 class _Pruner:
