@@ -371,10 +371,8 @@ async def _reconcile_kubernetes(in_scope: Scope, report: Report) -> None:
         backend = services.get_backend("kubernetes")
         live = await sync_to_async(list)(
             Sandbox.objects.filter(workspace="kubernetes", state__in=Sandbox.ENGINE_STATES).values_list("pk", flat=True))
-        reconcile = getattr(backend, "reconcile", None)
-        if reconcile is not None:
-            removed = await reconcile([str(pk) for pk in live], in_scope=in_scope)
-            report.orphans_removed.extend(removed)
+        removed = await backend.reconcile([str(pk) for pk in live], in_scope=in_scope)
+        report.orphans_removed.extend(removed)
     except (BackendError, ImportError, OSError) as exc:
         log.warning("reaper: the Kubernetes cluster could not be reconciled now: %s", exc)
 

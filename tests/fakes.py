@@ -33,6 +33,7 @@ class FakeSandbox:
     screen: bytearray = dataclasses.field(default_factory=bytearray)
     viewers: list[FakeConsole] = dataclasses.field(default_factory=list)
     scripts_run: list[str] = dataclasses.field(default_factory=list)
+    home: bytes = b""  # what ``HomeKeepingBackend`` copies out and in as the home's archive
 
 
 class FakeConsole(ConsoleStream):
@@ -163,3 +164,31 @@ class FakeBackend(SandboxBackend):
         sandbox.state = EngineState.EXITED
         for viewer in list(sandbox.viewers):
             viewer.output.put_nowait(b"")
+
+
+class HomeKeepingBackend(FakeBackend):
+    """A :class:`FakeBackend` that keeps the learner's home on stop (``keeps_home_files``): a
+    sandbox's ``home`` bytes are its archive. ``home_failure`` (a BackendError) makes every copy
+    fail as a tar that ends badly would."""
+
+    keeps_home_files = True
+
+    def __init__(self, home_failure: BackendError | None = None):
+        self.home_failure = home_failure
+
+    def _home_of(self, ref: str) -> FakeSandbox:
+        self._check()
+        sandbox = self._by_ref(ref)
+        if sandbox is None or sandbox.state is not EngineState.RUNNING:
+            raise BackendError("the sandbox is not running")
+        if self.home_failure is not None:
+            raise self.home_failure
+        return sandbox
+
+    async def copy_home_out(self, ref: str, out) -> int:
+        home = self._home_of(ref).home
+        out.write(home)
+        return len(home)
+
+    async def copy_home_in(self, ref: str, archive) -> None:
+        self._home_of(ref).home = archive.read_bytes()

@@ -187,8 +187,7 @@ class SandboxBackend(abc.ABC):
         ``timeout`` seconds is killed and reported with ``timed_out=True``."""
 
     #: Whether the learner's home is kept on stop and put back on the next start (``home_files``).
-    #: A backend that says so implements :meth:`copy_home_out` and :meth:`copy_home_in`, unless
-    #: ``home_files`` has a path of its own for it (the Docker engine's exec streams).
+    #: A backend that says so implements :meth:`copy_home_out` and :meth:`copy_home_in`.
     keeps_home_files: ClassVar[bool] = False
 
     async def copy_home_out(self, ref: str, out) -> int:
@@ -197,7 +196,8 @@ class SandboxBackend(abc.ABC):
         raise NotImplementedError(f"{type(self).__name__} does not keep home files")
 
     async def copy_home_in(self, ref: str, archive) -> None:
-        """Unpack the gzipped tar at path ``archive`` into the sandbox's home."""
+        """Unpack the gzipped tar at path ``archive`` into the sandbox's home.
+        Raises ``BackendError`` when the copy fails."""
         raise NotImplementedError(f"{type(self).__name__} does not keep home files")
 
     async def published_ports(self, sandbox_id: str) -> list[PublishedPort]:

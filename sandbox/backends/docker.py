@@ -16,6 +16,7 @@ import json
 import logging
 import math
 from pathlib import Path
+from typing import BinaryIO
 
 import docker
 import docker.errors
@@ -45,6 +46,7 @@ from .base import (
     SandboxSpec,
     SandboxStuck,
 )
+from . import docker_home
 from .blocking import run_blocking
 from .manifests import sandbox_container_config
 
@@ -88,7 +90,7 @@ def stuck_message(names: list[str]) -> str:
 
 class DockerBackend(SandboxBackend):
     workspaces = ("plain", "docker")
-    # Kept through the engine's own exec streams (sandbox.home_files).
+    # Kept through the engine's own exec streams (docker_home).
     keeps_home_files = True
 
     #: Deadlines (seconds) of engine calls. A kill or removal that takes longer means the container
@@ -327,6 +329,13 @@ class DockerBackend(SandboxBackend):
         if answer.status != 200:
             raise BackendError(f"could not read how the script ended: {answer.message()}")
         return (answer.json() or {}).get("ExitCode")
+
+    # -- home files (sandbox.home_files) ------------------------------------------------------------
+    async def copy_home_out(self, ref: str, out: BinaryIO) -> int:
+        return await docker_home.copy_home_out(self, ref, out)
+
+    async def copy_home_in(self, ref: str, archive: Path) -> None:
+        await docker_home.copy_home_in(self, ref, archive)
 
     async def published_ports(self, sandbox_id: str) -> list[PublishedPort]:
         # Only containers the gateway made for this sandbox (it labels them, and a learner cannot

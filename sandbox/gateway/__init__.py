@@ -1,7 +1,10 @@
 """The Docker workspace gateway: a per-sandbox Docker Engine API endpoint with a classroom policy.
 
 - ``policy``: pure rules (path normalisation, strict JSON, the allowlist, create/build rewriting).
-- ``proxy``: the asyncio HTTP/1.1 proxy of one learner's socket, streams and hijacks included.
+- ``routes``: the allowlist, each route naming the handler that judges it.
+- ``proxy``: the asyncio HTTP/1.1 proxy of one learner's socket: ownership checks and the handlers.
+- ``relay``: bytes relayed once a request is judged: hijacked streams, event lines.
+- ``prune``: a learner's prune, emulated object by object for their objects only.
 - ``server``: opens one listener per docker-workspace sandbox (watching the engine), used by the
   ``run_gateway`` command and, when no gateway process runs, in-process by the Docker backend.
 - ``cleanup``: removes everything a learner made when their sandbox ends.

@@ -1,6 +1,6 @@
 """The per-learner Docker Engine API proxy: one instance per sandbox socket.
 
-Every request is normalised, matched against the allowlist (``ROUTES``), judged by ``policy`` and
+Every request is normalised, matched against the allowlist (``routes``), judged by ``policy`` and
 ownership checks against the engine (404 for what is not the learner's), and forwarded on a fresh
 engine connection. Streams (logs -f, events, pull/push progress, build output) are relayed as they
 come; attach and exec are relayed byte for byte after the engine switches protocols.
@@ -25,22 +25,21 @@ import asyncio
 import base64
 import binascii
 import dataclasses
-import datetime
 import json
 import logging
 import re
 import tempfile
-import time
 import weakref
 from pathlib import Path
 from urllib.parse import quote
 
-from . import httpio, policy
-from . import build, dockerfile
+from . import build, dockerfile, httpio, policy, relay
 from .dockerfile import DockerfileError
 from .httpio import HttpError
 from .names import Names
 from .policy import Learner, Limits, PolicyDenied, not_found
+from .prune import PRUNE_BUDGET, PRUNES, Pruner
+from .routes import ROUTE_TABLE, Route, compile_routes, find_route
 from .state import TagBook
 
 # One gateway process places every learner network (see policy.free_subnet): one lock per event
@@ -60,51 +59,6 @@ _BASE64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 _ENGINE_ID = re.compile(r"(?<![0-9a-f])[0-9a-f]{12,64}(?![0-9a-f])")
 ID_OR_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 BUILD_SPOOL_IN_MEMORY = 8 << 20  # a build context past this goes to a temporary file
-PRUNE_CALL_DEADLINE = 15.0  # seconds for one engine call of an emulated prune
-PRUNE_BUDGET = 60.0  # seconds for one emulated prune; what is left stays for the next one
-PRUNE_ROUNDS = 16  # image prune: removing a child can leave its own parent dangling, round after round
-
-
-ROUTES: list[tuple[str, re.Pattern, str]] = [
-    (m, re.compile(p), h)
-    for m, p, h in [
-        ("GET HEAD", r"^/_ping$", "passthrough"),
-        ("GET", r"^/version$", "passthrough"),
-        ("GET", r"^/info$", "info"),
-        ("GET", r"^/containers/json$", "list_owned"),
-        ("POST", r"^/containers/create$", "container_create"),
-        ("POST", r"^/containers/prune$", "prune"),
-        ("GET", r"^/containers/(?P<id>[^/]+)/(json|top|logs|changes|export|stats)$", "container_op"),
-        ("GET HEAD PUT", r"^/containers/(?P<id>[^/]+)/archive$", "container_archive"),
-        ("POST", r"^/containers/(?P<id>[^/]+)/(start|stop|restart|kill|pause|unpause|wait|resize|attach|rename)$",
-         "container_op"),
-        ("POST", r"^/containers/(?P<id>[^/]+)/update$", "container_update"),
-        ("POST", r"^/containers/(?P<id>[^/]+)/exec$", "exec_create"),
-        ("DELETE", r"^/containers/(?P<id>[^/]+)$", "container_op"),
-        ("POST", r"^/exec/(?P<id>[^/]+)/(start|resize)$", "exec_op"),
-        ("GET", r"^/exec/(?P<id>[^/]+)/json$", "exec_op"),
-        ("GET", r"^/images/json$", "images_list"),
-        ("POST", r"^/images/create$", "image_pull"),
-        ("POST", r"^/images/prune$", "prune"),
-        ("GET", r"^/images/(?P<name>.+)/(json|history)$", "image_read"),
-        ("POST", r"^/images/(?P<name>.+)/tag$", "image_tag"),
-        ("POST", r"^/images/(?P<name>.+)/push$", "image_push"),
-        ("DELETE", r"^/images/(?P<name>.+)$", "image_remove"),
-        ("POST", r"^/build$", "build"),
-        ("GET", r"^/networks$", "list_owned"),
-        ("POST", r"^/networks/create$", "network_create"),
-        ("POST", r"^/networks/prune$", "prune"),
-        ("GET DELETE", r"^/networks/(?P<id>[^/]+)$", "network_op"),
-        ("POST", r"^/networks/(?P<id>[^/]+)/(connect|disconnect)$", "network_connect"),
-        ("GET", r"^/volumes$", "list_owned"),
-        ("POST", r"^/volumes/create$", "volume_create"),
-        ("POST", r"^/volumes/prune$", "prune"),
-        ("GET DELETE", r"^/volumes/(?P<id>[^/]+)$", "volume_op"),
-        ("GET", r"^/events$", "events"),
-        # `docker inspect NAME` tries plugins last: "no such object", not a refusal.
-        ("GET", r"^/plugins/(?P<name>.+)/json$", "not_found"),
-    ]
-]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,8 +126,9 @@ def name_conflict_sanitizer(name: str, own_ids: tuple[str, ...] = ()):
 
 
 class Request:
-    def __init__(self, request: httpio.RequestHead, path, pairs, reader, writer, match,
+    def __init__(self, request: httpio.RequestHead, path, pairs, reader, writer, route: Route, match,
                  deadline: float = float("inf"), auth: str | None = None):
+        self.route = route
         self.method = request.method
         self.path = path
         self.pairs = pairs
@@ -242,7 +197,7 @@ class LearnerProxy:
             if self.lingering < cap:
                 self.lingering += 1
                 try:
-                    await _linger(reader, writer, 1.0)
+                    await relay.linger(reader, writer, 1.0)
                 finally:
                     self.lingering -= 1
             writer.close()
@@ -271,7 +226,7 @@ class LearnerProxy:
         except HttpError as exc:
             self._send(writer, httpio.error_response(exc.status, exc.message, close=True))
             if exc.status == 413:
-                await _linger(reader, writer)
+                await relay.linger(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
         except Exception:  # noqa: BLE001 - one bad request must not take the gateway down
@@ -297,8 +252,8 @@ class LearnerProxy:
         try:
             path, pairs = policy.normalise_target(request.target)
             req = self._route(request, path, pairs, reader, writer, deadline, auth)
-            log.debug("%s %s -> %s", request.method, request.target, req.handler)
-            return await getattr(self, f"h_{req.handler}")(req)
+            log.debug("%s %s -> %s", request.method, request.target, req.route.name)
+            return await req.route.handler(self, req)
         except PolicyDenied as exc:
             consumed = req.body_consumed if req else framing[0] == "none"
             if not consumed and framing[0] == "length" and framing[1] <= policy.MAX_JSON_BODY:
@@ -310,14 +265,11 @@ class LearnerProxy:
             return keep_alive
 
     def _route(self, request: httpio.RequestHead, path, pairs, reader, writer, deadline, auth) -> Request:
-        method = request.method
-        for methods, pattern, handler in ROUTES:
-            match = pattern.match(path)
-            if match and method in methods.split():
-                req = Request(request, path, pairs, reader, writer, match, deadline, auth)
-                req.handler = handler
-                return req
-        raise PolicyDenied(f"{method} {path} is not allowed through the classroom gateway")
+        found = find_route(ROUTES, request.method, path)
+        if found is None:
+            raise PolicyDenied(f"{request.method} {path} is not allowed through the classroom gateway")
+        route, match = found
+        return Request(request, path, pairs, reader, writer, route, match, deadline, auth)
 
     # -- engine calls -----------------------------------------------------------------------------
     async def _open_engine(self):
@@ -355,6 +307,34 @@ class LearnerProxy:
         ``each_line`` rewrites each JSON line of a chunked stream (events) as it passes."""
         path = path if path is not None else req.path
         pairs = req.pairs if pairs is None else pairs
+        sent, streaming = await self._engine_head(req, path, pairs, body, upload, stream_limit)
+        up_reader, up_writer = await self._open_engine()
+        try:
+            up_writer.write(sent)
+            if upload is not None:
+                await _send_upload(up_writer, upload[0])
+            if streaming:
+                await self._stream_body(req, up_writer, stream_limit)
+            await up_writer.drain()
+            head = await httpio.read_response_head(up_reader)
+            status = httpio.status_of(head)
+            log.debug("engine answered %s to %s %s", status, req.method, path)
+            if status == 101:
+                return await self._relay_hijacked(req, head, up_reader, up_writer)
+            framing = httpio.response_framing(head, req.method)
+            if (transform and status == 200) or (sanitize and status >= 400):
+                return await _relay_rewritten(req, head, status, framing, up_reader, transform, sanitize)
+            if each_line and status == 200 and framing[0] == "chunked":
+                await relay.relay_lines(up_reader, req.writer, head, each_line, close=req.close)
+                return not req.close
+            return await _relay_as_is(req, head, framing, up_reader, up_writer)
+        finally:
+            up_writer.close()
+
+    async def _engine_head(self, req: Request, path: str, pairs: list, body, upload,
+                           stream_limit) -> tuple[bytes, bool]:
+        """The request head (and JSON body) the gateway writes to the engine, and whether the
+        learner's body is to be streamed after it. A body the engine is not sent is discarded."""
         qs = f"?{policy.encode_query(pairs)}" if pairs else ""
         headers = [("Host", "docker"), ("User-Agent", USER_AGENT)]
         if req.registry_auth:
@@ -380,66 +360,26 @@ class LearnerProxy:
         else:
             await req.discard_body()
             headers.append(("Content-Length", "0"))
-        up_reader, up_writer = await self._open_engine()
-        try:
-            up_writer.write(httpio.encode_head(f"{req.method} /{policy.API_VERSION}{path}{qs} HTTP/1.1", headers) + payload)
-            if upload is not None:
-                while block := await asyncio.to_thread(upload[0].read, httpio.COPY_CHUNK * 4):
-                    up_writer.write(block)
-                    await up_writer.drain()
-            if streaming:
-                stall = self.connection_limits.stall_timeout
-                relayed = await httpio.relay_body_direct(req.reader, req.writer, up_writer, req.framing, stream_limit,
-                                                         stall=stall)
-                if relayed is None:
-                    relayed = await httpio.copy_body(req.reader, up_writer, req.framing, stream_limit, stall=stall)
-                req.body_consumed = True
-                if relayed.surplus:
-                    req.close = True  # the client pipelined past the body: those bytes are spent
-            await up_writer.drain()
-            head = await httpio.read_response_head(up_reader)
-            status = httpio.status_of(head)
-            log.debug("engine answered %s to %s %s", status, req.method, path)
-            if status == 101:
-                req.writer.write(httpio.encode_head(head.start, head.headers))
-                await req.writer.drain()
-                await _splice(req.reader, req.writer, up_reader, up_writer, stall=self.connection_limits.stall_timeout)
-                return False
-            framing = httpio.response_framing(head, req.method)
-            if (transform and status == 200) or (sanitize and status >= 400):
-                raw = await httpio.read_response_body(up_reader, framing)
-                try:
-                    data = json.loads(raw) if raw.strip() else None
-                except ValueError:
-                    if status == 200:
-                        raise HttpError(502, "the engine sent an answer that is not JSON") from None
-                    data = raw.decode(errors="replace")
-                data = await transform(data) if status == 200 else sanitize(status, data)
-                out = policy.dumps(data)
-                keep = [(k, v) for k, v in head.headers
-                        if k.lower() not in ("content-length", "transfer-encoding", "connection")]
-                req.writer.write(httpio.encode_head(head.start, keep + [("Content-Length", str(len(out)))]) + out)
-                await req.writer.drain()
-                return not req.close
-            if each_line and status == 200 and framing[0] == "chunked":
-                await _relay_lines(up_reader, req.writer, head, each_line, close=req.close)
-                return not req.close
-            keep = [(k, v) for k, v in head.headers if k.lower() != "connection"]
-            if framing[0] == "eof" or req.close:
-                keep.append(("Connection", "close"))
-            req.writer.write(httpio.encode_head(head.start, keep))
-            if framing[0] == "eof":
-                await httpio.copy_to_eof(up_reader, req.writer)
-                return False
-            # Streams and big bodies (docker cp out, export, logs) on the sockets; small JSON as before.
-            direct = framing[0] == "chunked" or framing[1] > httpio.COPY_CHUNK
-            if not direct or await httpio.relay_body_direct(up_reader, up_writer, req.writer, framing,
-                                                            upload=False) is None:
-                await httpio.copy_body(up_reader, req.writer, framing)
-                await req.writer.drain()
-            return not req.close
-        finally:
-            up_writer.close()
+        start = f"{req.method} /{policy.API_VERSION}{path}{qs} HTTP/1.1"
+        return httpio.encode_head(start, headers) + payload, streaming
+
+    async def _stream_body(self, req: Request, up_writer, stream_limit: int) -> None:
+        """The learner's body (an archive PUT) relayed to the engine as it comes, at most ``stream_limit``."""
+        stall = self.connection_limits.stall_timeout
+        relayed = await httpio.relay_body_direct(req.reader, req.writer, up_writer, req.framing, stream_limit,
+                                                 stall=stall)
+        if relayed is None:
+            relayed = await httpio.copy_body(req.reader, up_writer, req.framing, stream_limit, stall=stall)
+        req.body_consumed = True
+        if relayed.surplus:
+            req.close = True  # the client pipelined past the body: those bytes are spent
+
+    async def _relay_hijacked(self, req: Request, head, up_reader, up_writer) -> bool:
+        """Attach and exec after the engine switched protocols: bytes both ways, then the connection ends."""
+        req.writer.write(httpio.encode_head(head.start, head.headers))
+        await req.writer.drain()
+        await relay.splice(req.reader, req.writer, up_reader, up_writer, stall=self.connection_limits.stall_timeout)
+        return False
 
     # -- ownership ----------------------------------------------------------------------------------
     async def own_container(self, ref: str) -> dict:
@@ -613,10 +553,11 @@ class LearnerProxy:
         learner's own objects are listed (owner labels) and removed one by one by id, each call
         with a deadline and all within a budget; the answer has the engine's prune shape, so the
         CLI prints "Deleted ..." and "Total reclaimed space" as usual."""
-        prune, allowed = _PRUNES[req.path.split("/")[1]]
+        prune, allowed = PRUNES[req.path.split("/")[1]]
         filters = json.loads(policy.owner_filters(self.learner, req.query.get("filters"), allowed=allowed))
         await req.discard_body()
-        pruner = _Pruner(self, filters, asyncio.get_running_loop().time() + PRUNE_BUDGET)
+        pruner = Pruner(self.engine, self.learner, self.book, self.names, filters,
+                        asyncio.get_running_loop().time() + PRUNE_BUDGET)
         try:
             answer = await prune(pruner)
         except (TimeoutError, OSError, HttpError):
@@ -952,261 +893,74 @@ class LearnerProxy:
                                   sanitize=self.scrub_errors)
 
 
-class _Pruner:
-    """One emulated prune (``LearnerProxy.h_prune``): the learner's objects, removed one by one.
-
-    ``filters`` is the learner's filters with the owner labels forced in (``policy.owner_filters``).
-    A list the engine does not answer in time raises (the learner is told to try again); a removal
-    that fails or times out is skipped, as the engine's own prune skips what is in use."""
-
-    def __init__(self, proxy: LearnerProxy, filters: dict, until: float):
-        self.proxy = proxy
-        self.until = until
-        self.labels = list(filters.get("label", {}))
-        self.not_labels = list(filters.get("label!", {}))
-        before = list(filters.get("until", {}))
-        if len(before) > 1:
-            raise PolicyDenied("more than one until filter specified", status=400)
-        self.before = _until_time(before[0]) if before else None
-        dangling = list(filters.get("dangling", {}))
-        if any(d.lower() not in ("true", "1", "false", "0") for d in dangling):
-            raise PolicyDenied(f"invalid filter 'dangling={dangling[0]}'", status=400)
-        self.dangling = not dangling or any(d.lower() in ("true", "1") for d in dangling)
-
-    async def call(self, method: str, path: str, query: list | None = None):
-        left = self.until - asyncio.get_running_loop().time()
-        if left <= 0:
-            raise TimeoutError
-        async with asyncio.timeout(min(PRUNE_CALL_DEADLINE, left)):
-            return await self.proxy.engine(method, path, query)
-
-    async def listing(self, path: str, filters: dict) -> list:
-        status, data = await self.call("GET", path, [("filters", json.dumps(filters))] + (
-            [("all", "1")] if path == "/containers/json" else []))
-        if status != 200:
-            raise HttpError(502, f"the engine could not list {path}")
-        if path == "/volumes":
-            data = (data or {}).get("Volumes")
-        return data if isinstance(data, list) else []
-
-    async def remove(self, path: str, query: list | None = None):
-        """The engine's answer to a DELETE, or None when it failed (logged, left for next time)."""
-        try:
-            status, data = await self.call("DELETE", path, query)
-        except (TimeoutError, OSError, HttpError) as exc:
-            log.warning("prune for sandbox %s: %s not removed: %r", self.proxy.learner.sandbox_id, path, exc)
-            return None
-        if status >= 300:
-            log.info("prune for sandbox %s: %s kept (%s): %s", self.proxy.learner.sandbox_id, path, status, data)
-            return None
-        return data if data is not None else True
-
-    def chosen(self, labels: dict | None, created) -> bool:
-        """The learner's ``label!`` and ``until`` filters (the engine's lists do not take them)."""
-        labels = labels or {}
-        for expr in self.not_labels:
-            key, eq, value = expr.partition("=")
-            if key in labels and (not eq or labels[key] == value):
-                return False
-        if self.before is not None:
-            when = _created_time(created)
-            if when is None or when >= self.before:
-                return False
-        return True
-
-    async def containers(self) -> dict:
-        deleted, space = [], 0
-        stopped = await self.listing("/containers/json", {"label": self.labels, "status": ["created", "exited", "dead"]})
-        for container in stopped:
-            if self.chosen(container.get("Labels"), container.get("Created")) and \
-                    await self.remove(f"/containers/{container['Id']}") is not None:
-                deleted.append(container["Id"])
-                space += container.get("SizeRw") or 0
-        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": space}
-
-    async def images(self) -> dict:
-        deleted: list = []
-        space = 0
-        tried: set[str] = set()
-        filters = {"label": self.labels, **({"dangling": ["true"]} if self.dangling else {})}
-        for _ in range(PRUNE_ROUNDS):
-            images = await self.listing("/images/json", filters)
-            used = {c.get("ImageID") for c in await self.listing("/containers/json", {"label": self.proxy.learner.label_filters})}
-            parents = {image.get("ParentId") for image in images}
-            # Children first; a parent becomes dangling once its child is gone (the next round).
-            todo = [image for image in images if image["Id"] not in tried and image["Id"] not in used
-                    and image["Id"] not in parents and self.chosen(image.get("Labels"), image.get("Created"))]
-            if not todo:
-                break
-            for image in todo:
-                tried.add(image["Id"])
-                gone = False
-                # noprune: the engine never walks into parents, which may be a lesson image.
-                for tag in [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]:
-                    answer = await self.remove(f"/images/{quote(tag, safe='/:@')}", [("noprune", "1")])
-                    if answer is not None:
-                        self.proxy.book.discard(tag)
-                        entries = answer if isinstance(answer, list) else []
-                        deleted += entries
-                        gone = gone or any("Deleted" in e for e in entries)
-                if not gone:
-                    answer = await self.remove(f"/images/{image['Id']}", [("noprune", "1")])
-                    entries = answer if isinstance(answer, list) else []
-                    deleted += entries
-                    gone = any("Deleted" in e for e in entries)
-                if gone:
-                    space += image.get("Size") or 0
-        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": space}
-
-    async def networks(self) -> dict:
-        deleted = []
-        for network in await self.listing("/networks", {"label": self.labels}):
-            if not self.chosen(network.get("Labels"), network.get("Created")):
-                continue
-            try:
-                status, info = await self.call("GET", f"/networks/{network['Id']}")
-            except (TimeoutError, OSError, HttpError):
-                continue
-            if status == 200 and not (info or {}).get("Containers") and \
-                    await self.remove(f"/networks/{network['Id']}") is not None:
-                deleted.append(self.proxy.names.learner(network.get("Name") or network["Id"]))
-        return {"NetworksDeleted": deleted or None}
-
-    async def volumes(self) -> dict:
-        deleted = []
-        # API 1.41 (what the gateway speaks): every unused volume, named or anonymous.
-        for volume in await self.listing("/volumes", {"label": self.labels, "dangling": ["true"]}):
-            if self.chosen(volume.get("Labels"), volume.get("CreatedAt")) and \
-                    await self.remove(f"/volumes/{quote(volume['Name'])}") is not None:
-                deleted.append(self.proxy.names.learner(volume["Name"]))
-        return {"VolumesDeleted": deleted or None, "SpaceReclaimed": 0}
+async def _send_upload(up_writer, spooled) -> None:
+    """A spooled body (a rewritten build context) to the engine, read off the event loop."""
+    while block := await asyncio.to_thread(spooled.read, httpio.COPY_CHUNK * 4):
+        up_writer.write(block)
+        await up_writer.drain()
 
 
-# What each prune does, and the filters the engine's prune of that kind takes.
-_PRUNES = {
-    "containers": (_Pruner.containers, {"until", "label", "label!"}),
-    "images": (_Pruner.images, {"dangling", "until", "label", "label!"}),
-    "networks": (_Pruner.networks, {"until", "label", "label!"}),
-    "volumes": (_Pruner.volumes, {"label", "label!", "all"}),
-}
-_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-
-
-def _until_time(value: str) -> float:
-    """The engine's ``until`` filter as a unix time: a Go duration before now, a unix timestamp,
-    or an RFC 3339 date."""
-    if _DURATION.fullmatch(value):
-        return time.time() - sum(float(n) * _UNIT[u] for n, u in _DURATION_PART.findall(value))
-    created = _created_time(value)
-    if created is None:
-        raise PolicyDenied(f"invalid until filter {value!r}", status=400)
-    return created
-
-
-def _created_time(value) -> float | None:
-    if isinstance(value, (int, float)):
-        return float(value)
-    if not isinstance(value, str):
-        return None
+async def _relay_rewritten(req: Request, head, status: int, framing, up_reader, transform, sanitize) -> bool:
+    """A JSON answer read whole and rewritten: ``transform`` on a 200, ``sanitize`` on an error."""
+    raw = await httpio.read_response_body(up_reader, framing)
     try:
-        return float(value)
+        data = json.loads(raw) if raw.strip() else None
     except ValueError:
-        pass
-    try:
-        return datetime.datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        return None
+        if status == 200:
+            raise HttpError(502, "the engine sent an answer that is not JSON") from None
+        data = raw.decode(errors="replace")
+    data = await transform(data) if status == 200 else sanitize(status, data)
+    out = policy.dumps(data)
+    keep = [(k, v) for k, v in head.headers
+            if k.lower() not in ("content-length", "transfer-encoding", "connection")]
+    req.writer.write(httpio.encode_head(head.start, keep + [("Content-Length", str(len(out)))]) + out)
+    await req.writer.drain()
+    return not req.close
 
 
-async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seconds: float = 2.0) -> None:
-    """After refusing an upload mid-stream: stop sending, and swallow what the client is still
-    writing for a moment, so it reads our message instead of dying of a broken pipe."""
-    try:
-        await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-
-        async def swallow():
-            while await reader.read(httpio.COPY_CHUNK):
-                pass
-
-        await asyncio.wait_for(swallow(), seconds)
-    except (asyncio.TimeoutError, ConnectionError, OSError):
-        pass
-
-
-async def _relay_lines(up_reader, writer, head, each_line, *, close: bool) -> None:
-    """Relay a chunked stream of JSON lines (``docker events``), each line rewritten by
-    ``each_line`` (a line that is not JSON passes as it is); one chunk per line, as it comes."""
-    keep = [(k, v) for k, v in head.headers if k.lower() not in ("connection", "content-length")]
-    if close:
+async def _relay_as_is(req: Request, head, framing, up_reader, up_writer) -> bool:
+    """The engine's answer passed on unchanged but for its Connection header."""
+    keep = [(k, v) for k, v in head.headers if k.lower() != "connection"]
+    if framing[0] == "eof" or req.close:
         keep.append(("Connection", "close"))
-    writer.write(httpio.encode_head(head.start, keep))
-    await writer.drain()
-    pending = b""
-    while True:
-        size, _ = await httpio.read_chunk_size(up_reader)
-        if size == 0:
-            break
-        pending += await up_reader.readexactly(size)
-        if await up_reader.readexactly(2) != b"\r\n":
-            raise HttpError(502, "the engine sent a malformed chunk")
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            try:
-                line = policy.dumps(each_line(json.loads(line))) if line.strip() else line
-            except ValueError:
-                pass
-            writer.write(b"%x\r\n%s\n\r\n" % (len(line) + 1, line))
-        await writer.drain()
-    if pending:
-        writer.write(b"%x\r\n%s\r\n" % (len(pending), pending))
-    writer.write(b"0\r\n\r\n")
-    await writer.drain()
+    req.writer.write(httpio.encode_head(head.start, keep))
+    if framing[0] == "eof":
+        await httpio.copy_to_eof(up_reader, req.writer)
+        return False
+    # Streams and big bodies (docker cp out, export, logs) on the sockets; small JSON as before.
+    direct = framing[0] == "chunked" or framing[1] > httpio.COPY_CHUNK
+    if not direct or await httpio.relay_body_direct(up_reader, up_writer, req.writer, framing,
+                                                    upload=False) is None:
+        await httpio.copy_body(up_reader, req.writer, framing)
+        await req.writer.drain()
+    return not req.close
 
 
-async def _splice(client_reader, client_writer, up_reader, up_writer, *, stall: float) -> None:
-    """Relay a hijacked stream both ways until the engine side ends.
-
-    A client that takes no output for ``stall`` seconds (a `docker attach` that was suspended)
-    loses its stream: otherwise the relay stops reading the engine, the engine's buffers for that
-    attach fill, and the container's removal waits behind them."""
-
-    async def client_to_engine():
-        try:
-            while True:
-                chunk = await client_reader.read(httpio.COPY_CHUNK)
-                if not chunk:
-                    break
-                up_writer.write(chunk)
-                await up_writer.drain()
-            if up_writer.can_write_eof():
-                up_writer.write_eof()  # stdin closed: the engine sees EOF, the process may end
-        except (ConnectionError, OSError):
-            pass
-
-    async def engine_to_client():
-        try:
-            while True:
-                chunk = await up_reader.read(httpio.COPY_CHUNK)
-                if not chunk:
-                    break
-                client_writer.write(chunk)
-                await asyncio.wait_for(client_writer.drain(), stall)
-        except (ConnectionError, OSError):
-            pass
-        except asyncio.TimeoutError:
-            log.info("an attached client took no output for %.0f s: its stream is closed", stall)
-            client_writer.transport.abort()
-
-    inbound = asyncio.create_task(client_to_engine())
-    try:
-        await engine_to_client()
-    finally:
-        inbound.cancel()
-        try:
-            await inbound
-        except (asyncio.CancelledError, Exception):  # noqa: BLE001
-            pass
+# Every handler a route may name (``routes.ROUTE_TABLE``), bound once: an unknown name stops the import.
+HANDLERS = {
+    "not_found": LearnerProxy.h_not_found,
+    "passthrough": LearnerProxy.h_passthrough,
+    "info": LearnerProxy.h_info,
+    "list_owned": LearnerProxy.h_list_owned,
+    "prune": LearnerProxy.h_prune,
+    "events": LearnerProxy.h_events,
+    "container_create": LearnerProxy.h_container_create,
+    "container_op": LearnerProxy.h_container_op,
+    "container_archive": LearnerProxy.h_container_archive,
+    "container_update": LearnerProxy.h_container_update,
+    "exec_create": LearnerProxy.h_exec_create,
+    "exec_op": LearnerProxy.h_exec_op,
+    "images_list": LearnerProxy.h_images_list,
+    "image_read": LearnerProxy.h_image_read,
+    "image_tag": LearnerProxy.h_image_tag,
+    "image_push": LearnerProxy.h_image_push,
+    "image_pull": LearnerProxy.h_image_pull,
+    "image_remove": LearnerProxy.h_image_remove,
+    "build": LearnerProxy.h_build,
+    "network_create": LearnerProxy.h_network_create,
+    "network_op": LearnerProxy.h_network_op,
+    "network_connect": LearnerProxy.h_network_connect,
+    "volume_create": LearnerProxy.h_volume_create,
+    "volume_op": LearnerProxy.h_volume_op,
+}
+ROUTES = compile_routes(ROUTE_TABLE, HANDLERS)

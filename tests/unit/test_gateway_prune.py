@@ -1,4 +1,4 @@
-"""A learner's `docker ... prune` through the gateway (sandbox/gateway/proxy.py ``h_prune``).
+"""A learner's `docker ... prune` through the gateway (sandbox/gateway/prune.py).
 
 The real gateway (``LearnerProxy`` on a unix socket) in front of a fake engine that behaves as a
 wedged engine does: every engine-wide ``/prune`` answers "a prune operation is already running"
@@ -17,7 +17,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from sandbox.gateway import policy, proxy
+from sandbox.gateway import policy
+from sandbox.gateway import prune as emulated_prune
 from sandbox.gateway.policy import Learner
 from sandbox.gateway.proxy import LearnerProxy
 
@@ -135,7 +136,7 @@ class FakeEngine:
 
 @pytest.fixture
 def gateway(monkeypatch):
-    monkeypatch.setattr(proxy, "PRUNE_CALL_DEADLINE", 0.5)
+    monkeypatch.setattr(emulated_prune, "PRUNE_CALL_DEADLINE", 0.5)
     folder = Path(tempfile.mkdtemp(prefix="gwprune", dir="/tmp"))
     engine = FakeEngine()
     return folder, engine
