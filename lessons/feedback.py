@@ -35,6 +35,8 @@ def shape(message: str) -> str:
     return PLACEHOLDER_RE.sub("{}", message.strip())
 
 
+# A translation's rules are compiled again at every load of its lesson; the same pairs each time.
+@functools.lru_cache(maxsize=4096)
 def compile_rule(key: str, translation: str) -> tuple[re.Pattern, str]:
     names = PLACEHOLDER_RE.findall(key)
     if len(set(names)) != len(names):
