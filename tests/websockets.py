@@ -4,7 +4,8 @@ user, output read (and acked, as xterm.js acks) until a pattern shows, control m
 one is wanted, the close code waited for, and every socket a test opened closed at its end.
 
 The ``console`` and ``dashboard`` fixtures in tests/conftest.py open sockets through ``Sockets``;
-tests import the readers from here.
+tests import the readers from here. At the end, the same readings of a socket to a site served by
+daphne processes (the websocket-client library).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import asyncio
 import contextlib
 import json
 import re
+import time
 
+import websocket
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
@@ -156,3 +159,38 @@ async def closed_with(socket: WebsocketCommunicator, *codes: int, timeout: float
 def close_message(seen: list[dict]) -> dict | None:
     """The server's last ``close`` message (code, reason, retry) among control messages."""
     return next((message for message in reversed(seen) if message.get("type") == "close"), None)
+
+
+# --- A site served by daphne processes ------------------------------------------------------------
+
+
+def close_code(ws: websocket.WebSocket, timeout: float = 15.0) -> int:
+    """Read (skipping terminal bytes and JSON) until the server closes; its close code."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ws.settimeout(max(0.1, deadline - time.monotonic()))
+        frame = ws.recv_frame()  # raw frames: no automatic reply to a close the server already ended
+        if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
+            return int.from_bytes(frame.data[:2], "big")
+    raise AssertionError("not closed in time")
+
+
+def read_until_frame(ws: websocket.WebSocket, wanted, timeout: float = 30.0) -> None:
+    """Read (acking output as xterm.js does) until ``wanted`` accepts a frame: the bytes of an
+    output frame, or the JSON of a control message. A close fails the test."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ws.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            opcode, data = ws.recv_data(control_frame=True)
+        except websocket.WebSocketTimeoutException:
+            break
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            raise AssertionError(f"the console closed with {int.from_bytes(data[:2], 'big')}")
+        if opcode == websocket.ABNF.OPCODE_BINARY:
+            ws.send(json.dumps({"type": "ack", "bytes": len(data)}))
+            if wanted(data):
+                return
+        elif opcode == websocket.ABNF.OPCODE_TEXT and wanted(json.loads(data)):
+            return
+    raise AssertionError("not seen in time")
