@@ -179,7 +179,8 @@ def test_only_views_and_consumers_speak_http():
 
 def test_tests_take_helpers_from_factories_not_from_a_conftest():
     """Fixtures live in conftest files and reach tests by name; helpers are imported from
-    tests/factories.py or tests/e2e/browser.py. Importing a conftest runs it twice."""
+    tests/factories.py, tests/fakes.py, tests/websockets.py or tests/e2e/browser.py. Importing a
+    conftest runs it twice."""
     importing = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "tests").rglob("*.py")
                        if re.search(r"^\s*from tests(\.\w+)*\.conftest import|^\s*from \.conftest import|import \*",
                                     path.read_text(encoding="utf-8"), re.M))
