@@ -18,6 +18,7 @@ shell expansion as ``{}``), so ``check_lessons`` can list the ones a translation
 
 from __future__ import annotations
 
+import functools
 import re
 
 PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -34,6 +35,8 @@ def shape(message: str) -> str:
     return PLACEHOLDER_RE.sub("{}", message.strip())
 
 
+# A translation's rules are compiled again at every load of its lesson; the same pairs each time.
+@functools.lru_cache(maxsize=4096)
 def compile_rule(key: str, translation: str) -> tuple[re.Pattern, str]:
     names = PLACEHOLDER_RE.findall(key)
     if len(set(names)) != len(names):
@@ -127,6 +130,12 @@ def _double_quoted(script: str, i: int) -> tuple[str, int]:
 def check_messages(script: str) -> list[str]:
     """The messages a check prints with ``echo "..."`` or ``echo '...'``, shell expansions as
     ``{}``; strings written to files or pipes, and strings of expansions only, are left out."""
+    return list(_check_messages(script))
+
+
+# Every translation of a step reads its check's messages again, at every load of the lesson.
+@functools.lru_cache(maxsize=1024)
+def _check_messages(script: str) -> tuple[str, ...]:
     messages: list[str] = []
     for match in _ECHO_RE.finditer(script):
         i = match.end()
@@ -142,4 +151,4 @@ def check_messages(script: str) -> list[str]:
             continue
         if re.search(r"[^\W\d_]", text.replace("{}", "")) and text.strip() not in messages:
             messages.append(text.strip())
-    return messages
+    return tuple(messages)

@@ -10,10 +10,10 @@ import uuid
 
 import docker
 import pytest
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from tests.factories import make_user
+from tests.websockets import Sockets, console_path, dashboard_path
 
 # The classroom fixtures (instructors, a classroom, a learner's sandbox) for every folder's tests.
 pytest_plugins = ["tests.classroom_fixtures"]
@@ -160,39 +160,32 @@ def labelled_leftovers(docker_client):
 
 
 @pytest.fixture
-def session_cookie_for(db):
-    """Log a user in through Django's session machinery; returns the Cookie header value."""
-    from django.test import Client
-
-    def make(user) -> str:
-        client = Client()
-        client.force_login(user)
-        return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
-
-    return make
+async def site_socket(db):
+    """Open a websocket to a path of the site through the real ASGI app (origin validator, auth,
+    session): ``await site_socket(path, user)``, not yet connected; all closed when the test ends."""
+    sockets = Sockets()
+    yield sockets.open
+    await sockets.close_all()
 
 
 @pytest.fixture
-def console(session_cookie_for):
-    """Open a console websocket through the real ASGI app (origin validator, auth, session)."""
-    from channels.testing import WebsocketCommunicator
+def console(site_socket):
+    """Open a sandbox's console websocket: ``await console(sandbox_id, user)``."""
 
-    from tutorial.asgi import application
+    async def open_console(sandbox_id, user=None, **options):
+        return await site_socket(console_path(sandbox_id), user, **options)
 
-    opened: list[WebsocketCommunicator] = []
+    return open_console
 
-    async def open_console(sandbox_id, user=None, *, origin: str | None = "http://127.0.0.1:8000"):
-        headers = [(b"host", b"127.0.0.1:8000")]
-        if origin is not None:
-            headers.append((b"origin", origin.encode()))
-        if user is not None:
-            cookie = await sync_to_async(session_cookie_for)(user)
-            headers.append((b"cookie", cookie.encode()))
-        communicator = WebsocketCommunicator(application, f"/ws/sandboxes/{sandbox_id}/console/", headers=headers)
-        opened.append(communicator)
-        return communicator
 
-    yield open_console
+@pytest.fixture
+def dashboard(site_socket):
+    """Open a classroom's live dashboard websocket: ``await dashboard(classroom_id, user)``."""
+
+    async def open_dashboard(classroom_id, user=None, **options):
+        return await site_socket(dashboard_path(classroom_id), user, **options)
+
+    return open_dashboard
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 
 import pytest
@@ -33,42 +32,17 @@ def only(*sandboxes):
     return ids.__contains__
 
 
-async def texts_until(communicator, predicate, timeout: float = 20.0) -> list[dict]:
-    """Control messages up to and including the first one ``predicate`` accepts (bytes acked)."""
-    import json
-
-    seen = []
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        remaining = deadline - asyncio.get_running_loop().time()
-        if remaining <= 0:
-            raise AssertionError(f"no matching control message; saw {seen}")
-        message = await communicator.receive_output(remaining)
-        if message["type"] == "websocket.close":
-            raise AssertionError(f"closed with {message.get('code')}; saw {seen}")
-        if message.get("bytes"):
-            await communicator.send_to(text_data=json.dumps({"type": "ack", "bytes": len(message["bytes"])}))
-        elif message.get("text"):
-            seen.append(json.loads(message["text"]))
-            if predicate(seen[-1]):
-                return seen
-
-
 @pytest.fixture
-def cleanup(labelled_leftovers):
-    """Collects sandboxes a test made; at the end destroys them and asserts nothing is left."""
+async def cleanup(labelled_leftovers):
+    """Collects sandboxes a test made; at the end destroys them and asserts nothing is left.
+    It ends in the test's own event loop, where the background work the test started runs."""
     made: list = []
     yield made
-    from asgiref.sync import async_to_sync
-
-    async def finish():
-        await tasks.wait_for_background()
-        for sandbox in made:
-            sandbox_id = str(getattr(sandbox, "id", sandbox))
-            await services.get_backend("plain").destroy(sandbox_id)
-            home_files.drop(sandbox_id)
-
-    async_to_sync(finish)()
-    async_to_sync(pool.drain)({})
+    await tasks.wait_for_background()
+    for sandbox in made:
+        sandbox_id = str(getattr(sandbox, "id", sandbox))
+        await services.get_backend("plain").destroy(sandbox_id)
+        home_files.drop(sandbox_id)
+    await pool.drain({})
     for sandbox in made:
         assert labelled_leftovers(getattr(sandbox, "id", sandbox)) == []

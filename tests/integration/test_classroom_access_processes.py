@@ -11,12 +11,12 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 
 import pytest
 import websocket
 
 from tests.daphne_process import private_redis, running_daphne
+from tests.websockets import close_code
 
 from .classroom_services import IN_CI, REPO
 
@@ -84,17 +84,6 @@ def manage(env: dict, *args: str) -> str:
     result = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return result.stdout
-
-
-def close_code(ws: websocket.WebSocket, timeout: float = 15.0) -> int:
-    """Read (skipping terminal bytes and JSON) until the server closes; its close code."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ws.settimeout(max(0.1, deadline - time.monotonic()))
-        frame = ws.recv_frame()  # raw frames: no automatic reply to a close the server already ended
-        if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
-            return int.from_bytes(frame.data[:2], "big")
-    raise AssertionError("not closed in time")
 
 
 def test_removal_and_revocation_in_another_process_close_the_open_sockets(site_env, tmp_path):

@@ -5,8 +5,6 @@ instructor revoked or the class ended, it is closed with 4403. The learner's own
 
 from __future__ import annotations
 
-import asyncio
-import json
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -18,34 +16,22 @@ from classroom import consoles as classroom_consoles
 from classroom import roster as classroom_roster
 from classroom.models import Membership
 from sandbox import protocol
-from tests.integration.test_console import connect, expect_close, read_until
+from tests.websockets import closed_with, connect_console, read_until, texts_until
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 
 
 async def notice_containing(ws, text: str, timeout: float = 10.0) -> dict:
     """Read (acking output as xterm.js does) until a notice containing ``text`` arrives."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        remaining = deadline - asyncio.get_running_loop().time()
-        if remaining <= 0:
-            raise AssertionError(f"no notice with {text!r}")
-        message = await ws.receive_output(remaining)
-        if message["type"] == "websocket.close":
-            raise AssertionError(f"closed ({message.get('code')}) before a notice with {text!r}")
-        if message.get("bytes"):
-            await ws.send_to(text_data=json.dumps({"type": "ack", "bytes": len(message["bytes"])}))
-        elif message.get("text"):
-            event = json.loads(message["text"])
-            if event.get("type") == "notice" and text in event["message"]:
-                return event
+    seen = await texts_until(ws, lambda event: event.get("type") == "notice" and text in event["message"], timeout)
+    return seen[-1]
 
 
 async def in_control(console, classroom, sandbox, learner, instructor):
     """The instructor has taken control; their console types into the learner's shell."""
     await classroom_consoles.take_control(classroom, sandbox, instructor)
     await notice_containing(learner, "has taken control")
-    controller = await connect(console, sandbox, instructor)
+    controller = await connect_console(console, sandbox, instructor)
     await controller.send_to(bytes_data=b"echo teacher-$((8*8))\r")
     await read_until(learner, rb"teacher-64")
     return controller
@@ -62,7 +48,7 @@ async def typing_does_not_reach(controller, learner, n: int) -> None:
 async def test_giving_control_back_stops_the_open_console_typing_but_it_still_watches(
     console, classroom, learners_sandbox, owner, instructor
 ):
-    learner = await connect(console, learners_sandbox, owner)
+    learner = await connect_console(console, learners_sandbox, owner)
     await read_until(learner, rb"\$ ")
     controller = await in_control(console, classroom, learners_sandbox, learner, instructor)
 
@@ -91,10 +77,10 @@ def _revoke_instructor(classroom, owner):
 async def test_a_change_that_ends_access_closes_the_open_console_at_once(
     console, classroom, learners_sandbox, owner, classmate, instructor, change
 ):
-    learner = await connect(console, learners_sandbox, owner)
+    learner = await connect_console(console, learners_sandbox, owner)
     await read_until(learner, rb"\$ ")
     controller = await in_control(console, classroom, learners_sandbox, learner, instructor)
-    watcher = await connect(console, learners_sandbox, instructor)  # a second tab, read-only
+    watcher = await connect_console(console, learners_sandbox, instructor)  # a second tab, read-only
 
     # A change that does not concern this sandbox leaves both open and in control.
     await sync_to_async(_remove_learner)(classroom, classmate)
@@ -103,27 +89,27 @@ async def test_a_change_that_ends_access_closes_the_open_console_at_once(
     await read_until(watcher, rb"still-9")
 
     await sync_to_async(change)(classroom, owner)
-    await expect_close(controller, protocol.CLOSE_NOT_YOURS)
-    await expect_close(watcher, protocol.CLOSE_NOT_YOURS)
+    await closed_with(controller, protocol.CLOSE_NOT_YOURS)
+    await closed_with(watcher, protocol.CLOSE_NOT_YOURS)
     # The learner's own console goes on; a new instructor console is refused.
     await learner.send_to(bytes_data=b"echo mine-$((6*6))\r")
     await read_until(learner, rb"mine-36")
     again = await console(learners_sandbox.id, instructor)
     await again.connect()
-    await expect_close(again, protocol.CLOSE_NOT_YOURS)
+    await closed_with(again, protocol.CLOSE_NOT_YOURS)
     await learner.disconnect()
 
 
 async def test_ending_the_class_closes_the_instructors_console_before_the_sandboxes_stop(
     console, classroom, learners_sandbox, owner, instructor
 ):
-    learner = await connect(console, learners_sandbox, owner)
+    learner = await connect_console(console, learners_sandbox, owner)
     await read_until(learner, rb"\$ ")
     controller = await in_control(console, classroom, learners_sandbox, learner, instructor)
-    watcher = await connect(console, learners_sandbox, instructor)
+    watcher = await connect_console(console, learners_sandbox, instructor)
 
     assert await classroom_actions.stop_all(classroom) == 1
-    await expect_close(controller, protocol.CLOSE_NOT_YOURS)
-    await expect_close(watcher, protocol.CLOSE_NOT_YOURS)
+    await closed_with(controller, protocol.CLOSE_NOT_YOURS)
+    await closed_with(watcher, protocol.CLOSE_NOT_YOURS)
     await notice_containing(learner, "The class has ended")
-    await expect_close(learner, 1000)
+    await closed_with(learner, 1000)

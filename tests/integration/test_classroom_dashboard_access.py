@@ -10,7 +10,6 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Group
 from django.test import Client
 
@@ -18,22 +17,11 @@ from classroom import actions, roster
 from classroom.models import INSTRUCTORS_GROUP, Membership
 from sandbox import protocol
 from tests.factories import LESSON
+from tests.websockets import closed_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 OTHER_LESSON = "big-picture"
-
-
-@pytest.fixture
-def dashboard(session_cookie_for):
-    from tutorial.asgi import application
-
-    async def open_dashboard(classroom_id, user):
-        cookie = await sync_to_async(session_cookie_for)(user)
-        headers = [(b"host", b"127.0.0.1:8000"), (b"origin", b"http://127.0.0.1:8000"), (b"cookie", cookie.encode())]
-        return WebsocketCommunicator(application, f"/ws/classrooms/{classroom_id}/dashboard/", headers=headers)
-
-    return open_dashboard
 
 
 async def _open(dashboard, classroom_id, user):
@@ -42,17 +30,6 @@ async def _open(dashboard, classroom_id, user):
     assert connected
     assert json.loads(await ws.receive_from(timeout=5)) == {"kind": "hello", "classroom": classroom_id}
     return ws
-
-
-async def _closed_with(ws, *codes: int, timeout: float = 5) -> list[dict]:
-    """Read until the socket closes; assert the code; return the JSON messages seen before."""
-    seen = []
-    while True:
-        message = await ws.receive_output(timeout)
-        if message["type"] == "websocket.close":
-            assert message.get("code") in codes, (message, seen)
-            return seen
-        seen.append(json.loads(message["text"]))
 
 
 def _get_as(user, url):
@@ -82,11 +59,11 @@ def _deactivate(user):
 async def test_revoking_the_instructor_closes_their_open_dashboard(dashboard, classroom, instructor, revoke):
     ws = await _open(dashboard, classroom.pk, instructor)
     await sync_to_async(revoke)(instructor)
-    await _closed_with(ws, protocol.CLOSE_NOT_YOURS)
+    await closed_with(ws, protocol.CLOSE_NOT_YOURS)
     # And a new one is refused (a deactivated user's session no longer signs them in).
     again = await dashboard(classroom.pk, instructor)
     await again.connect()
-    await _closed_with(again, protocol.CLOSE_NOT_YOURS, protocol.CLOSE_NOT_SIGNED_IN)
+    await closed_with(again, protocol.CLOSE_NOT_YOURS, protocol.CLOSE_NOT_SIGNED_IN)
 
 
 async def test_a_superuser_no_longer_superuser_loses_the_dashboard(dashboard):
@@ -99,17 +76,17 @@ async def test_a_superuser_no_longer_superuser_loses_the_dashboard(dashboard):
     ws = await _open(dashboard, room.pk, chief)
     chief.is_superuser = False
     await chief.asave()
-    await _closed_with(ws, protocol.CLOSE_NOT_YOURS)
+    await closed_with(ws, protocol.CLOSE_NOT_YOURS)
 
 
 async def test_ending_the_class_closes_the_dashboard_and_keeps_the_results(dashboard, classroom, instructor):
     ws = await _open(dashboard, classroom.pk, instructor)
     assert await actions.stop_all(classroom) == 0
-    seen = await _closed_with(ws, protocol.CLOSE_NOT_RUNNING)
+    seen = await closed_with(ws, protocol.CLOSE_NOT_RUNNING)
     assert {"kind": "ended", "classroom": classroom.pk} in seen
     again = await dashboard(classroom.pk, instructor)
     await again.connect()
-    await _closed_with(again, protocol.CLOSE_NOT_RUNNING)
+    await closed_with(again, protocol.CLOSE_NOT_RUNNING)
     # The results stay for the instructor.
     page = await sync_to_async(_get_as)(instructor, f"/classrooms/{classroom.pk}/")
     assert page.status_code == 200 and "This class ended" in page.content.decode()
@@ -118,7 +95,7 @@ async def test_ending_the_class_closes_the_dashboard_and_keeps_the_results(dashb
 async def test_deleting_the_classroom_closes_its_dashboard(dashboard, classroom, instructor):
     ws = await _open(dashboard, classroom.pk, instructor)
     await classroom.adelete()
-    await _closed_with(ws, protocol.CLOSE_NOT_YOURS)
+    await closed_with(ws, protocol.CLOSE_NOT_YOURS)
 
 
 async def test_removing_a_learner_or_unassigning_a_lesson_refreshes_the_roster_and_stays_open(
@@ -141,6 +118,6 @@ async def test_another_instructors_revocation_leaves_this_dashboard_alone(
     mine = await _open(dashboard, classroom.pk, instructor)
     theirs = await _open(dashboard, other_classroom.pk, other_instructor)
     await sync_to_async(_revoke_with_the_command)(other_instructor)
-    await _closed_with(theirs, protocol.CLOSE_NOT_YOURS)
+    await closed_with(theirs, protocol.CLOSE_NOT_YOURS)
     assert await mine.receive_nothing(timeout=0.3)
     await mine.disconnect()

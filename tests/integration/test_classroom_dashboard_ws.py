@@ -8,7 +8,6 @@ import time
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.db import connection
 from django.test import AsyncClient
 from django.test.utils import CaptureQueriesContext
@@ -22,24 +21,6 @@ from tests.factories import LESSON
 pytestmark = pytest.mark.django_db(transaction=True)
 
 QUIZ_LESSON = "big-picture"
-
-
-@pytest.fixture
-def dashboard(session_cookie_for):
-    from tutorial.asgi import application
-
-    opened: list[WebsocketCommunicator] = []
-
-    async def open_dashboard(classroom_id, user=None):
-        headers = [(b"host", b"127.0.0.1:8000"), (b"origin", b"http://127.0.0.1:8000")]
-        if user is not None:
-            cookie = await sync_to_async(session_cookie_for)(user)
-            headers.append((b"cookie", cookie.encode()))
-        communicator = WebsocketCommunicator(application, f"/ws/classrooms/{classroom_id}/dashboard/", headers=headers)
-        opened.append(communicator)
-        return communicator
-
-    yield open_dashboard
 
 
 async def _connected(dashboard, classroom_id, user):

@@ -12,7 +12,7 @@ from classroom import actions as classroom_actions
 from classroom import consoles as classroom_consoles
 from sandbox import protocol
 from sandbox.models import Sandbox
-from tests.integration.test_console import connect, expect_close, next_text, read_until
+from tests.websockets import closed_with, connect_console, next_text, read_until
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 
@@ -20,9 +20,9 @@ pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 async def test_instructor_watches_read_only_then_takes_control_with_a_notice(
     console, classroom, learners_sandbox, owner, instructor
 ):
-    learner = await connect(console, learners_sandbox, owner)
+    learner = await connect_console(console, learners_sandbox, owner)
     await read_until(learner, rb"\$ ")
-    watcher = await connect(console, learners_sandbox, instructor)
+    watcher = await connect_console(console, learners_sandbox, instructor)
 
     await learner.send_to(bytes_data=b"echo learner-$((6*7))\r")
     assert b"learner-42" in await read_until(watcher, rb"learner-42")  # watched live
@@ -39,7 +39,7 @@ async def test_instructor_watches_read_only_then_takes_control_with_a_notice(
     await classroom_consoles.take_control(room, learners_sandbox, instructor)
     notice = await next_text(learner)
     assert notice["type"] == "notice" and "has taken control" in notice["message"]
-    controller = await connect(console, learners_sandbox, instructor)
+    controller = await connect_console(console, learners_sandbox, instructor)
     await controller.send_to(bytes_data=b"echo teacher-$((8*8))\r")
     assert b"teacher-64" in await read_until(learner, rb"teacher-64")
 
@@ -54,15 +54,15 @@ async def test_nobody_else_may_watch(console, classroom, other_classroom, learne
     ws = await console(learners_sandbox.id, request.getfixturevalue(who))
     connected, _ = await ws.connect()
     assert connected
-    await expect_close(ws, protocol.CLOSE_NOT_YOURS)
+    await closed_with(ws, protocol.CLOSE_NOT_YOURS)
 
 
 async def test_instructor_stops_a_learners_sandbox_and_the_console_hears_it(console, classroom, learners_sandbox, owner):
-    learner = await connect(console, learners_sandbox, owner)
+    learner = await connect_console(console, learners_sandbox, owner)
     await read_until(learner, rb"\$ ")
     await classroom_actions.stop_learner_sandbox(learners_sandbox)
     messages = [await next_text(learner) for _ in range(2)]
     assert messages[0]["type"] == "notice" and "stopped this sandbox" in messages[0]["message"]
     assert messages[1]["type"] == "state" and messages[1]["state"] in ("stopping", "stopped")
-    await expect_close(learner, 1000)
+    await closed_with(learner, 1000)
     assert (await Sandbox.objects.aget(pk=learners_sandbox.pk)).state != Sandbox.State.RUNNING

@@ -4,49 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 
 import pytest
 
 from sandbox import events, services
 from sandbox.models import Sandbox
+from tests.websockets import closed_with, connect_console, next_text, read_until
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
-
-
-async def read_until(communicator, pattern: bytes, timeout: float = 10.0) -> bytes:
-    """Collect binary output (acking it as xterm.js would) until ``pattern`` matches."""
-    seen = b""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not re.search(pattern, seen):
-        remaining = deadline - asyncio.get_running_loop().time()
-        if remaining <= 0:
-            raise AssertionError(f"{pattern!r} not seen; got {seen[-500:]!r}")
-        message = await communicator.receive_output(remaining)
-        if message["type"] == "websocket.close":
-            raise AssertionError(f"closed ({message.get('code')}) before {pattern!r}; got {seen[-500:]!r}")
-        if message.get("bytes"):
-            seen += message["bytes"]
-            await communicator.send_to(text_data=json.dumps({"type": "ack", "bytes": len(message["bytes"])}))
-    return seen
-
-
-async def next_text(communicator, timeout: float = 10.0) -> dict:
-    while True:
-        message = await communicator.receive_output(timeout)
-        if message["type"] == "websocket.close":
-            raise AssertionError(f"closed with {message.get('code')} while waiting for a control message")
-        if message.get("text"):
-            return json.loads(message["text"])
-
-
-async def expect_close(communicator, code: int, timeout: float = 10.0) -> None:
-    while True:
-        message = await communicator.receive_output(timeout)
-        if message["type"] == "websocket.close":
-            assert message.get("code") == code
-            return
 
 
 @pytest.fixture
@@ -63,18 +29,8 @@ async def running_sandbox(owner, base_image, labelled_leftovers):
     assert labelled_leftovers(sandbox.id) == []
 
 
-async def connect(console, sandbox, user):
-    communicator = await console(sandbox.id, user)
-    connected, _ = await communicator.connect()
-    assert connected
-    assert await next_text(communicator) == {"type": "state", "state": "running"}
-    # As xterm.js does on open: report the terminal size (the shell then redraws its prompt).
-    await communicator.send_to(text_data=json.dumps({"type": "resize", "cols": 100, "rows": 30}))
-    return communicator
-
-
 async def test_typed_command_runs_in_the_sandbox(console, running_sandbox, owner):
-    ws = await connect(console, running_sandbox, owner)
+    ws = await connect_console(console, running_sandbox, owner)
     await read_until(ws, rb"\$ ")
     await ws.send_to(bytes_data=b"echo $((6*7))\r")
     assert b"42" in await read_until(ws, rb"\r\n42\r\n")
@@ -82,7 +38,7 @@ async def test_typed_command_runs_in_the_sandbox(console, running_sandbox, owner
 
 
 async def test_resize_reaches_the_tty(console, running_sandbox, owner):
-    ws = await connect(console, running_sandbox, owner)
+    ws = await connect_console(console, running_sandbox, owner)
     await read_until(ws, rb"\$ ")
     await ws.send_to(text_data=json.dumps({"type": "resize", "cols": 123, "rows": 45}))
     await asyncio.sleep(0.2)
@@ -92,13 +48,13 @@ async def test_resize_reaches_the_tty(console, running_sandbox, owner):
 
 
 async def test_reconnect_replays_the_screen_and_keeps_the_shell(console, running_sandbox, owner):
-    ws = await connect(console, running_sandbox, owner)
+    ws = await connect_console(console, running_sandbox, owner)
     await read_until(ws, rb"\$ ")
     await ws.send_to(bytes_data=b"MARK=remembered; echo first-$((40+2))\r")
     await read_until(ws, rb"first-42")
     await ws.disconnect()
 
-    again = await connect(console, running_sandbox, owner)
+    again = await connect_console(console, running_sandbox, owner)
     await read_until(again, rb"first-42")  # replayed from before the reload
     await again.send_to(bytes_data=b"echo $MARK\r")
     await read_until(again, rb"\r\nremembered\r\n")  # the same shell, its variable still set
@@ -106,8 +62,8 @@ async def test_reconnect_replays_the_screen_and_keeps_the_shell(console, running
 
 
 async def test_second_viewer_sees_the_same_console(console, running_sandbox, owner):
-    first = await connect(console, running_sandbox, owner)
-    second = await connect(console, running_sandbox, owner)
+    first = await connect_console(console, running_sandbox, owner)
+    second = await connect_console(console, running_sandbox, owner)
     await read_until(first, rb"\$ ")
     await first.send_to(bytes_data=b"echo shared-$((2*21))\r")
     await read_until(first, rb"shared-42")
@@ -117,7 +73,7 @@ async def test_second_viewer_sees_the_same_console(console, running_sandbox, own
 
 
 async def test_exit_gives_a_new_shell_and_the_sandbox_keeps_running(console, running_sandbox, owner):
-    ws = await connect(console, running_sandbox, owner)
+    ws = await connect_console(console, running_sandbox, owner)
     await read_until(ws, rb"\$ ")
     await ws.send_to(bytes_data=b"echo before > ~/kept.txt; exit\r")
     await read_until(ws, "a new shell".encode())
@@ -136,13 +92,13 @@ async def test_exit_gives_a_new_shell_and_the_sandbox_keeps_running(console, run
 
 
 async def test_ending_the_consoles_init_stops_the_sandbox_and_removes_it(console, running_sandbox, owner, labelled_leftovers):
-    ws = await connect(console, running_sandbox, owner)
+    ws = await connect_console(console, running_sandbox, owner)
     await read_until(ws, rb"\$ ")
     # The loop that restarts the shell is the learner's own process: killing it ends the sandbox.
     await ws.send_to(bytes_data=b"kill -KILL $PPID\r")
     state = await next_text(ws, timeout=15)
     assert state["type"] == "state" and state["state"] == "stopped"
-    await expect_close(ws, 1000)
+    await closed_with(ws, 1000)
     await running_sandbox.arefresh_from_db()
     assert running_sandbox.state == Sandbox.State.STOPPED
     # "stopped" is announced before the engine objects are removed; removal follows at once.
@@ -154,11 +110,11 @@ async def test_ending_the_consoles_init_stops_the_sandbox_and_removes_it(console
 
 
 async def test_stop_from_elsewhere_tells_open_consoles(console, running_sandbox, owner):
-    ws = await connect(console, running_sandbox, owner)
+    ws = await connect_console(console, running_sandbox, owner)
     await services.stop_sandbox(running_sandbox)
     state = await next_text(ws)
     assert state == {"type": "state", "state": "stopped"}
-    await expect_close(ws, 1000)
+    await closed_with(ws, 1000)
 
 
 # -- refusals ----------------------------------------------------------------------------------
@@ -167,19 +123,19 @@ async def test_anonymous_is_closed_with_4401(console, running_sandbox):
     ws = await console(running_sandbox.id, None)
     connected, _ = await ws.connect()
     assert connected
-    await expect_close(ws, 4401)
+    await closed_with(ws, 4401)
 
 
 async def test_another_learner_is_closed_with_4403(console, running_sandbox, classmate):
     ws = await console(running_sandbox.id, classmate)
     await ws.connect()
-    await expect_close(ws, 4403)
+    await closed_with(ws, 4403)
 
 
 async def test_unknown_sandbox_is_closed_with_4404(console, unknown_sandbox_id, owner):
     ws = await console(unknown_sandbox_id, owner)
     await ws.connect()
-    await expect_close(ws, 4404)
+    await closed_with(ws, 4404)
 
 
 async def test_stopped_sandbox_is_closed_with_4409(console, running_sandbox, owner):
@@ -187,7 +143,7 @@ async def test_stopped_sandbox_is_closed_with_4409(console, running_sandbox, own
     ws = await console(running_sandbox.id, owner)
     await ws.connect()
     assert (await next_text(ws))["state"] == "stopped"
-    await expect_close(ws, 4409)
+    await closed_with(ws, 4409)
 
 
 async def test_cross_origin_handshake_is_rejected(console, running_sandbox, owner):
@@ -203,7 +159,7 @@ async def test_missing_origin_handshake_is_rejected(console, running_sandbox, ow
 
 
 async def test_oversize_frame_is_refused_and_the_console_still_works(console, running_sandbox, owner):
-    ws = await connect(console, running_sandbox, owner)
+    ws = await connect_console(console, running_sandbox, owner)
     await read_until(ws, rb"\$ ")
     await ws.send_to(bytes_data=b"x" * (10 * 1024 * 1024))
     error = await next_text(ws)
@@ -223,7 +179,7 @@ async def test_oversize_frame_is_refused_and_the_console_still_works(console, ru
     ],
 )
 async def test_bad_control_messages_are_refused_and_the_console_stays_healthy(console, running_sandbox, owner, control, fragment):
-    ws = await connect(console, running_sandbox, owner)
+    ws = await connect_console(console, running_sandbox, owner)
     await read_until(ws, rb"\$ ")
     await ws.send_to(text_data=json.dumps(control))
     error = await next_text(ws)
@@ -234,12 +190,12 @@ async def test_bad_control_messages_are_refused_and_the_console_stays_healthy(co
 
 
 async def test_message_flood_is_cut_off_cleanly(console, running_sandbox, owner):
-    ws = await connect(console, running_sandbox, owner)
+    ws = await connect_console(console, running_sandbox, owner)
     for _ in range(1000):
         await ws.send_to(text_data=json.dumps({"type": "ack", "bytes": 0}))
-    await expect_close(ws, 4400)
+    await closed_with(ws, 4400)
     # The sandbox itself is unharmed: a fresh console works.
-    again = await connect(console, running_sandbox, owner)
+    again = await connect_console(console, running_sandbox, owner)
     await again.send_to(bytes_data=b"echo alive\r")
     await read_until(again, rb"alive")
     await again.disconnect()
@@ -247,24 +203,24 @@ async def test_message_flood_is_cut_off_cleanly(console, running_sandbox, owner)
 
 async def test_too_many_consoles_is_closed_with_4429(console, running_sandbox, owner, settings):
     settings.CONSOLES_PER_USER = 2
-    first = await connect(console, running_sandbox, owner)
-    second = await connect(console, running_sandbox, owner)
+    first = await connect_console(console, running_sandbox, owner)
+    second = await connect_console(console, running_sandbox, owner)
     third = await console(running_sandbox.id, owner)
     await third.connect()
-    await expect_close(third, 4429)
+    await closed_with(third, 4429)
     await first.disconnect()
     await second.disconnect()
 
 
 async def test_notice_reaches_every_open_console(console, running_sandbox, owner):
-    ws = await connect(console, running_sandbox, owner)
+    ws = await connect_console(console, running_sandbox, owner)
     await events.send_notice(running_sandbox.id, "Five minutes left in class")
     assert await next_text(ws) == {"type": "notice", "message": "Five minutes left in class"}
     await ws.disconnect()
 
 
 async def test_a_killed_shell_stops_the_sandbox_and_names_the_signal(console, running_sandbox, owner):
-    ws = await connect(console, running_sandbox, owner)
+    ws = await connect_console(console, running_sandbox, owner)
     await read_until(ws, rb"\$ ")
     # Kill the login shell (the child of PID 1) from outside the TTY, as the OOM killer would.
     await services.run_script(

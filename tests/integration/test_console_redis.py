@@ -18,6 +18,7 @@ from channels_redis.core import RedisChannelLayer
 
 from sandbox import protocol
 from tests.daphne_process import running_daphne
+from tests.websockets import close_code, read_until_frame
 
 from .classroom_services import REPO
 from .test_console_soak import CREATE, LESSON, STOP_ALL, make_run_env, manage_shell
@@ -41,13 +42,6 @@ def open_console(base_url: str, sandbox_id: str, cookie: list) -> tuple[websocke
         elif opcode == websocket.ABNF.OPCODE_CLOSE:
             return ws, {"type": "closed", "code": int.from_bytes(data[:2], "big")}
     raise AssertionError("no answer from the console")
-
-
-def wait_closed(ws: websocket.WebSocket) -> int:
-    while True:
-        opcode, data = ws.recv_data(control_frame=True)
-        if opcode == websocket.ABNF.OPCODE_CLOSE:
-            return int.from_bytes(data[:2], "big")
 
 
 @pytest.fixture(scope="module")
@@ -89,33 +83,13 @@ def test_the_console_limit_holds_across_processes_and_a_crash_gives_places_back(
 
     # Both open consoles crash (an event they cannot handle makes Channels raise in them).
     send_to_group(env["REDIS_URL"], f"sandbox-{learner['sandbox']}", {"type": "sandbox.unheard.of"})
-    assert [wait_closed(ws) for ws in running] == [1011] * LIMIT
+    assert [close_code(ws, timeout=30) for ws in running] == [1011] * LIMIT
 
     # The learner reloads: both places are free again at once, on whichever process.
     again = [open_console(server.url, learner["sandbox"], learner["cookie"]) for _ in range(LIMIT)]
     assert [said for _, said in again] == [{"type": "state", "state": "running"}] * LIMIT
     for ws, _ in tabs + again:
         ws.close()
-
-
-def read_until_text(ws: websocket.WebSocket, wanted, timeout: float = 30) -> None:
-    """Read (acking output) until a text message satisfies ``wanted``; any close fails the test."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ws.settimeout(max(0.1, deadline - time.monotonic()))
-        try:
-            opcode, data = ws.recv_data(control_frame=True)
-        except websocket.WebSocketTimeoutException:
-            break
-        if opcode == websocket.ABNF.OPCODE_CLOSE:
-            raise AssertionError(f"the console closed with {int.from_bytes(data[:2], 'big')}")
-        if opcode == websocket.ABNF.OPCODE_BINARY:
-            ws.send(json.dumps({"type": "ack", "bytes": len(data)}))
-            if wanted(data):
-                return
-        elif opcode == websocket.ABNF.OPCODE_TEXT and wanted(json.loads(data)):
-            return
-    raise AssertionError("not seen in time")
 
 
 def test_a_redis_restart_under_open_consoles_closes_none_and_events_come_back(make_run_site):
@@ -139,7 +113,7 @@ def test_a_redis_restart_under_open_consoles_closes_none_and_events_come_back(ma
     # Redis is away for longer than the layer's blocking read and its socket timeout: the
     # consoles keep working (keystrokes never touch Redis).
     typer.send_binary(b"sleep 20; echo during-$((2*3))\r")
-    read_until_text(typer, lambda data: isinstance(data, bytes) and b"during-6" in data)
+    read_until_frame(typer, lambda data: isinstance(data, bytes) and b"during-6" in data)
     subprocess.run([str(REPO / "scripts" / "start-redis.sh")], env=env, check=True, timeout=60, capture_output=True)
 
     # Redis is back (empty: it keeps nothing): events reach both consoles again.
@@ -148,7 +122,7 @@ def test_a_redis_restart_under_open_consoles_closes_none_and_events_come_back(ma
         while True:
             send_to_group(env["REDIS_URL"], f"sandbox-{learner['sandbox']}", {"type": "sandbox.notice", "message": "back"})
             try:
-                return read_until_text(ws, lambda m: m == {"type": "notice", "message": "back"}, timeout=2)
+                return read_until_frame(ws, lambda m: m == {"type": "notice", "message": "back"}, timeout=2)
             except AssertionError as exc:
                 if "closed" in str(exc) or time.monotonic() > deadline:
                     raise
@@ -156,6 +130,6 @@ def test_a_redis_restart_under_open_consoles_closes_none_and_events_come_back(ma
     for ws, _ in tabs:
         notice_arrives(ws)
     typer.send_binary(b"echo after-$((3*3))\r")
-    read_until_text(typer, lambda data: isinstance(data, bytes) and b"after-9" in data)
+    read_until_frame(typer, lambda data: isinstance(data, bytes) and b"after-9" in data)
     for ws, _ in tabs:
         ws.close()

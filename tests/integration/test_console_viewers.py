@@ -20,7 +20,7 @@ from channels.layers import get_channel_layer
 from sandbox import events, protocol, services
 from sandbox.models import Sandbox
 from tests.daphne_process import running_daphne
-from tests.integration.test_console import connect, expect_close, read_until
+from tests.websockets import close_message, closed_with, connect_console, read_until
 
 from .classroom_services import REPO
 
@@ -60,32 +60,18 @@ async def read_flood(communicator, marker: bytes = b"END-7", timeout: float = 12
     return received
 
 
-async def close_message_then_code(communicator, timeout: float = 30.0) -> tuple[dict | None, int]:
-    """Skip output to the end; return the server's close message and the close code."""
-    said = None
-    while True:
-        message = await communicator.receive_output(timeout)
-        if message["type"] == "websocket.close":
-            return said, message.get("code")
-        if message.get("text"):
-            parsed = json.loads(message["text"])
-            if parsed["type"] == "close":
-                said = parsed
-
-
 async def test_a_viewer_that_never_acks_is_dropped_and_the_other_gets_all_the_output(console, running_sandbox, owner):
-    stalled = await connect(console, running_sandbox, owner)  # a tab that stopped reading
-    reader = await connect(console, running_sandbox, owner)
+    stalled = await connect_console(console, running_sandbox, owner)  # a tab that stopped reading
+    reader = await connect_console(console, running_sandbox, owner)
     await read_until(reader, rb"\$ ")
     await reader.send_to(bytes_data=FLOOD)
     assert await read_flood(reader) > FLOOD_BYTES  # past the point where every viewer halted
 
-    said, code = await close_message_then_code(stalled)
-    assert code == protocol.CLOSE_TOO_SLOW
+    said = close_message(await closed_with(stalled, protocol.CLOSE_TOO_SLOW, timeout=30))
     assert said == {"type": "close", "code": protocol.CLOSE_TOO_SLOW, "retry": True,
                     "reason": protocol.CLOSE_CODES[protocol.CLOSE_TOO_SLOW].reason}
     # The dropped page reconnects and gets the replay; the shell is the same and answers.
-    again = await connect(console, running_sandbox, owner)
+    again = await connect_console(console, running_sandbox, owner)
     await again.send_to(bytes_data=b"echo back-$((5*5))\r")
     await read_until(again, rb"back-25")
     await reader.disconnect()
@@ -93,8 +79,8 @@ async def test_a_viewer_that_never_acks_is_dropped_and_the_other_gets_all_the_ou
 
 
 async def test_a_consumer_killed_mid_stream_closes_its_attach_and_the_shell_stays_responsive(console, running_sandbox, owner):
-    killed = await connect(console, running_sandbox, owner)
-    other = await connect(console, running_sandbox, owner)
+    killed = await connect_console(console, running_sandbox, owner)
+    other = await connect_console(console, running_sandbox, owner)
     await read_until(killed, rb"\$ ")
     await killed.send_to(bytes_data=FLOOD)
     await read_until(killed, rb"aaaa")  # output is flowing
@@ -111,7 +97,7 @@ async def test_a_consumer_killed_mid_stream_closes_its_attach_and_the_shell_stay
 
 async def test_a_crashed_console_gives_its_place_back(console, running_sandbox, owner, settings):
     settings.CONSOLES_PER_USER = 1
-    first = await connect(console, running_sandbox, owner)
+    first = await connect_console(console, running_sandbox, owner)
     await read_until(first, rb"\$ ")
     # An event no consumer handles makes Channels raise inside the consumer: it crashes, as it
     # did on every Redis read timeout (daphne then closes the websocket with 1011).
@@ -120,7 +106,7 @@ async def test_a_crashed_console_gives_its_place_back(console, running_sandbox, 
         while True:  # output still on its way comes first
             await first.receive_output(10)
     # The learner's page reconnects: the one place is free again, so no "Too many consoles".
-    again = await connect(console, running_sandbox, owner)
+    again = await connect_console(console, running_sandbox, owner)
     await again.send_to(bytes_data=b"echo after-$((4*4))\r")
     await read_until(again, rb"after-16")
     await again.disconnect()
@@ -128,17 +114,12 @@ async def test_a_crashed_console_gives_its_place_back(console, running_sandbox, 
 
 @pytest.mark.parametrize("path", ["/ws/sandboxes/not-a-uuid/console/", "/ws/sandboxes/1/console/",
                                   "/ws/sandboxes/%s/console/extra/"])
-async def test_a_console_url_that_is_not_a_uuid_is_closed_with_4404(console, owner, path, unknown_sandbox_id):
-    from channels.testing import WebsocketCommunicator
-
-    from tutorial.asgi import application
-
-    ws = await console("unused", owner)  # the fixture's signed-in headers, for another path
-    communicator = WebsocketCommunicator(application, path.replace("%s", unknown_sandbox_id), headers=ws.scope["headers"])
+async def test_a_console_url_that_is_not_a_uuid_is_closed_with_4404(site_socket, owner, path, unknown_sandbox_id):
+    communicator = await site_socket(path.replace("%s", unknown_sandbox_id), owner)
     connected, _ = await communicator.connect()
     assert connected
-    said, code = await close_message_then_code(communicator)
-    assert code == protocol.CLOSE_NO_SUCH_SANDBOX and said["retry"] is False
+    said = close_message(await closed_with(communicator, protocol.CLOSE_NO_SUCH_SANDBOX, timeout=30))
+    assert said["retry"] is False
 
 
 def test_through_daphne_a_bad_console_url_is_a_clean_close_not_a_500(tmp_path):

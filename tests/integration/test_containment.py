@@ -12,7 +12,7 @@ import pytest
 
 from sandbox import services
 from sandbox.models import Sandbox
-from tests.integration.test_console import connect, read_until
+from tests.websockets import connect_console, read_until
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 
@@ -110,7 +110,7 @@ async def test_privileged_operations_are_denied(sandbox_for, owner):
 
 async def test_yes_flood_is_held_back_memory_stays_flat_and_ctrl_c_works(console, sandbox_for, owner):
     sandbox = await sandbox_for(owner)
-    ws = await connect(console, sandbox, owner)
+    ws = await connect_console(console, sandbox, owner)
     await read_until(ws, rb"\$ ")
     process = psutil.Process()
     rss_before = process.memory_info().rss

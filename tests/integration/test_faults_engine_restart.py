@@ -22,9 +22,9 @@ from django.conf import settings
 
 from sandbox import reaper, services
 from sandbox.models import Sandbox
+from tests.websockets import connect_console, read_until
 
-from .lifecycle_helpers import cleanup, make_user, only, start, texts_until  # noqa: F401
-from .test_console import connect, read_until
+from .lifecycle_helpers import cleanup, make_user, only, start  # noqa: F401
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +58,7 @@ async def test_engine_stops_and_comes_back(console, base_image, cleanup, labelle
     owner = await make_user()
     sandbox = await start(owner)
     cleanup.append(sandbox)
-    ws = await connect(console, sandbox, owner)
+    ws = await connect_console(console, sandbox, owner)
     await read_until(ws, rb"\$ ")
     late = None
     try:
@@ -100,7 +100,7 @@ async def test_engine_stops_and_comes_back(console, base_image, cleanup, labelle
 
     await services.restart_sandbox(sandbox)  # the learner's "Start sandbox again"
     assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason
-    ws = await connect(console, sandbox, owner)
+    ws = await connect_console(console, sandbox, owner)
     await ws.send_to(text_data='{"type": "resize", "cols": 80, "rows": 24}')
     await read_until(ws, rb"\$ ")
     await ws.disconnect()

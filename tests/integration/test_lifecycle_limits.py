@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from sandbox import home_files, reaper, services
 from sandbox.models import Sandbox
+from tests.websockets import closed_with, connect_console, read_until, texts_until
 
-from .lifecycle_helpers import cleanup, make_user, only, start, texts_until  # noqa: F401
-from .test_console import connect, expect_close, read_until
+from .lifecycle_helpers import cleanup, make_user, only, start  # noqa: F401
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 
@@ -55,7 +55,7 @@ async def test_time_to_live_warns_the_console_then_stops_and_drops_the_files(set
     cleanup.append(sandbox)
     backend = services.get_backend("plain")
     await backend.run(sandbox.engine_ref, "echo draft > notes.txt", timeout=10)
-    ws = await connect(console, sandbox, owner)
+    ws = await connect_console(console, sandbox, owner)
     await read_until(ws, rb"\$ ")
 
     started = timezone.now()
@@ -67,7 +67,7 @@ async def test_time_to_live_warns_the_console_then_stops_and_drops_the_files(set
     seen = await texts_until(ws, lambda m: m.get("state") == "stopped")
     assert seen[-2:] == [{"type": "state", "state": "stopping", "reason": reaper.TIME_UP},
                          {"type": "state", "state": "stopped", "reason": reaper.TIME_UP}]
-    await expect_close(ws, 1000)
+    await closed_with(ws, 1000)
     assert labelled_leftovers(sandbox.id) == [] and not home_files.has_saved_files(sandbox.id)
 
     # Starting again gives a fresh sandbox with a new time to live; progress lives in the database.
@@ -83,7 +83,7 @@ async def test_console_input_counts_as_activity(settings, console, base_image, c
     owner = await make_user()
     sandbox = await start(owner)
     cleanup.append(sandbox)
-    ws = await connect(console, sandbox, owner)
+    ws = await connect_console(console, sandbox, owner)
     await read_until(ws, rb"\$ ")
     for _ in range(9):  # 4.5 s of typing, longer than the idle timeout
         await ws.send_to(bytes_data=b"true\r")

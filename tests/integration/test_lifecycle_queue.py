@@ -7,9 +7,9 @@ import pytest
 
 from sandbox import services, tasks
 from sandbox.models import Sandbox
+from tests.websockets import read_until, texts_until
 
-from .lifecycle_helpers import cleanup, make_user, start, texts_until  # noqa: F401
-from .test_console import read_until
+from .lifecycle_helpers import cleanup, make_user, start  # noqa: F401
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 

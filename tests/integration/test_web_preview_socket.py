@@ -12,7 +12,6 @@ import uuid
 
 import pytest
 from aiohttp import WSMsgType, web
-from channels.testing import WebsocketCommunicator
 
 from sandbox import preview
 from sandbox.backends.base import PublishedPort
@@ -43,20 +42,14 @@ async def echo_server():
     await runner.cleanup()
 
 
-def _application():
-    from tutorial.asgi import application
-    return application
-
-
-async def test_frames_cross_both_ways_from_an_opaque_origin_page(echo_server, owner, monkeypatch):
+async def test_frames_cross_both_ways_from_an_opaque_origin_page(echo_server, owner, monkeypatch, site_socket):
     async def port_is_published(token):
         preview.read_token(token)  # a genuine, unexpired link is still required
         return None, PublishedPort(str(echo_server), "chat", echo_server, "127.0.0.1", echo_server)
 
     monkeypatch.setattr(preview, "check", port_is_published)
     link = preview.make_link(uuid.uuid4(), echo_server, owner.pk)
-    ws = WebsocketCommunicator(_application(), link + "live?room=1", headers=[(b"origin", b"null")],
-                               subprotocols=["chat"])
+    ws = await site_socket(link + "live?room=1", origin="null", subprotocols=["chat"])
     connected, subprotocol = await ws.connect(timeout=10)
     assert connected and subprotocol == "chat"
     assert await ws.receive_from(timeout=10) == "hello path=/live query=room=1"
@@ -67,11 +60,11 @@ async def test_frames_cross_both_ways_from_an_opaque_origin_page(echo_server, ow
     await ws.disconnect()
 
 
-async def test_a_link_for_a_port_the_sandbox_does_not_publish_is_refused(owner):
+async def test_a_link_for_a_port_the_sandbox_does_not_publish_is_refused(owner, site_socket):
     link = preview.make_link(uuid.uuid4(), 5000, owner.pk)
-    ws = WebsocketCommunicator(_application(), link, headers=[(b"origin", b"null")])
+    ws = await site_socket(link, origin="null")
     connected, code = await ws.connect(timeout=10)
     assert not connected and code == 4404
-    forged = WebsocketCommunicator(_application(), "/preview/not-a-token/", headers=[(b"origin", b"null")])
+    forged = await site_socket("/preview/not-a-token/", origin="null")
     connected, code = await forged.connect(timeout=10)
     assert not connected and code == 4404

@@ -4,12 +4,9 @@ dashboard. A page on another port of the same host (a learner's published port i
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 
+from tests.websockets import next_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,23 +14,17 @@ SITE = b"127.0.0.1:8000"
 
 
 @pytest.fixture
-def handshake(session_cookie_for, classroom, instructor):
+def handshake(dashboard, classroom, instructor):
     """Open the instructor's dashboard websocket with the given Origin (None: no header)."""
 
     async def attempt(origin: str | None, *, host: bytes = SITE, scheme: str | None = None, extra=()) -> bool:
-        from tutorial.asgi import application
-
-        cookie = await sync_to_async(session_cookie_for)(instructor)
-        headers = [(b"host", host), (b"cookie", cookie.encode()), *extra]
-        if origin is not None:
-            headers.append((b"origin", origin.encode()))
-        ws = WebsocketCommunicator(application, f"/ws/classrooms/{classroom.pk}/dashboard/", headers=headers)
+        ws = await dashboard(classroom.pk, instructor, origin=origin, host=host.decode(), extra_headers=extra)
         if scheme is not None:
             ws.scope["scheme"] = scheme
         connected, _ = await ws.connect()
         if not connected:
             return False
-        hello = json.loads(await ws.receive_from(timeout=5))
+        hello = await next_text(ws, timeout=5)
         await ws.disconnect()
         return hello["kind"] == "hello"
 

@@ -17,8 +17,8 @@ from sandbox.backends.base import Limits, SandboxSpec
 from sandbox.backends.pod import PodBackend
 from sandbox.images.recipes import image_tag
 from sandbox.models import Sandbox
-from tests.integration.test_console import read_until
 from tests.kubernetes.real_cluster import require_cluster
+from tests.websockets import read_until
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 

@@ -11,11 +11,12 @@ from sandbox import tasks
 
 
 async def test_background_work_outlives_the_request_that_started_it():
+    answered = asyncio.Event()
     finished = asyncio.Event()
     failures = []
 
     async def later():
-        await asyncio.sleep(0.3)  # the request has answered by now
+        await answered.wait()  # the request's sync thread is gone by now
         try:
             await sync_to_async(lambda: None)()  # a database call, as the pool's refill makes
         except Exception as exc:  # noqa: BLE001 - reported below
@@ -31,5 +32,6 @@ async def test_background_work_outlives_the_request_that_started_it():
 
     async with ThreadSensitiveContext():  # what Django's ASGI handler opens around each request
         await sync_to_async(through_sync_middleware)()
+    answered.set()
     await asyncio.wait_for(finished.wait(), 5)
     assert failures == []

@@ -132,10 +132,14 @@ def test_the_dns_pod_would_pass_pod_security_restricted(layout):
 
 
 def test_a_pid_file_of_a_dead_or_different_process_is_not_running(layout):
-    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    argv = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE)
     try:
+        # Popen returns while the child's exec is still under way, when /proc may show no command
+        # line yet: the child says when it runs.
+        assert process.stdout.readline() == b"up\n"
         layout.run_dir.mkdir(parents=True)
-        record = {"pid": process.pid, "argv": [sys.executable, "-c", "import time; time.sleep(60)"], "fingerprint": "x"}
+        record = {"pid": process.pid, "argv": argv, "fingerprint": "x"}
         node.pid_file(layout, "thing").write_text(json.dumps(record))
         assert node.running(layout, "thing")["pid"] == process.pid
         node.pid_file(layout, "thing").write_text(json.dumps({**record, "argv": ["/usr/bin/etcd"]}))  # pid reused
@@ -143,6 +147,7 @@ def test_a_pid_file_of_a_dead_or_different_process_is_not_running(layout):
     finally:
         process.kill()
         process.wait()
+        process.stdout.close()
     node.pid_file(layout, "thing").write_text(json.dumps(record))
     assert node.running(layout, "thing") is None
     node.pid_file(layout, "thing").write_text("not json")

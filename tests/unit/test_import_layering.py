@@ -7,6 +7,7 @@ in an ``AppConfig.ready()``); these tests fail when an import goes up instead, o
 from __future__ import annotations
 
 import ast
+import functools
 import graphlib
 import re
 from pathlib import Path
@@ -30,6 +31,9 @@ def _modules() -> dict[str, Path]:
 
 
 MODULES = _modules()
+# Each module is read and parsed once for the whole file: several tests below walk every module.
+SOURCES = {module: path.read_text(encoding="utf-8") for module, path in MODULES.items()}
+TREES = {module: ast.parse(source) for module, source in SOURCES.items()}
 
 
 def _resolve(name: str) -> str | None:
@@ -67,7 +71,7 @@ def _imports(module: str) -> list[tuple[str, bool]]:
             else:
                 visit(child, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)))
 
-    visit(ast.parse(path.read_text(encoding="utf-8")), False)
+    visit(TREES[module], False)
     return found
 
 
@@ -132,7 +136,7 @@ def test_the_cluster_package_does_not_import_django():
 
 def _third_party(module: str) -> set[str]:
     names = set()
-    for node in ast.walk(ast.parse(MODULES[module].read_text(encoding="utf-8"))):
+    for node in ast.walk(TREES[module]):
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
@@ -140,44 +144,43 @@ def _third_party(module: str) -> set[str]:
     return names
 
 
-def _assigned_names(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    return {target.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
-            for target in node.targets if isinstance(target, ast.Name)}
+@functools.cache
+def _assigned_names(module: str) -> frozenset[str]:
+    return frozenset(target.id for node in ast.walk(TREES[module]) if isinstance(node, ast.Assign)
+                     for target in node.targets if isinstance(target, ast.Name))
 
 
 @pytest.mark.parametrize("name", ["API_VERSION", "LABEL_SANDBOX", "LABEL_INSTALL", "LABEL_ROLE", "LABEL_WORKSPACE"])
 def test_engine_facts_are_stated_once_in_the_engine_leaf(name):
     """The API version and the label names are assigned in one module; everyone else imports them."""
-    where = sorted(module for module, path in MODULES.items() if name in _assigned_names(path))
+    where = sorted(module for module in MODULES if name in _assigned_names(module))
     assert len(where) == 1 and where[0].startswith("sandbox.engine."), where
 
 
 def test_one_reader_of_the_engines_output_frames():
     """The 8-byte frame header is parsed in one place (sandbox.engine.frames)."""
-    readers = sorted(module for module, path in MODULES.items()
-                     if ">BxxxL" in path.read_text(encoding="utf-8"))
+    readers = sorted(module for module, source in SOURCES.items() if ">BxxxL" in source)
     assert readers == ["sandbox.engine.frames"]
 
 
 def test_the_engine_down_message_is_written_once():
-    writers = sorted(module for module, path in MODULES.items()
-                     if "Docker engine does not answer at" in path.read_text(encoding="utf-8"))
+    writers = sorted(module for module, source in SOURCES.items() if "Docker engine does not answer at" in source)
     assert writers == ["sandbox.engine.api"]
 
 
 def test_only_views_and_consumers_speak_http():
     """Services, rules and lookups raise their own errors; the views turn them into answers. (The
     web preview is a view of its own; the texts module reads a request's language only.)"""
-    speaking = sorted(module for module, path in MODULES.items()
-                      if _under(module, "classroom", "sandbox") and "django.http" in path.read_text(encoding="utf-8")
+    speaking = sorted(module for module, source in SOURCES.items()
+                      if _under(module, "classroom", "sandbox") and "django.http" in source
                       and not module.endswith(("views", "sandbox.preview", "sandbox.texts")))
     assert speaking == []
 
 
 def test_tests_take_helpers_from_factories_not_from_a_conftest():
     """Fixtures live in conftest files and reach tests by name; helpers are imported from
-    tests/factories.py or tests/e2e/browser.py. Importing a conftest runs it twice."""
+    tests/factories.py, tests/fakes.py, tests/websockets.py or tests/e2e/browser.py. Importing a
+    conftest runs it twice."""
     importing = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "tests").rglob("*.py")
                        if re.search(r"^\s*from tests(\.\w+)*\.conftest import|^\s*from \.conftest import|import \*",
                                     path.read_text(encoding="utf-8"), re.M))

@@ -4,11 +4,9 @@ the error pages, and the console websocket's close reasons."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
-from channels.testing import WebsocketCommunicator
 from django.test import Client, RequestFactory
 from django.utils import translation
 
@@ -16,6 +14,7 @@ from lessons.content_loader import get_lesson
 from sandbox import texts
 from sandbox.models import Sandbox
 from tests.factories import LESSON
+from tests.websockets import next_text
 
 pytestmark = pytest.mark.django_db
 HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -127,19 +126,11 @@ def test_the_error_pages(status, settings):
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_console_refused_to_a_chinese_reader_says_why_in_chinese(owner, classmate, session_cookie_for):
-    from asgiref.sync import sync_to_async
-
-    from tutorial.asgi import application
-
+async def test_a_console_refused_to_a_chinese_reader_says_why_in_chinese(owner, classmate, console):
     sandbox = await Sandbox.objects.acreate(owner=owner, lesson=LESSON, workspace="plain", image="x", state="running")
-    cookie = await sync_to_async(session_cookie_for)(classmate)
-    communicator = WebsocketCommunicator(application, f"/ws/sandboxes/{sandbox.id}/console/", headers=[
-        (b"host", b"127.0.0.1:8000"), (b"origin", b"http://127.0.0.1:8000"), (b"cookie", cookie.encode()),
-        (b"accept-language", b"zh-CN,zh;q=0.9")])
+    communicator = await console(sandbox.id, classmate, extra_headers=[(b"accept-language", b"zh-CN,zh;q=0.9")])
     connected, _ = await communicator.connect()
     assert connected
-    message = json.loads(await communicator.receive_from(timeout=5))
+    message = await next_text(communicator, timeout=5)
     assert message["type"] == "close" and message["code"] == 4403
     assert message["reason"] == "这个终端不是你的。"
-    await communicator.disconnect()

@@ -5,7 +5,7 @@ against the real engine is tests/integration/test_console.py."""
 from __future__ import annotations
 
 import asyncio
-import json
+import re
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -14,6 +14,7 @@ from django.db.backends import utils as db_utils
 from sandbox import consumers, services
 from sandbox.models import Sandbox
 from tests.factories import LESSON
+from tests.websockets import read_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,17 +41,6 @@ def queries(monkeypatch):
     return seen
 
 
-async def _output_until(ws, wanted: bytes, timeout: float = 10.0) -> bytes:
-    seen = b""
-    while wanted not in seen:
-        message = await ws.receive_output(timeout)
-        assert message["type"] != "websocket.close", f"closed before {wanted!r}: {message}"
-        if message.get("bytes"):
-            seen += message["bytes"]
-            await ws.send_to(text_data=json.dumps({"type": "ack", "bytes": len(message["bytes"])}))
-    return seen
-
-
 async def _connect(console, sandbox, user):
     ws = await console(sandbox.id, user)
     connected, _ = await ws.connect()
@@ -63,13 +53,13 @@ async def test_typing_echoes_and_runs_no_database_query_per_keystroke(console, r
     monkeypatch.setattr(consumers, "ACTIVITY_FLUSH_SECONDS", 3600.0)  # the batched activity write
     ws = await _connect(console, running, owner)
     await ws.send_to(bytes_data=b"warm-up ")
-    await _output_until(ws, b"warm-up ")
+    await read_until(ws, re.escape(b"warm-up "))
     await asyncio.sleep(0.2)
     queries.clear()
     typed = b"".join(b"%d " % n for n in range(100))
     for key in typed:
         await ws.send_to(bytes_data=bytes([key]))
-    await _output_until(ws, typed[-10:])
+    await read_until(ws, re.escape(typed[-10:]))
     assert queries == []
     await ws.disconnect()
 
@@ -78,10 +68,9 @@ async def test_activity_is_recorded_once_when_the_viewer_leaves(console, running
     monkeypatch.setattr(consumers, "ACTIVITY_FLUSH_SECONDS", 3600.0)
     ws = await _connect(console, running, owner)
     await ws.send_to(bytes_data=b"ls\r")
-    await _output_until(ws, b"ls\r")
+    await read_until(ws, re.escape(b"ls\r"))
     queries.clear()
-    await ws.disconnect()
-    await asyncio.sleep(0.5)
+    await ws.disconnect(timeout=10)  # returns once the consumer has finished, its last write done
     assert sum("last_activity_at" in sql for sql in queries) == 1
 
 
