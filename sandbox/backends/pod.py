@@ -9,8 +9,8 @@ backend stays the default. Same contract, same console, same checks:
   A server account that may not create namespaces is told which RBAC it needs.
 - The console is the pod's TTY over the attach API (a websocket per viewer, asyncio, no thread per
   keystroke); a new viewer first gets the pod's recent log (``tailLines`` and ``limitBytes``) as
-  replay. Resize goes over a control attach of its own per sandbox (channel 4), since Kubernetes
-  resizes a TTY only through a stream.
+  replay. Kubernetes resizes a TTY only through a stream (channel 4): a resize goes over the
+  newest typing viewer's own attach in this process, else over a control attach of its own.
 - Checks and setup run through exec under the Docker backend's guard (their own session, the whole
   process group killed at the deadline, output cut at ``max_output``).
 - Home files are kept on stop: ``tar`` through exec out to the server and back in on the next start.
@@ -62,11 +62,12 @@ def _setting(name: str, default):
 class PodConsole(ConsoleStream):
     """One viewer's attach: the replay first, then the TTY's output."""
 
-    def __init__(self, stream: k8s_api.ChannelStream, replay: bytes, *, stdin: bool):
+    def __init__(self, stream: k8s_api.ChannelStream, replay: bytes, *, stdin: bool, on_close=None):
         self._stream = stream
         self._pending = replay
         self._stdin = stdin
         self._ended = False
+        self._on_close = on_close
 
     async def read(self, max_bytes: int = 65536) -> bytes:
         while not self._pending:
@@ -88,6 +89,9 @@ class PodConsole(ConsoleStream):
         await self._stream.send(k8s_api.STDIN, data)
 
     async def close(self) -> None:
+        if self._on_close is not None:
+            self._on_close()
+            self._on_close = None
         await self._stream.close()
 
 
@@ -107,6 +111,7 @@ class PodBackend(SandboxBackend):
         self._namespace_ready = False
         self._controls: dict[str, k8s_api.ChannelStream] = {}
         self._control_locks: dict[str, asyncio.Lock] = {}
+        self._viewers: dict[str, list[k8s_api.ChannelStream]] = {}  # typing viewers' attaches, oldest first
 
     # -- paths ------------------------------------------------------------------------------------
     def _pods(self, name: str = "") -> str:
@@ -295,6 +300,7 @@ class PodBackend(SandboxBackend):
         API only once the kubelet has stopped them. (The home is saved before, so nothing is lost.)"""
         name = self.pod_name(sandbox_id)
         self._control_locks.pop(name, None)
+        self._viewers.pop(name, None)
         control = self._controls.pop(name, None)
         if control is not None:
             await control.close()
@@ -353,14 +359,39 @@ class PodBackend(SandboxBackend):
         stream = await self.api.stream(self._pods(ref) + "/attach", [
             ("container", km.SANDBOX_CONTAINER), ("stdin", str(stdin).lower()), ("stdout", "true"),
             ("stderr", "false"), ("tty", "true")])
-        # The log holds whole lines only, so a new viewer sees the prompt line with the shell's
-        # next output. (Redrawing it by a brief size change raced the viewer's own first resize:
-        # the runtime drops a resize that arrives while one is pending, leaving the TTY a row off.)
-        return PodConsole(stream, recent, stdin=stdin)
+        # The log holds whole lines only: the prompt line comes back when the viewer's first
+        # resize makes the shell redraw it, and that resize travels on this attach (``resize``).
+        if not stdin:
+            return PodConsole(stream, recent, stdin=False)
+        self._viewers.setdefault(ref, []).append(stream)
+        return PodConsole(stream, recent, stdin=True, on_close=lambda: self._forget_viewer(ref, stream))
+
+    def _forget_viewer(self, ref: str, stream: k8s_api.ChannelStream) -> None:
+        viewers = [v for v in self._viewers.get(ref, ()) if v is not stream and not v.socket.closed]
+        if viewers:
+            self._viewers[ref] = viewers
+        else:
+            self._viewers.pop(ref, None)
 
     async def resize(self, ref: str, cols: int, rows: int) -> None:
+        """Resize the TTY over the newest typing viewer's attach, else over the control attach.
+
+        A viewer's own attach, because the API server answers an attach's websocket before the
+        kubelet has joined it to the TTY, and output in between never reaches it: a resize sent
+        on another, older attach made the shell redraw its prompt before the new viewer was
+        joined, and under load that viewer saw no prompt at all. Sent on its own attach, the
+        resize (and so the redraw) comes only once that attach is joined. One stream at a time,
+        under a lock per sandbox, so a quick pair of sizes is applied in order."""
         lock = self._control_locks.setdefault(ref, asyncio.Lock())
         async with lock:
+            for viewer in reversed(self._viewers.get(ref, ())):
+                if viewer.socket.closed:
+                    continue
+                try:
+                    await viewer.resize(cols, rows)
+                    return
+                except BackendError:
+                    continue  # that viewer has just gone: the next one, or the control attach
             for attempt in (1, 2):
                 control = self._controls.get(ref)
                 if control is None or control.socket.closed:
