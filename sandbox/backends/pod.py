@@ -266,14 +266,22 @@ class PodBackend(SandboxBackend):
 
         The replay is the pod's log read just before the attach: unlike Docker's attach with
         logs, the two are not one call. A viewer attaching to a shell that had not yet printed its
-        prompt would find the prompt in neither and face a blank console."""
-        deadline = asyncio.get_running_loop().time() + PROMPT_SECONDS
-        while asyncio.get_running_loop().time() < deadline:
-            answer = await self.api.request("GET", self._pods(name) + "/log",
-                                            {"container": km.SANDBOX_CONTAINER, "limitBytes": "1"})
+        prompt would find the prompt in neither and face a blank console.
+
+        One followed read of the log's first byte, answered when the shell writes it: polling
+        the log every few milliseconds cost the API server and the kubelet a request each time,
+        for every pod of a class starting at once."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PROMPT_SECONDS
+        while (left := deadline - loop.time()) > 0:
+            try:
+                answer = await self.api.request("GET", self._pods(name) + "/log", {
+                    "container": km.SANDBOX_CONTAINER, "limitBytes": "1", "follow": "true"}, timeout=left)
+            except EngineTimeout:
+                break
             if answer.status == 200 and answer.body:
                 return
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(min(0.2, max(0.0, deadline - loop.time())))  # not readable yet (400): again
         log.warning("sandbox pod %s printed no prompt within %gs", name, PROMPT_SECONDS)
 
     @staticmethod
