@@ -352,27 +352,38 @@ class PodBackend(SandboxBackend):
         return None
 
     async def open_console(self, ref: str, *, stdin: bool = True, replay: bool = True) -> ConsoleStream:
-        recent = b""
-        if replay:
-            answer = await self.api.request("GET", self._pods(ref) + "/log", {
-                "container": km.SANDBOX_CONTAINER, "tailLines": str(REPLAY_LINES),
-                "limitBytes": str(settings.SANDBOX_LIMITS.get("log_max_bytes", 512 * 1024))})
-            if answer.status == 404:
-                raise BackendError("the sandbox is gone")
-            if answer.status == 200:
-                recent = answer.body
-            elif answer.status == 403:
-                raise self.api.forbidden("get", "pods/log", self.namespace, answer)
-            # 400: the container is not running (yet, or any more); the attach says which.
-        stream = await self.api.stream(self._pods(ref) + "/attach", [
+        # The replay is read while the attach opens, one round trip instead of two on the way to
+        # a learner's prompt. Neither order is exact: the attach is joined to the TTY a moment
+        # after its websocket is answered, so output in that moment may be in both or in neither.
+        opening = asyncio.ensure_future(self.api.stream(self._pods(ref) + "/attach", [
             ("container", km.SANDBOX_CONTAINER), ("stdin", str(stdin).lower()), ("stdout", "true"),
-            ("stderr", "false"), ("tty", "true")])
+            ("stderr", "false"), ("tty", "true")]))
+        try:
+            recent = await self._recent_output(ref) if replay else b""
+        except BaseException:
+            opening.cancel()
+            with contextlib.suppress(BaseException):
+                await (await opening).close()
+            raise
+        stream = await opening
         # The log holds whole lines only: the prompt line comes back when the viewer's first
         # resize makes the shell redraw it, and that resize travels on this attach (``resize``).
         if not stdin:
             return PodConsole(stream, recent, stdin=False)
         self._viewers.setdefault(ref, []).append(stream)
         return PodConsole(stream, recent, stdin=True, on_close=lambda: self._forget_viewer(ref, stream))
+
+    async def _recent_output(self, ref: str) -> bytes:
+        """The pod's recent log, what a new viewer is shown first (whole lines only)."""
+        answer = await self.api.request("GET", self._pods(ref) + "/log", {
+            "container": km.SANDBOX_CONTAINER, "tailLines": str(REPLAY_LINES),
+            "limitBytes": str(settings.SANDBOX_LIMITS.get("log_max_bytes", 512 * 1024))})
+        if answer.status == 404:
+            raise BackendError("the sandbox is gone")
+        if answer.status == 403:
+            raise self.api.forbidden("get", "pods/log", self.namespace, answer)
+        # 400: the container is not running (yet, or any more); the attach says which.
+        return answer.body if answer.status == 200 else b""
 
     def _forget_viewer(self, ref: str, stream: k8s_api.ChannelStream) -> None:
         viewers = [v for v in self._viewers.get(ref, ()) if v is not stream and not v.socket.closed]

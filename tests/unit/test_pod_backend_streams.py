@@ -140,6 +140,8 @@ async def test_a_console_of_a_missing_pod_is_a_clear_error(fake_api):
     backend, _seen = fake_api
     with pytest.raises(BackendError, match="gone"):
         await backend.open_console("gone", replay=False)
+    with pytest.raises(BackendError, match="gone"):
+        await backend.open_console("gone")
 
 
 JOIN_SECONDS = 0.3
