@@ -9,8 +9,8 @@ backend stays the default. Same contract, same console, same checks:
   A server account that may not create namespaces is told which RBAC it needs.
 - The console is the pod's TTY over the attach API (a websocket per viewer, asyncio, no thread per
   keystroke); a new viewer first gets the pod's recent log (``tailLines`` and ``limitBytes``) as
-  replay. Resize goes over a control attach of its own per sandbox (channel 4), since Kubernetes
-  resizes a TTY only through a stream.
+  replay. Kubernetes resizes a TTY only through a stream (channel 4): a resize goes over the
+  newest typing viewer's own attach in this process, else over a control attach of its own.
 - Checks and setup run through exec under the Docker backend's guard (their own session, the whole
   process group killed at the deadline, output cut at ``max_output``).
 - Home files are kept on stop: ``tar`` through exec out to the server and back in on the next start.
@@ -62,11 +62,12 @@ def _setting(name: str, default):
 class PodConsole(ConsoleStream):
     """One viewer's attach: the replay first, then the TTY's output."""
 
-    def __init__(self, stream: k8s_api.ChannelStream, replay: bytes, *, stdin: bool):
+    def __init__(self, stream: k8s_api.ChannelStream, replay: bytes, *, stdin: bool, on_close=None):
         self._stream = stream
         self._pending = replay
         self._stdin = stdin
         self._ended = False
+        self._on_close = on_close
 
     async def read(self, max_bytes: int = 65536) -> bytes:
         while not self._pending:
@@ -88,6 +89,9 @@ class PodConsole(ConsoleStream):
         await self._stream.send(k8s_api.STDIN, data)
 
     async def close(self) -> None:
+        if self._on_close is not None:
+            self._on_close()
+            self._on_close = None
         await self._stream.close()
 
 
@@ -107,6 +111,7 @@ class PodBackend(SandboxBackend):
         self._namespace_ready = False
         self._controls: dict[str, k8s_api.ChannelStream] = {}
         self._control_locks: dict[str, asyncio.Lock] = {}
+        self._viewers: dict[str, list[k8s_api.ChannelStream]] = {}  # typing viewers' attaches, oldest first
 
     # -- paths ------------------------------------------------------------------------------------
     def _pods(self, name: str = "") -> str:
@@ -261,14 +266,22 @@ class PodBackend(SandboxBackend):
 
         The replay is the pod's log read just before the attach: unlike Docker's attach with
         logs, the two are not one call. A viewer attaching to a shell that had not yet printed its
-        prompt would find the prompt in neither and face a blank console."""
-        deadline = asyncio.get_running_loop().time() + PROMPT_SECONDS
-        while asyncio.get_running_loop().time() < deadline:
-            answer = await self.api.request("GET", self._pods(name) + "/log",
-                                            {"container": km.SANDBOX_CONTAINER, "limitBytes": "1"})
+        prompt would find the prompt in neither and face a blank console.
+
+        One followed read of the log's first byte, answered when the shell writes it: polling
+        the log every few milliseconds cost the API server and the kubelet a request each time,
+        for every pod of a class starting at once."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PROMPT_SECONDS
+        while (left := deadline - loop.time()) > 0:
+            try:
+                answer = await self.api.request("GET", self._pods(name) + "/log", {
+                    "container": km.SANDBOX_CONTAINER, "limitBytes": "1", "follow": "true"}, timeout=left)
+            except EngineTimeout:
+                break
             if answer.status == 200 and answer.body:
                 return
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(min(0.2, max(0.0, deadline - loop.time())))  # not readable yet (400): again
         log.warning("sandbox pod %s printed no prompt within %gs", name, PROMPT_SECONDS)
 
     @staticmethod
@@ -295,6 +308,7 @@ class PodBackend(SandboxBackend):
         API only once the kubelet has stopped them. (The home is saved before, so nothing is lost.)"""
         name = self.pod_name(sandbox_id)
         self._control_locks.pop(name, None)
+        self._viewers.pop(name, None)
         control = self._controls.pop(name, None)
         if control is not None:
             await control.close()
@@ -338,29 +352,65 @@ class PodBackend(SandboxBackend):
         return None
 
     async def open_console(self, ref: str, *, stdin: bool = True, replay: bool = True) -> ConsoleStream:
-        recent = b""
-        if replay:
-            answer = await self.api.request("GET", self._pods(ref) + "/log", {
-                "container": km.SANDBOX_CONTAINER, "tailLines": str(REPLAY_LINES),
-                "limitBytes": str(settings.SANDBOX_LIMITS.get("log_max_bytes", 512 * 1024))})
-            if answer.status == 404:
-                raise BackendError("the sandbox is gone")
-            if answer.status == 200:
-                recent = answer.body
-            elif answer.status == 403:
-                raise self.api.forbidden("get", "pods/log", self.namespace, answer)
-            # 400: the container is not running (yet, or any more); the attach says which.
-        stream = await self.api.stream(self._pods(ref) + "/attach", [
+        # The replay is read while the attach opens, one round trip instead of two on the way to
+        # a learner's prompt. Neither order is exact: the attach is joined to the TTY a moment
+        # after its websocket is answered, so output in that moment may be in both or in neither.
+        opening = asyncio.ensure_future(self.api.stream(self._pods(ref) + "/attach", [
             ("container", km.SANDBOX_CONTAINER), ("stdin", str(stdin).lower()), ("stdout", "true"),
-            ("stderr", "false"), ("tty", "true")])
-        # The log holds whole lines only, so a new viewer sees the prompt line with the shell's
-        # next output. (Redrawing it by a brief size change raced the viewer's own first resize:
-        # the runtime drops a resize that arrives while one is pending, leaving the TTY a row off.)
-        return PodConsole(stream, recent, stdin=stdin)
+            ("stderr", "false"), ("tty", "true")]))
+        try:
+            recent = await self._recent_output(ref) if replay else b""
+        except BaseException:
+            opening.cancel()
+            with contextlib.suppress(BaseException):
+                await (await opening).close()
+            raise
+        stream = await opening
+        # The log holds whole lines only: the prompt line comes back when the viewer's first
+        # resize makes the shell redraw it, and that resize travels on this attach (``resize``).
+        if not stdin:
+            return PodConsole(stream, recent, stdin=False)
+        self._viewers.setdefault(ref, []).append(stream)
+        return PodConsole(stream, recent, stdin=True, on_close=lambda: self._forget_viewer(ref, stream))
+
+    async def _recent_output(self, ref: str) -> bytes:
+        """The pod's recent log, what a new viewer is shown first (whole lines only)."""
+        answer = await self.api.request("GET", self._pods(ref) + "/log", {
+            "container": km.SANDBOX_CONTAINER, "tailLines": str(REPLAY_LINES),
+            "limitBytes": str(settings.SANDBOX_LIMITS.get("log_max_bytes", 512 * 1024))})
+        if answer.status == 404:
+            raise BackendError("the sandbox is gone")
+        if answer.status == 403:
+            raise self.api.forbidden("get", "pods/log", self.namespace, answer)
+        # 400: the container is not running (yet, or any more); the attach says which.
+        return answer.body if answer.status == 200 else b""
+
+    def _forget_viewer(self, ref: str, stream: k8s_api.ChannelStream) -> None:
+        viewers = [v for v in self._viewers.get(ref, ()) if v is not stream and not v.socket.closed]
+        if viewers:
+            self._viewers[ref] = viewers
+        else:
+            self._viewers.pop(ref, None)
 
     async def resize(self, ref: str, cols: int, rows: int) -> None:
+        """Resize the TTY over the newest typing viewer's attach, else over the control attach.
+
+        A viewer's own attach, because the API server answers an attach's websocket before the
+        kubelet has joined it to the TTY, and output in between never reaches it: a resize sent
+        on another, older attach made the shell redraw its prompt before the new viewer was
+        joined, and under load that viewer saw no prompt at all. Sent on its own attach, the
+        resize (and so the redraw) comes only once that attach is joined. One stream at a time,
+        under a lock per sandbox, so a quick pair of sizes is applied in order."""
         lock = self._control_locks.setdefault(ref, asyncio.Lock())
         async with lock:
+            for viewer in reversed(self._viewers.get(ref, ())):
+                if viewer.socket.closed:
+                    continue
+                try:
+                    await viewer.resize(cols, rows)
+                    return
+                except BackendError:
+                    continue  # that viewer has just gone: the next one, or the control attach
             for attempt in (1, 2):
                 control = self._controls.get(ref)
                 if control is None or control.socket.closed:

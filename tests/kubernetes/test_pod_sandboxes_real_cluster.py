@@ -78,6 +78,19 @@ async def test_the_console_websocket_drives_a_pod_for_the_learner_and_a_second_t
     await read_until(first, rb"second-2", timeout=30)
     await first.disconnect()
     await second.disconnect()
+
+
+async def test_every_new_console_of_a_pod_shows_the_prompt_without_typing(pods, console, base_image):
+    learner = await make_user("pod-reload")
+    sandbox = await services.start_sandbox(learner, LESSON, "plain", "base")
+    pods.append(str(sandbox.id))
+    assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason
+    for _ in range(3):  # the first tab, then reloads of the page
+        viewer = await console(sandbox.id, learner)
+        assert (await viewer.connect())[0]
+        await viewer.send_to(text_data=json.dumps({"type": "resize", "cols": 100, "rows": 30}))
+        await read_until(viewer, rb"\$ ", timeout=10)
+        await viewer.disconnect()
     await services.stop_sandbox(sandbox)
     assert str(sandbox.id) not in await services.get_backend("plain").list_owned()
 

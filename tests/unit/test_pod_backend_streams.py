@@ -140,3 +140,74 @@ async def test_a_console_of_a_missing_pod_is_a_clear_error(fake_api):
     backend, _seen = fake_api
     with pytest.raises(BackendError, match="gone"):
         await backend.open_console("gone", replay=False)
+    with pytest.raises(BackendError, match="gone"):
+        await backend.open_console("gone")
+
+
+JOIN_SECONDS = 0.3
+
+
+@pytest.fixture
+async def shell_api():
+    """A fake API that, like the real one, answers an attach's websocket before the kubelet has
+    joined it to the TTY (``JOIN_SECONDS`` later): output in between never reaches it. A resize
+    makes the shell redraw its prompt, as a shell at its prompt does on a size change; the log
+    holds whole lines only, so the prompt is not in the replay."""
+    joined: list[web.WebSocketResponse] = []
+
+    async def log(request):
+        return web.Response(body=b"welcome\r\n")
+
+    async def attach(request):
+        ws = web.WebSocketResponse(protocols=("v5.channel.k8s.io",))
+        await ws.prepare(request)
+        await asyncio.sleep(JOIN_SECONDS)
+        if request.query.get("stdout") == "true":
+            joined.append(ws)
+        async for message in ws:
+            if message.data[0] == k8s_api.RESIZE:
+                for viewer in list(joined):
+                    if not viewer.closed:
+                        await viewer.send_bytes(bytes([k8s_api.STDOUT]) + b"\r$ ")
+        return ws
+
+    app = web.Application()
+    app.router.add_get(f"{PODS}/p/log", log)
+    app.router.add_get(f"{PODS}/p/attach", attach)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    api = k8s_api.ClusterAPI(lambda: k8s_api.ClusterConfig(f"http://127.0.0.1:{port}", False, Configuration(), "fake"))
+    yield PodBackend(api=api, namespace="ns")
+    await api.close()
+    await runner.cleanup()
+
+
+async def shown_within(console, seconds: float) -> bytes:
+    """What the console shows within ``seconds`` (the replay and live output)."""
+    seen = b""
+    try:
+        async with asyncio.timeout(seconds):
+            while b"$ " not in seen:
+                seen += await console.read()
+    except TimeoutError:
+        pass
+    return seen
+
+
+async def test_every_new_viewer_sees_the_prompt_its_first_resize_redraws(shell_api):
+    backend = shell_api
+    first = await backend.open_console("p")
+    await backend.resize("p", 80, 23)  # the first resize of a viewer changes the size: a redraw
+    await backend.resize("p", 80, 24)
+    assert (await shown_within(first, 3)).endswith(b"$ ")
+    # A reload: the new viewer's attach is joined to the TTY a moment after it opens.
+    second = await backend.open_console("p")
+    await backend.resize("p", 80, 23)
+    await backend.resize("p", 80, 24)
+    shown = await shown_within(second, 3)
+    assert shown.startswith(b"welcome\r\n") and shown.endswith(b"$ ")
+    await first.close()
+    await second.close()
