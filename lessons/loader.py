@@ -14,9 +14,9 @@ A lesson is a folder (under ``lessons/content/`` or any folder in ``settings.LES
 Quiz choices are texts or ``{text, why}`` mappings; each has a key (``choice_key``) that learners
 send back instead of a position. ``translation_gaps`` lists what a lesson lacks in a language.
 
-``load_dirs`` returns the lessons that validate (``lessons.lesson`` values) and every problem as
-a :class:`Problem` (file, line, message); ``validate_dirs`` only the problems. Nothing is cached
-here: ``lessons.catalogue`` keeps what a process serves.
+``load_dirs`` reads each file once and returns the lessons that validate (``lessons.lesson`` values)
+and every problem as a :class:`Problem` (file, line, message); ``validate_dirs`` only the problems.
+Nothing is cached here: ``lessons.catalogue`` keeps what a process serves.
 The full format is documented in ``docs/authoring.md``.
 """
 
@@ -285,7 +285,8 @@ def _read(path: Path, out: _Collector) -> Document | None:
     return None
 
 
-def _load_step(path: Path, match: re.Match, out: _Collector, languages: set[str]) -> Step | None:
+def _load_step(path: Path, match: re.Match, out: _Collector, languages: set[str]) -> tuple[Step, Document] | None:
+    """One step file and its translations; the step and its parsed file (for the link checks)."""
     doc = _read(path, out)
     if doc is None:
         return None
@@ -360,7 +361,7 @@ def _load_step(path: Path, match: re.Match, out: _Collector, languages: set[str]
             questions=tquestions,
             **_feedback_rules(tdoc, out, check),
         )
-    return Step(
+    step = Step(
         slug=match.group("slug"),
         number=int(match.group("number")),
         type=step_type if step_type in STEP_TYPES else "task",
@@ -372,6 +373,7 @@ def _load_step(path: Path, match: re.Match, out: _Collector, languages: set[str]
         text=text,
         translations=translations,
     )
+    return step, doc
 
 
 def _feedback_rules(doc: Document, out: _Collector, check: str) -> dict[str, tuple]:
@@ -510,10 +512,11 @@ def _load_lesson(folder: Path, out: _Collector) -> tuple[Lesson | None, Document
                 out.add(step_path, 1, f"duplicate step slug {slug!r} (also {seen_slugs[slug].name})")
             seen_numbers.setdefault(number, step_path)
             seen_slugs.setdefault(slug, step_path)
-            step = _load_step(step_path, match, out, languages)
-            if step is not None:
+            loaded = _load_step(step_path, match, out, languages)
+            if loaded is not None:
+                step, step_doc = loaded
                 steps.append(step)
-                step_docs.append(_read(step_path, _Collector()))
+                step_docs.append(step_doc)
         if not seen_numbers:
             out.add(path, 1, f"no steps: add step files to {steps_dir}")
 
@@ -559,7 +562,7 @@ def _load_lesson(folder: Path, out: _Collector) -> tuple[Lesson | None, Document
         steps=tuple(sorted(steps, key=lambda s: s.number)),
         translations=translations,
     )
-    return lesson, doc, [d for d in step_docs if d is not None]
+    return lesson, doc, step_docs
 
 
 def lesson_folders(dirs: list[Path]) -> list[Path]:
