@@ -42,19 +42,25 @@ def parse_document(text: str, path: Path) -> Document:
         else:
             raise LessonError(f"{path}:1: front matter is not closed by a '---' line")
     source = text[4 : end + 1]
+    # One pass over the YAML gives both the node tree (for the keys' lines) and the values built
+    # from it, as yaml.safe_load builds them. The lines are read first: building flattens merge
+    # keys (<<) in the tree.
+    loader = yaml.SafeLoader(source)
+    key_lines: dict[str, int] = {}
     try:
-        node = yaml.compose(source, Loader=yaml.SafeLoader)
-        meta = yaml.safe_load(source) or {}
+        node = loader.get_single_node()
+        if isinstance(node, yaml.MappingNode):
+            for key_node, _value in node.value:
+                key_lines[str(key_node.value)] = key_node.start_mark.line + 2
+        meta = (loader.construct_document(node) if node is not None else None) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = (mark.line + 2) if mark is not None else 1
         problem = getattr(exc, "problem", None) or str(exc)
         raise LessonError(f"{path}:{line}: front matter is not valid YAML: {problem}") from None
+    finally:
+        loader.dispose()
     if not isinstance(meta, dict):
         raise LessonError(f"{path}:2: front matter must be a mapping of keys to values")
-    key_lines: dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, _value in node.value:
-            key_lines[str(key_node.value)] = key_node.start_mark.line + 2
     body_line = text[: end + 5].count("\n") + 1
     return Document(path, meta, key_lines, text[end + 5 :], body_line)
