@@ -283,7 +283,7 @@ async def main(args) -> dict:
 
         from classroom import roster as classroom_roster
         from classroom.models import Membership
-        from lessons.content_loader import get_lesson
+        from lessons.catalogue import get_lesson
         from sandbox import pool
 
         step = get_lesson(LESSON).steps[0].slug

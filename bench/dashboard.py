@@ -61,8 +61,8 @@ async def run(learners: int, rounds: int) -> dict:
 
     from classroom import dashboard, roster
     from classroom.roster import grant_instructor
-    from lessons import services as lesson_services
-    from lessons.content_loader import get_lesson
+    from lessons.catalogue import get_lesson
+    from lessons.progress import CheckOutcome, progress_for, record_attempt
     from tutorial.asgi import application
 
     lesson = get_lesson("what-is-a-container")
@@ -104,12 +104,12 @@ async def run(learners: int, rounds: int) -> dict:
 
     @sync_to_async
     def open_steps(step):
-        return [lesson_services.progress_for(user, lesson, step) for user in users]
+        return [progress_for(user, lesson, step) for user in users]
 
     @sync_to_async
     def pass_check(progress):
         before = len(statements)
-        lesson_services.record_attempt(progress, lesson_services.CheckOutcome(True, "passed", "Right.", exit_code=0))
+        record_attempt(progress, CheckOutcome(True, "passed", "Right.", exit_code=0))
         return statements[before:]
 
     latencies, classroom_queries, engine_queries, relay_queries = [], [], [], []

@@ -6,7 +6,7 @@ class ClassroomConfig(AppConfig):
     name = "classroom"
 
     def ready(self) -> None:
-        # Progress rows are written by lessons/services.py; the dashboard hears about them through
+        # Progress rows are written by lessons/progress.py; the dashboard hears about them through
         # post_save signals, so the lesson engine knows nothing about classrooms. Likewise the
         # console consumer learns of the instructor rule, and of changes to it, from here.
         # Imported here, not at the top: they import models, which Django loads after this module.

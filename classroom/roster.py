@@ -10,7 +10,8 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from accounts import guests
-from lessons.content_loader import Lesson, get_lesson
+from lessons.catalogue import get_lesson
+from lessons.lesson import Lesson
 
 from .models import INSTRUCTORS_GROUP, AssignedLesson, Classroom, Membership
 from .permissions import taught_classrooms

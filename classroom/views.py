@@ -19,8 +19,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import guests, limits
 from lessons import scenario_upload
-from lessons import services as lesson_services
-from lessons.content_loader import all_lessons, get_lesson
+from lessons.catalogue import all_lessons, get_lesson
+from lessons.progress import catalogue_progress
 from sandbox import preview
 from sandbox.services import SandboxLimitReached
 
@@ -206,7 +206,7 @@ def learner_view(request: HttpRequest, classroom_id: int) -> HttpResponse:
     """A learner's own view of a classroom: its lessons and their own progress, nobody else's."""
     membership = _found(roster.membership_for_learner, request.user, classroom_id)
     lessons = roster.assigned_lessons(membership.classroom)
-    progress = lesson_services.catalogue_progress(request.user, lessons)
+    progress = catalogue_progress(request.user, lessons)
     rows = [{"lesson": lesson, "done": progress[lesson.slug][0], "total": progress[lesson.slug][1]} for lesson in lessons]
     return render(request, "classroom/mine.html", {"membership": membership, "classroom": membership.classroom, "rows": rows})
 

@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 from sandbox import lifecycle
 
-from .content_loader import sandbox_limits_of
+from .catalogue import sandbox_limits_of
 
 
 class LessonsConfig(AppConfig):

@@ -23,7 +23,7 @@ from sandbox.backends.base import BackendError, EngineUnavailable
 from sandbox.models import Sandbox
 from sandbox.permissions import Access, aconsole_access, can_control
 
-from .content_loader import get_lesson
+from .catalogue import get_lesson
 
 ENGINE_PROBE_SECONDS = 3
 

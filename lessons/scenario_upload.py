@@ -5,15 +5,15 @@ The steps, each in a temporary folder until the last: unpack the zip with the bo
 into a temporary output; validate the new lessons with the loader against every other lesson of
 the site, as ``check_lessons`` does (duplicate slugs and orders, prerequisites, links); only when
 nothing is wrong, move each new lesson folder into the chosen ``LESSON_DIRS`` folder and clear the
-loader's cache. A refused or invalid upload writes nothing there.
+catalogue's cache. A refused or invalid upload writes nothing there.
 
 The destination is one of the ``LESSON_DIRS`` entries that exists and this process may write,
 never the built-in ``lessons/content``. An existing lesson folder is replaced only when asked.
 
-The loader caches the lessons per process (``content_loader.all_lessons``):
-:func:`~lessons.content_loader.clear_cache` makes this process list the new lesson at once; other
+Each process keeps the lessons it serves (``lessons.catalogue.all_lessons``):
+:func:`~lessons.catalogue.clear_cache` makes this process list the new lesson at once; other
 processes (a second site process, the reaper) see the changed folder within
-``content_loader.RESCAN_SECONDS``.
+``catalogue.RESCAN_SECONDS``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from typing import BinaryIO
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from . import content_loader
+from .catalogue import all_lessons, clear_cache
+from .loader import CONTENT_DIR, lesson_dirs, lesson_folders, load_dirs
 from .scenarios.archive import ArchiveRefused, unpack
 from .scenarios.importer import REPORT_NAME, import_path
 from .scenarios.report import KINDS, Item
@@ -68,7 +69,7 @@ class Outcome:
 
 
 def _is_builtin(folder: Path) -> bool:
-    builtin = content_loader.CONTENT_DIR.resolve()
+    builtin = CONTENT_DIR.resolve()
     return folder == builtin or builtin in folder.parents or folder in builtin.parents
 
 
@@ -90,7 +91,7 @@ def writable_dirs() -> list[Path]:
 
 def next_free_order() -> int:
     """An order after every lesson's, so that a course's consecutive orders are free too."""
-    orders = [lesson.order for lesson in content_loader.all_lessons()]
+    orders = [lesson.order for lesson in all_lessons()]
     return max([FIRST_IMPORTED_ORDER - 1, *orders]) + 1
 
 
@@ -111,7 +112,7 @@ def _validation_view(view: Path, into: Path, replaced: set[str]) -> Path:
     """``into`` as it will be, less the folders the import replaces: links to its other lesson
     folders (the loader follows them), so that the checks across lessons see the site as it will be."""
     view.mkdir()
-    for folder in content_loader.lesson_folders([into]):
+    for folder in lesson_folders([into]):
         if folder.name not in replaced:
             (view / folder.name).symlink_to(folder.resolve(), target_is_directory=True)
     return view
@@ -120,9 +121,9 @@ def _validation_view(view: Path, into: Path, replaced: set[str]) -> Path:
 def _problems(out: Path, new: list[Path], into: Path, replaced: set[str]) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="lesson-view-") as temporary:
         view = _validation_view(Path(temporary) / "view", into, replaced)
-        others = [d for d in content_loader.lesson_dirs() if d.resolve() != into.resolve()]
+        others = [d for d in lesson_dirs() if d.resolve() != into.resolve()]
         # The new lessons come last, so that a duplicate slug or order is reported on them.
-        _lessons, problems = content_loader.load_dirs([*others, view, out])
+        _lessons, problems = load_dirs([*others, view, out])
         ours = []
         for problem in problems:
             path = problem.path.resolve()
@@ -183,7 +184,7 @@ def import_upload(upload: BinaryIO, upload_name: str, size: int, into: Path, *, 
         for result in imported:
             _name_the_source(result.folder / REPORT_NAME, unpacked, upload_name)
         lessons = tuple(_lesson_of(result.draft) for result in imported)
-        builtin = [slug for slug in slugs if (content_loader.CONTENT_DIR / slug).exists()]
+        builtin = [slug for slug in slugs if (CONTENT_DIR / slug).exists()]
         if builtin:
             raise UploadRefused(_("A built-in lesson has the name %(slugs)s: built-in lessons are never replaced.")
                                 % {"slugs": ", ".join(builtin)})
@@ -196,5 +197,5 @@ def import_upload(upload: BinaryIO, upload_name: str, size: int, into: Path, *, 
         if problems:
             return Outcome(False, into, lessons, tuple(problems))
         _install(out, slugs, into, existing)
-    content_loader.clear_cache()
+    clear_cache()
     return Outcome(True, into, lessons)

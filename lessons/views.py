@@ -1,5 +1,6 @@
 """Lesson pages: catalogue, step page beside the terminal, Check / Hint / Solution (htmx partials),
-and the finish page. Logic lives in ``lessons.services``; these views load, authorise and render.
+and the finish page. Logic lives in ``lessons.progress``, ``lessons.checks`` and ``lessons.quizzes``; these
+views load, authorise and render.
 
 Check runs a script in the learner's sandbox and may take seconds, so it is an async view (it must
 not hold Django's single thread for sync views). The quick views are plain sync views.
@@ -21,9 +22,16 @@ from accounts import limits
 from sandbox import engines, local_cluster
 from sandbox.models import Sandbox
 
-from . import services
-from .content_loader import Lesson, Step, all_lessons, get_lesson
+from .catalogue import all_lessons, get_lesson
+from .checks import ensure_setup, run_check, running_sandbox
+from .lesson import Lesson, Step
 from .models import CheckAttempt
+from .progress import (
+    CheckOutcome, aopen_step, apassed_steps, aprogress_for, arecord_attempt, catalogue_progress,
+    first_open_step, is_finished, lesson_progress, passed_steps, reveal_hint, step_is_open,
+    view_solution,
+)
+from .quizzes import grade_quiz, quiz_outcome, shown_questions
 from .sandbox_pane import pane_context
 
 
@@ -62,7 +70,7 @@ def _next_url(lesson: Lesson, step: Step) -> str:
 @require_GET
 def catalogue(request: HttpRequest) -> HttpResponse:
     lessons = all_lessons()
-    progress = services.catalogue_progress(request.user, lessons)
+    progress = catalogue_progress(request.user, lessons)
     # Lessons whose workspace cannot start yet say so on their card (the local cluster being built).
     cluster_waiting, cluster_preparing = local_cluster.problem(settings)
     rows = [{"lesson": lesson, "done": progress[lesson.slug][0], "total": progress[lesson.slug][1],
@@ -80,7 +88,7 @@ def prerequisite_rows(user, lesson: Lesson) -> list[dict]:
         needed = get_lesson(slug)
         if needed is None or not needed.steps:
             continue
-        rows.append({"lesson": needed, "finished": services.is_finished(needed, services.passed_steps(user, needed))})
+        rows.append({"lesson": needed, "finished": is_finished(needed, passed_steps(user, needed))})
     return rows
 
 
@@ -88,14 +96,14 @@ def prerequisite_rows(user, lesson: Lesson) -> list[dict]:
 def lesson_overview(request: HttpRequest, slug: str) -> HttpResponse:
     """Before starting: what the lesson teaches, what it builds on, its steps and its time."""
     lesson = _lesson_or_404(slug)
-    passed = services.passed_steps(request.user, lesson)
+    passed = passed_steps(request.user, lesson)
     cluster_waiting, cluster_preparing = local_cluster.problem(settings)
     context = {
         "lesson": lesson,
         "steps": [{"step": step, "passed": step.slug in passed} for step in lesson.steps],
         "prerequisites": prerequisite_rows(request.user, lesson),
         "started": bool(passed),
-        "finished": services.is_finished(lesson, passed),
+        "finished": is_finished(lesson, passed),
         "waiting": bool(cluster_waiting) and lesson.workspace == "kubernetes",
         "preparing": cluster_preparing,
         "needs_docker_host": not engines.workspace_offered(lesson.workspace),
@@ -108,8 +116,8 @@ async def lesson_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """The lesson's current step for this learner: the first one not passed yet."""
     lesson = _lesson_or_404(slug)
     user = await request.auser()
-    passed = await services.apassed_steps(user, lesson)
-    return await _render_step(request, lesson, services.first_open_step(lesson, passed))
+    passed = await apassed_steps(user, lesson)
+    return await _render_step(request, lesson, first_open_step(lesson, passed))
 
 
 @require_GET
@@ -127,15 +135,15 @@ async def _render_step(request: HttpRequest, lesson: Lesson, step: Step) -> Http
     setup_error = ""
     last_attempt = None
     if user.is_authenticated:
-        passed = await services.apassed_steps(user, lesson)
-        if not services.step_is_open(lesson, step, passed):
-            return redirect(_step_url(lesson, services.first_open_step(lesson, passed)))
-        progress = await services.aopen_step(user, lesson, step)
+        passed = await apassed_steps(user, lesson)
+        if not step_is_open(lesson, step, passed):
+            return redirect(_step_url(lesson, first_open_step(lesson, passed)))
+        progress = await aopen_step(user, lesson, step)
         if progress.passed:
             passed.add(step.slug)
         sandbox = await Sandbox.objects.filter(owner=user, lesson=lesson.slug).order_by("-created_at").afirst()
         if sandbox is not None and sandbox.state == Sandbox.State.RUNNING:
-            setup_error = await services.ensure_setup(user, lesson, step, sandbox)
+            setup_error = await ensure_setup(user, lesson, step, sandbox)
         last_attempt = await CheckAttempt.objects.filter(progress=progress).order_by("-at", "-id").afirst()
     previous, following = _neighbours(lesson, step)
     steps_nav = [
@@ -143,7 +151,7 @@ async def _render_step(request: HttpRequest, lesson: Lesson, step: Step) -> Http
             "step": s,
             "passed": s.slug in passed,
             "current": s.slug == step.slug,
-            "open": not user.is_authenticated or services.step_is_open(lesson, s, passed),
+            "open": not user.is_authenticated or step_is_open(lesson, s, passed),
             "url": _step_url(lesson, s),
         }
         for s in lesson.steps
@@ -170,7 +178,7 @@ async def _render_step(request: HttpRequest, lesson: Lesson, step: Step) -> Http
         "setup_error": setup_error,
         "last_attempt": last_attempt,
         # Anonymous visitors cannot answer; they see one shared order.
-        "quiz": services.shown_questions(user.pk if user.is_authenticated else "anonymous", lesson, step) if step.is_quiz else [],
+        "quiz": shown_questions(user.pk if user.is_authenticated else "anonymous", lesson, step) if step.is_quiz else [],
     }
     return render(request, "lessons/lesson.html", context)
 
@@ -192,27 +200,27 @@ async def step_check(request: HttpRequest, slug: str, step_slug: str) -> HttpRes
                                 status=200 if request.htmx else 429)
         response["Retry-After"] = str(verdict.retry_after)
         return response
-    passed = await services.apassed_steps(user, lesson)
-    if not services.step_is_open(lesson, step, passed):
+    passed = await apassed_steps(user, lesson)
+    if not step_is_open(lesson, step, passed):
         return HttpResponseForbidden(_("Finish the earlier steps first."))
-    progress = await services.aprogress_for(user, lesson, step)
+    progress = await aprogress_for(user, lesson, step)
     results = []
     if step.is_quiz:
-        quiz_passed, results = services.grade_quiz(step, request.POST)
-        outcome = services.quiz_outcome(quiz_passed, results)
+        quiz_passed, results = grade_quiz(step, request.POST)
+        outcome = quiz_outcome(quiz_passed, results)
     elif step.check:
-        sandbox = await services.running_sandbox(user, lesson)
+        sandbox = await running_sandbox(user, lesson)
         if sandbox is None:
-            outcome = services.CheckOutcome(False, CheckAttempt.Outcome.ERROR, _("Your sandbox is not running: start it, then check again."))
+            outcome = CheckOutcome(False, CheckAttempt.Outcome.ERROR, _("Your sandbox is not running: start it, then check again."))
         else:
-            setup_error = await services.ensure_setup(user, lesson, step, sandbox)
+            setup_error = await ensure_setup(user, lesson, step, sandbox)
             if setup_error:
-                outcome = services.CheckOutcome(False, CheckAttempt.Outcome.ERROR, setup_error)
+                outcome = CheckOutcome(False, CheckAttempt.Outcome.ERROR, setup_error)
             else:
-                outcome = await services.run_check(sandbox, step)
+                outcome = await run_check(sandbox, step)
     else:
         return HttpResponseBadRequest(_("This step has nothing to check."))
-    attempt = await services.arecord_attempt(progress, outcome)
+    attempt = await arecord_attempt(progress, outcome)
     context = {
         "lesson": lesson,
         "step": step,
@@ -231,9 +239,9 @@ def step_hint(request: HttpRequest, slug: str, step_slug: str) -> HttpResponse:
     """Reveal the next hint; returns the hints partial."""
     lesson = _lesson_or_404(slug)
     step = _step_or_404(lesson, step_slug)
-    if not services.step_is_open(lesson, step, services.passed_steps(request.user, lesson)):
+    if not step_is_open(lesson, step, passed_steps(request.user, lesson)):
         return HttpResponseForbidden(_("Finish the earlier steps first."))
-    progress = services.reveal_hint(request.user, lesson, step)
+    progress = reveal_hint(request.user, lesson, step)
     context = {
         "lesson": lesson,
         "step": step,
@@ -251,9 +259,9 @@ def step_solution(request: HttpRequest, slug: str, step_slug: str) -> HttpRespon
     step = _step_or_404(lesson, step_slug)
     if not step.solution and not step.is_quiz:
         raise Http404(_("This step has no solution."))
-    if not services.step_is_open(lesson, step, services.passed_steps(request.user, lesson)):
+    if not step_is_open(lesson, step, passed_steps(request.user, lesson)):
         return HttpResponseForbidden(_("Finish the earlier steps first."))
-    services.view_solution(request.user, lesson, step)
+    view_solution(request.user, lesson, step)
     return render(request, "lessons/_solution.html", {"lesson": lesson, "step": step})
 
 
@@ -264,10 +272,10 @@ async def step_setup(request: HttpRequest, slug: str, step_slug: str) -> HttpRes
     lesson = _lesson_or_404(slug)
     step = _step_or_404(lesson, step_slug)
     user = await request.auser()
-    sandbox = await services.running_sandbox(user, lesson)
+    sandbox = await running_sandbox(user, lesson)
     if sandbox is None:
         return HttpResponse(status=204)
-    error = await services.ensure_setup(user, lesson, step, sandbox)
+    error = await ensure_setup(user, lesson, step, sandbox)
     if error:
         return HttpResponse(error, status=502, content_type="text/plain; charset=utf-8")
     return HttpResponse(status=204)
@@ -278,10 +286,10 @@ async def step_setup(request: HttpRequest, slug: str, step_slug: str) -> HttpRes
 def lesson_finish(request: HttpRequest, slug: str) -> HttpResponse:
     """What the learner did and learned in the lesson, and where to go next."""
     lesson = _lesson_or_404(slug)
-    progress = services.lesson_progress(request.user, lesson)
+    progress = lesson_progress(request.user, lesson)
     passed = {s for s, p in progress.items() if p.passed}
-    if not services.is_finished(lesson, passed):
-        return redirect(_step_url(lesson, services.first_open_step(lesson, passed)))
+    if not is_finished(lesson, passed):
+        return redirect(_step_url(lesson, first_open_step(lesson, passed)))
     attempts: dict[int, int] = {}
     for progress_id in CheckAttempt.objects.filter(progress__in=progress.values()).values_list("progress_id", flat=True):
         attempts[progress_id] = attempts.get(progress_id, 0) + 1

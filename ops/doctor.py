@@ -22,7 +22,7 @@ from typing import NamedTuple
 import docker
 from django.conf import settings
 
-from lessons.content_loader import all_lessons
+from lessons.catalogue import all_lessons
 from sandbox import local_cluster
 from sandbox.engine.api import engine_down_message
 from sandbox.images.recipes import RECIPES, image_tag

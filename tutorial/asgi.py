@@ -12,7 +12,7 @@ from channels.security.websocket import WebsocketDenier  # noqa: E402
 from django.urls import path, re_path  # noqa: E402
 
 from classroom.routing import websocket_urlpatterns as classroom_websockets  # noqa: E402
-from lessons import content_loader  # noqa: E402
+from lessons.catalogue import all_lessons  # noqa: E402
 from sandbox.preview_socket import PreviewSocket  # noqa: E402
 from sandbox.routing import websocket_urlpatterns  # noqa: E402
 from tutorial.body_limit import RequestBodyLimit, guard_daphne  # noqa: E402
@@ -21,7 +21,7 @@ from tutorial.static_files import StaticFiles  # noqa: E402
 
 guard_daphne()  # inside daphne: refuse big bodies and slow requests before they are buffered
 # Parsed now, at start-up, rather than inside the first learner's request (a few hundred ms).
-content_loader.all_lessons()
+all_lessons()
 
 application = ProtocolTypeRouter(
     {

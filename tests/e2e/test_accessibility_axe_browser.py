@@ -44,7 +44,7 @@ django.setup()
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from classroom.models import Membership
-from lessons.content_loader import all_lessons
+from lessons.catalogue import all_lessons
 from lessons.models import StepProgress, CheckAttempt
 lessons = {lesson.slug: lesson for lesson in all_lessons()}
 lesson_slug, finished_slug, learner_name, teacher_name = sys.argv[1:5]

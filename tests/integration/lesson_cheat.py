@@ -21,8 +21,9 @@ import shlex
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 
-from lessons import services as lesson_services
-from lessons.content_loader import Lesson, Step, parse_document
+from lessons.checks import run_check, run_setup
+from lessons.front_matter import parse_document
+from lessons.lesson import Lesson, Step
 from sandbox import services as sandbox_services
 from sandbox import tasks
 from sandbox.models import Sandbox
@@ -132,8 +133,8 @@ async def cheat_every_step(lesson: Lesson, ensure_image, labelled_leftovers=None
                 await ensure_image(lesson.image)
                 sandbox = await sandbox_services.start_sandbox(learner, lesson.slug, lesson.workspace, lesson.image)
                 assert sandbox.state == Sandbox.State.RUNNING, f"{lesson.slug}: sandbox did not start: {sandbox.failure_reason}"
-            await lesson_services.run_setup(sandbox, step)
-            shown = await lesson_services.run_check(sandbox, step)
+            await run_setup(sandbox, step)
+            shown = await run_check(sandbox, step)
             assert not shown.passed, f"{where}: the check passes before anything was done"
             texts = [*seen, *step_texts(step), shown.feedback]
             files = named_files(texts)
@@ -144,18 +145,18 @@ async def cheat_every_step(lesson: Lesson, ensure_image, labelled_leftovers=None
                 assert written.exit_code == 0, f"{where}: could not copy the texts: {written}"
             copied = await _run(sandbox, echo_script(files))
             assert copied.exit_code == 0 and texts[0].strip()[:60] in copied.output, f"{where}: the copy did not run: {copied}"
-            cheats = [("echoing its texts", await lesson_services.run_check(sandbox, step))]
+            cheats = [("echoing its texts", await run_check(sandbox, step))]
             if files and not cheats[0][1].passed:
                 # What the check said to the copied text counts too: a learner presses Check again.
                 for value in feedback_values(shown.feedback + "\n" + cheats[0][1].feedback):
                     await _run(sandbox, _write_all(files, value))
-                    cheats.append((f"writing {value!r}, shown in its feedback", await lesson_services.run_check(sandbox, step)))
+                    cheats.append((f"writing {value!r}, shown in its feedback", await run_check(sandbox, step)))
                     if cheats[-1][1].passed:
                         break
             await _run(sandbox, restore_script(files))
             solution = await _run(sandbox, step.solution, max(step.timeout, 60))
             assert not solution.timed_out and solution.exit_code == 0, f"{where}: the solution failed after the cheat: {solution}"
-            after = await lesson_services.run_check(sandbox, step)
+            after = await run_check(sandbox, step)
             assert after.passed, f"{where}: the check must pass after the solution; got {after}"
             seen += [*step_texts(step), shown.feedback, after.feedback]
             for how, cheated in cheats:

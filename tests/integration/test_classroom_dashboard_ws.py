@@ -13,8 +13,11 @@ from django.test import AsyncClient
 from django.test.utils import CaptureQueriesContext
 
 from classroom import roster
-from lessons import services as lesson_services
-from lessons.content_loader import get_lesson
+from lessons.catalogue import get_lesson
+from lessons.progress import (
+    CheckOutcome, aprogress_for, arecord_attempt, progress_for, record_attempt, reveal_hint,
+    view_solution,
+)
 from sandbox import protocol
 from tests.factories import LESSON
 
@@ -72,16 +75,16 @@ async def test_failed_attempt_carries_its_feedback_and_hints_and_solutions_arriv
     ws = await _connected(dashboard, classroom.pk, instructor)
     lesson = get_lesson(LESSON)
     step = lesson.steps[0]
-    progress = await lesson_services.aprogress_for(owner, lesson, step)
+    progress = await aprogress_for(owner, lesson, step)
     assert json.loads(await ws.receive_from(timeout=5))["kind"] == "progress"
-    await lesson_services.arecord_attempt(progress, lesson_services.CheckOutcome(False, "failed", "There is no pid1.txt yet", exit_code=1))
+    await arecord_attempt(progress, CheckOutcome(False, "failed", "There is no pid1.txt yet", exit_code=1))
     event = json.loads(await ws.receive_from(timeout=5))
     assert (event["kind"], event["outcome"], event["feedback"]) == ("attempt", "failed", "There is no pid1.txt yet")
     # Each hint revealed and the solution viewed reach the dashboard as they happen.
-    await sync_to_async(lesson_services.reveal_hint)(owner, lesson, step)
+    await sync_to_async(reveal_hint)(owner, lesson, step)
     event = json.loads(await ws.receive_from(timeout=5))
     assert event["hints_used"] == 1 and event["solution_viewed"] is False
-    await sync_to_async(lesson_services.view_solution)(owner, lesson, step)
+    await sync_to_async(view_solution)(owner, lesson, step)
     event = json.loads(await ws.receive_from(timeout=5))
     assert event["hints_used"] == 1 and event["solution_viewed"] is True
     await ws.disconnect()
@@ -90,7 +93,7 @@ async def test_failed_attempt_carries_its_feedback_and_hints_and_solutions_arriv
 async def test_a_lesson_the_classroom_does_not_assign_sends_nothing(dashboard, classroom, owner, instructor):
     ws = await _connected(dashboard, classroom.pk, instructor)
     lesson = get_lesson("images")
-    await lesson_services.aprogress_for(owner, lesson, lesson.steps[0])
+    await aprogress_for(owner, lesson, lesson.steps[0])
     assert await ws.receive_nothing(timeout=0.3)
     await ws.disconnect()
 
@@ -137,7 +140,7 @@ async def test_fifty_learners_each_check_costs_fixed_queries_and_the_dashboard_n
         for i in range(50):
             user = get_user_model().objects.create_user(username=f"sim{i}")
             roster.join(classroom, user, f"Sim {i}")
-            rows.append(lesson_services.progress_for(user, lesson, step))
+            rows.append(progress_for(user, lesson, step))
         return rows
 
     progresses = await make_learners()
@@ -147,7 +150,7 @@ async def test_fifty_learners_each_check_costs_fixed_queries_and_the_dashboard_n
     @sync_to_async
     def pass_check(progress):
         with CaptureQueriesContext(connection) as queries:
-            lesson_services.record_attempt(progress, lesson_services.CheckOutcome(True, "passed", "ok", exit_code=0))
+            record_attempt(progress, CheckOutcome(True, "passed", "ok", exit_code=0))
         return len(queries)
 
     for progress in progresses:

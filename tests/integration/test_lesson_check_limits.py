@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from asgiref.sync import sync_to_async
 
-from lessons import services as lesson_services
-from lessons.content_loader import load_dirs
+from lessons.checks import MAX_FEEDBACK_CHARS, run_check
+from lessons.loader import load_dirs
 from sandbox import services as sandbox_services
 from sandbox.models import Sandbox
 
@@ -66,16 +66,16 @@ async def test_hanging_and_flooding_checks(tmp_path, docker_client, base_image, 
     assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason
     try:
         hangs, floods = lesson.steps
-        outcome = await lesson_services.run_check(sandbox, hangs)
+        outcome = await run_check(sandbox, hangs)
         assert outcome.outcome == "timed_out" and not outcome.passed
         assert "did not finish within 2 seconds" in outcome.feedback
         # The hung script was killed inside the sandbox, not left running.
         ps = await sandbox_services.run_script(sandbox, "ps -o args | grep -c '^sleep 600' || true", timeout=10)
         assert ps.output.strip() == "0", ps.output
 
-        outcome = await lesson_services.run_check(sandbox, floods)
+        outcome = await run_check(sandbox, floods)
         assert outcome.outcome == "failed" and outcome.truncated
-        assert 0 < len(outcome.feedback) <= lesson_services.MAX_FEEDBACK_CHARS
+        assert 0 < len(outcome.feedback) <= MAX_FEEDBACK_CHARS
 
         # The sandbox is still healthy afterwards.
         alive = await sandbox_services.run_script(sandbox, "echo alive", timeout=10)

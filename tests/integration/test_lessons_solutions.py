@@ -17,8 +17,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import translation
 
-from lessons import services as lesson_services
-from lessons.content_loader import Step, all_lessons
+from lessons.catalogue import all_lessons
+from lessons.checks import run_check, run_setup
+from lessons.lesson import Step
+from lessons.quizzes import grade_quiz
 from sandbox import services as sandbox_services
 from sandbox import tasks
 from sandbox.models import Sandbox
@@ -96,14 +98,14 @@ async def test_every_step_fails_fresh_then_passes_after_its_solution(lesson, pla
         for step in lesson.steps:
             where = f"{lesson.slug}/{step.path.name}"
             if step.is_quiz:
-                passed, _results = lesson_services.grade_quiz(step, _correct_answers(step))
+                passed, _results = grade_quiz(step, _correct_answers(step))
                 assert passed, f"{where}: the answer key does not pass the quiz"
-                passed, _results = lesson_services.grade_quiz(step, _wrong_answers(step))
+                passed, _results = grade_quiz(step, _wrong_answers(step))
                 assert not passed, f"{where}: a wrong answer passes the quiz"
                 for language in step.translations:
                     with translation.override(language):
-                        assert lesson_services.grade_quiz(step, _correct_answers(step))[0], f"{where} ({language}): the answer key does not pass"
-                        assert not lesson_services.grade_quiz(step, _wrong_answers(step))[0], f"{where} ({language}): a wrong answer passes"
+                        assert grade_quiz(step, _correct_answers(step))[0], f"{where} ({language}): the answer key does not pass"
+                        assert not grade_quiz(step, _wrong_answers(step))[0], f"{where} ({language}): a wrong answer passes"
                 checked += 1
                 continue
             if not step.check:
@@ -112,13 +114,13 @@ async def test_every_step_fails_fresh_then_passes_after_its_solution(lesson, pla
                 await sync_to_async(ensure_lesson_image)(docker_client, lesson.image)
                 sandbox = await sandbox_services.start_sandbox(learner, lesson.slug, lesson.workspace, lesson.image)
                 assert sandbox.state == Sandbox.State.RUNNING, f"{lesson.slug}: sandbox did not start: {sandbox.failure_reason}"
-            await lesson_services.run_setup(sandbox, step)
-            before = await lesson_services.run_check(sandbox, step)
+            await run_setup(sandbox, step)
+            before = await run_check(sandbox, step)
             assert before.outcome == "failed", f"{where}: the check must fail before the solution; got {before}"
             assert before.feedback.strip(), f"{where}: a failing check must tell the learner why"
             solution = await sandbox_services.run_script(sandbox, step.solution, timeout=max(step.timeout, 60))
             assert not solution.timed_out and solution.exit_code == 0, f"{where}: the solution failed: {solution}"
-            after = await lesson_services.run_check(sandbox, step)
+            after = await run_check(sandbox, step)
             if plain_backend == "pod" and where in NOT_ON_PODS:
                 assert not after.passed, f"{where} passes on pods now: remove it from NOT_ON_PODS"
                 continue

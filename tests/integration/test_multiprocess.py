@@ -102,7 +102,7 @@ def test_a_stop_on_one_process_reaches_the_console_on_the_other(classroom_env, d
     created = _manage_shell(classroom_env, f"""
 import asyncio
 from django.contrib.auth import get_user_model
-from lessons.content_loader import all_lessons
+from lessons.catalogue import all_lessons
 from sandbox import services
 user = get_user_model().objects.create_user("learner", password={PASSWORD!r})
 served = [lesson.slug for lesson in all_lessons() if lesson.workspace == "plain"]

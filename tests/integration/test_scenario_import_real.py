@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from asgiref.sync import sync_to_async
 
-from lessons import services as lesson_services
-from lessons.content_loader import load_dirs
+from lessons.checks import run_check, run_setup
+from lessons.loader import load_dirs
 from lessons.scenarios.importer import import_path
 from lessons.scenarios.mapper import FAILING_SOLUTION
 from sandbox import services as sandbox_services
@@ -46,19 +46,19 @@ async def test_an_imported_docker_scenario_fails_fresh_then_passes_after_its_sol
             if not step.check:
                 continue
             where = f"{lesson.slug}/{step.path.name}"
-            await lesson_services.run_setup(sandbox, step)
-            before = await lesson_services.run_check(sandbox, step)
+            await run_setup(sandbox, step)
+            before = await run_check(sandbox, step)
             assert before.outcome == "failed", f"{where}: the check must fail before the solution; got {before}"
             assert before.feedback.strip(), f"{where}: a failing check must tell the learner why"
             solution = await sandbox_services.run_script(sandbox, step.solution, timeout=max(step.timeout, 60))
             if step.solution == FAILING_SOLUTION:
                 assert solution.exit_code != 0 and "no solution in the scenario" in solution.output, solution
-                after = await lesson_services.run_check(sandbox, step)
+                after = await run_check(sandbox, step)
                 assert after.outcome == "failed", f"{where}: without a solution the check stays failed; got {after}"
                 verified.append(f"{step.slug}: no solution")
                 continue
             assert not solution.timed_out and solution.exit_code == 0, f"{where}: the solution failed: {solution}"
-            after = await lesson_services.run_check(sandbox, step)
+            after = await run_check(sandbox, step)
             assert after.passed, f"{where}: the check must pass after the solution; got {after}"
             verified.append(step.slug)
         # The assets the first step's setup recreated are there, executable, under the home (which

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 
-from lessons.content_loader import all_lessons
+from lessons.catalogue import all_lessons
 from tests.integration.lesson_cheat import cheat_every_step
 from tests.integration.test_lessons_solutions import ensure_lesson_image
 from tests.kubernetes.real_cluster import point_settings_at_cluster

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from asgiref.sync import sync_to_async
 
-from lessons import services as lesson_services
-from lessons.content_loader import load_dirs
+from lessons.checks import run_check, run_setup
+from lessons.loader import load_dirs
 from lessons.scenarios.importer import import_path
 from sandbox import services as sandbox_services
 from sandbox import tasks
@@ -42,14 +42,14 @@ async def test_an_imported_kubernetes_scenario_fails_fresh_then_passes_after_its
     sandbox = await sandbox_services.start_sandbox(learner, lesson.slug, lesson.workspace, lesson.image)
     try:
         assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason
-        await lesson_services.run_setup(sandbox, step)
+        await run_setup(sandbox, step)
         dry_run = await sandbox_services.run_script(sandbox, "kubectl apply --dry-run=server -f ~/example/web.yaml -f ~/service.yaml", timeout=60)
         assert dry_run.exit_code == 0, f"the cluster refuses the rewritten manifests: {dry_run.output}"
-        before = await lesson_services.run_check(sandbox, step)
+        before = await run_check(sandbox, step)
         assert before.outcome == "failed" and before.feedback.strip(), before
         solution = await sandbox_services.run_script(sandbox, step.solution, timeout=120)
         assert not solution.timed_out and solution.exit_code == 0, f"the solution failed: {solution}"
-        after = await lesson_services.run_check(sandbox, step)
+        after = await run_check(sandbox, step)
         assert after.passed, after
     finally:
         await sandbox_services.stop_sandbox(sandbox)

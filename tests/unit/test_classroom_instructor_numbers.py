@@ -12,9 +12,9 @@ from django.test import override_settings
 from django.utils import timezone
 
 from classroom import dashboard, export, insights, roster
-from lessons import services as lesson_services
-from lessons.content_loader import get_lesson
+from lessons.catalogue import get_lesson
 from lessons.models import StepProgress
+from lessons.progress import CheckOutcome, progress_for, record_attempt
 from tests.factories import LESSON
 
 pytestmark = pytest.mark.django_db
@@ -25,9 +25,9 @@ NOT_RUNNING = "Your sandbox is not running: start it, then check again."
 
 def _record(user, outcome, feedback, step_slug=STEP):
     lesson = get_lesson(LESSON)
-    progress = lesson_services.progress_for(user, lesson, lesson.step(step_slug))
+    progress = progress_for(user, lesson, lesson.step(step_slug))
     passed = outcome == "passed"
-    lesson_services.record_attempt(progress, lesson_services.CheckOutcome(passed, outcome, feedback, exit_code=None if outcome == "error" else int(not passed)))
+    record_attempt(progress, CheckOutcome(passed, outcome, feedback, exit_code=None if outcome == "error" else int(not passed)))
     return progress
 
 

@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from classroom import consoles, dashboard, export, insights, permissions, roster
 from classroom.models import TakeOver
-from lessons import services as lesson_services
-from lessons.content_loader import get_lesson
+from lessons.catalogue import get_lesson
 from lessons.models import CheckAttempt, StepProgress
+from lessons.progress import CheckOutcome, progress_for, record_attempt
 from sandbox.models import Sandbox
 from sandbox.permissions import Access
 from tests.factories import LESSON, make_instructor
@@ -25,16 +25,16 @@ pytestmark = pytest.mark.django_db
 def _fail(user, step_slug, feedback):
     lesson = get_lesson(LESSON)
     step = lesson.step(step_slug)
-    progress = lesson_services.progress_for(user, lesson, step)
-    lesson_services.record_attempt(progress, lesson_services.CheckOutcome(False, "failed", feedback, exit_code=1))
+    progress = progress_for(user, lesson, step)
+    record_attempt(progress, CheckOutcome(False, "failed", feedback, exit_code=1))
     return progress
 
 
 def _pass(user, step_slug, after_seconds=0):
     lesson = get_lesson(LESSON)
     step = lesson.step(step_slug)
-    progress = lesson_services.progress_for(user, lesson, step)
-    lesson_services.record_attempt(progress, lesson_services.CheckOutcome(True, "passed", "ok", exit_code=0))
+    progress = progress_for(user, lesson, step)
+    record_attempt(progress, CheckOutcome(True, "passed", "ok", exit_code=0))
     progress.refresh_from_db()
     StepProgress.objects.filter(pk=progress.pk).update(first_opened_at=progress.passed_at - timedelta(seconds=after_seconds))
     return progress
@@ -124,7 +124,7 @@ def test_insights_count_passes_median_and_common_failure(classroom, owner, class
     _fail(classmate, "processes-and-pid-1", "That is not PID 1")
     _pass(owner, "processes-and-pid-1", after_seconds=60)
     _pass(classmate, "processes-and-pid-1", after_seconds=120)
-    lesson_services.progress_for(owner, get_lesson(LESSON), get_lesson(LESSON).step("hostname"))
+    progress_for(owner, get_lesson(LESSON), get_lesson(LESSON).step("hostname"))
     _fail(owner, "hostname", "says x")
     by_step = {i.step: i for i in insights.class_insights(classroom)}
     first = by_step["processes-and-pid-1"]

@@ -121,6 +121,17 @@ def test_project_modules_are_imported_inside_functions_only_where_django_loads_a
     # The warm pool is used by the services, never the other way round.
     (("sandbox.pool",), ("sandbox.services",), ()),
     (("lessons",), ("classroom", "ops"), ()),
+    # The lesson engine, one module per concept, from the bottom up: markdown and front matter
+    # (leaves), the lesson values, the loader, the catalogue; progress, then checks and quizzes.
+    (("lessons.markdown", "lessons.front_matter", "lessons.feedback"), PACKAGES, ()),
+    (("lessons.lesson",), PACKAGES, ("lessons.markdown",)),
+    (("lessons.loader",), ("lessons", "sandbox", "classroom", "ops"),
+     ("lessons.markdown", "lessons.front_matter", "lessons.feedback", "lessons.lesson", "sandbox.images")),
+    (("lessons.catalogue",), ("lessons", "sandbox", "classroom", "ops"), ("lessons.lesson", "lessons.loader")),
+    (("lessons.progress",), ("lessons", "sandbox", "classroom", "ops"), ("lessons.lesson", "lessons.models")),
+    (("lessons.checks", "lessons.quizzes"), ("lessons", "classroom", "ops"),
+     ("lessons.lesson", "lessons.models", "lessons.progress", "lessons.feedback")),
+    (("lessons.quizzes",), ("sandbox",), ()),
     # The local cluster is a leaf package: no Django, none of the site.
     (("cluster",), ("sandbox", "lessons", "classroom", "accounts", "ops", "tutorial"), ()),
 ])

@@ -45,7 +45,7 @@ def test_bad_lesson_is_rejected_with_file_line_and_message(case: Path):
 
 
 def test_a_broken_lesson_is_not_served_but_the_others_are(settings, tmp_path):
-    from lessons.content_loader import all_lessons, get_lesson
+    from lessons.catalogue import all_lessons, get_lesson
 
     settings.LESSON_DIRS = [str(BAD_LESSONS / "unknown-image")]
     assert get_lesson("big-picture") is not None

@@ -11,8 +11,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import translation
 
-from lessons.content_loader import all_lessons, get_lesson, load_dirs, translation_gaps
+from lessons.catalogue import all_lessons, get_lesson
 from lessons.feedback import check_messages, compile_rule, translate
+from lessons.loader import load_dirs, translation_gaps
 
 CHECK = r'''f="$HOME/pid1.txt"
 if [ ! -s "$f" ]; then

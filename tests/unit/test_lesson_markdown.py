@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from lessons.content_loader import render_inline, render_markdown
+from lessons.markdown import render_inline, render_markdown
 
 INJECTIONS = [
     "<script>alert('x')</script>",

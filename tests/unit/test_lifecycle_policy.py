@@ -49,19 +49,19 @@ def _lesson_with(tmp_path, front: str):
 
 
 def test_a_lessons_front_matter_sets_its_limits_and_the_instructor_still_wins(settings, tmp_path):
-    from lessons import content_loader
+    from lessons import catalogue
 
     _lesson_with(tmp_path, "sandbox:\n  ttl: 10800\n  idle: 2700\n")
     settings.LESSON_DIRS = [str(tmp_path)]
     settings.SANDBOX_TTL_SECONDS, settings.SANDBOX_IDLE_SECONDS = 7200, 1800
-    content_loader.clear_cache()
+    catalogue.clear_cache()
     try:
         lesson = lifecycle.policy_for("long-build")
         assert (lesson.ttl_seconds, lesson.idle_seconds) == (10800, 2700)
         settings.SANDBOX_LESSON_LIMITS = {"long-build": {"idle": 600}}
         assert (lifecycle.policy_for("long-build").ttl_seconds, lifecycle.policy_for("long-build").idle_seconds) == (10800, 600)
     finally:
-        content_loader.clear_cache()
+        catalogue.clear_cache()
 
 
 @pytest.mark.parametrize("front, message", [
@@ -71,10 +71,10 @@ def test_a_lessons_front_matter_sets_its_limits_and_the_instructor_still_wins(se
     ("sandbox: 3600\n", "'sandbox' must be a mapping"),
 ])
 def test_bad_lesson_limits_are_named_when_lessons_load(tmp_path, front, message):
-    from lessons import content_loader
+    from lessons.loader import validate_dirs
 
     _lesson_with(tmp_path, front)
-    problems = content_loader.validate_dirs([tmp_path])
+    problems = validate_dirs([tmp_path])
     assert any(message in str(problem) for problem in problems), problems
 
 

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from django.core.management import CommandError, call_command
 
-from lessons.content_loader import load_dirs
+from lessons.loader import load_dirs
 from lessons.scenarios.importer import REPORT_NAME, import_path
 from lessons.scenarios.mapper import BASH_DELIMITER, FAILING_SOLUTION, run_with_bash
 from lessons.scenarios.reader import ScenarioError

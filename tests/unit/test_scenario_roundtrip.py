@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from lessons.content_loader import CONTENT_DIR, Lesson, load_dirs
+from lessons.lesson import Lesson
+from lessons.loader import CONTENT_DIR, load_dirs
 from lessons.scenarios.exporter import REPORT_NAME, export_lesson
 from lessons.scenarios.importer import import_path
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts import limits
 from accounts.guests import remove_old_guests
 from classroom.models import Membership
-from lessons.content_loader import get_lesson
+from lessons.catalogue import get_lesson
 from lessons.models import StepProgress
 from sandbox.models import Sandbox
 from tests.factories import LESSON, signed_in_client

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client, RequestFactory
 from django.utils import translation
 
-from lessons.content_loader import get_lesson
+from lessons.catalogue import get_lesson
 from sandbox import texts
 from sandbox.models import Sandbox
 from tests.factories import LESSON

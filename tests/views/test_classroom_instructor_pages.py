@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 
 from classroom import actions, roster
 from classroom.models import Membership
-from lessons.content_loader import get_lesson
+from lessons.catalogue import get_lesson
 from sandbox.models import Sandbox
 from tests.factories import LESSON
 from tests.factories import signed_in_client

@@ -3,7 +3,7 @@ no restart needed (each server process notices the changed file; tests/unit cove
 
 import pytest
 
-from lessons import content_loader
+from lessons import catalogue
 from tests.factories import signed_in_client
 
 LESSON = "---\ntitle: {title}\nsummary: x\nworkspace: plain\nminutes: 1\norder: 91\n---\nIntro.\n"
@@ -17,7 +17,7 @@ def extra_lesson(settings, tmp_path, monkeypatch):
     (folder / "lesson.md").write_text(LESSON.format(title="Before the edit"))
     (folder / "steps" / "01-first.md").write_text(STEP.format(text="Type ls."))
     settings.LESSON_DIRS = [str(tmp_path / "extra")]
-    monkeypatch.setattr(content_loader, "RESCAN_SECONDS", 0)  # look at the files on every request
+    monkeypatch.setattr(catalogue, "RESCAN_SECONDS", 0)  # look at the files on every request
     return folder
 
 

@@ -5,7 +5,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.utils import timezone
 
-from lessons.content_loader import get_lesson
+from lessons.catalogue import get_lesson
 from lessons.models import StepProgress
 from sandbox import services
 from tests.factories import signed_in_client

@@ -7,7 +7,7 @@ import re
 import pytest
 from django.utils import translation
 
-from lessons.content_loader import all_lessons, get_lesson
+from lessons.catalogue import all_lessons, get_lesson
 from tests.factories import make_user
 from tests.factories import signed_in_client
 

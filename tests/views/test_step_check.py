@@ -6,7 +6,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.test import AsyncClient
 
-from lessons.content_loader import get_lesson
+from lessons.catalogue import get_lesson
 from lessons.models import CheckAttempt, StepProgress
 from sandbox import services as sandbox_services
 from tests.factories import signed_in_client

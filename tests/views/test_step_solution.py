@@ -2,7 +2,7 @@
 
 import pytest
 
-from lessons.content_loader import get_lesson
+from lessons.catalogue import get_lesson
 from lessons.models import StepProgress
 from tests.factories import signed_in_client
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lessons.content_loader import get_lesson
+from lessons.catalogue import get_lesson
 from tests.factories import signed_in_client
 
 # Every lesson of the curriculum is translated: the untranslated one is an English-only copy of

@@ -12,7 +12,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from classroom.models import Membership
-from lessons.content_loader import get_lesson
+from lessons.catalogue import get_lesson
 from lessons.models import CheckAttempt, StepProgress
 from tests.factories import LESSON, signed_in_client
 

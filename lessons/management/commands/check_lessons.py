@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from lessons.content_loader import lesson_dirs, load_dirs, translation_gaps
+from lessons.loader import lesson_dirs, load_dirs, translation_gaps
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from lessons.content_loader import lesson_dirs, lesson_folders
+from lessons.loader import lesson_dirs, lesson_folders
 from lessons.scenarios.exporter import REPORT_NAME, export_lesson
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from lessons.content_loader import lesson_dirs, load_dirs
+from lessons.loader import lesson_dirs, load_dirs
 from lessons.scenarios.importer import REPORT_NAME, import_path
 from lessons.scenarios.reader import ScenarioError
 

@@ -1,7 +1,7 @@
 """The lessons are parsed once per process and parsed again only when a file changed, looked at
 no more often than every RESCAN_SECONDS (a page asks for the lessons many times)."""
 
-from lessons import content_loader
+from lessons import catalogue
 
 LESSON = "---\ntitle: {title}\nsummary: x\nworkspace: plain\nminutes: 1\norder: 93\n---\nIntro.\n"
 
@@ -12,20 +12,20 @@ def test_an_edit_is_seen_at_the_next_look_and_unchanged_files_are_not_parsed_aga
     (folder / "lesson.md").write_text(LESSON.format(title="One"))
     (folder / "steps" / "01-a.md").write_text("---\ntitle: A\n---\nText.\n")
     parses = []
-    real_load = content_loader.load_dirs
-    monkeypatch.setattr(content_loader, "load_dirs", lambda dirs: parses.append(dirs) or real_load(dirs))
-    content_loader.clear_cache()
+    real_load = catalogue.load_dirs
+    monkeypatch.setattr(catalogue, "load_dirs", lambda dirs: parses.append(dirs) or real_load(dirs))
+    catalogue.clear_cache()
     dirs = (tmp_path,)
     start = 1000.0
 
-    assert content_loader._cached_lessons(dirs, now=start)[0].title == "One"
-    assert content_loader._cached_lessons(dirs, now=start + 5)[0].title == "One"
+    assert catalogue.cached_lessons(dirs, now=start)[0].title == "One"
+    assert catalogue.cached_lessons(dirs, now=start + 5)[0].title == "One"
     assert len(parses) == 1  # looked again, nothing changed: not parsed again
 
     (folder / "lesson.md").write_text(LESSON.format(title="Two, a longer title"))
-    soon = start + 5 + content_loader.RESCAN_SECONDS / 2
-    assert content_loader._cached_lessons(dirs, now=soon)[0].title == "One"  # within the interval
-    later = start + 5 + content_loader.RESCAN_SECONDS
-    assert content_loader._cached_lessons(dirs, now=later)[0].title == "Two, a longer title"
+    soon = start + 5 + catalogue.RESCAN_SECONDS / 2
+    assert catalogue.cached_lessons(dirs, now=soon)[0].title == "One"  # within the interval
+    later = start + 5 + catalogue.RESCAN_SECONDS
+    assert catalogue.cached_lessons(dirs, now=later)[0].title == "Two, a longer title"
     assert len(parses) == 2
-    content_loader.clear_cache()
+    catalogue.clear_cache()

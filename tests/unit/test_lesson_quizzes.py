@@ -8,8 +8,9 @@ from pathlib import Path
 
 from django.utils import translation
 
-from lessons.content_loader import choice_key, load_dirs
-from lessons.services import choice_order, grade_quiz, normalise_answer, quiz_outcome
+from lessons.lesson import choice_key
+from lessons.loader import load_dirs
+from lessons.quizzes import choice_order, grade_quiz, normalise_answer, quiz_outcome
 
 QUIZ = """---
 title: A quiz

@@ -1,4 +1,4 @@
-"""Load lessons from folders and validate them, naming the file and line of every problem.
+"""Load lesson folders and validate them, naming the file and line of every problem.
 
 A lesson is a folder (under ``lessons/content/`` or any folder in ``settings.LESSON_DIRS``)::
 
@@ -14,39 +14,27 @@ A lesson is a folder (under ``lessons/content/`` or any folder in ``settings.LES
 Quiz choices are texts or ``{text, why}`` mappings; each has a key (``choice_key``) that learners
 send back instead of a position. ``translation_gaps`` lists what a lesson lacks in a language.
 
-``validate_dirs`` returns every problem as a :class:`Problem` (file, line, message); ``all_lessons``
-serves only the lessons that validate, so one broken folder never takes the site down.
+``load_dirs`` reads each file once and returns the lessons that validate (``lessons.lesson`` values)
+and every problem as a :class:`Problem` (file, line, message); ``validate_dirs`` only the problems.
+Nothing is cached here: ``lessons.catalogue`` keeps what a process serves.
 The full format is documented in ``docs/authoring.md``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import hashlib
-import html
-import logging
-import os
 import re
-import time
 from pathlib import Path
 from typing import Any
 
-import nh3
-import yaml
 from django.conf import settings
-from django.utils import translation
-from markdown_it import MarkdownIt
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexers import get_lexer_by_name
-from pygments.util import ClassNotFound
 
 from sandbox.images.recipes import RECIPES
 
 from .feedback import FeedbackError, check_messages, compile_rule, shape
-
-log = logging.getLogger(__name__)
+from .front_matter import Document, LessonError, parse_document
+from .lesson import Lesson, LessonText, Question, Step, StepText, choice_key
+from .markdown import render_inline, render_markdown
 
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
 
@@ -94,10 +82,6 @@ SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 LESSON_LINK_RE = re.compile(r"\]\(\s*/lessons/(?P<slug>[^/)\s]+)/?(?:steps/(?P<step>[^/)\s]+)/?)?[^)]*\)")
 
 
-class LessonError(ValueError):
-    """A malformed lesson; the message names the file (and line where known)."""
-
-
 @dataclasses.dataclass(frozen=True)
 class Problem:
     """One problem in a lesson folder, printed as ``path:line: message``."""
@@ -108,284 +92,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.message}"
-
-
-def choice_key(original_text: str) -> str:
-    """A choice's identity, the same in every language and every order it is shown in: learners
-    send it back instead of a position, and it says nothing about which choice is right."""
-    return hashlib.sha256(original_text.encode("utf-8")).hexdigest()[:12]
-
-
-@dataclasses.dataclass(frozen=True)
-class Question:
-    prompt: str
-    choices: tuple[str, ...] = ()
-    answer: str | None = None  # the correct choice, for multiple choice
-    answer_text: tuple[str, ...] = ()  # accepted answers, for short answer
-    keys: tuple[str, ...] = ()  # each choice's identity (``choice_key`` of the original's text)
-    whys: tuple[str, ...] = ()  # each choice's feedback, shown to a learner who picked it ("" if none)
-
-    @property
-    def is_choice(self) -> bool:
-        return bool(self.choices)
-
-    @property
-    def answer_key(self) -> str:
-        return self.keys[self.choices.index(self.answer)] if self.is_choice else ""
-
-    def why_html(self, key: str) -> str:
-        """The feedback written for the choice ``key`` (sanitized HTML), or ``""``."""
-        if key in self.keys and self.whys:
-            why = self.whys[self.keys.index(key)]
-            return render_inline(why) if why else ""
-        return ""
-
-    def choice_index(self, key: str) -> int | None:
-        return self.keys.index(key) if key in self.keys else None
-
-    @property
-    def prompt_html(self) -> str:
-        return render_inline(self.prompt)
-
-    @property
-    def choices_html(self) -> tuple[str, ...]:
-        return tuple(render_inline(choice) for choice in self.choices)
-
-
-@dataclasses.dataclass(frozen=True)
-class StepText:
-    """The language-dependent part of a step."""
-
-    title: str
-    body_html: str
-    hints: tuple[str, ...]  # each already rendered to sanitized HTML
-    questions: tuple[Question, ...]
-    # The check's messages in this language (``feedback:`` of a translation), see lessons.feedback.
-    feedback: tuple[tuple[re.Pattern, str], ...] = ()
-    feedback_keys: tuple[str, ...] = ()
-
-
-class Translated:
-    """Text in the active language (or ``language``), falling back to the original."""
-
-    def localized(self, language: str | None = None):
-        language = (language or translation.get_language() or "").lower()
-        return self.translations.get(language, self.text)
-
-    @property
-    def language(self) -> str:
-        """The language of the text shown now: the active one if translated, else the original's
-        (lessons are written in ``settings.LANGUAGE_CODE``), for templates' ``lang`` attributes."""
-        active = (translation.get_language() or "").lower()
-        return active if active in self.translations else settings.LANGUAGE_CODE
-
-
-@dataclasses.dataclass(frozen=True)
-class Step(Translated):
-    slug: str
-    number: int
-    type: str
-    check: str
-    solution: str
-    setup: str
-    timeout: int
-    path: Path
-    text: StepText
-    translations: dict[str, StepText] = dataclasses.field(default_factory=dict)
-
-    # Convenience accessors in the active language, for templates.
-    @property
-    def title(self) -> str:
-        return self.localized().title
-
-    @property
-    def body_html(self) -> str:
-        return self.localized().body_html
-
-    @property
-    def hints(self) -> tuple[str, ...]:
-        return self.localized().hints
-
-    @property
-    def questions(self) -> tuple[Question, ...]:
-        return self.localized().questions
-
-    @property
-    def is_quiz(self) -> bool:
-        return self.type == "quiz"
-
-    @property
-    def is_gated(self) -> bool:
-        """Whether the learner must pass something (a check or a quiz) to go on."""
-        return self.is_quiz or bool(self.check)
-
-
-@dataclasses.dataclass(frozen=True)
-class LessonText:
-    title: str
-    summary: str
-    body_html: str
-    learned: tuple[str, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class Lesson(Translated):
-    slug: str
-    workspace: str
-    image: str
-    minutes: int
-    order: int
-    prerequisites: tuple[str, ...]
-    path: Path
-    text: LessonText
-    # ``sandbox:`` in the front matter: the lesson's own limits, e.g. {"ttl": 5400, "idle": 900}.
-    sandbox_limits: tuple[tuple[str, int], ...] = ()
-    steps: tuple[Step, ...] = ()
-    translations: dict[str, LessonText] = dataclasses.field(default_factory=dict)
-
-    @property
-    def title(self) -> str:
-        return self.localized().title
-
-    @property
-    def summary(self) -> str:
-        return self.localized().summary
-
-    @property
-    def body_html(self) -> str:
-        return self.localized().body_html
-
-    @property
-    def learned(self) -> tuple[str, ...]:
-        return self.localized().learned
-
-    @property
-    def languages(self) -> tuple[str, ...]:
-        return tuple(sorted(self.translations))
-
-    def step(self, slug: str) -> Step | None:
-        return next((s for s in self.steps if s.slug == slug), None)
-
-    def step_index(self, slug: str) -> int:
-        return next(i for i, s in enumerate(self.steps) if s.slug == slug)
-
-
-# --- Markdown ------------------------------------------------------------------------------------
-
-_formatter = HtmlFormatter(nowrap=True)
-
-
-def _fence(self, tokens, idx, options, env) -> str:
-    """Fenced code: ``run`` blocks are click-to-run, ``copy`` copy-only, others highlighted."""
-    token = tokens[idx]
-    info = (token.info or "").strip().split()
-    kind = info[0].lower() if info else ""
-    code = token.content
-    if kind in ("run", "copy"):
-        return f'<pre class="code-block" data-block="{kind}"><code>{html.escape(code)}</code></pre>\n'
-    language = kind
-    body = html.escape(code)
-    if language:
-        try:
-            body = highlight(code, get_lexer_by_name(language), _formatter)
-        except ClassNotFound:
-            pass
-    return f'<pre class="code-block highlight" data-block="code"><code>{body}</code></pre>\n'
-
-
-# Raw HTML in lesson Markdown is escaped by the parser and everything is sanitized afterwards.
-_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
-_markdown.add_render_rule("fence", _fence)
-_markdown.add_render_rule("code_block", lambda self, tokens, idx, options, env: _fence(self, tokens, idx, options, env))
-
-_ALLOWED_TAGS = set(nh3.ALLOWED_TAGS) | {"pre", "code", "span", "div", "table", "thead", "tbody", "tr", "th", "td"}
-_ALLOWED_ATTRIBUTES = {tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()}
-_ALLOWED_ATTRIBUTES.setdefault("span", set()).add("class")
-_ALLOWED_ATTRIBUTES.setdefault("code", set()).add("class")
-_ALLOWED_ATTRIBUTES.setdefault("pre", set()).update({"class", "data-block"})
-_ALLOWED_ATTRIBUTES.setdefault("th", set()).add("style")
-_ALLOWED_ATTRIBUTES.setdefault("td", set()).add("style")
-
-
-# Rendering is a pure function of the text, and a lesson folder is loaded again whole when any of
-# its files changes (an edit, an upload beside it): the unchanged texts come from here.
-@functools.lru_cache(maxsize=4096)
-def render_markdown(text: str) -> str:
-    """Markdown to sanitized HTML (lesson folders may come from instructors)."""
-    rendered = _markdown.render(text)
-    return nh3.clean(
-        rendered,
-        tags=_ALLOWED_TAGS,
-        attributes=_ALLOWED_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
-        filter_style_properties={"text-align"},
-    )
-
-
-@functools.lru_cache(maxsize=4096)
-def render_inline(text: str) -> str:
-    """One line of Markdown (a hint, a learned item) to sanitized HTML without a paragraph."""
-    return nh3.clean(_markdown.renderInline(text), tags=_ALLOWED_TAGS, attributes=_ALLOWED_ATTRIBUTES)
-
-
-# --- Front matter with line numbers -----------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Document:
-    path: Path
-    meta: dict[str, Any]
-    key_lines: dict[str, int]  # front-matter key -> line in the file (1-based)
-    body: str
-    body_line: int  # line where the Markdown body starts
-
-
-def split_front_matter(text: str, path: Path) -> tuple[dict, str]:
-    """Kept for callers of the foundation loader: (meta, body) or LessonError."""
-    doc = parse_document(text, path)
-    return doc.meta, doc.body
-
-
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def parse_document(text: str, path: Path) -> Document:
-    """Parse ``---`` YAML front matter and the Markdown body; errors name the file and line."""
-    text = text.replace("\r\n", "\n")
-    if not text.startswith("---\n"):
-        raise LessonError(f"{path}:1: front matter must start with a '---' line")
-    end = text.find("\n---\n", 3)
-    if end < 0:
-        if text.endswith("\n---"):
-            end = len(text) - 4
-        else:
-            raise LessonError(f"{path}:1: front matter is not closed by a '---' line")
-    source = text[4 : end + 1]
-    # One parse gives both the values and each key's line. libyaml's parser (where PyYAML has it)
-    # gives the same values and lines in a tenth of the time, worded its own way on bad YAML: every
-    # page view after a lesson edit and every `check_lessons` parses a few hundred of these.
-    loader = _SafeLoader(source)
-    try:
-        node = loader.get_single_node()
-        meta = (loader.construct_document(node) if node is not None else None) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = (mark.line + 2) if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise LessonError(f"{path}:{line}: front matter is not valid YAML: {problem}") from None
-    finally:
-        loader.dispose()
-    if not isinstance(meta, dict):
-        raise LessonError(f"{path}:2: front matter must be a mapping of keys to values")
-    key_lines: dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, _value in node.value:
-            key_lines[str(key_node.value)] = key_node.start_mark.line + 2
-    body_line = text[: end + 5].count("\n") + 1
-    return Document(path, meta, key_lines, text[end + 5 :], body_line)
-
-
-# --- Validation and loading -------------------------------------------------------------------
 
 
 def lesson_dirs() -> list[Path]:
@@ -579,7 +285,8 @@ def _read(path: Path, out: _Collector) -> Document | None:
     return None
 
 
-def _load_step(path: Path, match: re.Match, out: _Collector, languages: set[str]) -> Step | None:
+def _load_step(path: Path, match: re.Match, out: _Collector, languages: set[str]) -> tuple[Step, Document] | None:
+    """One step file and its translations; the step and its parsed file (for the link checks)."""
     doc = _read(path, out)
     if doc is None:
         return None
@@ -654,7 +361,7 @@ def _load_step(path: Path, match: re.Match, out: _Collector, languages: set[str]
             questions=tquestions,
             **_feedback_rules(tdoc, out, check),
         )
-    return Step(
+    step = Step(
         slug=match.group("slug"),
         number=int(match.group("number")),
         type=step_type if step_type in STEP_TYPES else "task",
@@ -666,6 +373,7 @@ def _load_step(path: Path, match: re.Match, out: _Collector, languages: set[str]
         text=text,
         translations=translations,
     )
+    return step, doc
 
 
 def _feedback_rules(doc: Document, out: _Collector, check: str) -> dict[str, tuple]:
@@ -804,10 +512,11 @@ def _load_lesson(folder: Path, out: _Collector) -> tuple[Lesson | None, Document
                 out.add(step_path, 1, f"duplicate step slug {slug!r} (also {seen_slugs[slug].name})")
             seen_numbers.setdefault(number, step_path)
             seen_slugs.setdefault(slug, step_path)
-            step = _load_step(step_path, match, out, languages)
-            if step is not None:
+            loaded = _load_step(step_path, match, out, languages)
+            if loaded is not None:
+                step, step_doc = loaded
                 steps.append(step)
-                step_docs.append(_read(step_path, _Collector()))
+                step_docs.append(step_doc)
         if not seen_numbers:
             out.add(path, 1, f"no steps: add step files to {steps_dir}")
 
@@ -853,7 +562,7 @@ def _load_lesson(folder: Path, out: _Collector) -> tuple[Lesson | None, Document
         steps=tuple(sorted(steps, key=lambda s: s.number)),
         translations=translations,
     )
-    return lesson, doc, [d for d in step_docs if d is not None]
+    return lesson, doc, step_docs
 
 
 def lesson_folders(dirs: list[Path]) -> list[Path]:
@@ -918,78 +627,3 @@ def load_dirs(dirs: list[Path]) -> tuple[list[Lesson], list[Problem]]:
 def validate_dirs(dirs: list[Path] | None = None) -> list[Problem]:
     """Every problem in every lesson folder (the configured ones by default)."""
     return load_dirs(dirs if dirs is not None else lesson_dirs())[1]
-
-
-# Parsing every lesson takes a few hundred milliseconds, so each process keeps the result; an
-# edited, added or removed lesson file is still served without a restart (by every process, not
-# only the one an upload ran in): the folders' files are looked at again (one stat each) when the
-# last look is older than RESCAN_SECONDS, and parsed again only when a file's mtime or size changed.
-RESCAN_SECONDS = 2.0
-
-
-@dataclasses.dataclass
-class _Loaded:
-    signature: tuple
-    lessons: tuple[Lesson, ...]
-    looked_at: float
-
-
-_loaded: dict[tuple[Path, ...], _Loaded] = {}
-
-
-def folder_signature(dirs: tuple[Path, ...]) -> tuple:
-    """(path, mtime, size) of every folder and file under ``dirs``: any edit, addition or removal
-    of a lesson file changes it."""
-    entries = []
-    pending = [str(directory) for directory in dirs]
-    while pending:
-        folder = pending.pop()
-        try:
-            with os.scandir(folder) as listing:
-                for entry in listing:
-                    try:
-                        info = entry.stat()
-                    except OSError:  # removed while listed: the next look sees it gone
-                        continue
-                    entries.append((entry.path, info.st_mtime_ns, info.st_size))
-                    if entry.is_dir():
-                        pending.append(entry.path)
-        except OSError:  # a configured folder that does not exist (yet)
-            entries.append((folder, None, None))
-    return tuple(sorted(entries))
-
-
-def _cached_lessons(dirs: tuple[Path, ...], now: float | None = None) -> tuple[Lesson, ...]:
-    now = time.monotonic() if now is None else now
-    loaded = _loaded.get(dirs)
-    if loaded is not None and now - loaded.looked_at < RESCAN_SECONDS:
-        return loaded.lessons
-    signature = folder_signature(dirs)
-    if loaded is None or signature != loaded.signature:
-        lessons, problems = load_dirs(list(dirs))
-        for problem in problems:
-            log.error("lesson not served: %s", problem)
-        loaded = _loaded[dirs] = _Loaded(signature, tuple(lessons), now)
-    loaded.looked_at = now
-    return loaded.lessons
-
-
-def all_lessons() -> tuple[Lesson, ...]:
-    """Every valid lesson in the configured folders, in catalogue order (cached per folder set,
-    parsed again when a lesson file changes on disk)."""
-    return _cached_lessons(tuple(lesson_dirs()))
-
-
-def clear_cache() -> None:
-    _loaded.clear()
-
-
-def get_lesson(slug: str) -> Lesson | None:
-    return next((lesson for lesson in all_lessons() if lesson.slug == slug), None)
-
-
-def sandbox_limits_of(slug: str) -> tuple[tuple[str, int], ...]:
-    """The limits a lesson sets for its sandboxes (``sandbox:`` in its front matter); none for an
-    unknown lesson. Registered with ``sandbox.lifecycle`` when the app loads."""
-    found = get_lesson(slug)
-    return found.sandbox_limits if found else ()
