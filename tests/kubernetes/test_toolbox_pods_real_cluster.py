@@ -176,19 +176,26 @@ async def test_credentials_are_renewed_in_the_toolbox_pod_and_only_its_own(toolb
         await services.stop_sandbox(sandbox)
 
 
-async def test_the_toolbox_pod_reaches_the_api_server_but_not_the_learners_pods(toolbox_pods):
+async def test_the_toolbox_pod_reaches_the_api_server_and_nothing_else(toolbox_pods):
     sandbox = await start(toolbox_pods, "toolbox-net")
+    backend = services.get_backend("kubernetes")
+    dns = (await backend.toolbox.api.request("GET", "/api/v1/namespaces/kube-system/services/kube-dns")).json()
+    lookup = f"timeout 10 nslookup kubernetes.default.svc.cluster.local {dns['spec']['clusterIP']}"
     server = pod_yaml("web", "echo hello > /tmp/index.html && exec httpd -f -p 8080 -h /tmp", tail=SERVER_READY)
     script = (f"{apply(server)}\nkubectl wait --for=condition=Ready pod/web --timeout=90s >/dev/null && "
               "kubectl get pod web -o jsonpath='{.status.podIP}'")
     code, out = await sh(sandbox, script, timeout=120)
     assert code == 0, out
     pod_ip = out.strip().splitlines()[-1]
-    # The learner's own pod answers inside the cluster, but not to the toolbox (policy: API server only).
-    code, out = await sh(sandbox, f"wget -q -T 5 -O- http://{pod_ip}:8080/ 2>&1; echo exit=$?", timeout=30)
+    # The cluster's DNS answers the learner's own pod (its namespace's policy allows DNS) ...
+    code, out = await sh(sandbox, f"kubectl exec web -- {lookup}", timeout=30)
+    assert code == 0, out
+    # ... but not the toolbox, whose policy allows the API server only; nor does the learner's pod.
+    code, out = await sh(sandbox, f"{lookup}; echo exit=$?", timeout=30)
     assert "exit=0" not in out, out
+    code, out = await sh(sandbox, f"wget -q -T 5 -O- http://{pod_ip}:8080/ 2>&1; echo exit=$?", timeout=30)
+    assert "exit=0" not in out and "hello" not in out, out
     assert (await sh(sandbox, "kubectl get pod web"))[0] == 0  # while the API server still answers
-    backend = services.get_backend("kubernetes")
     policies = await backend.toolbox.api.request(
         "GET", f"/apis/networking.k8s.io/v1/namespaces/{backend.toolbox.namespace}/networkpolicies")
     egress = [rule for item in policies.json()["items"] for rule in item["spec"].get("egress", [])
