@@ -202,7 +202,10 @@ class FakeClusterAPI:
     (name -> labels) and the rights the account holds, as ``(namespace, verb, resource/sub)``;
     ``"create namespaces"`` stands for the cluster-wide right to make namespaces."""
 
-    def __init__(self, namespaces: dict[str, dict] | None = None, rights: set | None = None, version: str = "v1.35.4"):
+    def __init__(self, namespaces: dict[str, dict] | None = None, rights: set | None = None, version: str = "v1.35.4",
+                 *, host: str = "https://10.96.0.1:443", endpoint_slices: list[dict] | None = None):
+        self.config = k8s_api.ClusterConfig(host, False, None, "fake")
+        self.endpoint_slices = endpoint_slices  # None: listing them is forbidden
         self.namespaces = namespaces or {}
         self.rights = rights if rights is not None else set()
         self.version = version
@@ -220,6 +223,10 @@ class FakeClusterAPI:
             if name in self.namespaces:
                 return self._json(200, {"metadata": {"name": name, "labels": self.namespaces[name]}})
             return self._json(404, {"message": f'namespaces "{name}" not found'})
+        if method == "GET" and path.endswith("/namespaces/default/endpointslices"):
+            if self.endpoint_slices is None:
+                return self._json(403, {"message": "endpointslices is forbidden"})
+            return self._json(200, {"items": self.endpoint_slices})
         if method == "POST" and path.endswith("/selfsubjectaccessreviews"):
             attributes = body["spec"]["resourceAttributes"]
             resource = attributes["resource"] + (f"/{attributes['subresource']}" if attributes.get("subresource") else "")

@@ -12,7 +12,9 @@ import kubernetes_validate
 import pytest
 
 from sandbox.backends import k8s_manifests as km
-from sandbox.backends.base import LABEL_INSTALL, LABEL_SANDBOX, Limits, SandboxSpec
+from sandbox.backends.base import LABEL_INSTALL, LABEL_SANDBOX, BackendError, Limits, SandboxSpec
+from sandbox.backends.toolboxes import PodToolboxes
+from tests.fakes import FakeClusterAPI
 
 K8S_SCHEMA_VERSION = "1.31"
 SANDBOX_ID = "6a0f1a52-5d7e-4f43-a3a4-1f0f7a3b9c22"
@@ -85,3 +87,15 @@ def test_the_toolbox_setting_takes_docker_or_pod_only(value, ok):
         assert result.returncode == 0 and result.stdout.strip() == value.lower()
     else:
         assert result.returncode != 0 and "TUTORIAL_KUBERNETES_TOOLBOX must be 'docker' or 'pod'" in result.stderr
+
+
+async def test_toolbox_pods_policy_allows_the_kubeconfig_address_and_where_the_service_leads(settings):
+    settings.KUBERNETES_TOOLBOX_API_SERVER = ""
+    slices = [{"ports": [{"name": "https", "port": 6443}], "endpoints": [{"addresses": ["172.30.99.1"]}]}]
+    policy = await PodToolboxes(FakeClusterAPI(endpoint_slices=slices), "tutorial-tools").namespace_policy()
+    assert [rule["to"][0]["ipBlock"]["cidr"] for rule in policy["spec"]["egress"]] == ["10.96.0.1/32", "172.30.99.1/32"]
+    # Without the EndpointSlices, the kubeconfig's address alone; a host name alone is refused with the fix.
+    policy = await PodToolboxes(FakeClusterAPI(), "tutorial-tools").namespace_policy()
+    assert [rule["to"][0]["ipBlock"]["cidr"] for rule in policy["spec"]["egress"]] == ["10.96.0.1/32"]
+    with pytest.raises(BackendError, match="TUTORIAL_K8S_TOOLBOX_API_SERVER"):
+        await PodToolboxes(FakeClusterAPI(host="https://api.example.org"), "tutorial-tools").namespace_policy()
