@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .base import LABEL_INSTALL, LABEL_ROLE, LABEL_SANDBOX, ROLE_CONSOLE, SandboxSpec, sandbox_labels
+from .base import LABEL_INSTALL, LABEL_ROLE, LABEL_SANDBOX, LABEL_WORKSPACE, ROLE_CONSOLE, SandboxSpec, sandbox_labels
 from .manifests import CONSOLE_SHELL_LOOP, SANDBOX_HOME, SANDBOX_USER, sandbox_container_config
 
 NAMESPACE_PREFIX = "tutorial-"
@@ -513,8 +513,10 @@ def toolbox_pods_policy(namespace: str, *, install: str, api_endpoints: list[tup
         "metadata": {"name": f"tutorial-toolboxes-{install}"[:63].rstrip("-._"), "namespace": namespace,
                      "labels": {LABEL_INSTALL: install}},
         "spec": {
+            # Toolboxes only: were the tools namespace the plain sandboxes' too, their pods would
+            # keep their own deny-all policy and gain no path to the API server from this one.
             "podSelector": {"matchExpressions": [{"key": LABEL_SANDBOX, "operator": "Exists"}],
-                            "matchLabels": {LABEL_INSTALL: install}},
+                            "matchLabels": {LABEL_INSTALL: install, LABEL_WORKSPACE: "kubernetes"}},
             "policyTypes": ["Ingress", "Egress"],
             "egress": egress,
         },

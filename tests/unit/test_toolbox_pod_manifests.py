@@ -58,7 +58,7 @@ def test_toolbox_policy_lets_pods_reach_the_api_server_and_nothing_else():
                                     api_endpoints=[("172.30.99.1", 6443), ("10.96.0.1", 443)])
     spec = policy["spec"]
     assert spec["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in spec  # nothing comes in
-    assert spec["podSelector"]["matchLabels"] == {LABEL_INSTALL: "install-a"}
+    assert spec["podSelector"]["matchLabels"] == {LABEL_INSTALL: "install-a", "tutorial.workspace": "kubernetes"}
     assert spec["egress"] == [
         {"to": [{"ipBlock": {"cidr": "172.30.99.1/32"}}], "ports": [{"protocol": "TCP", "port": 6443}]},
         {"to": [{"ipBlock": {"cidr": "10.96.0.1/32"}}], "ports": [{"protocol": "TCP", "port": 443}]},
