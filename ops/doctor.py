@@ -234,7 +234,10 @@ def check_cluster() -> Finding:
     kubeconfig = getattr(settings, "KUBERNETES_KUBECONFIG", "") or None  # None: $KUBECONFIG or ~/.kube/config
     context = getattr(settings, "KUBERNETES_CONTEXT", "") or None
     try:
-        api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
+        if k8s_api.in_cluster(kubeconfig or ""):  # the site as a pod: its own service account
+            api_client = client.ApiClient(k8s_api.load_config(kubeconfig or "", context or "").configuration)
+        else:
+            api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
     except Exception as exc:  # noqa: BLE001 - missing file, bad YAML, no current context
         return Finding(
             False,
