@@ -106,6 +106,10 @@ class PodToolboxes(PodBackend):
         server's own (an in-cluster site's is the ``kubernetes`` Service's address)."""
         return _setting("KUBERNETES_TOOLBOX_API_SERVER", "") or server
 
+    async def start_toolbox(self, spec: SandboxSpec) -> str:
+        """The toolbox pod, running with its shell's prompt shown (the pod backend's create)."""
+        return await self.create(spec)
+
     def pod_manifest(self, spec: SandboxSpec, image: str) -> dict:
         return km.toolbox_pod_manifest(spec, namespace=self.namespace, image=image,
                                        registry=_setting("KUBERNETES_LESSON_REGISTRY", ""))
