@@ -187,8 +187,10 @@ async def test_the_toolbox_pod_reaches_the_api_server_and_nothing_else(toolbox_p
     code, out = await sh(sandbox, script, timeout=120)
     assert code == 0, out
     pod_ip = out.strip().splitlines()[-1]
-    # The cluster's DNS answers the learner's own pod (its namespace's policy allows DNS) ...
-    code, out = await sh(sandbox, f"kubectl exec web -- {lookup}", timeout=30)
+    # The cluster's DNS answers the learner's own pod (its namespace's policy allows DNS; a pod
+    # the policy enforcer has not synced yet is dropped for a moment, hence the retries) ...
+    code, out = await sh(sandbox, f"for try in 1 2 3 4 5 6 7 8; do kubectl exec web -- {lookup} && exit 0; sleep 2; done; "
+                                  "exit 1", timeout=150)
     assert code == 0, out
     # ... but not the toolbox, whose policy allows the API server only; nor does the learner's pod.
     code, out = await sh(sandbox, f"{lookup}; echo exit=$?", timeout=30)
