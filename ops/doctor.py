@@ -24,8 +24,11 @@ from django.conf import settings
 
 from lessons.catalogue import all_lessons
 from sandbox import local_cluster
+from sandbox.backends import k8s_api
 from sandbox.engine.api import engine_down_message
 from sandbox.images.recipes import RECIPES, image_tag
+
+from . import pod_cluster
 
 # One slow dependency must not hang the preflight: every network call has this deadline.
 TIMEOUT_SECONDS = 5
@@ -231,7 +234,10 @@ def check_cluster() -> Finding:
     kubeconfig = getattr(settings, "KUBERNETES_KUBECONFIG", "") or None  # None: $KUBECONFIG or ~/.kube/config
     context = getattr(settings, "KUBERNETES_CONTEXT", "") or None
     try:
-        api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
+        if k8s_api.in_cluster(kubeconfig or ""):  # the site as a pod: its own service account
+            api_client = client.ApiClient(k8s_api.load_config(kubeconfig or "", context or "").configuration)
+        else:
+            api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
     except Exception as exc:  # noqa: BLE001 - missing file, bad YAML, no current context
         return Finding(
             False,
@@ -247,6 +253,78 @@ def check_cluster() -> Finding:
                        "Start the cluster: the local one with `.venv/bin/python -m cluster up`; kind with "
                        "`docker start <name>-control-plane`; or fix TUTORIAL_KUBECONFIG.")
     return Finding(True, f"Kubernetes {version.git_version} answers ({len(lessons)} lessons use it)")
+
+
+def pod_workloads() -> list[pod_cluster.PodWorkload]:
+    """The kinds of pod this site makes on the cluster (none when every sandbox is a container)."""
+    lessons = all_lessons()
+    found = []
+    if getattr(settings, "PLAIN_BACKEND", "docker") == "pod":
+        images = sorted({image_tag(lesson.image) for lesson in lessons if lesson.workspace == "plain"})
+        found.append(pod_cluster.PodWorkload("plain sandboxes", settings.SANDBOX_POD_NAMESPACE, tuple(images)))
+    if getattr(settings, "KUBERNETES_TOOLBOX", "docker") == "pod" and any(lesson.workspace == "kubernetes" for lesson in lessons):
+        found.append(pod_cluster.PodWorkload("Kubernetes-lesson toolboxes", settings.KUBERNETES_TOOLS_NAMESPACE,
+                                             (image_tag("toolbox"),)))
+    return found
+
+
+def registry_has_image(image: str) -> bool | str:
+    """Whether the classroom registry (as the site reaches it) holds ``image`` (``tutorial/base:latest``)."""
+    base = settings.TUTORIAL_REGISTRY_URL or f"http://{getattr(settings, 'GATEWAY_REGISTRY', '127.0.0.1:5000')}"
+    repository, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+    request = urllib.request.Request(f"{base.rstrip('/')}/v2/{repository}/manifests/{tag}", method="HEAD", headers={
+        "Accept": "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"})
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS):  # noqa: S310 - operator's URL
+            return True
+    except urllib.error.HTTPError as exc:
+        return False if exc.code == 404 else f"HTTP {exc.code} from {base}"
+    except (urllib.error.URLError, OSError) as exc:
+        return f"no registry at {base}: {getattr(exc, 'reason', exc)}"
+
+
+def check_pod_cluster(api=None, image_present=None) -> Finding:
+    """When plain sandboxes or Kubernetes-lesson toolboxes are pods: the cluster answers, their
+    namespaces are usable, the site's account holds every right the pod backend uses there
+    (``SelfSubjectAccessReview``), and their images are in the registry the nodes pull from."""
+    workloads = pod_workloads()
+    if not workloads:
+        return Finding(True, "no sandbox runs as a pod: nothing to check")
+    if api is None:
+        try:
+            config = k8s_api.load_config(getattr(settings, "KUBERNETES_KUBECONFIG", ""), getattr(settings, "KUBERNETES_CONTEXT", ""))
+        except Exception as exc:  # noqa: BLE001 - no kubeconfig, bad YAML, no service account
+            return Finding(False, f"{', '.join(w.what for w in workloads)} are pods, but no cluster is configured: {exc}",
+                           "Set TUTORIAL_KUBECONFIG to the cluster's kubeconfig (docs/kubernetes.md), or set "
+                           "TUTORIAL_PLAIN_BACKEND and TUTORIAL_KUBERNETES_TOOLBOX back to docker.")
+        api = k8s_api.ClusterAPI(lambda: config)
+    source = getattr(getattr(api, "config", None), "source", "the site's account")
+
+    async def run():
+        try:
+            async with asyncio.timeout(TIMEOUT_SECONDS * 6):
+                return await pod_cluster.probe(api, workloads, image_present or _in_thread(registry_has_image),
+                                               source=source)
+        finally:
+            close = getattr(api, "close", None)
+            if close is not None:
+                await close()
+
+    try:
+        problems, version = asyncio.run(run())
+    except Exception as exc:  # noqa: BLE001 - unreachable, timed out
+        return Finding(False, f"the Kubernetes cluster does not answer ({source}): {exc}",
+                       "Start it (`.venv/bin/python -m cluster up` for the local one) or fix TUTORIAL_KUBECONFIG.")
+    if problems:
+        return Finding(False, "; ".join(p.message for p in problems), " ".join(dict.fromkeys(p.fix for p in problems)))
+    return Finding(True, f"Kubernetes {version}: " + "; ".join(
+        f"{w.what} in {w.namespace} ready ({len(w.images)} images in the registry)" for w in workloads))
+
+
+def _in_thread(func):
+    async def call(*args):
+        return await asyncio.to_thread(func, *args)
+    return call
 
 
 def _free_space(paths: dict[str, Path]) -> Finding:
@@ -304,6 +382,8 @@ CHECKS: list[Check] = [
     # Required once a cluster is configured (TUTORIAL_KUBECONFIG); else a warning that the
     # Kubernetes lessons will not start (see checks_named).
     Check("cluster", "Kubernetes cluster", check_cluster, required=False),
+    # Required when it applies: with sandboxes or toolboxes as pods, nothing starts without it.
+    Check("pods", "sandbox pods on the cluster", check_pod_cluster),
     Check("disk", "free disk", check_disk),
     Check("static", "static files", check_static_files),
 ]

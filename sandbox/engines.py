@@ -29,14 +29,16 @@ def get_backend(workspace: str) -> SandboxBackend:
 
 # Workspaces that need a Docker engine whichever backend runs plain sandboxes: a Docker lesson's
 # learner `docker` is the gateway in front of an engine (a cluster gives none without privileged
-# pods, docs/scaling.md), and a Kubernetes lesson's toolbox is a container on the engine.
-NEEDS_DOCKER_ENGINE = frozenset({"docker", "kubernetes"})
+# pods, docs/scaling.md), and a Kubernetes lesson's toolbox when it is a container on the engine
+# (KUBERNETES_TOOLBOX=docker; as a pod it needs none).
+def needs_docker_engine(workspace: str) -> bool:
+    return workspace == "docker" or (workspace == "kubernetes" and settings.KUBERNETES_TOOLBOX == "docker")
 
 
 def workspace_offered(workspace: str) -> bool:
-    """False for a workspace in ``NEEDS_DOCKER_ENGINE`` on a site without a Docker engine
-    (``DOCKER_ENGINE`` off, the site on a cluster): the catalogue says so and Start refuses."""
-    return workspace not in NEEDS_DOCKER_ENGINE or settings.DOCKER_ENGINE
+    """False for a workspace that needs a Docker engine on a site without one (``DOCKER_ENGINE``
+    off, the site on a cluster): the catalogue says so and Start refuses."""
+    return not needs_docker_engine(workspace) or settings.DOCKER_ENGINE
 
 
 def spec_for(sandbox: Sandbox) -> SandboxSpec:

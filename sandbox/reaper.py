@@ -60,6 +60,7 @@ from .backends.base import (
     SandboxStuck,
     belongs_to_install,
 )
+from .backends import k8s_api
 from .backends.pod import PodBackend
 from .models import Sandbox
 
@@ -361,9 +362,15 @@ async def _reconcile_engine(backend, consoles: dict[str, dict], labelled_ids: se
             _set_aside.pop(sandbox_id, None)
 
 
+def _cluster_configured() -> bool:
+    """A Kubernetes workspace and a cluster: a kubeconfig, or the site's own pod account."""
+    return "kubernetes" in settings.SANDBOX_BACKENDS and bool(
+        getattr(settings, "KUBERNETES_KUBECONFIG", "") or k8s_api.in_cluster(""))
+
+
 async def _reconcile_kubernetes(in_scope: Scope, report: Report) -> None:
     """Hand the live Kubernetes ids to that backend's reconcile, only when a cluster is set."""
-    if "kubernetes" not in settings.SANDBOX_BACKENDS or not getattr(settings, "KUBERNETES_KUBECONFIG", ""):
+    if not _cluster_configured():
         return
     if local_cluster.operator_problem(settings)[0]:
         return  # the local cluster is being built or is stopped: nothing of it to reconcile yet
@@ -383,7 +390,7 @@ CREDENTIALS_PER_PASS = 20  # renewals per pass, oldest sandboxes first; a token 
 async def renew_kubernetes_credentials(in_scope: Scope, report: Report) -> None:
     """Renew the learner token of running Kubernetes sandboxes before it expires, so the console
     never loses the cluster under the learner (see ``KubernetesBackend.credentials_due``)."""
-    if "kubernetes" not in settings.SANDBOX_BACKENDS or not getattr(settings, "KUBERNETES_KUBECONFIG", ""):
+    if not _cluster_configured():
         return
     if local_cluster.operator_problem(settings)[0]:
         return  # renewed once the cluster is back; a token that expired meanwhile says so in checks

@@ -14,7 +14,8 @@ if ! "$PY" -c 'import sys; from sandbox.local_cluster import uses_local_cluster;
   exit 0
 fi
 # The toolbox image carries the cluster's own kubectl, built with it.
-up() { "$PY" -m cluster up && "$PY" manage.py build_images toolbox; }
+# Pushed with the lesson images, so toolbox pods (TUTORIAL_KUBERNETES_TOOLBOX=pod) can be pulled.
+up() { "$PY" -m cluster up && "$PY" manage.py build_images toolbox && "$PY" manage.py seed_registry; }
 if [ "${1:-}" = "--background" ]; then
   mkdir -p data/cluster
   (up >>data/cluster/up.log 2>&1 &)

@@ -12,8 +12,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import json
 from collections.abc import Callable
 
+from ops.pod_cluster import POD_NAMESPACE_RIGHTS
+from sandbox.backends import k8s_api
 from sandbox.backends.base import (
     BackendError,
     ConsoleStream,
@@ -192,3 +195,50 @@ class HomeKeepingBackend(FakeBackend):
 
     async def copy_home_in(self, ref: str, archive) -> None:
         self._home_of(ref).home = archive.read_bytes()
+
+
+class FakeClusterAPI:
+    """A Kubernetes API answering the doctor's questions from a dict: the namespaces that exist
+    (name -> labels) and the rights the account holds, as ``(namespace, verb, resource/sub)``;
+    ``"create namespaces"`` stands for the cluster-wide right to make namespaces."""
+
+    def __init__(self, namespaces: dict[str, dict] | None = None, rights: set | None = None, version: str = "v1.35.4",
+                 *, host: str = "https://10.96.0.1:443", endpoint_slices: list[dict] | None = None):
+        self.config = k8s_api.ClusterConfig(host, False, None, "fake")
+        self.endpoint_slices = endpoint_slices  # None: listing them is forbidden
+        self.namespaces = namespaces or {}
+        self.rights = rights if rights is not None else set()
+        self.version = version
+        self.created: list[dict] = []
+
+    @staticmethod
+    def _json(status: int, data) -> k8s_api.Answer:
+        return k8s_api.Answer(status, json.dumps(data).encode())
+
+    async def request(self, method: str, path: str, params=None, *, body=None, **_ignored):
+        if path == "/version":
+            return self._json(200, {"gitVersion": self.version})
+        if method == "GET" and path.startswith("/api/v1/namespaces/"):
+            name = path.rsplit("/", 1)[-1]
+            if name in self.namespaces:
+                return self._json(200, {"metadata": {"name": name, "labels": self.namespaces[name]}})
+            return self._json(404, {"message": f'namespaces "{name}" not found'})
+        if method == "GET" and path.endswith("/namespaces/default/endpointslices"):
+            if self.endpoint_slices is None:
+                return self._json(403, {"message": "endpointslices is forbidden"})
+            return self._json(200, {"items": self.endpoint_slices})
+        if method == "POST" and path.endswith("/selfsubjectaccessreviews"):
+            attributes = body["spec"]["resourceAttributes"]
+            resource = attributes["resource"] + (f"/{attributes['subresource']}" if attributes.get("subresource") else "")
+            if "namespace" not in attributes:
+                allowed = f"{attributes['verb']} {resource}" in self.rights
+            else:
+                allowed = (attributes["namespace"], attributes["verb"], resource) in self.rights
+            return self._json(201, {"status": {"allowed": allowed}})
+        self.created.append({"method": method, "path": path, "body": body})
+        return self._json(404, {"message": "not served by the fake"})
+
+
+def every_pod_right(namespace: str) -> set:
+    """All the rights the pod backend uses in ``namespace`` (for FakeClusterAPI)."""
+    return {(namespace, verb, resource + (f"/{sub}" if sub else "")) for verb, resource, sub in POD_NAMESPACE_RIGHTS}

@@ -307,6 +307,16 @@ KUBERNETES_TOOLBOX_NETWORK = _LOCAL_CLUSTER.get("KUBERNETES_TOOLBOX_NETWORK", os
 KUBERNETES_NAMESPACE_PREFIX = os.environ.get("TUTORIAL_K8S_NAMESPACE_PREFIX", "tutorial-")
 # Where plain sandbox pods run (TUTORIAL_PLAIN_BACKEND=pod): one namespace of the install.
 SANDBOX_POD_NAMESPACE = os.environ.get("TUTORIAL_SANDBOX_NAMESPACE", "tutorial-sandboxes")
+# Where a Kubernetes lesson's console (the toolbox with kubectl) runs: "docker", a container on
+# the Docker engine (the default on a Docker host), or "pod", a pod in the install's tools namespace
+# (the site on a cluster, deploy/kubernetes: no Docker engine needed; docs/kubernetes.md).
+KUBERNETES_TOOLBOX = os.environ.get("TUTORIAL_KUBERNETES_TOOLBOX", "docker").strip().lower() or "docker"
+if KUBERNETES_TOOLBOX not in ("docker", "pod"):
+    raise ImproperlyConfigured(f"TUTORIAL_KUBERNETES_TOOLBOX must be 'docker' or 'pod', not {KUBERNETES_TOOLBOX!r}.")
+KUBERNETES_TOOLS_NAMESPACE = os.environ.get("TUTORIAL_TOOLS_NAMESPACE", "tutorial-tools")
+# The API address as toolbox pods reach it (default: the server's own, which in a pod is the
+# `kubernetes` Service's address). An IP literal: the toolboxes have no DNS.
+KUBERNETES_TOOLBOX_API_SERVER = os.environ.get("TUTORIAL_K8S_TOOLBOX_API_SERVER", "")
 # Pod Security `restricted` is pinned to this version (enforce, warn and audit).
 KUBERNETES_POD_SECURITY_VERSION = os.environ.get("TUTORIAL_K8S_POD_SECURITY_VERSION", "v1.31")
 # Lifetime of the learner's ServiceAccount token in the toolbox (at least 600 seconds).

@@ -10,20 +10,24 @@ one place, so a test can read it back (SECURITY.md, "Kubernetes namespace per sa
 - ResourceQuota (no NodePort or LoadBalancer services), LimitRange defaults and maxima;
 - a default-deny NetworkPolicy that allows DNS and traffic inside the namespace.
 
-The console is a toolbox container on the host's Docker engine (``toolbox_container_config``):
-the same hardened container as a plain sandbox, plus ``kubectl`` and a kubeconfig that holds only
-this namespace's credentials, attached to kind's Docker network to reach the API server.
+The console is a toolbox with ``kubectl`` and a kubeconfig that holds only this namespace's
+credentials: a container on the host's Docker engine (``toolbox_container_config``, attached to the
+Docker network that reaches the API server), or a pod in the install's tools namespace
+(``toolbox_pod_manifest``, whose NetworkPolicy ``toolbox_pods_policy`` lets it reach the API server
+and nothing else). Either has a plain sandbox's hardening.
 """
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import re
 import uuid
+from urllib.parse import urlsplit
 
 import yaml
 
-from .base import LABEL_INSTALL, LABEL_ROLE, LABEL_SANDBOX, ROLE_CONSOLE, SandboxSpec, sandbox_labels
+from .base import LABEL_INSTALL, LABEL_ROLE, LABEL_SANDBOX, LABEL_WORKSPACE, ROLE_CONSOLE, SandboxSpec, sandbox_labels
 from .manifests import CONSOLE_SHELL_LOOP, SANDBOX_HOME, SANDBOX_USER, sandbox_container_config
 
 NAMESPACE_PREFIX = "tutorial-"
@@ -444,3 +448,76 @@ def pod_image(image: str, registry: str) -> str:
     if "/" in image and ("." in first or ":" in first or first == "localhost"):
         return image
     return f"{registry.rstrip('/')}/{image}" if registry else image
+
+
+# -- Kubernetes-lesson toolboxes as pods (sandbox.backends.toolboxes) -----------------------------
+TOOLS_NAMESPACE = "tutorial-tools"
+
+
+def toolbox_pod_manifest(spec: SandboxSpec, *, namespace: str, image: str, registry: str = "") -> dict:
+    """The console of a Kubernetes lesson as a pod: a plain sandbox pod's hardening (Pod Security
+    ``restricted``, non-root, no service-account token, read-only root, memory-backed home and
+    /tmp, limits) plus kubectl's environment. Its only credential is the learner's kubeconfig,
+    written into the home by exec after it starts; the pod itself holds none."""
+    manifest = sandbox_pod_manifest(spec, namespace=namespace, image=image)
+    container = manifest["spec"]["containers"][0]
+    # Lesson manifests name their images as $REGISTRY/...: the classroom registry as the nodes reach it.
+    container["env"] += [{"name": "KUBECONFIG", "value": KUBECONFIG_PATH}, {"name": "REGISTRY", "value": registry}]
+    manifest["spec"]["hostname"] = "toolbox"
+    return manifest
+
+
+def api_server_endpoints(server: str, endpoint_slices: list[dict] = ()) -> list[tuple[str, int]]:
+    """Where a pod reaches the API server, as ``(IPv4 or IPv6 address, port)`` pairs: the learner's
+    server address when it is an IP literal (with its port), and every ready address of the
+    ``default/kubernetes`` Service's EndpointSlices (the address a Service IP is translated to,
+    which is what most CNIs match NetworkPolicy against)."""
+    found: list[tuple[str, int]] = []
+    parts = urlsplit(server)
+    try:
+        address = ipaddress.ip_address(parts.hostname or "")
+        found.append((str(address), parts.port or 443))
+    except ValueError:
+        pass  # a host name: the EndpointSlices say where it leads
+    for endpoint_slice in endpoint_slices:
+        ports = [p.get("port") for p in endpoint_slice.get("ports") or [] if p.get("port")]
+        for endpoint in endpoint_slice.get("endpoints") or []:
+            if (endpoint.get("conditions") or {}).get("ready") is False:
+                continue
+            for text in endpoint.get("addresses") or []:
+                try:
+                    address = ipaddress.ip_address(text)
+                except ValueError:
+                    continue
+                found += [(str(address), int(port)) for port in ports]
+    return sorted(set(found))
+
+
+def toolbox_pods_policy(namespace: str, *, install: str, api_endpoints: list[tuple[str, int]]) -> dict:
+    """The install's toolbox pods may reach the API server and nothing else: no ingress at all,
+    egress only to ``api_endpoints`` (one ``/32`` or ``/128`` with its TCP port each). No DNS:
+    the learner's kubeconfig names the API server by address. Raises ``ValueError`` without an
+    endpoint (a toolbox that can reach nothing is no console)."""
+    if not api_endpoints:
+        raise ValueError("no address of the API server is known for the toolboxes' network policy")
+    egress = []
+    for address, port in api_endpoints:
+        ip = ipaddress.ip_address(address)
+        if not 0 < int(port) < 65536:
+            raise ValueError(f"port {port} of the API server is out of range")
+        egress.append({"to": [{"ipBlock": {"cidr": f"{ip}/{ip.max_prefixlen}"}}],
+                       "ports": [{"protocol": "TCP", "port": int(port)}]})
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": f"tutorial-toolboxes-{install}"[:63].rstrip("-._"), "namespace": namespace,
+                     "labels": {LABEL_INSTALL: install}},
+        "spec": {
+            # Toolboxes only: were the tools namespace the plain sandboxes' too, their pods would
+            # keep their own deny-all policy and gain no path to the API server from this one.
+            "podSelector": {"matchExpressions": [{"key": LABEL_SANDBOX, "operator": "Exists"}],
+                            "matchLabels": {LABEL_INSTALL: install, LABEL_WORKSPACE: "kubernetes"}},
+            "policyTypes": ["Ingress", "Egress"],
+            "egress": egress,
+        },
+    }

@@ -5,11 +5,12 @@ A sandbox is two things, both labelled ``tutorial.sandbox=<uuid>``:
 - a namespace on the configured cluster (kubeconfig setting, default: the current context) holding
   the learner's ServiceAccount, Role, RoleBinding, quota, limits and network policy, all built by
   the pure functions in :mod:`sandbox.backends.k8s_manifests`;
-- the console: a hardened toolbox container with ``kubectl`` on the host's Docker engine, whose
-  kubeconfig holds only that namespace's short-lived token. Its TTY, attach, resize and exec are
-  exactly the Docker backend's, so the learner cannot tell the transports apart. On one machine
-  with kind it joins kind's Docker network and reaches the API server at its internal address
-  (``kind get kubeconfig --internal``), never through 127.0.0.1.
+- the console: a hardened toolbox with ``kubectl`` whose kubeconfig holds only that namespace's
+  short-lived token (:mod:`sandbox.backends.toolboxes`, ``KUBERNETES_TOOLBOX``): a container on the
+  host's Docker engine (its TTY, attach, resize and exec exactly the Docker backend's; on one
+  machine with kind it joins kind's Docker network and reaches the API server at its internal
+  address, never through 127.0.0.1), or a pod in the install's tools namespace (exactly a plain
+  sandbox pod's console), so a site on a cluster needs no Docker engine at all.
 
 The learner's token is short-lived (``KUBERNETES_TOKEN_SECONDS``) and a sandbox may outlive it
 (extensions), so the namespace carries when it was issued and when it expires (annotations
@@ -19,7 +20,7 @@ reads the file on every call, so the learner's open shell carries on with the ne
 that expired anyway (the cluster was down for hours) makes kubectl say "Unauthorized"; a check that
 fails so says why in words (:data:`CREDENTIALS_EXPIRED`).
 
-The engine reference is the toolbox container's id. Blocking client calls run in threads.
+The engine reference is the toolbox's (container id or pod name). Blocking client calls run in threads.
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ import os
 import time
 from pathlib import Path
 
-import docker.errors
 import urllib3.exceptions
 from django.conf import settings
 
+from . import k8s_api
 from . import k8s_manifests as km
 from .base import (
     LABEL_INSTALL,
@@ -51,7 +52,7 @@ from .base import (
     SandboxSpec,
 )
 from .blocking import run_blocking
-from .docker import DockerBackend
+from .toolboxes import make_toolboxes
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +83,13 @@ class KubernetesPermissionError(BackendError):
 class KubernetesBackend(SandboxBackend):
     workspaces = (WORKSPACE,)
 
-    def __init__(self, kubeconfig: str | None = None, context: str | None = None, docker_host: str | None = None):
+    def __init__(self, kubeconfig: str | None = None, context: str | None = None, docker_host: str | None = None,
+                 toolbox: str | None = None):
         self.kubeconfig = kubeconfig if kubeconfig is not None else _setting("KUBERNETES_KUBECONFIG", "")
         self.context = context if context is not None else _setting("KUBERNETES_CONTEXT", "")
-        self.toolbox = DockerBackend(docker_host)
+        self.toolbox_kind = toolbox or _setting("KUBERNETES_TOOLBOX", "docker")
+        self.toolbox = make_toolboxes(self.toolbox_kind, docker_host=docker_host, kubeconfig=self.kubeconfig,
+                                      context=self.context)
         self._api_client = None
         self._server = ""
 
@@ -101,8 +105,16 @@ class KubernetesBackend(SandboxBackend):
     def api_client(self):
         """The official client for the configured cluster, made once; ``BackendError`` without a kubeconfig."""
         if self._api_client is None:
+            from kubernetes import client as k8s_client
             from kubernetes import config as k8s_config
 
+            if k8s_api.in_cluster(self.kubeconfig):
+                # The site runs as a pod: its own service account (what the pod backend uses too).
+                client = k8s_client.ApiClient(k8s_api.load_config(self.kubeconfig, self.context).configuration)
+                client.configuration.retries = 1
+                self._server = client.configuration.host
+                self._api_client = client
+                return client
             path = self.kubeconfig_path()
             if not path.is_file():
                 raise BackendError(
@@ -165,9 +177,9 @@ class KubernetesBackend(SandboxBackend):
         return ca, not configuration.verify_ssl
 
     def learner_server(self) -> str:
-        """The API address as the toolbox reaches it: the internal address when one is set."""
+        """The API address as the toolbox reaches it (the toolboxes' setting, else the server's)."""
         self.api_client()
-        return _setting("KUBERNETES_API_INTERNAL_SERVER", "") or self._server
+        return self.toolbox.learner_server(self._server)
 
     # -- namespace provisioning -------------------------------------------------------------------
     def namespace_for(self, sandbox_id: str) -> str:
@@ -318,32 +330,6 @@ class KubernetesBackend(SandboxBackend):
         return True
 
     # -- the toolbox console ----------------------------------------------------------------------
-    async def _start_toolbox(self, spec: SandboxSpec, kubeconfig: dict) -> str:
-        network = _setting("KUBERNETES_TOOLBOX_NETWORK", "kind")
-        config = km.toolbox_container_config(spec, network=network, registry=_setting("KUBERNETES_LESSON_REGISTRY", ""))
-        docker_client = self.toolbox.client
-        if network not in ("none", "bridge"):
-            try:
-                await self.toolbox._call(docker_client.networks.get, network)
-            except docker.errors.NotFound as exc:
-                raise BackendError(
-                    f"The Docker network {network!r} that reaches the cluster does not exist. The local cluster "
-                    "makes its own (`.venv/bin/python -m cluster up`); kind's appears with `kind create cluster`; "
-                    "otherwise set TUTORIAL_K8S_TOOLBOX_NETWORK."
-                ) from exc
-        try:
-            container = await self.toolbox._call(docker_client.containers.create, **config)
-            await self.toolbox._call(container.start)
-        except docker.errors.ImageNotFound as exc:
-            raise BackendError(
-                f"The toolbox image {spec.image} is not built. Run `.venv/bin/python manage.py build_images toolbox` "
-                "(it needs a static kubectl on this machine; see docs/kubernetes.md)."
-            ) from exc
-        except docker.errors.APIError as exc:
-            raise BackendError(f"The Docker engine could not start the toolbox: {exc.explanation or exc}") from exc
-        await self._install_kubeconfig(container.id, kubeconfig)
-        return container.id
-
     async def _install_kubeconfig(self, ref: str, kubeconfig: dict) -> None:
         """Write the kubeconfig into the toolbox: a new file moved over the old one, so a kubectl
         running meanwhile reads either the old or the new file, never half of one."""
@@ -387,12 +373,11 @@ class KubernetesBackend(SandboxBackend):
         if namespace is None or not km.owns(namespace.metadata.labels, sandbox_id):
             raise BackendError(f"Sandbox {sandbox_id} has no namespace {name} on the cluster: no credentials to renew.")
         # The token goes only into this sandbox's own console, never into another's by a stale ref.
-        try:
-            container = await self.toolbox._call(self.toolbox.client.containers.get, ref)
-        except docker.errors.NotFound as exc:
-            raise BackendError(f"The console of sandbox {sandbox_id} is gone: no credentials to renew.") from exc
-        if container.labels.get(LABEL_SANDBOX) != sandbox_id:
-            raise BackendError(f"Container {ref[:12]} is not the console of sandbox {sandbox_id}; its kubeconfig was left alone.")
+        owner = await self.toolbox.sandbox_of(ref)
+        if owner is None:
+            raise BackendError(f"The console of sandbox {sandbox_id} is gone: no credentials to renew.")
+        if owner != sandbox_id:
+            raise BackendError(f"Toolbox {ref[:12]} is not the console of sandbox {sandbox_id}; its kubeconfig was left alone.")
         kubeconfig, issued, expires = await self._learner_kubeconfig(name)
         await self._install_kubeconfig(ref, kubeconfig)
         await self._record_token(name, issued, expires)
@@ -405,7 +390,9 @@ class KubernetesBackend(SandboxBackend):
         await self.toolbox.destroy(spec.sandbox_id)  # never two consoles
         try:
             kubeconfig = await self.provision_namespace(spec)
-            return await self._start_toolbox(spec, kubeconfig)
+            ref = await self.toolbox.start_toolbox(spec)
+            await self._install_kubeconfig(ref, kubeconfig)
+            return ref
         except Exception:
             # Remove whatever was made. delete_namespace touches only a namespace labelled for
             # this sandbox, so a colliding namespace that is someone else's survives this.
@@ -427,8 +414,9 @@ class KubernetesBackend(SandboxBackend):
         if state != EngineState.RUNNING:
             return state
         # A console without its namespace is no sandbox: report it missing so it is cleaned up.
-        container = await self.toolbox._call(self.toolbox.client.containers.get, ref)
-        sandbox_id = container.labels.get(LABEL_SANDBOX, "")
+        sandbox_id = await self.toolbox.sandbox_of(ref)
+        if not sandbox_id:
+            return EngineState.MISSING
         namespace = await self._read_namespace(self.namespace_for(sandbox_id))
         if namespace is None or not km.owns(namespace.metadata.labels, sandbox_id) or (namespace.status and namespace.status.phase) == "Terminating":
             return EngineState.MISSING
@@ -447,7 +435,7 @@ class KubernetesBackend(SandboxBackend):
         return explain_unauthorized(result)
 
     async def list_owned(self) -> dict[str, str]:
-        """Sandboxes with a labelled namespace or toolbox: ``{sandbox_id: toolbox id or namespace}``."""
+        """Sandboxes with a labelled namespace or toolbox: ``{sandbox_id: toolbox ref or namespace}``."""
         owned, _ = await self._owned()
         return owned
 
@@ -467,12 +455,9 @@ class KubernetesBackend(SandboxBackend):
                 owned[sandbox_id] = namespace.metadata.name
                 if (namespace.status and namespace.status.phase) == "Terminating":
                     deleting.add(sandbox_id)
-        containers = await self.toolbox._call(
-            self.toolbox.client.containers.list, all=True, ignore_removed=True, filters={"label": [LABEL_SANDBOX, f"{LABEL_WORKSPACE}={WORKSPACE}"]})
-        for container in containers:
-            if container.labels.get(LABEL_INSTALL, settings.INSTALL_ID) == settings.INSTALL_ID:
-                owned[container.labels[LABEL_SANDBOX]] = container.id
-                deleting.discard(container.labels[LABEL_SANDBOX])
+        for sandbox_id, ref in (await self.toolbox.toolbox_consoles()).items():
+            owned[sandbox_id] = ref
+            deleting.discard(sandbox_id)
         return owned, deleting
 
     def _safe_name(self, sandbox_id: str) -> str | None:

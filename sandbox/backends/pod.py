@@ -35,6 +35,7 @@ from .base import (
     LABEL_INSTALL,
     LABEL_ROLE,
     LABEL_SANDBOX,
+    LABEL_WORKSPACE,
     ROLE_CONSOLE,
     BackendError,
     ConsoleStream,
@@ -118,13 +119,23 @@ class PodBackend(SandboxBackend):
         return f"/api/v1/namespaces/{self.namespace}/pods" + (f"/{name}" if name else "")
 
     def _install_selector(self, *extra: str) -> str:
-        return ",".join((LABEL_SANDBOX, f"{LABEL_ROLE}={ROLE_CONSOLE}", f"{LABEL_INSTALL}={settings.INSTALL_ID}", *extra))
+        return ",".join((LABEL_SANDBOX, f"{LABEL_ROLE}={ROLE_CONSOLE}", f"{LABEL_INSTALL}={settings.INSTALL_ID}",
+                         f"{LABEL_WORKSPACE}={self.workspaces[0]}", *extra))
 
     def pod_name(self, sandbox_id: str) -> str:
         try:
             return km.sandbox_pod_name(sandbox_id)
         except ValueError as exc:
             raise BackendError(str(exc)) from exc
+
+    # -- what a subclass may change (the Kubernetes lessons' toolbox pods) ------------------------
+    def pod_manifest(self, spec: SandboxSpec, image: str) -> dict:
+        """The sandbox's pod (``ValueError`` for a spec it cannot be)."""
+        return km.sandbox_pod_manifest(spec, namespace=self.namespace, image=image)
+
+    async def namespace_policy(self) -> dict:
+        """The NetworkPolicy every pod of the install in the namespace gets: none in, none out."""
+        return km.sandbox_pods_deny_policy(self.namespace, install=settings.INSTALL_ID)
 
     # -- the namespace ----------------------------------------------------------------------------
     async def ensure_namespace(self) -> None:
@@ -164,7 +175,7 @@ class PodBackend(SandboxBackend):
             raise self.api.forbidden("get", "namespaces", None, answer)
         else:
             raise BackendError(f"Could not read namespace {self.namespace}: {answer.message()}")
-        policy = km.sandbox_pods_deny_policy(self.namespace, install=install)
+        policy = await self.namespace_policy()
         path = f"/apis/networking.k8s.io/v1/namespaces/{self.namespace}/networkpolicies"
         answer = await self.api.request("POST", path, body=policy)
         if answer.status == 409:
@@ -178,12 +189,12 @@ class PodBackend(SandboxBackend):
 
     # -- the contract -----------------------------------------------------------------------------
     async def create(self, spec: SandboxSpec) -> str:
-        if spec.workspace != WORKSPACE:
-            raise BackendError(f"the pod backend serves the {WORKSPACE!r} workspace, not {spec.workspace!r}")
+        if spec.workspace not in self.workspaces:
+            raise BackendError(f"the pod backend serves the {self.workspaces[0]!r} workspace, not {spec.workspace!r}")
         name = self.pod_name(spec.sandbox_id)
         image = km.pod_image(spec.image, _setting("KUBERNETES_LESSON_REGISTRY", "localhost:5000"))
         try:
-            manifest = km.sandbox_pod_manifest(spec, namespace=self.namespace, image=image)
+            manifest = self.pod_manifest(spec, image)
         except ValueError as exc:
             raise BackendError(str(exc)) from exc
         await self.ensure_namespace()

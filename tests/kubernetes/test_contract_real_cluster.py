@@ -2,7 +2,8 @@
 ``.ci/run`` bring up this machine's local cluster, cluster/, and point it there; under ``CI`` a
 missing cluster fails). The same contract the Docker backend passes (create, status, console,
 resize, run, destroy, list_owned), plus what only a real API server shows: RBAC, Pod Security,
-quota and image pulls. With kind instead, see docs/kubernetes.md.
+quota and image pulls; once with the console as a container on the Docker engine, once as a pod
+in the tools namespace (``KUBERNETES_TOOLBOX``). With kind instead, see docs/kubernetes.md.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import uuid
 import pytest
 
 from sandbox.backends import k8s_manifests as km
-from sandbox.backends.base import LABEL_SANDBOX, BackendError, EngineState, Limits, SandboxSpec
+from sandbox.backends.base import BackendError, EngineState, Limits, SandboxSpec
 from sandbox.backends.kubernetes import KubernetesBackend
 from tests.kubernetes.real_cluster import point_settings_at_cluster
 
@@ -30,17 +31,24 @@ def toolbox_image(docker_client) -> str:
     from sandbox.images.toolbox import RECIPE
     from sandbox.services import image_tag
 
+    from django.conf import settings
+
     register(RECIPE)
     build_image(docker_client, "base")
     build_image(docker_client, "toolbox")
+    # Toolbox pods pull it from the classroom registry, as the node pulls lesson images.
+    target = f"{settings.GATEWAY_REGISTRY}/tutorial/toolbox"
+    docker_client.images.get(image_tag("toolbox")).tag(target, "latest")
+    for line in docker_client.images.push(target, "latest", stream=True, decode=True):
+        assert not line.get("error"), line
     return image_tag("toolbox")
 
 
-@pytest.fixture
-def real_backend(settings, docker_client):
+@pytest.fixture(params=("docker", "pod"))
+def real_backend(request, settings, docker_client):
     point_settings_at_cluster(settings)
     settings.KUBERNETES_QUOTA = dict(km.DEFAULT_QUOTA, pods="3")
-    return KubernetesBackend()
+    return KubernetesBackend(toolbox=request.param)
 
 
 def spec_for(image: str) -> SandboxSpec:
@@ -147,7 +155,8 @@ async def test_reconcile_on_a_real_cluster(real_backend, toolbox_image):
     try:
         removed = await backend.reconcile([kept.sandbox_id, *[i for i in await backend.list_owned() if i not in (kept.sandbox_id, gone.sandbox_id)]])
         assert removed == [gone.sandbox_id]
-        assert not backend.toolbox.client.containers.list(all=True, ignore_removed=True, filters={"label": f"{LABEL_SANDBOX}={gone.sandbox_id}"})
+        assert gone.sandbox_id not in await backend.toolbox.toolbox_consoles()
+        assert kept.sandbox_id in await backend.toolbox.toolbox_consoles()
     finally:
         await backend.destroy(kept.sandbox_id)
         await backend.destroy(gone.sandbox_id)

@@ -208,7 +208,7 @@ async def _furnish(backend: KubernetesBackend, learner: Learner) -> None:
                                                 "kubectl get service web -o jsonpath='{.spec.clusterIP}'")
     assert code == 0, out
     learner.server_ip, learner.service_ip = out.split()
-    container = await backend.toolbox._call(backend.toolbox.client.containers.get, learner.ref)
+    container = await asyncio.to_thread(backend.toolbox.client.containers.get, learner.ref)
     learner.toolbox_ip = container.attrs["NetworkSettings"]["Networks"][toolbox_network()]["IPAddress"]
     # A web server in the console too, the target of "another learner's console".
     code, out = await sh(backend, learner.ref, f"mkdir -p $HOME/www && echo {page}-toolbox > $HOME/www/index.html && "

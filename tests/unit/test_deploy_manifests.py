@@ -105,6 +105,19 @@ def test_the_site_runs_without_a_docker_engine_and_sandboxes_as_pods():
     assert sandboxes["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
+def test_kubernetes_lessons_consoles_are_pods_in_a_restricted_tools_namespace():
+    config = of_kind("ConfigMap")["tutorial-env"]["data"]
+    assert config["TUTORIAL_KUBERNETES_TOOLBOX"] == "pod"
+    tools = of_kind("Namespace")[config["TUTORIAL_TOOLS_NAMESPACE"]]["metadata"]["labels"]
+    assert tools["pod-security.kubernetes.io/enforce"] == "restricted"
+    granted = {(group, resource, verb) for rule in of_kind("ClusterRole")["tutorial-site"]["rules"]
+               for group in rule["apiGroups"] for resource in rule["resources"] for verb in rule["verbs"]}
+    # The toolbox pods, their console and kubeconfig (exec), their policy, the API server's addresses.
+    for need in [("", "pods", "create"), ("", "pods", "list"), ("", "pods/attach", "create"), ("", "pods/exec", "create"),
+                 ("networking.k8s.io", "networkpolicies", "patch"), ("discovery.k8s.io", "endpointslices", "list")]:
+        assert need in granted, need
+
+
 def test_rbac_grants_what_the_backends_create_and_nothing_forbidden():
     rules = of_kind("ClusterRole")["tutorial-site"]["rules"]
     granted = {(group, resource, verb) for rule in rules for group in rule["apiGroups"]

@@ -16,6 +16,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from ops import doctor
+from tests.fakes import FakeClusterAPI, every_pod_right
 
 MISSING_SOCKET = "unix:///nonexistent/docker.sock"
 REPO = Path(__file__).resolve().parents[2]
@@ -234,3 +235,59 @@ def test_json_output_lists_every_check_run(settings, capsys):
     assert report["ok"] is False
     assert [c["name"] for c in report["checks"]] == ["engine", "static"]
     assert report["checks"][0]["fix"] and report["checks"][1]["ok"] is True
+
+
+# -- sandboxes and toolboxes as pods -------------------------------------------------------------
+RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
+
+
+async def _image_there(image: str):
+    return True
+
+
+async def _image_missing(image: str):
+    return False
+
+
+def test_pod_cluster_check_is_quiet_when_nothing_runs_as_a_pod(settings):
+    settings.PLAIN_BACKEND, settings.KUBERNETES_TOOLBOX = "docker", "docker"
+    assert doctor.check_pod_cluster().ok
+
+
+def test_pod_cluster_check_passes_on_a_ready_cluster(settings):
+    settings.PLAIN_BACKEND, settings.KUBERNETES_TOOLBOX = "pod", "pod"
+    api = FakeClusterAPI({"tutorial-sandboxes": RESTRICTED, "tutorial-tools": RESTRICTED},
+                         every_pod_right("tutorial-sandboxes") | every_pod_right("tutorial-tools"))
+    finding = doctor.check_pod_cluster(api, _image_there)
+    assert finding.ok, finding
+    assert "tutorial-tools" in finding.message and "v1.35.4" in finding.message
+    assert not api.created  # asking never makes anything
+
+
+def test_pod_cluster_check_names_each_missing_right_and_the_fix(settings):
+    settings.PLAIN_BACKEND, settings.KUBERNETES_TOOLBOX = "docker", "pod"
+    rights = every_pod_right("tutorial-tools") - {("tutorial-tools", "create", "pods/exec")}
+    finding = doctor.check_pod_cluster(FakeClusterAPI({"tutorial-tools": RESTRICTED}, rights), _image_there)
+    assert not finding.ok
+    assert "may not, in namespace tutorial-tools (Kubernetes-lesson toolboxes): create pods/exec" in finding.message
+    assert "rbac.yaml" in finding.fix
+
+
+def test_pod_cluster_check_says_how_to_make_a_missing_namespace_and_a_missing_image(settings):
+    settings.PLAIN_BACKEND, settings.KUBERNETES_TOOLBOX = "docker", "pod"
+    finding = doctor.check_pod_cluster(FakeClusterAPI({}, every_pod_right("tutorial-tools")), _image_missing)
+    assert not finding.ok
+    assert "namespace tutorial-tools (Kubernetes-lesson toolboxes) does not exist" in finding.message
+    assert "tutorial/toolbox:latest" in finding.message
+    assert "kubectl apply -k deploy/kubernetes/sandboxes" in finding.fix and "seed_registry" in finding.fix
+    # An account that may create namespaces needs none made beforehand.
+    api = FakeClusterAPI({}, every_pod_right("tutorial-tools") | {"create namespaces"})
+    assert doctor.check_pod_cluster(api, _image_there).ok
+
+
+def test_pod_cluster_check_refuses_a_namespace_without_pod_security(settings):
+    settings.PLAIN_BACKEND, settings.KUBERNETES_TOOLBOX = "pod", "docker"
+    finding = doctor.check_pod_cluster(FakeClusterAPI({"tutorial-sandboxes": {}}, every_pod_right("tutorial-sandboxes")),
+                                       _image_there)
+    assert not finding.ok and "does not enforce Pod Security restricted" in finding.message
+    assert "kubectl label namespace tutorial-sandboxes" in finding.fix

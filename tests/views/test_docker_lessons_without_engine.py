@@ -1,7 +1,8 @@
 """A site without a Docker engine (the site on a cluster: TUTORIAL_DOCKER_ENGINE=0) keeps its Docker
 lessons on the catalogue but says they need a Docker host, and Start refuses them before any
-backend is asked; so do Kubernetes lessons, whose toolbox is a container on the engine. Shell
-lessons are offered as usual (their sandboxes are pods there)."""
+backend is asked; so do Kubernetes lessons while their toolbox is a container on the engine, not
+once it is a pod (TUTORIAL_KUBERNETES_TOOLBOX=pod). Shell lessons are offered as usual (their
+sandboxes are pods there)."""
 
 import pytest
 
@@ -22,6 +23,7 @@ def cards(page: str) -> dict[str, str]:
 
 def test_the_catalogue_says_docker_lessons_need_a_docker_host(settings, owner):
     settings.DOCKER_ENGINE = False
+    settings.KUBERNETES_TOOLBOX = "docker"
     page = cards(signed_in_client(owner).get("/").content.decode())
     assert "data-needs-docker-host" in page[DOCKER_LESSON] and "Needs a Docker host" in page[DOCKER_LESSON]
     assert "data-needs-docker-host" in page["pods"]  # a Kubernetes lesson: its toolbox is a container
@@ -45,3 +47,13 @@ def test_start_refuses_a_docker_lesson_with_the_reason_and_makes_nothing(setting
     assert response.status_code == 200
     assert "needs a Docker host" in response.content.decode()
     assert not Sandbox.objects.filter(owner=owner).exists()
+
+
+def test_with_toolbox_pods_kubernetes_lessons_are_offered_and_docker_ones_still_not(settings, owner):
+    settings.DOCKER_ENGINE = False
+    settings.KUBERNETES_TOOLBOX = "pod"
+    page = cards(signed_in_client(owner).get("/").content.decode())
+    assert "data-needs-docker-host" not in page["pods"]
+    assert "data-needs-docker-host" in page[DOCKER_LESSON]
+    overview = signed_in_client(owner).get("/lessons/pods/about/").content.decode()
+    assert "data-needs-docker-host" not in overview

@@ -28,6 +28,13 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         # The Kubernetes lessons' pods run the sandbox base as tutorial/base, pulled by the node.
         pushes = [(name, f"library/{shared}") for name, shared in LESSON_IMAGES.items()] + [("base", "tutorial/base")]
+        # Toolbox pods (TUTORIAL_KUBERNETES_TOOLBOX=pod) are pulled by the node too. The toolbox
+        # needs a static kubectl, so it is pushed once built (`build_images toolbox`), never built here.
+        try:
+            client.images.get(image_tag("toolbox"))
+            pushes.append(("toolbox", "tutorial/toolbox"))
+        except docker.errors.ImageNotFound:
+            self.stdout.write("toolbox image not built: not pushed (toolbox pods need it: `manage.py build_images toolbox`)")
         for name, path in pushes:
             target = f"{settings.GATEWAY_REGISTRY}/{path}"
             client.images.get(image_tag(name)).tag(target, "latest")
