@@ -14,8 +14,8 @@ import pytest
 import yaml
 from asgiref.sync import async_to_sync, sync_to_async
 
-from lessons import services as lesson_services
-from lessons.content_loader import get_lesson
+from lessons import checks
+from lessons.catalogue import get_lesson
 from sandbox import services, tasks
 from sandbox.backends import k8s_manifests as km
 from sandbox.backends.base import LABEL_SANDBOX, BackendError
@@ -135,12 +135,12 @@ async def test_a_kubernetes_lesson_runs_with_its_console_as_a_pod_and_no_docker_
     lesson = get_lesson(LESSON)
     steps = [step for step in lesson.steps if step.check][:2]
     for step in steps:
-        await lesson_services.run_setup(sandbox, step)
-        before = await lesson_services.run_check(sandbox, step)
+        await checks.run_setup(sandbox, step)
+        before = await checks.run_check(sandbox, step)
         assert before.outcome == "failed", (step.path.name, before)
         solution = await services.run_script(sandbox, step.solution, timeout=max(step.timeout, 60))
         assert solution.exit_code == 0, (step.path.name, solution)
-        after = await lesson_services.run_check(sandbox, step)
+        after = await checks.run_check(sandbox, step)
         assert after.passed, (step.path.name, after)
 
     # Stop removes the toolbox pod and the namespace.
