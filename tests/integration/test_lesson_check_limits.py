@@ -11,6 +11,7 @@ from asgiref.sync import sync_to_async
 from lessons.checks import MAX_FEEDBACK_CHARS, run_check
 from lessons.loader import load_dirs
 from sandbox import services as sandbox_services
+from sandbox import tasks
 from sandbox.models import Sandbox
 
 LESSON = """---
@@ -82,4 +83,7 @@ async def test_hanging_and_flooding_checks(tmp_path, docker_client, base_image, 
         assert alive.exit_code == 0 and alive.output.strip() == "alive"
     finally:
         await sandbox_services.stop_sandbox(sandbox)
+        # The start and the stop leave background work (a pool refill, a queue promotion) that
+        # writes to the database: finished here, not during the test database's teardown.
+        await tasks.wait_for_background()
         assert await sync_to_async(labelled_leftovers)(sandbox.id) == []
