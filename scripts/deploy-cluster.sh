@@ -8,7 +8,8 @@
 #   scripts/deploy-cluster.sh --namespace X --delete
 #
 # The cluster is KUBECONFIG (default: this machine's local cluster, data/cluster/admin.kubeconfig).
-# Learners' plain sandboxes go to the namespace "<namespace>-sandboxes". The Secret
+# Learners' plain sandboxes go to the namespace "<namespace>-sandboxes", Kubernetes lessons'
+# toolbox pods to "<namespace>-tools". The Secret
 # `tutorial-secrets` (Django's key, PostgreSQL's password) is made once, never overwritten or
 # printed. The overlay that sets all this is written under data/deploy/<namespace>/ and kept,
 # so `kubectl apply -k data/deploy/<namespace>` re-applies the same thing.
@@ -45,6 +46,7 @@ k() { "$KUBECTL" --request-timeout=30s "$@"; }
 k version >/dev/null 2>&1 || { echo "deploy-cluster: no cluster answers (KUBECONFIG=${KUBECONFIG:-unset}; make cluster)" >&2; exit 1; }
 
 SANDBOXES="$NAMESPACE-sandboxes"
+TOOLS="$NAMESPACE-tools"
 OVERLAY="data/deploy/$NAMESPACE"
 BASE=../../../../deploy/kubernetes  # from $OVERLAY/site and $OVERLAY/sandboxes
 # The default install keeps the base's cluster-wide names; another one gets its own.
@@ -55,7 +57,18 @@ write_overlay() {
   local image_name="${1%:*}" image_tag="${1##*:}"
   mkdir -p "$OVERLAY/site" "$OVERLAY/sandboxes"
   printf 'namespace: %s\nresources: [%s/site]\n' "$NAMESPACE" "$BASE" > "$OVERLAY/site/kustomization.yaml"
-  printf 'namespace: %s\nresources: [%s/sandboxes]\n' "$SANDBOXES" "$BASE" > "$OVERLAY/sandboxes/kustomization.yaml"
+  # The sandboxes folder holds two Namespace objects: each is renamed on its own (a kustomize
+  # `namespace:` would give both the same name).
+  cat > "$OVERLAY/sandboxes/kustomization.yaml" <<EOF
+resources: [$BASE/sandboxes]
+patches:
+  - target: {kind: Namespace, name: tutorial-sandboxes}
+    patch: |-
+      - {op: replace, path: /metadata/name, value: $SANDBOXES}
+  - target: {kind: Namespace, name: tutorial-tools}
+    patch: |-
+      - {op: replace, path: /metadata/name, value: $TOOLS}
+EOF
   cat > "$OVERLAY/kustomization.yaml" <<EOF
 # Written by scripts/deploy-cluster.sh for the install in namespace $NAMESPACE.
 apiVersion: kustomize.config.k8s.io/v1beta1
@@ -67,6 +80,7 @@ patches:
   - target: {kind: ConfigMap, name: tutorial-env}
     patch: |-
       - {op: replace, path: /data/TUTORIAL_SANDBOX_NAMESPACE, value: $SANDBOXES}
+      - {op: replace, path: /data/TUTORIAL_TOOLS_NAMESPACE, value: $TOOLS}
       - {op: replace, path: /data/TUTORIAL_INSTALL_ID, value: $NAMESPACE}
       - {op: replace, path: /data/DJANGO_ALLOWED_HOSTS, value: "site,site.$NAMESPACE.svc,site.$NAMESPACE.svc.cluster.local,localhost"}
   - target: {kind: ClusterRole, name: tutorial-site}
@@ -84,9 +98,9 @@ if [ "$DELETE" = 1 ]; then
   # Sandboxes first (their pods and namespaces carry this install's label), then the install.
   k delete "clusterrolebinding/tutorial-site$SUFFIX" "clusterrole/tutorial-site$SUFFIX" --ignore-not-found >/dev/null
   k delete namespace -l "tutorial.install=$NAMESPACE" --wait=false --ignore-not-found >/dev/null || true
-  k delete namespace "$SANDBOXES" "$NAMESPACE" --wait=false --ignore-not-found >/dev/null
+  k delete namespace "$SANDBOXES" "$TOOLS" "$NAMESPACE" --wait=false --ignore-not-found >/dev/null
   rm -rf "$OVERLAY"
-  echo "deploy-cluster: $NAMESPACE and $SANDBOXES are being deleted"
+  echo "deploy-cluster: $NAMESPACE, $SANDBOXES and $TOOLS are being deleted"
   exit 0
 fi
 
@@ -110,4 +124,4 @@ for deployment in postgres redis registry site reaper; do
     exit 1
   fi
 done
-echo "deploy-cluster: $IMAGE serves in namespace $NAMESPACE (service/site, port 80); sandboxes in $SANDBOXES"
+echo "deploy-cluster: $IMAGE serves in namespace $NAMESPACE (service/site, port 80); sandboxes in $SANDBOXES, toolboxes in $TOOLS"
