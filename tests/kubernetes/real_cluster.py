@@ -38,3 +38,25 @@ def point_settings_at_cluster(settings) -> None:
     settings.KUBERNETES_API_INTERNAL_SERVER = os.environ.get("TUTORIAL_K8S_API_INTERNAL_SERVER", "")
     settings.KUBERNETES_TOOLBOX_NETWORK = toolbox_network()
     services.get_backend.cache_clear()
+
+
+def build_toolbox_image(docker_client, *, in_registry: bool = False) -> str:
+    """The toolbox image built from this checkout (the engine's cache makes a rebuild quick); with
+    ``in_registry`` also pushed to the classroom registry, which toolbox pods pull from as the
+    node pulls lesson images. Returns the local tag."""
+    from django.conf import settings
+
+    from sandbox.images.build import build_image, register
+    from sandbox.images.toolbox import RECIPE
+    from sandbox.services import image_tag
+
+    register(RECIPE)
+    build_image(docker_client, "base")
+    build_image(docker_client, "toolbox")
+    tag = image_tag("toolbox")
+    if in_registry:
+        target = f"{settings.GATEWAY_REGISTRY}/tutorial/toolbox"
+        docker_client.images.get(tag).tag(target, "latest")
+        for line in docker_client.images.push(target, "latest", stream=True, decode=True):
+            assert not line.get("error"), line
+    return tag

@@ -17,7 +17,7 @@ import pytest
 from sandbox.backends import k8s_manifests as km
 from sandbox.backends.base import BackendError, EngineState, Limits, SandboxSpec
 from sandbox.backends.kubernetes import KubernetesBackend
-from tests.kubernetes.real_cluster import point_settings_at_cluster
+from tests.kubernetes.real_cluster import build_toolbox_image, point_settings_at_cluster
 
 pytestmark = [
     pytest.mark.engine,
@@ -27,21 +27,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def toolbox_image(docker_client) -> str:
-    from sandbox.images.build import build_image, register
-    from sandbox.images.toolbox import RECIPE
-    from sandbox.services import image_tag
-
-    from django.conf import settings
-
-    register(RECIPE)
-    build_image(docker_client, "base")
-    build_image(docker_client, "toolbox")
-    # Toolbox pods pull it from the classroom registry, as the node pulls lesson images.
-    target = f"{settings.GATEWAY_REGISTRY}/tutorial/toolbox"
-    docker_client.images.get(image_tag("toolbox")).tag(target, "latest")
-    for line in docker_client.images.push(target, "latest", stream=True, decode=True):
-        assert not line.get("error"), line
-    return image_tag("toolbox")
+    return build_toolbox_image(docker_client, in_registry=True)
 
 
 @pytest.fixture(params=("docker", "pod"))

@@ -9,14 +9,13 @@ import asyncio
 import datetime as dt
 import uuid
 
-import docker
 import pytest
 import yaml
 
 from sandbox.backends import k8s_manifests as km
 from sandbox.backends.base import Limits, SandboxSpec
 from sandbox.backends.kubernetes import ANNOTATION_TOKEN_EXPIRES, ANNOTATION_TOKEN_ISSUED, CREDENTIALS_EXPIRED, KubernetesBackend
-from tests.kubernetes.real_cluster import point_settings_at_cluster
+from tests.kubernetes.real_cluster import build_toolbox_image, point_settings_at_cluster
 
 pytestmark = [
     pytest.mark.engine,
@@ -26,19 +25,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def toolbox_image(docker_client) -> str:
-    from sandbox.services import image_tag
-
-    tag = image_tag("toolbox")
-    try:
-        docker_client.images.get(tag)
-    except docker.errors.ImageNotFound:
-        from sandbox.images.build import build_image, register
-        from sandbox.images.toolbox import RECIPE
-
-        register(RECIPE)
-        build_image(docker_client, "base")
-        build_image(docker_client, "toolbox")
-    return tag
+    return build_toolbox_image(docker_client)
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from cluster.node import PRE_CHAIN
 from sandbox.backends import k8s_manifests as km
 from sandbox.backends.base import Limits, SandboxSpec
 from sandbox.backends.kubernetes import KubernetesBackend
-from tests.kubernetes.real_cluster import point_settings_at_cluster, toolbox_network
+from tests.kubernetes.real_cluster import build_toolbox_image, point_settings_at_cluster, toolbox_network
 
 pytestmark = [
     pytest.mark.engine,
@@ -185,14 +185,7 @@ def host_listener(address: str):
 # -- the classroom --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def toolbox_image(docker_client) -> str:
-    from sandbox.images.build import build_image, register
-    from sandbox.images.toolbox import RECIPE
-    from sandbox.services import image_tag
-
-    register(RECIPE)
-    build_image(docker_client, "base")
-    build_image(docker_client, "toolbox")
-    return image_tag("toolbox")
+    return build_toolbox_image(docker_client)
 
 
 async def _furnish(backend: KubernetesBackend, learner: Learner) -> None:

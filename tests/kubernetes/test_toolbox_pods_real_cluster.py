@@ -20,10 +20,9 @@ from sandbox import services, tasks
 from sandbox.backends import k8s_manifests as km
 from sandbox.backends.base import LABEL_SANDBOX, BackendError
 from sandbox.backends.toolboxes import PodToolboxes
-from sandbox.images.recipes import image_tag
 from sandbox.models import Sandbox
 from tests.integration.test_console import read_until
-from tests.kubernetes.real_cluster import point_settings_at_cluster
+from tests.kubernetes.real_cluster import build_toolbox_image, point_settings_at_cluster
 from tests.kubernetes.test_isolation_real_cluster import SERVER_READY, apply, pod_yaml
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True), pytest.mark.timeout(400)]
@@ -34,24 +33,7 @@ LESSON = "pods"
 @pytest.fixture(scope="module")
 def toolbox_in_registry(docker_client):
     """The toolbox image, built and in the classroom registry the node pulls from."""
-    import docker
-    from django.conf import settings
-
-    tag = image_tag("toolbox")
-    try:
-        docker_client.images.get(tag)
-    except docker.errors.ImageNotFound:
-        from sandbox.images.build import build_image, register
-        from sandbox.images.toolbox import RECIPE
-
-        register(RECIPE)
-        build_image(docker_client, "base")
-        build_image(docker_client, "toolbox")
-    target = f"{settings.GATEWAY_REGISTRY}/tutorial/toolbox"
-    docker_client.images.get(tag).tag(target, "latest")
-    for line in docker_client.images.push(target, "latest", stream=True, decode=True):
-        assert not line.get("error"), line
-    return tag
+    return build_toolbox_image(docker_client, in_registry=True)
 
 
 @pytest.fixture
