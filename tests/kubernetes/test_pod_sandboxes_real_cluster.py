@@ -17,6 +17,7 @@ from sandbox.backends.base import Limits, SandboxSpec
 from sandbox.backends.pod import PodBackend
 from sandbox.images.recipes import image_tag
 from sandbox.models import Sandbox
+from tests import factories
 from tests.kubernetes.real_cluster import require_cluster
 from tests.websockets import read_until
 
@@ -49,11 +50,8 @@ def pods(settings, tmp_path):
     assert not set(made) & set(left), "sandbox pods were left behind"
 
 
-@sync_to_async
-def make_user(name: str):
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.create_user(username=f"{name}-{uuid.uuid4().hex[:6]}", password="correct horse battery")
+async def make_user(name: str):
+    return await sync_to_async(factories.make_user)(f"{name}-{uuid.uuid4().hex[:6]}")
 
 
 async def test_the_console_websocket_drives_a_pod_for_the_learner_and_a_second_tab(pods, console, base_image):

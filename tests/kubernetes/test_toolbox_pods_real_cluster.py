@@ -21,9 +21,10 @@ from sandbox.backends import k8s_manifests as km
 from sandbox.backends.base import LABEL_SANDBOX, BackendError
 from sandbox.backends.toolboxes import PodToolboxes
 from sandbox.models import Sandbox
-from tests.integration.test_console import read_until
+from tests import factories
 from tests.kubernetes.real_cluster import build_toolbox_image, point_settings_at_cluster
 from tests.kubernetes.test_isolation_real_cluster import SERVER_READY, apply, pod_yaml
+from tests.websockets import read_until
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True), pytest.mark.timeout(400)]
 
@@ -60,11 +61,8 @@ def toolbox_pods(settings, toolbox_in_registry):
     assert not set(made) & set(left), "toolbox pods were left behind"
 
 
-@sync_to_async
-def make_user(name: str):
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.create_user(username=f"{name}-{uuid.uuid4().hex[:6]}", password="correct horse battery")
+async def make_user(name: str):
+    return await sync_to_async(factories.make_user)(f"{name}-{uuid.uuid4().hex[:6]}")
 
 
 async def start(made: list[str], name: str, learner=None) -> Sandbox:

@@ -23,6 +23,16 @@ class Configuration:
         return "Bearer test-token"
 
 
+async def serve(app: web.Application) -> tuple[web.AppRunner, k8s_api.ClusterAPI]:
+    """The fake API server on a free loopback port, and a client of it."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    return runner, k8s_api.ClusterAPI(lambda: k8s_api.ClusterConfig(f"http://127.0.0.1:{port}", False, Configuration(), "fake"))
+
+
 @pytest.fixture
 async def fake_api():
     seen: dict = {"resizes": [], "exec": [], "headers": []}
@@ -69,12 +79,7 @@ async def fake_api():
     app.router.add_get(f"{PODS}/p/attach", attach)
     app.router.add_get(f"{PODS}/p/exec", exec_)
     app.router.add_get(f"{PODS}/gone/attach", gone)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    api = k8s_api.ClusterAPI(lambda: k8s_api.ClusterConfig(f"http://127.0.0.1:{port}", False, Configuration(), "fake"))
+    runner, api = await serve(app)
     yield PodBackend(api=api, namespace="ns"), seen
     await api.close()
     await runner.cleanup()
@@ -174,12 +179,7 @@ async def shell_api():
     app = web.Application()
     app.router.add_get(f"{PODS}/p/log", log)
     app.router.add_get(f"{PODS}/p/attach", attach)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    api = k8s_api.ClusterAPI(lambda: k8s_api.ClusterConfig(f"http://127.0.0.1:{port}", False, Configuration(), "fake"))
+    runner, api = await serve(app)
     yield PodBackend(api=api, namespace="ns")
     await api.close()
     await runner.cleanup()
