@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -26,9 +27,12 @@ def make_run_processes() -> int:
 async def running_site(processes: int = 1):
     """Yield (base_url, server_pid) of a fresh site; Django is set up in this process on the same DB.
 
+    Served with DEBUG off, a secret key and collected static files, as scripts/run-site.sh serves
+    it (DEBUG on records every SQL statement and costs each request more CPU than a class pays).
     ``processes`` > 1 serves it as ``make run`` does: scripts/serve.py, several daphne processes
     on one socket, and a private Redis (scripts/start-redis.sh) for the channel layer."""
     data_dir = Path(tempfile.mkdtemp(prefix="tutorial-bench-"))
+    as_make_run(data_dir / "static")
     sys.path.insert(0, str(ROOT))
     from tests.daphne_process import private_redis, running_daphne
 
@@ -60,6 +64,18 @@ async def running_site(processes: int = 1):
     finally:
         await _stop_all_sandboxes()
         redis.close()
+
+
+def as_make_run(static_root: Path) -> None:
+    """DEBUG off with collected static files and a secret key, as scripts/run-site.sh serves."""
+    os.environ.update({
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "TUTORIAL_STATIC_ROOT": str(static_root),
+    })
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, check=True,
+                   env={**os.environ, "DJANGO_SETTINGS_MODULE": "tutorial.settings"})
 
 
 async def _stop_all_sandboxes() -> None:

@@ -36,7 +36,6 @@ import json
 import os
 import random
 import re
-import secrets
 import statistics
 import subprocess
 import sys
@@ -252,21 +251,8 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
-def as_make_run(static_root: Path) -> None:
-    """DEBUG off with collected static files and a secret key, as scripts/run-site.sh serves."""
-    os.environ.update({
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "TUTORIAL_STATIC_ROOT": str(static_root),
-    })
-    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, check=True,
-                   env={**os.environ, "DJANGO_SETTINGS_MODULE": "tutorial.settings"})
-
-
 async def main(args) -> dict:
     learners_wanted = args.learners
-    as_make_run(Path(tempfile.mkdtemp(prefix="tutorial-bench-static-")))
     os.environ.update({
         "TUTORIAL_WARM_POOL": f"base={learners_wanted}",
         "TUTORIAL_SANDBOX_CAPACITY": str(2 * learners_wanted + 10),  # the class and the pool refilling behind it

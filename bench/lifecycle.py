@@ -12,7 +12,8 @@ warm round's learners press Start to their last prompt, per start.
     .venv/bin/python bench/lifecycle.py --json
 
 ``--profile DIR`` records the daphne processes with py-spy (``pip install py-spy``; not a project
-requirement) during the warm rounds, one file of collapsed stacks per process in DIR.
+requirement) from the moment a warm round's learners press Start, one file of collapsed stacks per
+process in DIR. Only threads holding the GIL are sampled: the profile shows CPU, not waiting.
 """
 
 from __future__ import annotations
@@ -124,13 +125,16 @@ async def fill_pool(count: int) -> None:
     await asyncio.sleep(1)  # let the shells settle, as a pool filled minutes before a class would
 
 
-async def round_of(base_url: str, count: int, repeat: int = 1) -> tuple[list[float], list[str]]:
+async def round_of(base_url: str, count: int, repeat: int = 1, before_go=None) -> tuple[list[float], list[str]]:
+    """``before_go``: awaited once the learners are on the lesson page, just before they press Start."""
     times, ids = [], []
     for _ in range(repeat):
         learners = [await Learner().prepare(base_url) for _ in range(count)]
         go = asyncio.Event()
         pending = [asyncio.create_task(learner.start(go)) for learner in learners]
         await asyncio.sleep(0.2)
+        if before_go is not None:
+            await before_go()
         cpu_before = server_cpu_seconds()
         go.set()
         results = await asyncio.gather(*pending)
@@ -186,11 +190,14 @@ async def main(args) -> dict:
             ANSWERED.clear()
             for _ in range(repeat):
                 await fill_pool(count)
-                if args.profile:
-                    profilers = [start_profiler(process.pid, args.profile) for process in SERVERS]
+
+                async def start_profilers():
+                    # Only the Starts are recorded, not the learners' lesson pages before them.
+                    profilers[:] = [start_profiler(process.pid, args.profile) for process in SERVERS]
                     await asyncio.sleep(1)  # py-spy attaches
+
                 SERVER_CPU.clear()
-                times, ids = await round_of(base_url, count)
+                times, ids = await round_of(base_url, count, before_go=start_profilers if args.profile else None)
                 for profiler in profilers:
                     profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
                     profiler.wait(60)
@@ -223,7 +230,7 @@ def start_profiler(pid: int, directory: str) -> subprocess.Popen:
     if spy is None:
         raise SystemExit("--profile needs py-spy on PATH (pip install py-spy)")
     path = os.path.join(directory, f"daphne-{pid}-{time.time_ns()}.txt")
-    return subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "--output", path],
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "--gil", "--output", path],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
