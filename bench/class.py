@@ -23,7 +23,8 @@ no pass time, so its own loop is run here with the pass timed); ``server_cpu_per
 of the daphne processes and the reaper per learner per second of class (ms/s: 10 is 1 % of a
 core); ``unexpected_closes`` consoles or dashboards the server closed; ``lost_keys`` keys whose
 echo never came plus commands whose output never came; ``process_share_min`` the smallest share
-of the consoles any one daphne process holds.
+of the consoles any one daphne process holds; ``load_generator_cpu_cores`` and
+``engine_cpu_cores`` the cores this process (the simulated class) and the engine used meanwhile.
 """
 
 from __future__ import annotations
@@ -242,6 +243,12 @@ def consoles_held(daphnes: list[psutil.Process], learners: list[ClassLearner]) -
             for daphne in daphnes]
 
 
+def engine_processes() -> list[psutil.Process]:
+    """The Docker engine's processes on this machine: dockerd, containerd and its shims."""
+    names = ("dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2")
+    return [p for p in psutil.process_iter(["name"]) if (p.info["name"] or "") in names]
+
+
 def cpu_seconds(processes: list[psutil.Process]) -> float:
     total = 0.0
     for process in processes:
@@ -316,12 +323,17 @@ async def main(args) -> dict:
             daphnes = served_by(server_pid)
             held = consoles_held(daphnes, learners)
             watched = daphnes + [psutil.Process(reaper.pid)]
+            generator, engine = [psutil.Process()], engine_processes()
             cpu_before, clock_before = cpu_seconds(watched), time.monotonic()
+            generator_before, engine_before = cpu_seconds(generator), cpu_seconds(engine)
             until = time.monotonic() + args.seconds
             await asyncio.gather(*(learner.type_commands(until) for learner in learners),
                                  *(learner.press_check(until, step, args.check_every) for learner in learners))
             cpu = cpu_seconds(watched) - cpu_before
             elapsed = time.monotonic() - clock_before
+            generator_cpu = cpu_seconds(generator) - generator_before
+            engine_cpu = cpu_seconds(engine) - engine_before
+            load_after = os.getloadavg()[0]
             await asyncio.sleep(1)  # the last checks' dashboard events
             done.set()
             for learner in learners:
@@ -356,6 +368,12 @@ async def main(args) -> dict:
         "reaper_passes": len(passes),
         "server_cpu_per_learner_ms": round(cpu * 1000 / learners_wanted / elapsed, 2),
         "server_cpu_cores": round(cpu / elapsed, 2),
+        # Where the rest of the machine went during the class: this process (the simulated
+        # learners and the instructor) and the engine (dockerd, containerd, the shims: Checks are
+        # execs). A load generator near a whole core is itself late to read echoes.
+        "load_generator_cpu_cores": round(generator_cpu / elapsed, 2),
+        "engine_cpu_cores": round(engine_cpu / elapsed, 2),
+        "load_average_1m_after": round(load_after, 2),
         "unexpected_closes": figures.unexpected_closes,
         "lost_keys": figures.lost_keys,
         "process_share_min": round(min(held) / max(1, sum(held)), 3),
