@@ -580,6 +580,7 @@ async def run_loop(interval: float | None = None, *, passes: int | None = None,
     ``may_reap``, asked before each pass, lets only one of several reapers act (a Lease held on a
     cluster, ``sandbox.lease``); a pass it refuses still counts towards ``passes``."""
     interval = settings.SANDBOX_REAPER_INTERVAL_SECONDS if interval is None else interval
+    log.info("reaper: running, a pass every %s s", interval)
     done = 0
     while passes is None or done < passes:
         started = asyncio.get_running_loop().time()

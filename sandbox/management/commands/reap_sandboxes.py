@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import signal
-import sys
 import uuid
 
 from asgiref.sync import sync_to_async
@@ -45,10 +44,7 @@ class Command(BaseCommand):
         if options["loop"]:
             if ids:
                 raise CommandError("--sandbox is for single passes; run without --loop")
-            # A pod is stopped with SIGTERM: exit through the loop's `finally`, which gives the
-            # Lease up so the other replica takes over now rather than when it expires.
-            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-            asyncio.run(self.loop(options["interval"], options["lease"]))
+            asyncio.run(self.loop_until_terminated(options["interval"], options["lease"]))
             return
 
         async def once():
@@ -63,6 +59,19 @@ class Command(BaseCommand):
             for key, value in report.summary().items():
                 if value:
                     self.stdout.write(f"{key}: {value}")
+
+    async def loop_until_terminated(self, interval: float | None, lease_name: str) -> None:
+        """The loop until SIGTERM (a pod stopped, `make run` ended) or Ctrl+C. SIGTERM cancels it
+        on the event loop, so the loop's `finally` gives the Lease up (the other replica takes over
+        now rather than when it expires) and the process ends without a traceback; raising
+        SystemExit from a plain signal handler instead could land in the middle of the
+        interpreter's thread shutdown."""
+        task = asyncio.current_task()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        try:
+            await self.loop(interval, lease_name)
+        except asyncio.CancelledError:
+            pass  # stopped: SIGTERM here, or Ctrl+C through asyncio.run
 
     @staticmethod
     async def loop(interval: float | None, lease_name: str) -> None:
