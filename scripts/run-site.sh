@@ -27,11 +27,20 @@ if [ "$debug" = 0 ]; then
   $PY manage.py collectstatic --noinput -v0 || exit 1
 fi
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done; wait; }
+our_redis=""  # the private Redis's socket when this script started it: stopped with the site
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+  wait
+  if [ -n "$our_redis" ]; then redis-cli -s "$our_redis" shutdown nosave >/dev/null 2>&1; fi
+}
 trap cleanup EXIT INT TERM
 if [ -z "${REDIS_URL:-}" ] && command -v redis-server >/dev/null 2>&1; then
+  sock="${TUTORIAL_DATA_DIR:-$(pwd)/data}/redis/redis.sock"
+  was_running=0
+  redis-cli -s "$sock" ping 2>/dev/null | grep -q PONG && was_running=1
   if url="$(./scripts/start-redis.sh)"; then
     export REDIS_URL="$url"
+    [ "$was_running" = 1 ] || our_redis="$sock"
   fi
 fi
 if [ -z "${REDIS_URL:-}" ]; then

@@ -42,12 +42,13 @@ def _get(url: str, host: str | None = None) -> tuple[int, str, dict]:
         return exc.code, exc.read().decode(errors="replace"), dict(exc.headers)
 
 
-@pytest.fixture(scope="module")
-def make_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("make-run")
+@contextlib.contextmanager
+def serving(tmp: Path):
+    """scripts/run-site.sh on its own data folder with no engine (no gateway, no reaper); yields
+    its base URL and process once /healthz answers; SIGTERM at the end, as Ctrl+C would."""
     port = free_port()
     env = {**os.environ, "TUTORIAL_DATA_DIR": str(tmp), "TUTORIAL_SQLITE_PATH": str(tmp / "db.sqlite3"),
-           "PORT": str(port), "DOCKER_HOST": f"unix://{tmp}/no-engine.sock"}  # no engine: no gateway, no reaper
+           "PORT": str(port), "DOCKER_HOST": f"unix://{tmp}/no-engine.sock"}
     for name in ("DJANGO_DEBUG", "TUTORIAL_DEV", "DJANGO_SECRET_KEY", "DJANGO_SECRET_KEY_FILE", "REDIS_URL",
                  "DATABASE_URL", "DJANGO_SETTINGS_MODULE"):
         env.pop(name, None)
@@ -68,7 +69,7 @@ def make_run(tmp_path_factory):
             assert process.poll() is None, (tmp / "run-site.log").read_text()[-3000:]
             assert time.monotonic() < deadline, (tmp / "run-site.log").read_text()[-3000:]
             time.sleep(0.25)
-        yield base, tmp / "db.sqlite3"
+        yield base, process
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -76,8 +77,42 @@ def make_run(tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def make_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("make-run")
+    try:
+        with serving(tmp) as (base, _):
+            yield base, tmp / "db.sqlite3"
+    finally:
         with contextlib.suppress(OSError, ValueError):
             os.kill(int((tmp / "redis" / "redis.pid").read_text().strip()), signal.SIGTERM)
+
+
+def test_ending_make_run_stops_everything_it_started(tmp_path):
+    """Ctrl+C on `make run` leaves nothing running: not the server processes, not its private
+    Redis (a Redis left behind keeps its socket and memory until the machine restarts)."""
+    with serving(tmp_path) as (_, process):
+        redis_pid = int((tmp_path / "redis" / "redis.pid").read_text().strip())
+        os.kill(redis_pid, 0)  # running while the site is
+    assert process.returncode is not None
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(redis_pid):
+        time.sleep(0.2)
+    if _alive(redis_pid):
+        os.kill(redis_pid, signal.SIGTERM)
+        pytest.fail("the site's private Redis was still running after the site stopped")
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, 0)  # nothing of the site's process group is left
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_a_bad_host_header_shows_nothing_of_the_settings(make_run):
