@@ -138,6 +138,9 @@ def test_the_pages_scripts_are_still_served(make_run):
     assert any("xterm" in src for src in scripts) and any("htmx" in src for src in scripts)
     for src in scripts:
         assert _get(base + src)[0] == 200, src
+    # The page names its icon, so browsers do not ask for a /favicon.ico that is not there.
+    [icon] = re.findall(r'<link rel="icon" href="([^"]+)"', page)
+    assert _get(base + icon)[0] == 200, icon
 
 
 def test_old_unused_guests_are_removed_when_the_site_starts(make_run):
