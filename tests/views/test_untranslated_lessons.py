@@ -55,7 +55,7 @@ def test_untranslated_lesson_page_says_so_and_marks_the_lesson_text(owner):
     html = _chinese(owner).get(f"/lessons/{UNTRANSLATED}/").content.decode()
     assert "data-untranslated" in html and "这一课尚未翻译" in html
     assert '<div class="step-body" lang="en">' in html
-    assert re.search(r'<h1 class="step-title" id="step-title">第 1 步: <span lang="en">', html)
+    assert re.search(r'<h1 class="step-title" id="step-title">第 1 步：<span lang="en">', html)
 
 
 @pytest.mark.django_db
