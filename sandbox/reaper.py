@@ -17,6 +17,8 @@ by ``manage.py reap_sandboxes --loop``:
    ``SANDBOX_HOME_CHECKPOINT_SECONDS``), so an ``exit`` or an engine restart, which leave
    nothing to save at stop, lose only the last minutes.
 5. The queue is promoted into freed room, and the warm pool refilled (or drained).
+6. The install's NetworkPolicies on the cluster (sandbox and toolbox pods) are built afresh,
+   each at most every ``policy_seconds``: the toolboxes' follows a moved API server.
 
 When the engine does not answer, the engine steps wait for the next pass; nothing is marked gone
 because of an outage.
@@ -145,6 +147,7 @@ async def reap_once(scope: Scope | None = None, *, now: dt.datetime | None = Non
 
             await _step(report, "pool drain", drain())
             await _step(report, "pool refill", refill())
+        await _step(report, "network policies", refresh_network_policies())
     return report
 
 
@@ -382,6 +385,32 @@ async def _reconcile_kubernetes(in_scope: Scope, report: Report) -> None:
         report.orphans_removed.extend(removed)
     except (BackendError, ImportError, OSError) as exc:
         log.warning("reaper: the Kubernetes cluster could not be reconciled now: %s", exc)
+
+
+def _backends_with_policies() -> list[PodBackend]:
+    """The pod backends whose pods an install NetworkPolicy guards: plain sandbox pods, and
+    Kubernetes lessons' toolbox pods (their policy names the API server's addresses)."""
+    found = []
+    if _plain_on_pods():
+        found.append(services.get_backend("plain"))
+    if settings.KUBERNETES_TOOLBOX == "pod" and _cluster_configured():
+        toolbox = getattr(services.get_backend("kubernetes"), "toolbox", None)
+        if isinstance(toolbox, PodBackend):
+            found.append(toolbox)
+    return found
+
+
+async def refresh_network_policies() -> None:
+    """Build the install's NetworkPolicies afresh (each at most every ``policy_seconds``): the
+    toolboxes' follows the API server to a new address, and a policy deleted or edited by hand
+    comes back while pods of the install need it. Never a second policy: the name is the install's."""
+    if local_cluster.operator_problem(settings)[0]:
+        return
+    for backend in await sync_to_async(_backends_with_policies)():
+        try:
+            await backend.apply_namespace_policy(refresh=True)
+        except BackendError as exc:
+            log.warning("reaper: the network policy in %s could not be refreshed now: %s", backend.namespace, exc)
 
 
 CREDENTIALS_PER_PASS = 20  # renewals per pass, oldest sandboxes first; a token is renewed with a third of its life left
