@@ -225,9 +225,20 @@ class PodBackend(SandboxBackend):
         return True
 
     async def remove_namespace_policy(self) -> bool:
-        """Delete this install's network policy from the namespace (an install being removed, or a
-        test that made one); True when there was one. Only while no pod of the install is left:
-        a sandbox pod started afterwards would have none."""
+        """Delete this install's network policy from the namespace (an install taken down, a test's
+        or a benchmark's install finished); True when there was one. Refused with
+        :class:`BackendError` while a sandbox pod of the install is there, of any workspace: a pod
+        must never run without the policy that guards it."""
+        answer = await self.api.request("GET", self._pods(),
+                                        {"labelSelector": f"{LABEL_SANDBOX},{LABEL_INSTALL}={settings.INSTALL_ID}"})
+        if answer.status == 403:
+            raise self.api.forbidden("list", "pods", self.namespace, answer)
+        if answer.status not in (200, 404):
+            raise BackendError(f"Could not list the sandbox pods in {self.namespace}: {answer.message()}")
+        left = [pod["metadata"]["name"] for pod in (answer.json() or {}).get("items") or []] if answer.status == 200 else []
+        if left:
+            raise BackendError(f"{len(left)} pods of install {settings.INSTALL_ID} are still in {self.namespace} "
+                               f"({', '.join(sorted(left)[:3])}): their network policy stays until they are gone.")
         self._policy_applied_at = None
         name = self.policy_name()
         answer = await self.api.request("DELETE", self._policies(name))

@@ -1,7 +1,8 @@
 """An install's NetworkPolicy in its pods' namespace, on a fake cluster API: the toolboxes' policy
 follows the API server when it moves (its EndpointSlices change while the site runs), through a
 new sandbox's start and through the reaper's pass; there is only ever one per install, the
-reaper makes none for an install with no pods there, and an install removes its own only."""
+reaper makes none for an install with no pods there, and an install taken down removes its own
+only, and only once none of its pods are left."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pytest
 
 from sandbox import reaper, services
 from sandbox.backends.base import LABEL_INSTALL, LABEL_ROLE, LABEL_SANDBOX, LABEL_WORKSPACE, ROLE_CONSOLE
+from sandbox.backends.pod import PodBackend
 from sandbox.backends.toolboxes import PodToolboxes
+from sandbox.management.commands.remove_network_policies import remove_install_policies
 from tests.fakes import FakeClusterAPI
 
 TOOLS = "tutorial-tools"
@@ -109,3 +112,20 @@ async def test_an_install_removes_its_own_policy_and_leaves_anothers(cluster, se
     assert await other.remove_namespace_policy() is True
     assert await other.remove_namespace_policy() is False
     assert list(cluster.network_policies) == [(TOOLS, "tutorial-toolboxes-install-a")]
+
+
+async def test_a_finished_install_removes_its_policies_but_not_while_its_pods_are_left(cluster, settings):
+    sandboxes = "tutorial-sandboxes"
+    cluster.namespaces[sandboxes] = RESTRICTED
+    await PodBackend(cluster, sandboxes).ensure_namespace()
+    await PodToolboxes(cluster, TOOLS).ensure_namespace()
+    cluster.pods.append(toolbox_pod("install-a"))
+
+    done, refused = await remove_install_policies([PodBackend(cluster, sandboxes), PodToolboxes(cluster, TOOLS)])
+    assert done == [f"removed: tutorial-sandboxes-deny-install-a in {sandboxes}"]
+    assert len(refused) == 1 and "still in tutorial-tools" in refused[0]
+    assert list(cluster.network_policies) == [(TOOLS, "tutorial-toolboxes-install-a")]
+
+    cluster.pods.clear()
+    done, refused = await remove_install_policies([PodBackend(cluster, sandboxes), PodToolboxes(cluster, TOOLS)])
+    assert refused == [] and cluster.network_policies == {}
