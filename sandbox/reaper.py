@@ -379,9 +379,16 @@ async def _reconcile_kubernetes(in_scope: Scope, report: Report) -> None:
         return  # the local cluster is being built or is stopped: nothing of it to reconcile yet
     try:
         backend = services.get_backend("kubernetes")
+        # The cluster first, then the rows: a sandbox's row is written before its namespace and
+        # console are made, so whatever the listing found has its row by the time the rows are
+        # read. Read the other way round, a sandbox started between the two reads (its row too
+        # new, its console already there) was an orphan, and its start failed as the console was
+        # deleted under it. Only what was listed before the rows were read may be removed.
+        listed = set(await backend.list_owned())
         live = await sync_to_async(list)(
             Sandbox.objects.filter(workspace="kubernetes", state__in=Sandbox.ENGINE_STATES).values_list("pk", flat=True))
-        removed = await backend.reconcile([str(pk) for pk in live], in_scope=in_scope)
+        removed = await backend.reconcile([str(pk) for pk in live],
+                                          in_scope=lambda sandbox_id: sandbox_id in listed and in_scope(sandbox_id))
         report.orphans_removed.extend(removed)
     except (BackendError, ImportError, OSError) as exc:
         log.warning("reaper: the Kubernetes cluster could not be reconciled now: %s", exc)

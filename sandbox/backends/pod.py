@@ -549,7 +549,12 @@ class PodBackend(SandboxBackend):
         if TIMEOUT_MARKER in text:
             return RunResult(exit_code=None, output=text.split(TIMEOUT_MARKER)[0].rstrip("\n"), timed_out=True,
                              truncated=truncated)
-        return RunResult(exit_code=stream.exit_code(), output=text, truncated=truncated)
+        exit_code = stream.exit_code()
+        if exit_code is None:
+            # The script never ran (the runtime could not start it): no exit code, and the API's
+            # words are the only account of why.
+            raise BackendError(f"The sandbox could not run the script: {stream.status.get('message') or stream.status}")
+        return RunResult(exit_code=exit_code, output=text, truncated=truncated)
 
     async def list_owned(self) -> dict[str, str]:
         return {sandbox_id: console["ref"] for sandbox_id, console in (await self.consoles()).items()}
