@@ -118,13 +118,16 @@ async def reap_once(scope: Scope | None = None, *, now: dt.datetime | None = Non
     time to live and the idle timeout are judged by (tests pass a later one instead of waiting)."""
     in_scope = scope or _everything
     report = Report()
-    try:
-        await reconcile_docker(in_scope, report)
-    except (EngineUnavailable, EngineTimeout) as exc:  # the listings: the engine itself is not answering
-        report.engine_problem = str(exc)
-        log.warning("reaper: engine steps wait for the engine: %s", exc)
-    except Exception as exc:  # noqa: BLE001
-        _step_failed(report, "reconcile", exc)
+    # A site without a Docker engine (on a cluster, TUTORIAL_DOCKER_ENGINE=0) has none to
+    # reconcile: its absence is no outage, and must not hold back the steps its pods need.
+    if settings.DOCKER_ENGINE:
+        try:
+            await reconcile_docker(in_scope, report)
+        except (EngineUnavailable, EngineTimeout) as exc:  # the listings: the engine itself is not answering
+            report.engine_problem = str(exc)
+            log.warning("reaper: engine steps wait for the engine: %s", exc)
+        except Exception as exc:  # noqa: BLE001
+            _step_failed(report, "reconcile", exc)
     await _step(report, "pods", reconcile_pods(in_scope, report))
     await _step(report, "kubernetes", _reconcile_kubernetes(in_scope, report))
     await _step(report, "kubernetes credentials", renew_kubernetes_credentials(in_scope, report))

@@ -1,13 +1,18 @@
-"""The reaper's pass over the Kubernetes workspace removes the consoles and namespaces of no
-sandbox, and never those of a sandbox a learner starts while the pass runs (its row, then its
-namespace and console, appear between the pass's reads). A fake backend stands in for the cluster."""
+"""The reaper on a site on a cluster: its pass over the Kubernetes workspace removes the consoles
+and namespaces of no sandbox, and never those of a sandbox a learner starts while the pass runs
+(its row, then its namespace and console, appear between the pass's reads); and a site with no
+Docker engine is not held back as if that engine were down. Fake backends stand in for the cluster."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
+from django.utils import timezone
 
-from sandbox import reaper, services
+from sandbox import engines, reaper, services
+from sandbox.backends.base import EngineUnavailable
 from sandbox.models import Sandbox
 
 
@@ -77,3 +82,23 @@ def test_a_sandbox_started_while_the_reaper_looks_keeps_its_console(owner, clust
     # Once its row is there, a later pass leaves it alone too; a sandbox whose row went is removed.
     Sandbox.objects.filter(pk=started[0]).update(state=Sandbox.State.STOPPED)
     assert reconcile().orphans_removed == started
+
+
+class NoDockerEngine:
+    """The Docker backend of a site with no engine: every listing fails as it would."""
+
+    async def labelled(self, kind, labels):
+        raise EngineUnavailable("The Docker engine does not answer at unix:///var/run/docker.sock.")
+
+
+def test_a_site_without_a_docker_engine_still_cleans_up_a_stuck_start(owner, fake_backend, settings, monkeypatch):
+    settings.DOCKER_ENGINE = False  # the site on a cluster: plain sandboxes are pods
+    monkeypatch.setattr(reaper, "_docker_backend", NoDockerEngine)
+    sandbox = Sandbox.objects.create(owner=owner, lesson="what-is-a-container", workspace="plain", image="base",
+                                     state=Sandbox.State.STARTING,
+                                     started_at=timezone.now() - dt.timedelta(seconds=settings.SANDBOX_START_TIMEOUT_SECONDS + 60))
+    async_to_sync(fake_backend().create)(engines.spec_for(sandbox))
+
+    report = async_to_sync(reaper.reap_once)({str(sandbox.id)}.__contains__)
+    assert report.engine_problem == "" and report.stuck_failed == [str(sandbox.id)]
+    assert str(sandbox.id) not in fake_backend.sandboxes, "the stuck sandbox's pod was left running"
