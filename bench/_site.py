@@ -63,6 +63,7 @@ async def running_site(processes: int = 1):
             yield server.url, server.pid
     finally:
         await _stop_all_sandboxes()
+        await _remove_cluster_policies()
         redis.close()
 
 
@@ -84,6 +85,22 @@ async def _stop_all_sandboxes() -> None:
 
     async for sandbox in Sandbox.objects.all():
         await services.stop_sandbox(sandbox)
+
+
+async def _remove_cluster_policies() -> None:
+    """A fresh data folder is a fresh install: once its pods are gone, its NetworkPolicies on the
+    cluster go too, or every run would leave one behind in the shared namespaces."""
+    from django.conf import settings
+
+    from sandbox.backends.pod import PodBackend
+    from sandbox.backends.toolboxes import PodToolboxes
+    from sandbox.management.commands.remove_network_policies import remove_install_policies
+
+    backends = [PodBackend()] if settings.PLAIN_BACKEND == "pod" else []
+    backends += [PodToolboxes()] if settings.KUBERNETES_TOOLBOX == "pod" else []
+    _, refused = await remove_install_policies(backends)
+    for reason in refused:
+        print(f"bench: {reason}", file=sys.stderr)
 
 
 async def session_cookie(username: str) -> dict[str, str]:

@@ -17,6 +17,8 @@ by ``manage.py reap_sandboxes --loop``:
    ``SANDBOX_HOME_CHECKPOINT_SECONDS``), so an ``exit`` or an engine restart, which leave
    nothing to save at stop, lose only the last minutes.
 5. The queue is promoted into freed room, and the warm pool refilled (or drained).
+6. The install's NetworkPolicies on the cluster (sandbox and toolbox pods) are built afresh,
+   each at most every ``policy_seconds``: the toolboxes' follows a moved API server.
 
 When the engine does not answer, the engine steps wait for the next pass; nothing is marked gone
 because of an outage.
@@ -116,13 +118,16 @@ async def reap_once(scope: Scope | None = None, *, now: dt.datetime | None = Non
     time to live and the idle timeout are judged by (tests pass a later one instead of waiting)."""
     in_scope = scope or _everything
     report = Report()
-    try:
-        await reconcile_docker(in_scope, report)
-    except (EngineUnavailable, EngineTimeout) as exc:  # the listings: the engine itself is not answering
-        report.engine_problem = str(exc)
-        log.warning("reaper: engine steps wait for the engine: %s", exc)
-    except Exception as exc:  # noqa: BLE001
-        _step_failed(report, "reconcile", exc)
+    # A site without a Docker engine (on a cluster, TUTORIAL_DOCKER_ENGINE=0) has none to
+    # reconcile: its absence is no outage, and must not hold back the steps its pods need.
+    if settings.DOCKER_ENGINE:
+        try:
+            await reconcile_docker(in_scope, report)
+        except (EngineUnavailable, EngineTimeout) as exc:  # the listings: the engine itself is not answering
+            report.engine_problem = str(exc)
+            log.warning("reaper: engine steps wait for the engine: %s", exc)
+        except Exception as exc:  # noqa: BLE001
+            _step_failed(report, "reconcile", exc)
     await _step(report, "pods", reconcile_pods(in_scope, report))
     await _step(report, "kubernetes", _reconcile_kubernetes(in_scope, report))
     await _step(report, "kubernetes credentials", renew_kubernetes_credentials(in_scope, report))
@@ -145,6 +150,7 @@ async def reap_once(scope: Scope | None = None, *, now: dt.datetime | None = Non
 
             await _step(report, "pool drain", drain())
             await _step(report, "pool refill", refill())
+        await _step(report, "network policies", refresh_network_policies())
     return report
 
 
@@ -376,12 +382,45 @@ async def _reconcile_kubernetes(in_scope: Scope, report: Report) -> None:
         return  # the local cluster is being built or is stopped: nothing of it to reconcile yet
     try:
         backend = services.get_backend("kubernetes")
+        # The cluster first, then the rows: a sandbox's row is written before its namespace and
+        # console are made, so whatever the listing found has its row by the time the rows are
+        # read. Read the other way round, a sandbox started between the two reads (its row too
+        # new, its console already there) was an orphan, and its start failed as the console was
+        # deleted under it. Only what was listed before the rows were read may be removed.
+        listed = set(await backend.list_owned())
         live = await sync_to_async(list)(
             Sandbox.objects.filter(workspace="kubernetes", state__in=Sandbox.ENGINE_STATES).values_list("pk", flat=True))
-        removed = await backend.reconcile([str(pk) for pk in live], in_scope=in_scope)
+        removed = await backend.reconcile([str(pk) for pk in live],
+                                          in_scope=lambda sandbox_id: sandbox_id in listed and in_scope(sandbox_id))
         report.orphans_removed.extend(removed)
     except (BackendError, ImportError, OSError) as exc:
         log.warning("reaper: the Kubernetes cluster could not be reconciled now: %s", exc)
+
+
+def _backends_with_policies() -> list[PodBackend]:
+    """The pod backends whose pods an install NetworkPolicy guards: plain sandbox pods, and
+    Kubernetes lessons' toolbox pods (their policy names the API server's addresses)."""
+    found = []
+    if _plain_on_pods():
+        found.append(services.get_backend("plain"))
+    if settings.KUBERNETES_TOOLBOX == "pod" and _cluster_configured():
+        toolbox = getattr(services.get_backend("kubernetes"), "toolbox", None)
+        if isinstance(toolbox, PodBackend):
+            found.append(toolbox)
+    return found
+
+
+async def refresh_network_policies() -> None:
+    """Build the install's NetworkPolicies afresh (each at most every ``policy_seconds``): the
+    toolboxes' follows the API server to a new address, and a policy deleted or edited by hand
+    comes back while pods of the install need it. Never a second policy: the name is the install's."""
+    if local_cluster.operator_problem(settings)[0]:
+        return
+    for backend in await sync_to_async(_backends_with_policies)():
+        try:
+            await backend.apply_namespace_policy(refresh=True)
+        except BackendError as exc:
+            log.warning("reaper: the network policy in %s could not be refreshed now: %s", backend.namespace, exc)
 
 
 CREDENTIALS_PER_PASS = 20  # renewals per pass, oldest sandboxes first; a token is renewed with a third of its life left

@@ -98,6 +98,12 @@ if [ "$DELETE" = 1 ]; then
   # Sandboxes first (their pods and namespaces carry this install's label), then the install.
   k delete "clusterrolebinding/tutorial-site$SUFFIX" "clusterrole/tutorial-site$SUFFIX" --ignore-not-found >/dev/null
   k delete namespace -l "tutorial.install=$NAMESPACE" --wait=false --ignore-not-found >/dev/null || true
+  # The install's NetworkPolicies wherever they are (a tools or sandboxes namespace may be shared
+  # with another install and outlive this one), once the pods they guard are gone: a sandbox or
+  # toolbox pod must never run without its policy.
+  kubectl delete pods --all-namespaces -l "tutorial.install=$NAMESPACE,tutorial.sandbox" --ignore-not-found \
+    --wait=true --timeout=90s >/dev/null || true
+  k delete networkpolicies --all-namespaces -l "tutorial.install=$NAMESPACE" --ignore-not-found >/dev/null
   k delete namespace "$SANDBOXES" "$TOOLS" "$NAMESPACE" --wait=false --ignore-not-found >/dev/null
   rm -rf "$OVERLAY"
   echo "deploy-cluster: $NAMESPACE, $SANDBOXES and $TOOLS are being deleted"

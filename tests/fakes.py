@@ -197,10 +197,27 @@ class HomeKeepingBackend(FakeBackend):
         self._home_of(ref).home = archive.read_bytes()
 
 
+def merge_patch(target, patch):
+    """RFC 7386 JSON merge patch, as the API server applies ``application/merge-patch+json``:
+    objects merge, lists and values are replaced, null removes."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
+
+
 class FakeClusterAPI:
     """A Kubernetes API answering the doctor's questions from a dict: the namespaces that exist
     (name -> labels) and the rights the account holds, as ``(namespace, verb, resource/sub)``;
-    ``"create namespaces"`` stands for the cluster-wide right to make namespaces."""
+    ``"create namespaces"`` stands for the cluster-wide right to make namespaces. It also keeps
+    NetworkPolicies (``network_policies``: ``{(namespace, name): object}``, made, patched, listed
+    and deleted as the API server does) and lists ``pods`` (objects, in any namespace);
+    ``endpoint_slices`` may be changed between calls, as a moved API server changes them."""
 
     def __init__(self, namespaces: dict[str, dict] | None = None, rights: set | None = None, version: str = "v1.35.4",
                  *, host: str = "https://10.96.0.1:443", endpoint_slices: list[dict] | None = None):
@@ -210,14 +227,47 @@ class FakeClusterAPI:
         self.rights = rights if rights is not None else set()
         self.version = version
         self.created: list[dict] = []
+        self.network_policies: dict[tuple[str, str], dict] = {}
+        self.pods: list[dict] = []
 
     @staticmethod
     def _json(status: int, data) -> k8s_api.Answer:
         return k8s_api.Answer(status, json.dumps(data).encode())
 
+    def _network_policy(self, method: str, path: str, body):
+        parts = path.split("/")  # /apis/networking.k8s.io/v1/namespaces/<ns>/networkpolicies[/<name>]
+        namespace, name = parts[5], (parts[7] if len(parts) > 7 else "")
+        key = (namespace, name)
+        if method == "GET" and not name:
+            return self._json(200, {"items": [policy for (ns, _), policy in sorted(self.network_policies.items())
+                                              if ns == namespace]})
+        if method == "POST" and not name:
+            key = (namespace, body["metadata"]["name"])
+            if key in self.network_policies:
+                return self._json(409, {"message": f'networkpolicies "{key[1]}" already exists'})
+            self.network_policies[key] = body
+            return self._json(201, body)
+        if key not in self.network_policies:
+            return self._json(404, {"message": f'networkpolicies "{name}" not found'})
+        if method == "PATCH":
+            self.network_policies[key] = merge_patch(self.network_policies[key], body)
+            return self._json(200, self.network_policies[key])
+        if method == "DELETE":
+            return self._json(200, self.network_policies.pop(key))
+        return self._json(200, self.network_policies[key])
+
     async def request(self, method: str, path: str, params=None, *, body=None, **_ignored):
         if path == "/version":
             return self._json(200, {"gitVersion": self.version})
+        if "/networkpolicies" in path and path.startswith("/apis/networking.k8s.io/v1/namespaces/"):
+            return self._network_policy(method, path, body)
+        if method == "GET" and path.startswith("/api/v1/namespaces/") and path.endswith("/pods"):
+            namespace = path.split("/")[4]
+            wanted = dict(item.partition("=")[::2] for item in (params or {}).get("labelSelector", "").split(",") if item)
+            items = [pod for pod in self.pods if pod["metadata"].get("namespace") == namespace
+                     and all(key in (pod["metadata"].get("labels") or {}) and (not value or pod["metadata"]["labels"][key] == value)
+                             for key, value in wanted.items())]
+            return self._json(200, {"items": items})
         if method == "GET" and path.startswith("/api/v1/namespaces/"):
             name = path.rsplit("/", 1)[-1]
             if name in self.namespaces:

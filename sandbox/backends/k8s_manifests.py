@@ -351,13 +351,19 @@ def sandbox_pods_namespace_manifest(name: str, *, install: str, pod_security_ver
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
 
 
+def install_policy_name(purpose: str, install: str) -> str:
+    """The one NetworkPolicy name an install has for ``purpose`` in a namespace
+    (``tutorial-sandboxes-deny-<install>``, ``tutorial-toolboxes-<install>``)."""
+    return f"tutorial-{purpose}-{install}"[:63].rstrip("-._")
+
+
 def sandbox_pods_deny_policy(namespace: str, *, install: str) -> dict:
     """Default deny, both ways, for every sandbox pod of this install: a plain sandbox has no
     network at all (Docker's ``network_mode: none``). No rule: nothing in, nothing out, not DNS."""
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": {"name": f"tutorial-sandboxes-deny-{install}"[:63].rstrip("-._"), "namespace": namespace,
+        "metadata": {"name": install_policy_name("sandboxes-deny", install), "namespace": namespace,
                      "labels": {LABEL_INSTALL: install}},
         "spec": {
             "podSelector": {"matchExpressions": [{"key": LABEL_SANDBOX, "operator": "Exists"}],
@@ -510,7 +516,7 @@ def toolbox_pods_policy(namespace: str, *, install: str, api_endpoints: list[tup
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": {"name": f"tutorial-toolboxes-{install}"[:63].rstrip("-._"), "namespace": namespace,
+        "metadata": {"name": install_policy_name("toolboxes", install), "namespace": namespace,
                      "labels": {LABEL_INSTALL: install}},
         "spec": {
             # Toolboxes only: were the tools namespace the plain sandboxes' too, their pods would

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
@@ -104,12 +105,17 @@ class PodBackend(SandboxBackend):
     create_seconds: float = 90.0
     remove_seconds: float = 30.0
     call_seconds: float = k8s_api.CALL_SECONDS
+    #: How long an applied network policy stands before it is built and applied again: what it
+    #: allows (the toolboxes' API server addresses) may move while the site runs, and an edited or
+    #: deleted policy comes back.
+    policy_seconds: float = 30.0
 
     def __init__(self, api: k8s_api.ClusterAPI | None = None, namespace: str | None = None):
         self.api = api or k8s_api.ClusterAPI(lambda: k8s_api.load_config(
             _setting("KUBERNETES_KUBECONFIG", ""), _setting("KUBERNETES_CONTEXT", "")))
         self.namespace = namespace or _setting("SANDBOX_POD_NAMESPACE", km.SANDBOX_POD_NAMESPACE)
         self._namespace_ready = False
+        self._policy_applied_at: float | None = None  # time.monotonic() of the last apply
         self._controls: dict[str, k8s_api.ChannelStream] = {}
         self._control_locks: dict[str, asyncio.Lock] = {}
         self._viewers: dict[str, list[k8s_api.ChannelStream]] = {}  # typing viewers' attaches, oldest first
@@ -137,13 +143,22 @@ class PodBackend(SandboxBackend):
         """The NetworkPolicy every pod of the install in the namespace gets: none in, none out."""
         return km.sandbox_pods_deny_policy(self.namespace, install=settings.INSTALL_ID)
 
+    def policy_name(self) -> str:
+        """The name of :meth:`namespace_policy`, known without building it."""
+        return km.install_policy_name("sandboxes-deny", settings.INSTALL_ID)
+
     # -- the namespace ----------------------------------------------------------------------------
     async def ensure_namespace(self) -> None:
-        """Make the sandboxes' namespace (Pod Security ``restricted``) and the install's default-deny
-        policy, once per process; an existing namespace is used as it is, its labels brought back.
-        Raises :class:`k8s_api.ClusterPermissionError` naming the RBAC the server lacks."""
-        if self._namespace_ready:
-            return
+        """Make the sandboxes' namespace (Pod Security ``restricted``) once per process, and apply
+        the install's network policy (again once it is ``policy_seconds`` old); an existing
+        namespace is used as it is, its labels brought back. Raises
+        :class:`k8s_api.ClusterPermissionError` naming the RBAC the server lacks."""
+        if not self._namespace_ready:
+            await self._make_namespace()
+            self._namespace_ready = True
+        await self.apply_namespace_policy()
+
+    async def _make_namespace(self) -> None:
         install = settings.INSTALL_ID
         manifest = km.sandbox_pods_namespace_manifest(
             self.namespace, install=install,
@@ -175,17 +190,65 @@ class PodBackend(SandboxBackend):
             raise self.api.forbidden("get", "namespaces", None, answer)
         else:
             raise BackendError(f"Could not read namespace {self.namespace}: {answer.message()}")
+
+    def _policies(self, name: str = "") -> str:
+        return f"/apis/networking.k8s.io/v1/namespaces/{self.namespace}/networkpolicies" + (f"/{name}" if name else "")
+
+    async def apply_namespace_policy(self, *, refresh: bool = False) -> bool:
+        """Build the install's network policy afresh and apply it, unless this process did less
+        than ``policy_seconds`` ago; True when it was applied. The policy has one name per install
+        and namespace, so applying it again replaces it (a merge patch replaces its lists) and never
+        adds a second. ``refresh`` (the reaper's pass): a missing policy is made again only when
+        pods of the install are in the namespace, so an install that never started one leaves
+        nothing there."""
+        now = time.monotonic()
+        if self._policy_applied_at is not None and now - self._policy_applied_at < self.policy_seconds:
+            return False
         policy = await self.namespace_policy()
-        path = f"/apis/networking.k8s.io/v1/namespaces/{self.namespace}/networkpolicies"
-        answer = await self.api.request("POST", path, body=policy)
-        if answer.status == 409:
-            answer = await self.api.request("PATCH", f"{path}/{policy['metadata']['name']}", body=policy,
-                                            content_type="application/merge-patch+json")
+        answer = await self.api.request("PATCH", self._policies(policy["metadata"]["name"]), body=policy,
+                                        content_type="application/merge-patch+json")
         if answer.status == 403:
-            raise self.api.forbidden("create", "networkpolicies", self.namespace, answer)
+            raise self.api.forbidden("patch", "networkpolicies", self.namespace, answer)
+        if answer.status == 404:
+            if refresh and not await self.consoles():
+                self._policy_applied_at = now  # nothing to protect: asked again after policy_seconds
+                return False
+            answer = await self.api.request("POST", self._policies(), body=policy)
+            if answer.status == 409:  # another replica made it meanwhile: ours is as new
+                answer = await self.api.request("PATCH", self._policies(policy["metadata"]["name"]), body=policy,
+                                                content_type="application/merge-patch+json")
+            if answer.status == 403:
+                raise self.api.forbidden("create", "networkpolicies", self.namespace, answer)
         if answer.status not in (200, 201):
             raise BackendError(f"Could not set the sandboxes' network policy in {self.namespace}: {answer.message()}")
-        self._namespace_ready = True
+        self._policy_applied_at = now
+        return True
+
+    async def remove_namespace_policy(self) -> bool:
+        """Delete this install's network policy from the namespace (an install taken down, a test's
+        or a benchmark's install finished); True when there was one. Refused with
+        :class:`BackendError` while a sandbox pod of the install is there, of any workspace: a pod
+        must never run without the policy that guards it."""
+        answer = await self.api.request("GET", self._pods(),
+                                        {"labelSelector": f"{LABEL_SANDBOX},{LABEL_INSTALL}={settings.INSTALL_ID}"})
+        if answer.status == 403:
+            raise self.api.forbidden("list", "pods", self.namespace, answer)
+        if answer.status not in (200, 404):
+            raise BackendError(f"Could not list the sandbox pods in {self.namespace}: {answer.message()}")
+        left = [pod["metadata"]["name"] for pod in (answer.json() or {}).get("items") or []] if answer.status == 200 else []
+        if left:
+            raise BackendError(f"{len(left)} pods of install {settings.INSTALL_ID} are still in {self.namespace} "
+                               f"({', '.join(sorted(left)[:3])}): their network policy stays until they are gone.")
+        self._policy_applied_at = None
+        name = self.policy_name()
+        answer = await self.api.request("DELETE", self._policies(name))
+        if answer.status == 404:
+            return False
+        if answer.status == 403:
+            raise self.api.forbidden("delete", "networkpolicies", self.namespace, answer)
+        if answer.status not in (200, 202):
+            raise BackendError(f"Could not remove the network policy {name} from {self.namespace}: {answer.message()}")
+        return True
 
     # -- the contract -----------------------------------------------------------------------------
     async def create(self, spec: SandboxSpec) -> str:
@@ -486,7 +549,12 @@ class PodBackend(SandboxBackend):
         if TIMEOUT_MARKER in text:
             return RunResult(exit_code=None, output=text.split(TIMEOUT_MARKER)[0].rstrip("\n"), timed_out=True,
                              truncated=truncated)
-        return RunResult(exit_code=stream.exit_code(), output=text, truncated=truncated)
+        exit_code = stream.exit_code()
+        if exit_code is None:
+            # The script never ran (the runtime could not start it): no exit code, and the API's
+            # words are the only account of why.
+            raise BackendError(f"The sandbox could not run the script: {stream.status.get('message') or stream.status}")
+        return RunResult(exit_code=exit_code, output=text, truncated=truncated)
 
     async def list_owned(self) -> dict[str, str]:
         return {sandbox_id: console["ref"] for sandbox_id, console in (await self.consoles()).items()}

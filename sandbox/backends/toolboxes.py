@@ -131,6 +131,9 @@ class PodToolboxes(PodBackend):
                 f"{exc}: set TUTORIAL_K8S_TOOLBOX_API_SERVER to the API server's address (https://IP:port), or "
                 "let the server's account list endpointslices in namespace default.") from exc
 
+    def policy_name(self) -> str:
+        return km.install_policy_name("toolboxes", settings.INSTALL_ID)
+
     async def sandbox_of(self, ref: str) -> str | None:
         pod = await self._read_pod(ref)
         if pod is None:

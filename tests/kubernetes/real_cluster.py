@@ -5,6 +5,7 @@ cluster is a failure, never a skip."""
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,25 @@ def point_settings_at_cluster(settings) -> None:
     settings.KUBERNETES_API_INTERNAL_SERVER = os.environ.get("TUTORIAL_K8S_API_INTERNAL_SERVER", "")
     settings.KUBERNETES_TOOLBOX_NETWORK = toolbox_network()
     services.get_backend.cache_clear()
+
+
+def install_of_its_own(settings, purpose: str) -> str:
+    """Give the test an install id of its own: the install-wide objects it makes on the shared
+    cluster (the toolboxes' NetworkPolicy) are then its own to remove, and never another test
+    run's, whose pods they guard."""
+    install = f"{purpose}-{uuid.uuid4().hex[:8]}"
+    settings.INSTALL_ID = install
+    return install
+
+
+async def policies_of_install(api, namespace: str, install: str) -> list[str]:
+    """The NetworkPolicies in ``namespace`` labelled for ``install``."""
+    from sandbox.backends.base import LABEL_INSTALL
+
+    answer = await api.request("GET", f"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies",
+                               {"labelSelector": f"{LABEL_INSTALL}={install}"})
+    assert answer.status == 200, answer.message()
+    return [item["metadata"]["name"] for item in answer.json()["items"]]
 
 
 def build_toolbox_image(docker_client, *, in_registry: bool = False) -> str:

@@ -17,7 +17,12 @@ import pytest
 from sandbox.backends import k8s_manifests as km
 from sandbox.backends.base import BackendError, EngineState, Limits, SandboxSpec
 from sandbox.backends.kubernetes import KubernetesBackend
-from tests.kubernetes.real_cluster import build_toolbox_image, point_settings_at_cluster
+from tests.kubernetes.real_cluster import (
+    build_toolbox_image,
+    install_of_its_own,
+    point_settings_at_cluster,
+    policies_of_install,
+)
 
 pytestmark = [
     pytest.mark.engine,
@@ -32,9 +37,22 @@ def toolbox_image(docker_client) -> str:
 
 @pytest.fixture(params=("docker", "pod"))
 def real_backend(request, settings, docker_client):
+    """The backend with each toolbox. With pods it is an install of its own, whose NetworkPolicy
+    in the tools namespace is removed with it."""
     point_settings_at_cluster(settings)
     settings.KUBERNETES_QUOTA = dict(km.DEFAULT_QUOTA, pods="3")
-    return KubernetesBackend(toolbox=request.param)
+    if request.param == "docker":
+        yield KubernetesBackend(toolbox="docker")
+        return
+    install = install_of_its_own(settings, "contract")
+    backend = KubernetesBackend(toolbox="pod")
+    yield backend
+
+    async def remove_policy() -> list[str]:
+        await backend.toolbox.remove_namespace_policy()  # refused while a toolbox pod is left
+        return await policies_of_install(backend.toolbox.api, backend.toolbox.namespace, install)
+
+    assert not asyncio.run(remove_policy()), "the install's network policy was left behind"
 
 
 def spec_for(image: str) -> SandboxSpec:

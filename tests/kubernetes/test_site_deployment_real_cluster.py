@@ -10,6 +10,11 @@ site pod serving that console is deleted mid-session, and the console reconnects
 Service, to a replica still alive) to the same shell: a variable set before is still there.
 One of the two reapers holds the Lease; when its pod goes, the other takes it over.
 
+A guest also takes a Kubernetes lesson there: its console is a toolbox pod in the install's tools
+namespace, kubectl reaches the learner's own namespace and nothing cluster-wide, and Check fails
+before the step's own solution and passes after it. The install has one toolbox NetworkPolicy
+while it runs, and none anywhere once it is deleted.
+
 Under ``CI`` a missing part (cluster, Docker engine for the image build, registry) fails.
 """
 
@@ -29,7 +34,9 @@ import pytest
 import requests
 import websocket
 
-from .real_cluster import require_cluster
+from lessons.catalogue import get_lesson
+
+from .real_cluster import build_toolbox_image, require_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 LESSON = "what-is-a-container"
@@ -83,10 +90,13 @@ def deployed_site():
         yield Site(kubeconfig, namespace, f"http://{address}", f"site.{namespace}.svc")
     finally:
         removed = subprocess.run(["./scripts/deploy-cluster.sh", "--namespace", namespace, "--delete"], cwd=REPO,
-                                 env=env, capture_output=True, text=True, timeout=120)
+                                 env=env, capture_output=True, text=True, timeout=240)
         assert removed.returncode == 0, removed.stderr
         left = kubectl(kubeconfig, "get", "clusterrole,clusterrolebinding", "-o", "name", check=False)
         assert f"tutorial-site-{namespace}" not in left, "the install's cluster-wide RBAC was left behind"
+        policies = kubectl(kubeconfig, "get", "networkpolicies", "--all-namespaces", "-l",
+                           f"tutorial.install={namespace}", "-o", "name")
+        assert not policies.split(), f"the install's network policies were left behind: {policies}"
 
 
 class Site:
@@ -173,11 +183,39 @@ class Console:
 INSTRUCTOR = """
 from django.contrib.auth import get_user_model
 from classroom import roster
-teacher = get_user_model().objects.create_user("teacher", password="{password}")
+teacher = get_user_model().objects.create_user("{teacher}", password="{password}")
 roster.grant_instructor(teacher)
 room = roster.create_classroom(teacher, "On the cluster", ["{lesson}"])
 print(room.pk, room.join_code)
 """
+
+
+def join_as_guest(site: Site, join_code: str, name: str) -> requests.Session:
+    """A visitor follows the classroom's join link: that makes them a guest."""
+    learner = site.session()
+    assert learner.get(f"{site.url}/classrooms/join/{join_code}/", timeout=30).status_code == 200
+    joined = site.post(learner, f"/classrooms/join/{join_code}/", {"display_name": name}, allow_redirects=False)
+    assert joined.status_code in (302, 303), joined.text[:500]
+    return learner
+
+
+def start_sandbox(site: Site, learner: requests.Session, lesson: str) -> str:
+    """Start, as the lesson page's button does: the pane names the new sandbox."""
+    pane = site.post(learner, f"/sandboxes/start/{lesson}/", htmx=True)
+    assert pane.status_code == 200, pane.text[:500]
+    found = re.search(r'data-sandbox-id="([0-9a-f-]{36})"', pane.text)
+    assert found, pane.text[:1000]
+    return found.group(1)
+
+
+def check(site: Site, learner: requests.Session, lesson: str, step: str) -> tuple[str, str]:
+    """Press Check: the verdict (``passed``, ``failed``, ...) and the feedback the learner reads."""
+    answer = site.post(learner, f"/lessons/{lesson}/steps/{step}/check/", htmx=True)
+    assert answer.status_code == 200, answer.text[:500]
+    outcome = re.search(r'data-outcome="([a-z_]+)"', answer.text)
+    assert outcome, answer.text[:1500]
+    feedback = re.search(r'<pre class="feedback"[^>]*>(.*?)</pre>', answer.text, re.S)
+    return outcome.group(1), feedback.group(1) if feedback else ""
 
 
 @pytest.mark.timeout(DEPLOY_TIMEOUT + 600)  # the fixture's first build counts too
@@ -197,21 +235,12 @@ def test_a_learner_and_an_instructor_use_the_site_on_the_cluster_and_survive_los
     assert len(reapers) == 2 and holder in reapers
 
     password = secrets.token_urlsafe(12)
-    room_id, join_code = site.manage_shell(INSTRUCTOR.format(password=password, lesson=LESSON)).split()[-2:]
+    room_id, join_code = site.manage_shell(INSTRUCTOR.format(teacher="teacher", password=password,
+                                                             lesson=LESSON)).split()[-2:]
 
-    # A visitor joins the classroom by its link: that makes them a guest.
-    learner = site.session()
-    assert learner.get(f"{site.url}/classrooms/join/{join_code}/", timeout=30).status_code == 200
-    joined = site.post(learner, f"/classrooms/join/{join_code}/", {"display_name": "Lena"}, allow_redirects=False)
-    assert joined.status_code in (302, 303), joined.text[:500]
+    learner = join_as_guest(site, join_code, "Lena")
     assert learner.get(f"{site.url}/lessons/{LESSON}/steps/{STEP}/", timeout=30).status_code == 200
-
-    # Start: the pane names the new sandbox.
-    pane = site.post(learner, f"/sandboxes/start/{LESSON}/", htmx=True)
-    assert pane.status_code == 200, pane.text[:500]
-    found = re.search(r'data-sandbox-id="([0-9a-f-]{36})"', pane.text)
-    assert found, pane.text[:1000]
-    sandbox_id = found.group(1)
+    sandbox_id = start_sandbox(site, learner, LESSON)
 
     console = Console(site.console(learner, sandbox_id))
     console.read_until(lambda c: "running" in c.states, timeout=180)
@@ -274,3 +303,64 @@ def test_a_learner_and_an_instructor_use_the_site_on_the_cluster_and_survive_los
         assert time.monotonic() < deadline, "the other reaper did not take the Lease over"
         time.sleep(1)
     print(f"reaper Lease taken over {time.monotonic() - asked:.0f} s after its holder's pod was deleted")
+
+
+KUBERNETES_LESSON = "pods"
+
+
+@pytest.fixture(scope="module")
+def toolbox_in_registry(docker_client):
+    """The toolbox image in the classroom registry, where the cluster's node pulls toolbox pods from."""
+    return build_toolbox_image(docker_client, in_registry=True)
+
+
+@pytest.mark.timeout(DEPLOY_TIMEOUT + 600)
+def test_a_guest_takes_a_kubernetes_lesson_whose_console_is_a_pod_of_the_deployed_site(deployed_site,
+                                                                                       toolbox_in_registry):
+    site = deployed_site
+    tools = f"{site.namespace}-tools"
+    lesson = get_lesson(KUBERNETES_LESSON)
+    first, second = lesson.steps[0], lesson.steps[1]  # write a pod manifest; apply it
+    assert first.check and first.solution and second.check and second.solution
+
+    _, join_code = site.manage_shell(INSTRUCTOR.format(teacher="k8s-teacher", password=secrets.token_urlsafe(12),
+                                                       lesson=KUBERNETES_LESSON)).split()[-2:]
+    learner = join_as_guest(site, join_code, "Kim")
+    assert learner.get(f"{site.url}/lessons/{KUBERNETES_LESSON}/steps/{first.slug}/", timeout=30).status_code == 200
+    started = time.monotonic()
+    sandbox_id = start_sandbox(site, learner, KUBERNETES_LESSON)
+    console = Console(site.console(learner, sandbox_id))
+    console.read_until(lambda c: "running" in c.states, timeout=180)
+    print(f"Kubernetes sandbox running {time.monotonic() - started:.1f} s after Start")
+
+    # The console is a pod in the install's tools namespace, under the install's one policy.
+    pods = kubectl(site.kubeconfig, "-n", tools, "get", "pods", "-l", f"tutorial.sandbox={sandbox_id}",
+                   "-o", "jsonpath={.items[*].metadata.name}").split()
+    assert len(pods) == 1, f"the console's pod in {tools}: {pods}"
+    policies = kubectl(site.kubeconfig, "-n", tools, "get", "networkpolicies", "-o", "name").split()
+    assert policies == [f"networkpolicy.networking.k8s.io/tutorial-toolboxes-{site.namespace}"], policies
+
+    # kubectl answers in the learner's namespace, and refuses what is cluster-wide.
+    console.type("kubectl get pods; kubectl get nodes; echo listed-$((6*7))\r")
+    console.read_until(lambda c: b"listed-42" in c.screen)
+    assert f"No resources found in tutorial-{sandbox_id} namespace".encode() in console.screen, console.screen[-1500:]
+    assert b"(Forbidden): nodes is forbidden" in console.screen, console.screen[-1500:]
+
+    # Each step: Check fails on the fresh state, the step's own solution typed into the console,
+    # then Check passes.
+    for number, step in enumerate((first, second)):
+        outcome, feedback = check(site, learner, KUBERNETES_LESSON, step.slug)
+        assert outcome == "failed", (step.slug, outcome, feedback)
+        console.type(step.solution.strip().replace("\n", "\r") + f"\recho solved-{number}-$((6*7))\r")
+        console.read_until(lambda c, n=number: f"solved-{n}-42".encode() in c.screen, timeout=150)
+        checked = time.monotonic()
+        outcome, feedback = check(site, learner, KUBERNETES_LESSON, step.slug)
+        print(f"check of {step.slug}: {time.monotonic() - checked:.2f} s")
+        assert outcome == "passed", (step.slug, outcome, feedback, console.screen[-1500:])
+    console.ws.close()
+
+    site.post(learner, f"/sandboxes/{sandbox_id}/stop/", htmx=True)
+    deadline = time.monotonic() + 90
+    while kubectl(site.kubeconfig, "-n", tools, "get", "pods", "-l", f"tutorial.sandbox={sandbox_id}", "-o", "name"):
+        assert time.monotonic() < deadline, "the toolbox pod outlived its sandbox's stop"
+        time.sleep(1)

@@ -13,16 +13,22 @@ import uuid
 import pytest
 import yaml
 from asgiref.sync import async_to_sync, sync_to_async
+from django.conf import settings
 
 from lessons import checks
 from lessons.catalogue import get_lesson
 from sandbox import services, tasks
 from sandbox.backends import k8s_manifests as km
-from sandbox.backends.base import LABEL_SANDBOX, BackendError
+from sandbox.backends.base import LABEL_INSTALL, LABEL_SANDBOX, BackendError
 from sandbox.backends.toolboxes import PodToolboxes
 from sandbox.models import Sandbox
 from tests import factories
-from tests.kubernetes.real_cluster import build_toolbox_image, point_settings_at_cluster
+from tests.kubernetes.real_cluster import (
+    build_toolbox_image,
+    install_of_its_own,
+    point_settings_at_cluster,
+    policies_of_install,
+)
 from tests.kubernetes.test_isolation_real_cluster import SERVER_READY, apply, pod_yaml
 from tests.websockets import read_until
 
@@ -39,9 +45,11 @@ def toolbox_in_registry(docker_client):
 
 @pytest.fixture
 def toolbox_pods(settings, toolbox_in_registry):
-    """Kubernetes sandboxes whose console is a pod, on a site with no Docker engine; every
-    sandbox made is gone afterwards (its toolbox pod and its namespace)."""
+    """Kubernetes sandboxes whose console is a pod, on a site with no Docker engine, as an install
+    of their own; every sandbox made is gone afterwards (its toolbox pod and its namespace), and
+    so is the install's NetworkPolicy in the tools namespace."""
     point_settings_at_cluster(settings)
+    install = install_of_its_own(settings, "toolbox-pods")
     settings.KUBERNETES_TOOLBOX = "pod"
     settings.DOCKER_ENGINE = False
     settings.KUBERNETES_TOKEN_SECONDS = km.MIN_TOKEN_SECONDS
@@ -49,16 +57,20 @@ def toolbox_pods(settings, toolbox_in_registry):
     made: list[str] = []
     yield made
 
-    async def finish() -> dict:
+    async def finish() -> tuple[dict, list[str]]:
         await tasks.wait_for_background()
         backend = services.get_backend("kubernetes")
         for sandbox_id in made:
             await backend.destroy(sandbox_id)
-        return await backend.toolbox.toolbox_consoles()
+        consoles = await backend.toolbox.toolbox_consoles()
+        if not consoles:
+            await backend.toolbox.remove_namespace_policy()
+        return consoles, await policies_of_install(backend.toolbox.api, backend.toolbox.namespace, install)
 
-    left = async_to_sync(finish)()
+    left, policies = async_to_sync(finish)()
     services.get_backend.cache_clear()
     assert not set(made) & set(left), "toolbox pods were left behind"
+    assert not policies, f"the install's network policy was left behind: {policies}"
 
 
 async def make_user(name: str):
@@ -178,10 +190,13 @@ async def test_the_toolbox_pod_reaches_the_api_server_and_nothing_else(toolbox_p
     code, out = await sh(sandbox, f"wget -q -T 5 -O- http://{pod_ip}:8080/ 2>&1; echo exit=$?", timeout=30)
     assert "exit=0" not in out and "hello" not in out, out
     assert (await sh(sandbox, "kubectl get pod web"))[0] == 0  # while the API server still answers
+    # One policy for the install, however many toolboxes it started, of single addresses only.
     policies = await backend.toolbox.api.request(
-        "GET", f"/apis/networking.k8s.io/v1/namespaces/{backend.toolbox.namespace}/networkpolicies")
-    egress = [rule for item in policies.json()["items"] for rule in item["spec"].get("egress", [])
-              if (item["metadata"].get("labels") or {}).get("tutorial.install")]
+        "GET", f"/apis/networking.k8s.io/v1/namespaces/{backend.toolbox.namespace}/networkpolicies",
+        {"labelSelector": f"{LABEL_INSTALL}={settings.INSTALL_ID}"})
+    items = policies.json()["items"]
+    assert [item["metadata"]["name"] for item in items] == [f"tutorial-toolboxes-{settings.INSTALL_ID}"]
+    egress = items[0]["spec"]["egress"]
     assert egress and all(peer["ipBlock"]["cidr"].endswith(("/32", "/128")) for rule in egress for peer in rule["to"])
     await services.stop_sandbox(sandbox)
 

@@ -62,11 +62,15 @@ async def fake_api():
         if script == "big":
             for _ in range(10):
                 await ws.send_bytes(bytes([k8s_api.STDOUT]) + b"x" * 1000)
-        else:
+        elif script != "unstartable":
             await ws.send_bytes(bytes([k8s_api.STDOUT]) + b"out\n")
             await ws.send_bytes(bytes([k8s_api.STDERR]) + b"err\n")
-        status = ({"status": "Success"} if script != "fail" else
-                  {"status": "Failure", "reason": "NonZeroExitCode", "details": {"causes": [{"reason": "ExitCode", "message": "3"}]}})
+        status = ({"status": "Success"} if script not in ("fail", "unstartable") else
+                  {"status": "Failure", "reason": "NonZeroExitCode", "details": {"causes": [{"reason": "ExitCode", "message": "3"}]}}
+                  if script == "fail" else
+                  # What the kubelet answers when the runtime cannot start the process at all.
+                  {"status": "Failure", "reason": "InternalError",
+                   "message": "error executing command in container: failed to exec in container: timeout"})
         await ws.send_bytes(bytes([k8s_api.STATUS]) + json.dumps(status).encode())
         await ws.close()
         return ws
@@ -133,6 +137,12 @@ async def test_run_returns_output_and_exit_code(fake_api):
     assert failed.exit_code == 3
     command = seen["exec"][0]
     assert command[:2] == ["/bin/sh", "-c"] and "setsid" in command[2] and command[-1] == "5"
+
+
+async def test_a_script_the_runtime_could_not_start_is_an_error_that_says_why(fake_api):
+    backend, _seen = fake_api
+    with pytest.raises(BackendError, match="could not run the script: error executing command in container"):
+        await backend.run("p", "unstartable", timeout=5)
 
 
 async def test_run_cuts_output_but_still_reads_the_exit_code(fake_api):
