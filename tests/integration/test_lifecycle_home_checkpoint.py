@@ -45,7 +45,7 @@ async def test_files_written_before_the_container_died_come_back_on_the_next_sta
     assert report.stopped_after_engine_restart == [str(sandbox.id)]
     await sandbox.arefresh_from_db()
     assert sandbox.state == Sandbox.State.STOPPED
-    assert home_files.has_saved_files(sandbox.id)
+    assert await home_files.has_saved_files(sandbox.id)
 
     await services.restart_sandbox(sandbox)  # the pane's "Start again"
     assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason

@@ -99,7 +99,7 @@ async def test_stop_keeps_the_home_and_start_brings_it_back(pods, base_image):
     pods.append(str(sandbox.id))
     assert (await services.run_script(sandbox, "echo kept > notes.txt", timeout=20)).exit_code == 0
     await services.stop_sandbox(sandbox)
-    assert home_files.has_saved_files(sandbox.id)
+    assert await home_files.has_saved_files(sandbox.id)
     await services.restart_sandbox(sandbox)
     assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason
     assert (await services.run_script(sandbox, "cat notes.txt", timeout=20)).output.strip() == "kept"
