@@ -148,6 +148,7 @@ async def test_the_sandbox_has_no_network(backend, sandbox):
 
 async def test_home_files_are_kept_across_a_stop(backend, make_spec, settings, tmp_path):
     settings.DATA_DIR = tmp_path
+    settings.HOME_FILES_STORE = "files"  # the backend's copies, without a database
     spec = make_spec()
     ref = await backend.create(spec)
     try:
