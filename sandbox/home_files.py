@@ -39,6 +39,7 @@ import uuid
 from pathlib import Path
 
 from django.conf import settings
+from django.db import IntegrityError
 from django.utils import timezone
 
 from .backends.base import BackendError
@@ -143,8 +144,7 @@ async def save(backend, sandbox_id, ref: str, *, still_wanted=None) -> int:
         if still_wanted is not None and not await still_wanted():
             return 0
         if in_database():
-            await SavedHome.objects.aupdate_or_create(
-                sandbox_id=_as_uuid(sandbox_id), defaults={"archive": part.read_bytes(), "saved_at": timezone.now()})
+            await _write_row(_as_uuid(sandbox_id), part.read_bytes())
         else:
             os.replace(part, archive_path(sandbox_id))
         return written
@@ -159,6 +159,20 @@ async def save(backend, sandbox_id, ref: str, *, still_wanted=None) -> int:
             part.unlink()
         except FileNotFoundError:
             pass
+
+
+async def _write_row(key: uuid.UUID, archive: bytes) -> None:
+    """Replace the sandbox's row in one statement, its own transaction: the database is held only
+    while the bytes are written (``update_or_create`` would first read the old archive back)."""
+    for _attempt in range(2):
+        if await SavedHome.objects.filter(pk=key).aupdate(archive=archive, saved_at=timezone.now()):
+            return
+        try:
+            await SavedHome.objects.acreate(sandbox_id=key, archive=archive, saved_at=timezone.now())
+            return
+        except IntegrityError:
+            continue  # another copy of the same sandbox made the row meanwhile: replace it
+    raise FilesNotKept("your files could not be written on the server (the saved copy kept changing)")
 
 
 def _disk_message(exc: OSError) -> str:
