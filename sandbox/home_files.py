@@ -39,7 +39,7 @@ import uuid
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import DatabaseError, IntegrityError
 from django.utils import timezone
 
 from .backends.base import BackendError
@@ -154,6 +154,9 @@ async def save(backend, sandbox_id, ref: str, *, still_wanted=None) -> int:
         raise FilesNotKept(f"the files could not be copied ({exc})") from exc
     except OSError as exc:
         raise FilesNotKept(_disk_message(exc)) from exc
+    except DatabaseError as exc:
+        # The stop still ends (its caller catches this); the previous copy, if any, is whole.
+        raise FilesNotKept(f"your files could not be written on the server ({exc})") from exc
     finally:
         try:
             part.unlink()
@@ -200,8 +203,11 @@ async def _restore_from_database(backend, sandbox_id, ref: str) -> bool:
     # The backends copy from a file (a Docker exec or a pod's stdin is fed from it in chunks), so
     # the row is written out to a part file first, and deleted only once the copy has gone in.
     key = _as_uuid(sandbox_id)
-    archive = None if key is None else \
-        await SavedHome.objects.filter(pk=key).values_list("archive", flat=True).afirst()
+    try:
+        archive = None if key is None else \
+            await SavedHome.objects.filter(pk=key).values_list("archive", flat=True).afirst()
+    except DatabaseError as exc:
+        raise FilesNotKept(f"your saved files could not be put back ({exc})") from exc
     if archive is None:
         return False
     part = _part_path(sandbox_id)

@@ -9,6 +9,8 @@ import dataclasses
 import datetime as dt
 
 import pytest
+from django.db import OperationalError
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from sandbox import home_files, reaper, services
@@ -145,6 +147,26 @@ async def test_the_database_store_keeps_one_row_per_sandbox_and_no_file(settings
         await home_files.save(backend, SANDBOX_ID, ref)
     assert [bytes(row.archive) async for row in SavedHome.objects.all()] == [b"second"]
     assert not home_files.archive_path(SANDBOX_ID).exists()
+
+
+async def test_a_database_that_refuses_the_write_tells_the_learner_and_keeps_the_previous_copy(settings, monkeypatch):
+    settings.HOME_FILES_STORE = "database"
+    backend = HomeKeepingBackend()
+    ref = await backend.create(SPEC)
+    backend.sandboxes[SANDBOX_ID].home = b"the previous copy"
+    await home_files.save(backend, SANDBOX_ID, ref)
+
+    async def locked(*_args, **_kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(QuerySet, "aupdate", locked)
+    backend.sandboxes[SANDBOX_ID].home = b"newer work"
+    with pytest.raises(home_files.FilesNotKept, match="could not be written on the server"):
+        await home_files.save(backend, SANDBOX_ID, ref)
+    assert not leftover_parts()
+    monkeypatch.undo()
+    assert await home_files.restore(backend, SANDBOX_ID, ref)
+    assert backend.sandboxes[SANDBOX_ID].home == b"the previous copy"
 
 
 def test_backends_that_keep_files_implement_both_copies():
