@@ -71,7 +71,7 @@ async def lifecycle_context(sandbox: Sandbox | None) -> dict:
     return {
         "timer": timer,
         "queue_position": await services.queue_position(sandbox),
-        "files_kept": sandbox.state == Sandbox.State.STOPPED and home_files.has_saved_files(sandbox.id),
+        "files_kept": sandbox.state == Sandbox.State.STOPPED and await home_files.has_saved_files(sandbox.id),
         # The pane re-reads itself while the sandbox is between states.
         "poll": sandbox.state in (Sandbox.State.QUEUED, Sandbox.State.STARTING, Sandbox.State.STOPPING),
     }

@@ -4,10 +4,18 @@ Why an archive and not a volume: the learner's home is a size-capped tmpfs (SECU
 at the cap"), and a Docker ``local`` volume has no size cap on an ext4 host (``--storage-opt size``
 needs XFS with project quotas), so a volume would let one learner fill the host's disk. A tmpfs
 does not survive ``docker stop`` either. So on stop the home is streamed out with ``tar`` through
-exec (never through the learner's TTY) into ``DATA_DIR/homes/<sandbox id>.tar.gz``, bounded by the
-tmpfs cap, the container is removed as before, and the archive is unpacked into the next
-container of the same sandbox. The archive is deleted once restored, or when the sandbox's time
-to live runs out (the reaper), so at most one archive per stopped sandbox exists.
+exec (never through the learner's TTY) into an archive, bounded by the tmpfs cap, the container is
+removed as before, and the archive is unpacked into the next container of the same sandbox. The
+archive is deleted once restored, or when the sandbox's time to live runs out (the reaper), so at
+most one archive per stopped sandbox exists.
+
+Where the archive lives is ``HOME_FILES_STORE``: ``"files"`` keeps it in
+``DATA_DIR/homes/<sandbox id>.tar.gz``, which every process on one machine shares; ``"database"``
+keeps it in a :class:`~sandbox.models.SavedHome` row, which every process sees even when each has
+its own ``DATA_DIR`` (site replicas and the reaper on a cluster, each with an ``emptyDir``). Either
+way the copy is first written to a part file in ``DATA_DIR/homes`` and only a finished copy becomes
+the archive (a rename, or one short ``UPDATE``/``INSERT``: the database is never held while ``tar``
+runs), so nothing half-written is ever restored.
 
 A backend keeps files when it says so (``keeps_home_files``) and copies the home itself
 (``copy_home_out`` / ``copy_home_in``): Docker sandboxes through the engine's exec streams
@@ -22,15 +30,20 @@ back on the next start is at most that old.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import errno
 import logging
 import os
 import secrets
+import uuid
 from pathlib import Path
 
 from django.conf import settings
+from django.db import DatabaseError, IntegrityError
+from django.utils import timezone
 
 from .backends.base import BackendError
+from .models import SavedHome
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +54,62 @@ class FilesNotKept(Exception):
     """The files could not be saved or put back; the message says why, for the learner."""
 
 
+def in_database() -> bool:
+    return getattr(settings, "HOME_FILES_STORE", "files") == "database"
+
+
 def archive_path(sandbox_id) -> Path:
+    """The archive in the files store; with either store, part files are written beside it."""
     return Path(settings.DATA_DIR) / "homes" / f"{sandbox_id}.tar.gz"
 
 
-def has_saved_files(sandbox_id) -> bool:
+def _part_path(sandbox_id) -> Path:
+    # Each copy has its own part file: a checkpoint and a stop may copy at the same time.
+    return archive_path(sandbox_id).parent / f"{sandbox_id}.{secrets.token_hex(4)}.part"
+
+
+def _as_uuid(sandbox_id) -> uuid.UUID | None:
+    try:
+        return sandbox_id if isinstance(sandbox_id, uuid.UUID) else uuid.UUID(str(sandbox_id))
+    except ValueError:
+        return None  # no sandbox has that id, so no row either
+
+
+async def has_saved_files(sandbox_id) -> bool:
+    if in_database():
+        key = _as_uuid(sandbox_id)
+        return key is not None and await SavedHome.objects.filter(pk=key).aexists()
     return archive_path(sandbox_id).exists()
 
 
-def drop(sandbox_id) -> None:
+async def saved_times(sandbox_ids) -> dict[str, dt.datetime]:
+    """When each of these sandboxes' archive was written (those that have one), by id as text."""
+    if in_database():
+        keys = [key for key in map(_as_uuid, sandbox_ids) if key is not None]
+        return {str(pk): saved_at async for pk, saved_at
+                in SavedHome.objects.filter(pk__in=keys).values_list("sandbox_id", "saved_at")}
+    times = {}
+    for sandbox_id in sandbox_ids:
+        try:
+            mtime = archive_path(sandbox_id).stat().st_mtime
+        except FileNotFoundError:
+            continue
+        times[str(sandbox_id)] = dt.datetime.fromtimestamp(mtime, tz=dt.timezone.utc)
+    return times
+
+
+async def kept_sandbox_ids() -> list[str]:
+    """Every sandbox id with an archive or a part file here, for the reaper's sweep of expired and
+    orphaned ones (a part file is left only by a process that died while copying)."""
+    folder = archive_path("x").parent
+    ids = {p.name.split(".")[0] for p in folder.iterdir() if p.name.endswith((".tar.gz", ".part"))} \
+        if folder.is_dir() else set()
+    if in_database():
+        ids.update([str(pk) async for pk in SavedHome.objects.values_list("sandbox_id", flat=True)])
+    return sorted(ids)
+
+
+async def drop(sandbox_id) -> None:
     """Forget a sandbox's saved files (its time to live ran out, or it was reset)."""
     target = archive_path(sandbox_id)
     for path in (target, *target.parent.glob(f"{sandbox_id}.*.part")):
@@ -57,6 +117,8 @@ def drop(sandbox_id) -> None:
             path.unlink()
         except FileNotFoundError:
             pass
+    if in_database() and (key := _as_uuid(sandbox_id)) is not None:
+        await SavedHome.objects.filter(pk=key).adelete()
 
 
 def supports(backend) -> bool:
@@ -71,11 +133,9 @@ async def save(backend, sandbox_id, ref: str, *, still_wanted=None) -> int:
     checkpoints) is asked just before the archive replaces the previous one; if it says no, the
     copy is thrown away and 0 returned, so an older checkpoint never overwrites a stop's copy.
     """
-    target = archive_path(sandbox_id)
-    # Each save writes its own part file: a checkpoint and a stop may copy at the same time.
-    part = target.parent / f"{sandbox_id}.{secrets.token_hex(4)}.part"
+    part = _part_path(sandbox_id)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        part.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise FilesNotKept(_disk_message(exc)) from exc
     try:
@@ -83,7 +143,10 @@ async def save(backend, sandbox_id, ref: str, *, still_wanted=None) -> int:
             written = await asyncio.wait_for(backend.copy_home_out(ref, out), SAVE_TIMEOUT_SECONDS)
         if still_wanted is not None and not await still_wanted():
             return 0
-        os.replace(part, target)
+        if in_database():
+            await _write_row(_as_uuid(sandbox_id), part.read_bytes())
+        else:
+            os.replace(part, archive_path(sandbox_id))
         return written
     except asyncio.TimeoutError as exc:
         raise FilesNotKept(f"saving the files took longer than {SAVE_TIMEOUT_SECONDS} s") from exc
@@ -91,11 +154,28 @@ async def save(backend, sandbox_id, ref: str, *, still_wanted=None) -> int:
         raise FilesNotKept(f"the files could not be copied ({exc})") from exc
     except OSError as exc:
         raise FilesNotKept(_disk_message(exc)) from exc
+    except DatabaseError as exc:
+        # The stop still ends (its caller catches this); the previous copy, if any, is whole.
+        raise FilesNotKept(f"your files could not be written on the server ({exc})") from exc
     finally:
         try:
             part.unlink()
         except FileNotFoundError:
             pass
+
+
+async def _write_row(key: uuid.UUID, archive: bytes) -> None:
+    """Replace the sandbox's row in one statement, its own transaction: the database is held only
+    while the bytes are written (``update_or_create`` would first read the old archive back)."""
+    for _attempt in range(2):
+        if await SavedHome.objects.filter(pk=key).aupdate(archive=archive, saved_at=timezone.now()):
+            return
+        try:
+            await SavedHome.objects.acreate(sandbox_id=key, archive=archive, saved_at=timezone.now())
+            return
+        except IntegrityError:
+            continue  # another copy of the same sandbox made the row meanwhile: replace it
+    raise FilesNotKept("your files could not be written on the server (the saved copy kept changing)")
 
 
 def _disk_message(exc: OSError) -> str:
@@ -109,12 +189,45 @@ async def restore(backend, sandbox_id, ref: str) -> bool:
 
     The archive is deleted once unpacked (the running sandbox now holds the files).
     """
+    if in_database():
+        return await _restore_from_database(backend, sandbox_id, ref)
     source = archive_path(sandbox_id)
     if not source.exists():
         return False
+    await _copy_in(backend, ref, source)
+    await drop(sandbox_id)
+    return True
+
+
+async def _restore_from_database(backend, sandbox_id, ref: str) -> bool:
+    # The backends copy from a file (a Docker exec or a pod's stdin is fed from it in chunks), so
+    # the row is written out to a part file first, and deleted only once the copy has gone in.
+    key = _as_uuid(sandbox_id)
+    try:
+        archive = None if key is None else \
+            await SavedHome.objects.filter(pk=key).values_list("archive", flat=True).afirst()
+    except DatabaseError as exc:
+        raise FilesNotKept(f"your saved files could not be put back ({exc})") from exc
+    if archive is None:
+        return False
+    part = _part_path(sandbox_id)
+    try:
+        part.parent.mkdir(parents=True, exist_ok=True)
+        part.write_bytes(archive)
+        await _copy_in(backend, ref, part)
+    except OSError as exc:
+        raise FilesNotKept(f"your saved files could not be put back ({_disk_message(exc)})") from exc
+    finally:
+        try:
+            part.unlink()
+        except FileNotFoundError:
+            pass
+    await drop(sandbox_id)
+    return True
+
+
+async def _copy_in(backend, ref: str, source: Path) -> None:
     try:
         await asyncio.wait_for(backend.copy_home_in(ref, source), SAVE_TIMEOUT_SECONDS)
     except (OSError, BackendError, asyncio.TimeoutError) as exc:
         raise FilesNotKept(f"your saved files could not be put back ({exc or 'it took too long'})") from exc
-    drop(sandbox_id)
-    return True

@@ -64,3 +64,19 @@ class Sandbox(models.Model):
     @property
     def is_live(self) -> bool:
         return self.state in self.LIVE_STATES
+
+
+class SavedHome(models.Model):
+    """A stopped sandbox's home as a gzipped tar, when ``HOME_FILES_STORE`` is ``"database"``
+    (``sandbox.home_files``): at most one per sandbox, bounded by the home's tmpfs cap.
+
+    Keyed by the sandbox's id, not a foreign key, like the files store's ``<id>.tar.gz``: the
+    reaper drops an archive whose sandbox row is gone, as it does a file.
+    """
+
+    sandbox_id = models.UUIDField(primary_key=True)
+    archive = models.BinaryField()
+    saved_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"home of {self.sandbox_id} saved at {self.saved_at}"

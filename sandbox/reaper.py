@@ -543,19 +543,15 @@ async def _stop(sandbox: Sandbox, *, reason: str, keep_files: bool) -> None:
 
 # -- 4. saved files ------------------------------------------------------------------------------
 async def drop_expired_files(in_scope: Scope, report: Report) -> None:
-    folder = home_files.archive_path("x").parent
-    if not folder.is_dir():
-        return
     now = timezone.now()
-    names = [p.name.split(".")[0] for p in folder.iterdir() if p.name.endswith((".tar.gz", ".part"))]
-    for sandbox_id in names:
+    for sandbox_id in await home_files.kept_sandbox_ids():
         if not in_scope(sandbox_id):
             continue
         sandbox = await Sandbox.objects.filter(pk=sandbox_id).afirst() if _is_uuid(sandbox_id) else None
         if sandbox is not None and sandbox.state in Sandbox.HELD_STATES + (Sandbox.State.STOPPING,):
             continue  # in use: restored on start, or being written by a stop
         if sandbox is None or lifecycle.files_expired(sandbox, now):
-            home_files.drop(sandbox_id)
+            await home_files.drop(sandbox_id)
             if sandbox is not None and sandbox.files_saved_at is not None:
                 await Sandbox.objects.filter(pk=sandbox.pk).aupdate(files_saved_at=None)
             report.files_dropped.append(sandbox_id)
@@ -572,15 +568,12 @@ async def checkpoint_homes(in_scope: Scope, report: Report) -> None:
         return
     now = timezone.now()
     due: list[tuple[dt.datetime, Sandbox]] = []
-    async for sandbox in Sandbox.objects.filter(state=Sandbox.State.RUNNING, workspace__in=("plain", "docker"),
-                                                last_activity_at__isnull=False).exclude(engine_ref=""):
-        if not in_scope(str(sandbox.id)):
-            continue
-        archive = home_files.archive_path(sandbox.id)
-        try:
-            last = dt.datetime.fromtimestamp(archive.stat().st_mtime, tz=dt.timezone.utc)
-        except FileNotFoundError:
-            last = sandbox.started_at or sandbox.created_at
+    running = [sandbox async for sandbox in Sandbox.objects.filter(
+        state=Sandbox.State.RUNNING, workspace__in=("plain", "docker"), last_activity_at__isnull=False,
+    ).exclude(engine_ref="") if in_scope(str(sandbox.id))]
+    saved = await home_files.saved_times([sandbox.id for sandbox in running])
+    for sandbox in running:
+        last = saved.get(str(sandbox.id)) or sandbox.started_at or sandbox.created_at
         if sandbox.last_activity_at > last and (now - last).total_seconds() >= every:
             due.append((last, sandbox))
     chosen = {str(sandbox.id): sandbox for _last, sandbox in sorted(due, key=lambda pair: pair[0])[:CHECKPOINTS_PER_PASS]}

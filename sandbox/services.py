@@ -305,7 +305,7 @@ async def stop_sandbox(sandbox: Sandbox, reason: str = "", *, keep_files: bool =
             files_problem = str(exc)
             log.info("sandbox %s: files not kept: %s", sandbox.id, exc)
     elif not keep_files:
-        home_files.drop(sandbox.id)
+        await home_files.drop(sandbox.id)
         sandbox.files_saved_at = None
     # Save and announce before destroying: consoles (on any server process) hear "stopped" before
     # their attach ends, and console_ended() then finds the row stopped instead of stopping it again.
@@ -353,7 +353,7 @@ async def reset_sandbox(sandbox: Sandbox, *, client_address: str = "") -> Sandbo
     await sandbox.arefresh_from_db()
     if sandbox.state == Sandbox.State.STOPPING:
         return sandbox
-    home_files.drop(sandbox.id)
+    await home_files.drop(sandbox.id)
     if sandbox.state in (Sandbox.State.QUEUED, Sandbox.State.STARTING):
         return sandbox
     if sandbox.state != Sandbox.State.RUNNING:

@@ -428,6 +428,12 @@ SANDBOX_REAPER_INTERVAL_SECONDS = float(os.environ.get("TUTORIAL_REAPER_INTERVAL
 # While a learner is active, the reaper copies their sandbox's home this often (0: never), so an
 # `exit` or an engine restart (no chance to save at stop) loses at most this much work.
 SANDBOX_HOME_CHECKPOINT_SECONDS = int(os.environ.get("TUTORIAL_HOME_CHECKPOINT", 120))
+# Where a stopped sandbox's home archive is kept (sandbox.home_files): "files" under DATA_DIR/homes
+# (every process on one machine shares DATA_DIR), or "database" (one row per sandbox), which every
+# site replica and the reaper see when each has its own DATA_DIR, as on a cluster.
+HOME_FILES_STORE = os.environ.get("TUTORIAL_HOME_FILES_STORE", "files").strip().lower() or "files"
+if HOME_FILES_STORE not in ("files", "database"):
+    raise ImproperlyConfigured(f"TUTORIAL_HOME_FILES_STORE must be 'files' or 'database', not {HOME_FILES_STORE!r}.")
 
 # Which install made an engine object (its `tutorial.install` label): the reaper, cleanup and the
 # gateway touch only their own install's containers, networks and volumes, so two sites can share

@@ -148,6 +148,7 @@ async def test_the_sandbox_has_no_network(backend, sandbox):
 
 async def test_home_files_are_kept_across_a_stop(backend, make_spec, settings, tmp_path):
     settings.DATA_DIR = tmp_path
+    settings.HOME_FILES_STORE = "files"  # the backend's copies, without a database
     spec = make_spec()
     ref = await backend.create(spec)
     try:
@@ -159,7 +160,7 @@ async def test_home_files_are_kept_across_a_stop(backend, make_spec, settings, t
         assert (await backend.run(ref, "cat notes/a.txt 2>&1", timeout=20)).output.strip() != "kept-2"
         assert await home_files.restore(backend, spec.sandbox_id, ref)
         assert (await backend.run(ref, "cat notes/a.txt", timeout=20)).output.strip() == "kept-2"
-        assert not home_files.has_saved_files(spec.sandbox_id)
+        assert not await home_files.has_saved_files(spec.sandbox_id)
     finally:
         await backend.destroy(spec.sandbox_id)
 

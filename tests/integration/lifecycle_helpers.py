@@ -42,7 +42,7 @@ async def cleanup(labelled_leftovers):
     for sandbox in made:
         sandbox_id = str(getattr(sandbox, "id", sandbox))
         await services.get_backend("plain").destroy(sandbox_id)
-        home_files.drop(sandbox_id)
+        await home_files.drop(sandbox_id)
     await pool.drain({})
     for sandbox in made:
         assert labelled_leftovers(getattr(sandbox, "id", sandbox)) == []

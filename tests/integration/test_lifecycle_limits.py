@@ -36,14 +36,14 @@ async def test_idle_stop_keeps_files_and_a_restart_brings_them_back(settings, ba
     assert sandbox.state == Sandbox.State.STOPPED
     assert "without activity" in sandbox.failure_reason and "files are kept" in sandbox.failure_reason
     assert labelled_leftovers(sandbox.id) == []
-    assert home_files.has_saved_files(sandbox.id)
+    assert await home_files.has_saved_files(sandbox.id)
 
     settings.SANDBOX_IDLE_SECONDS = 600
     await services.restart_sandbox(sandbox)
     assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason
     back = await backend.run(sandbox.engine_ref, "cat notes.txt d/x && ls -ln notes.txt", timeout=10)
     assert back.output.startswith("kept\ndeep\n") and " 1000 " in back.output, back.output
-    assert not home_files.has_saved_files(sandbox.id)  # the running sandbox holds them now
+    assert not await home_files.has_saved_files(sandbox.id)  # the running sandbox holds them now
     await services.stop_sandbox(sandbox)
 
 
@@ -68,7 +68,7 @@ async def test_time_to_live_warns_the_console_then_stops_and_drops_the_files(set
     assert seen[-2:] == [{"type": "state", "state": "stopping", "reason": reaper.TIME_UP},
                          {"type": "state", "state": "stopped", "reason": reaper.TIME_UP}]
     await closed_with(ws, 1000)
-    assert labelled_leftovers(sandbox.id) == [] and not home_files.has_saved_files(sandbox.id)
+    assert labelled_leftovers(sandbox.id) == [] and not await home_files.has_saved_files(sandbox.id)
 
     # Starting again gives a fresh sandbox with a new time to live; progress lives in the database.
     settings.SANDBOX_TTL_SECONDS = 600

@@ -99,10 +99,31 @@ async def test_stop_keeps_the_home_and_start_brings_it_back(pods, base_image):
     pods.append(str(sandbox.id))
     assert (await services.run_script(sandbox, "echo kept > notes.txt", timeout=20)).exit_code == 0
     await services.stop_sandbox(sandbox)
-    assert home_files.has_saved_files(sandbox.id)
+    assert await home_files.has_saved_files(sandbox.id)
     await services.restart_sandbox(sandbox)
     assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason
     assert (await services.run_script(sandbox, "cat notes.txt", timeout=20)).output.strip() == "kept"
+    await services.stop_sandbox(sandbox)
+
+
+async def test_a_home_saved_by_one_replica_comes_back_from_another_with_the_database_store(
+        pods, settings, tmp_path, base_image):
+    # As deploy/kubernetes runs the site: each replica (and the reaper) has a DATA_DIR of its own.
+    settings.HOME_FILES_STORE = "database"
+    learner = await make_user("pod-replicas")
+    sandbox = await services.start_sandbox(learner, LESSON, "plain", "base")
+    pods.append(str(sandbox.id))
+    assert (await services.run_script(sandbox, "mkdir -p notes && echo kept-on-a > notes/a.txt", timeout=20)).exit_code == 0
+    settings.DATA_DIR = tmp_path / "replica-a"
+    await services.stop_sandbox(sandbox)
+    assert sandbox.files_saved_at is not None, sandbox.failure_reason
+
+    settings.DATA_DIR = tmp_path / "replica-b"
+    assert await home_files.has_saved_files(sandbox.id)
+    await services.restart_sandbox(sandbox)
+    assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason
+    assert (await services.run_script(sandbox, "cat notes/a.txt", timeout=20)).output.strip() == "kept-on-a"
+    assert not await home_files.has_saved_files(sandbox.id)  # the running pod holds them now
     await services.stop_sandbox(sandbox)
 
 

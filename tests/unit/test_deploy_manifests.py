@@ -136,3 +136,13 @@ def test_rbac_grants_what_the_backends_create_and_nothing_forbidden():
                     assert (group, resource, verb) in granted, (group, resource, verb)
     assert not {verb for _, _, verb in granted} & {"escalate", "bind", "impersonate", "*"}
     assert not {resource for _, resource, _ in granted} & {"nodes", "clusterroles", "clusterrolebindings", "*"}
+
+
+def test_the_site_replicas_and_the_reaper_keep_saved_homes_in_the_database():
+    # Each of them has its own emptyDir DATA_DIR: a home kept there is invisible to the others.
+    config_map = of_kind("ConfigMap")["tutorial-env"]
+    assert config_map["data"]["TUTORIAL_HOME_FILES_STORE"] == "database"
+    for name in ("site", "reaper"):
+        for container in pod_specs()[name]["containers"]:
+            assert {"configMapRef": {"name": config_map["metadata"]["name"]}} in container["envFrom"]
+            assert "TUTORIAL_HOME_FILES_STORE" not in {item["name"] for item in container.get("env", [])}
