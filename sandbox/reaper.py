@@ -6,7 +6,8 @@ by ``manage.py reap_sandboxes --loop``:
 1. Reconcile the Docker engine: objects labelled ``tutorial.sandbox`` whose sandbox has no row on
    the engine (starting, running, stopping, pooled) are destroyed; running or pooled rows whose
    console container is missing become ``gone``, those whose container exited (the engine
-   restarted) are stopped, each with a reason the learner reads. Kubernetes sandboxes are left to
+   restarted) are stopped, each with a reason the learner reads; pooled rows whose container (or
+   pod) runs are marked seen running (a claim may trust them, ``sandbox.pool``). Kubernetes sandboxes are left to
    the Kubernetes backend's own ``reconcile`` (only when a cluster is configured), and running
    ones whose learner token nears its expiry get a new one written into their console
    (``CREDENTIALS_PER_PASS`` at most per pass, the oldest sandboxes first).
