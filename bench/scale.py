@@ -98,14 +98,21 @@ async def idle_pod_memory_mb(sandbox_ids: list[str]) -> float:
 
 
 async def round_of(base_url: str, count: int, repeat: int, failures: list[str],
-                   marks: list[dict] | None = None, profile: str | None = None) -> tuple[list[float], list[str]]:
+                   marks: list[dict] | None = None, profile: str | None = None,
+                   warm: bool = False) -> tuple[list[float], list[str]]:
     """``lifecycle.round_of``, but a learner whose prompt never comes is counted, not fatal: the
     figures of the others are still reported (with ``failures``). Each learner's timeline
     (``lifecycle.MARKS``) is appended to ``marks``; with ``profile`` (a folder), py-spy records the
-    daphne processes from Start to the last prompt (the learners' page loads before are left out)."""
+    daphne processes from Start to the last prompt (the learners' page loads before are left out).
+    A ``warm`` round (claiming from the pool) first lists the pods as the reaper does every few
+    seconds under `make run` (no reaper runs here, and signing in 30 learners takes longer)."""
     times, ids = [], []
     for _ in range(repeat):
         learners = [await lifecycle.Learner().prepare(base_url) for _ in range(count)]
+        if warm:
+            from sandbox import reaper
+
+            await reaper.reconcile_pods(lambda _sandbox_id: True, reaper.Report())
         go = asyncio.Event()
         pending = [asyncio.create_task(learner.start(go)) for learner in learners]
         profilers = [lifecycle.start_profiler(p.pid, profile, cpu_only=True) for p in lifecycle.SERVERS] if profile else []
@@ -214,12 +221,7 @@ async def main(args) -> dict:
             MACHINE_CPU.clear()
             for _ in range(repeat):
                 await lifecycle.fill_pool(count)
-                # `make run` runs the reaper, whose pass lists the pods every few seconds: one pass
-                # here, after the fill (scoped, so it leaves the pool itself alone).
-                from sandbox import reaper
-
-                await reaper.reap_once(lambda _sandbox_id: True)
-                times, ids = await round_of(base_url, count, 1, failures, marks, args.profile)
+                times, ids = await round_of(base_url, count, 1, failures, marks, args.profile, warm=True)
                 warm += times
                 if count == max(args.counts) and _ == repeat - 1:
                     await asyncio.sleep(args.settle)
