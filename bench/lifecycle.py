@@ -44,6 +44,9 @@ _names = itertools.count()
 ANSWERED: list[float] = []  # Start request -> page answered, of the last round (the rest is the console)
 SERVERS: list[psutil.Process] = []  # the daphne processes
 SERVER_CPU: list[float] = []  # seconds of their CPU per round, Start pressed -> the last prompt
+# A learner's steps from Start to the prompt, in order: the Start answered, the console's
+# websocket accepted, the server's attach open ("running"), the first terminal byte, the prompt.
+MARKS = ("answered", "accepted", "attached", "first_byte", "prompt")
 
 
 def server_cpu_seconds() -> float:
@@ -73,25 +76,32 @@ class Learner:
         """Seconds from Start to the first prompt byte on the console; and the sandbox id."""
         await go.wait()  # every learner of the round presses Start at the same moment
         started = time.perf_counter()
+        # Seconds from Start to each step on the way to the prompt (``MARKS``), for the timeline.
+        self.marks: dict[str, float] = {}
         async with self.http.post(f"{self.base_url}/sandboxes/start/{LESSON}/",
                                   headers={"X-CSRFToken": self.token, "HX-Request": "true"}) as response:
             body = await response.text()
-        self.answered = time.perf_counter() - started
+        self.answered = self.marks["answered"] = time.perf_counter() - started
         match = re.search(r'data-sandbox-id="([0-9a-f-]+)"', body)
         if not match:
             raise RuntimeError(f"no sandbox started: {body[:400]}")
         url = self.base_url.replace("http", "ws") + f"/ws/sandboxes/{match.group(1)}/console/"
         async with self.http.ws_connect(url, origin=self.base_url, max_msg_size=0) as ws:
+            self.marks["accepted"] = time.perf_counter() - started
             await ws.send_str(json.dumps({"type": "resize", "cols": 120, "rows": 40}))
             seen = b""
             while not PROMPT.search(seen):
                 message = await asyncio.wait_for(ws.receive(), 60)
                 if message.type == aiohttp.WSMsgType.BINARY:
+                    self.marks.setdefault("first_byte", time.perf_counter() - started)
                     seen += message.data
                     await ws.send_str(json.dumps({"type": "ack", "bytes": len(message.data)}))
+                elif message.type == aiohttp.WSMsgType.TEXT and '"running"' in message.data:
+                    # Sent once the server's attach (and the log replay) is open.
+                    self.marks.setdefault("attached", time.perf_counter() - started)
                 elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                     raise RuntimeError(f"console closed before the prompt: {message}")
-            elapsed = time.perf_counter() - started
+            elapsed = self.marks["prompt"] = time.perf_counter() - started
         await self.http.close()
         return elapsed, match.group(1)
 
@@ -193,7 +203,7 @@ async def main(args) -> dict:
 
                 async def start_profilers():
                     # Only the Starts are recorded, not the learners' lesson pages before them.
-                    profilers[:] = [start_profiler(process.pid, args.profile) for process in SERVERS]
+                    profilers[:] = [start_profiler(process.pid, args.profile, cpu_only=True) for process in SERVERS]
                     await asyncio.sleep(1)  # py-spy attaches
 
                 SERVER_CPU.clear()
@@ -224,13 +234,16 @@ async def main(args) -> dict:
     return result
 
 
-def start_profiler(pid: int, directory: str) -> subprocess.Popen:
-    """py-spy sampling one daphne process (appending its stacks to DIR/daphne-PID.txt)."""
+def start_profiler(pid: int, directory: str, *, cpu_only: bool = False) -> subprocess.Popen:
+    """py-spy sampling one daphne process (appending its stacks to DIR/daphne-PID.txt); with
+    ``cpu_only``, only the threads holding the GIL (where the CPU goes, not where threads wait),
+    without pausing the process at each sample."""
     spy = shutil.which("py-spy")
     if spy is None:
         raise SystemExit("--profile needs py-spy on PATH (pip install py-spy)")
     path = os.path.join(directory, f"daphne-{pid}-{time.time_ns()}.txt")
-    return subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "--gil", "--output", path],
+    options = ["--gil", "--nonblocking"] if cpu_only else []
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", *options, "--output", path],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

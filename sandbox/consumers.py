@@ -177,7 +177,11 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         idle = lifecycle.policy_for(self.sandbox.lesson).idle_seconds
         flush_every = max(1.0, min(ACTIVITY_FLUSH_SECONDS, idle / 4)) if idle else ACTIVITY_FLUSH_SECONDS
         loop = asyncio.get_running_loop()
-        next_flush = next_beat = loop.time()
+        # connect() has just taken the slot and joined the groups: the first beat is a heartbeat
+        # later (a refresh and a re-join at once cost every new console two more Redis calls, a
+        # class's worth of them while its consoles open).
+        next_beat = loop.time() + HEARTBEAT_SECONDS
+        next_flush = loop.time() + flush_every
         while True:
             now = loop.time()
             if now >= next_beat or not self.joined:

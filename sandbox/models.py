@@ -54,6 +54,9 @@ class Sandbox(models.Model):
     idle_warned_at = models.DateTimeField(null=True, blank=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     files_saved_at = models.DateTimeField(null=True, blank=True)
+    # A pooled sandbox: when the engine last showed it running (made by the pool, or listed by the
+    # reaper); a claim trusts one seen recently without asking the engine again (sandbox.pool).
+    seen_running_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["owner", "lesson"]), models.Index(fields=["state"])]

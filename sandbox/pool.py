@@ -59,9 +59,19 @@ def claim(user, lesson: str, tag: str, policy, now: dt.datetime) -> Sandbox | No
     return Sandbox.objects.get(pk=claimed) if claimed is not None else None
 
 
-def claim_id(user, lesson: str, tag: str, policy, now: dt.datetime):
+def trusted_since(workspace: str, now: dt.datetime) -> dt.datetime | None:
+    """The oldest ``seen_running_at`` of a pooled sandbox that is handed out without asking the
+    engine (:func:`still_running`) again, or None when the workspace's backend always asks
+    (``seen_running_trust_seconds``). The engine shows a pooled sandbox running when the pool
+    makes it and at every reaper pass, which also takes out those that died."""
+    seconds = get_backend(workspace).seen_running_trust_seconds
+    return now - dt.timedelta(seconds=seconds) if seconds > 0 else None
+
+
+def claim_id(user, lesson: str, tag: str, policy, now: dt.datetime, *, seen_since: dt.datetime | None = None):
     """Give the oldest ready pooled sandbox of this image to ``user``; its id, or None when the
-    pool has none (sync, in a transaction).
+    pool has none (sync, in a transaction). With ``seen_since``, only one the engine showed
+    running since then (``seen_running_at``).
 
     One statement, ``UPDATE ... WHERE id = (oldest pooled) AND state = 'pooled' AND owner IS
     NULL RETURNING id``: the guard lets one transaction win a row however many race for it (on
@@ -78,12 +88,16 @@ def claim_id(user, lesson: str, tag: str, policy, now: dt.datetime):
     q = capacity.sql_names(connection)
     skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     workspaces = ", ".join(["%s"] * len(POOLED_WORKSPACES))
+    seen = f" AND {q['seen_running_at']} >= %s" if seen_since is not None else ""
     sql = (f"UPDATE {q['table']} SET {', '.join(f'{q[name]} = %s' for name in values)} "
            f"WHERE {q['id']} = (SELECT {q['id']} FROM {q['table']} WHERE {q['state']} = %s AND {q['owner']} IS NULL "
-           f"AND {q['workspace']} IN ({workspaces}) AND {q['image']} = %s ORDER BY {q['created_at']} LIMIT 1{skip_locked}) "
-           f"AND {q['state']} = %s AND {q['owner']} IS NULL RETURNING {q['id']}")
+           f"AND {q['workspace']} IN ({workspaces}) AND {q['image']} = %s{seen} ORDER BY {q['created_at']} "
+           f"LIMIT 1{skip_locked}) AND {q['state']} = %s AND {q['owner']} IS NULL RETURNING {q['id']}")
     params = [_db_value(connection, name, value) for name, value in values.items()]
-    params += [Sandbox.State.POOLED, *POOLED_WORKSPACES, tag, Sandbox.State.POOLED]
+    params += [Sandbox.State.POOLED, *POOLED_WORKSPACES, tag]
+    if seen_since is not None:
+        params.append(_db_value(connection, "seen_running_at", seen_since))
+    params.append(Sandbox.State.POOLED)
     for _ in range(3):  # PostgreSQL without SKIP LOCKED: a row picked by a concurrent claim fails the guard
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
@@ -104,6 +118,12 @@ def announce(sandbox: Sandbox) -> None:
     save of its state would, without writing the row again."""
     post_save.send(sender=Sandbox, instance=sandbox, created=False, update_fields=frozenset(["state"]),
                    raw=False, using=router.db_for_write(Sandbox, instance=sandbox))
+
+
+async def seen_running(sandbox_ids, at: dt.datetime) -> None:
+    """The engine listed these sandboxes running at ``at`` (see :func:`trusted_since`)."""
+    if sandbox_ids:
+        await _unclaimed().filter(pk__in=list(sandbox_ids), state=Sandbox.State.POOLED).aupdate(seen_running_at=at)
 
 
 async def still_running(sandbox: Sandbox) -> bool:
@@ -171,7 +191,7 @@ async def refill() -> int:
                 return False
             # Only a row still unclaimed and starting becomes pooled (the reaper may have failed it).
             made = await Sandbox.objects.filter(pk=sandbox.pk, state=Sandbox.State.STARTING, owner__isnull=True).aupdate(
-                state=Sandbox.State.POOLED, engine_ref=ref)
+                state=Sandbox.State.POOLED, engine_ref=ref, seen_running_at=timezone.now())
             if not made:
                 try:
                     await backend.destroy(str(sandbox.id))

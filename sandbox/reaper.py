@@ -6,7 +6,8 @@ by ``manage.py reap_sandboxes --loop``:
 1. Reconcile the Docker engine: objects labelled ``tutorial.sandbox`` whose sandbox has no row on
    the engine (starting, running, stopping, pooled) are destroyed; running or pooled rows whose
    console container is missing become ``gone``, those whose container exited (the engine
-   restarted) are stopped, each with a reason the learner reads. Kubernetes sandboxes are left to
+   restarted) are stopped, each with a reason the learner reads; pooled rows whose container (or
+   pod) runs are marked seen running (a claim may trust them, ``sandbox.pool``). Kubernetes sandboxes are left to
    the Kubernetes backend's own ``reconcile`` (only when a cluster is configured), and running
    ones whose learner token nears its expiry get a new one written into their console
    (``CREDENTIALS_PER_PASS`` at most per pass, the oldest sandboxes first).
@@ -290,6 +291,7 @@ async def reconcile_docker(in_scope: Scope, report: Report) -> None:
     """Raises :class:`EngineUnavailable` or :class:`EngineTimeout` only when the engine cannot
     list its objects; what goes wrong for one sandbox is reported and the others carry on."""
     backend = _docker_backend()
+    listed_at = timezone.now()
     consoles, labelled_ids = await _labelled_objects(backend)
     on_pods = await sync_to_async(_plain_on_pods)()
     rows = await _rows_on_engine(("docker",) if on_pods else ("plain", "docker"))
@@ -299,7 +301,7 @@ async def reconcile_docker(in_scope: Scope, report: Report) -> None:
         plain_live = set(await _rows_on_engine(("plain",)))
         labelled_ids -= plain_live
         consoles = {i: c for i, c in consoles.items() if i not in plain_live}
-    await _reconcile_engine(backend, consoles, labelled_ids, rows, in_scope, report)
+    await _reconcile_engine(backend, consoles, labelled_ids, rows, in_scope, report, listed_at)
 
 
 async def reconcile_pods(in_scope: Scope, report: Report) -> None:
@@ -308,19 +310,21 @@ async def reconcile_pods(in_scope: Scope, report: Report) -> None:
     if not await sync_to_async(_plain_on_pods)():
         return
     backend = services.get_backend("plain")
+    listed_at = timezone.now()
     try:
         consoles = await backend.consoles()
     except BackendError as exc:  # the cluster is down, being built, or not configured: next pass
         log.warning("reaper: the sandbox pods could not be listed now: %s", exc)
         return
     rows = await _rows_on_engine(("plain",))
-    await _reconcile_engine(backend, consoles, set(consoles), rows, in_scope, report)
+    await _reconcile_engine(backend, consoles, set(consoles), rows, in_scope, report, listed_at)
 
 
 async def _reconcile_engine(backend, consoles: dict[str, dict], labelled_ids: set[str], rows: dict[str, Sandbox],
-                            in_scope: Scope, report: Report) -> None:
+                            in_scope: Scope, report: Report, listed_at: dt.datetime) -> None:
     """Orphans (labelled objects of no live row) are destroyed; live rows whose console is
-    missing are marked gone, those whose console exited are stopped."""
+    missing are marked gone, those whose console exited are stopped; pooled rows whose console
+    runs were seen running when the engine was listed (``listed_at``: a claim trusts them)."""
 
     # Engine objects of no live sandbox: orphans (a row deleted, a stop whose destroy failed, a
     # server killed between creating and recording). Removed with the backend's own destroy,
@@ -362,6 +366,8 @@ async def _reconcile_engine(backend, consoles: dict[str, dict], labelled_ids: se
         await (remove_orphan(sandbox_id) if sandbox_id not in rows else settle(sandbox_id))
 
     await _for_each(report, orphans + unsettled, reconcile_one)
+    await pool.seen_running([i for i, s in rows.items() if in_scope(i) and s.state == Sandbox.State.POOLED
+                             and (consoles.get(i) or {}).get("running")], listed_at)
     # Forget set-aside sandboxes that went meanwhile (by a later destroy, or by hand).
     for sandbox_id in list(_set_aside):
         if sandbox_id not in labelled_ids and in_scope(sandbox_id):

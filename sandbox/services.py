@@ -113,13 +113,15 @@ def _queue(sandbox: Sandbox, now) -> None:
 @sync_to_async
 def _claim_row(user, lesson: str, workspace: str, image: str, client_address: str = "") -> tuple[Sandbox, str]:
     """Find the learner's sandbox for this lesson, or make one; says what to do next:
-    ``"have"`` (it exists: running, starting or queued), ``"warm"`` (a pooled one was claimed),
-    ``"queued"`` (no room: it waits) or ``"create"`` (a new starting row to create on the engine).
+    ``"have"`` (it exists: running, starting or queued), ``"warm"`` (a pooled one the engine
+    showed running moments ago was claimed), ``"warm-unseen"`` (a pooled one was claimed whose
+    container or pod the engine must be asked about first), ``"queued"`` (no room: it waits) or
+    ``"create"`` (a new starting row to create on the engine).
 
     The admission rule every start shares (here, :func:`_claim_restart` and so Reset): the
     learner's own limit, then the client address's, then room under the capacity or the queue."""
     now = timezone.now()
-    claimed_id = None
+    claimed_id, seen = None, False
     with capacity.write_transaction():
         held = capacity.held_by(user)  # the one for this lesson, and how many in all
         existing_id = next((pk for pk, held_lesson in held if held_lesson == lesson), None)
@@ -134,7 +136,12 @@ def _claim_row(user, lesson: str, workspace: str, image: str, client_address: st
                 _record_address(client_address, sandbox.pk)
                 return sandbox, "queued"
             if workspace in pool.POOLED_WORKSPACES:
-                claimed_id = pool.claim_id(user, lesson, tag, lifecycle.policy_for(lesson), now)
+                policy, trusted_since = lifecycle.policy_for(lesson), pool.trusted_since(workspace, now)
+                if trusted_since is not None:
+                    claimed_id = pool.claim_id(user, lesson, tag, policy, now, seen_since=trusted_since)
+                    seen = claimed_id is not None
+                if claimed_id is None:
+                    claimed_id = pool.claim_id(user, lesson, tag, policy, now)
             if claimed_id is None:
                 sandbox = Sandbox.objects.create(owner=user, lesson=lesson, workspace=workspace, image=tag,
                                                  state=Sandbox.State.STARTING, started_at=now)
@@ -146,7 +153,7 @@ def _claim_row(user, lesson: str, workspace: str, image: str, client_address: st
         return Sandbox.objects.get(pk=existing_id), "have"
     claimed = Sandbox.objects.get(pk=claimed_id)
     pool.announce(claimed)  # committed: the dashboard hears it, outside the write lock
-    return claimed, "warm"
+    return claimed, "warm" if seen else "warm-unseen"
 
 
 @sync_to_async
@@ -199,8 +206,8 @@ async def start_sandbox(user, lesson: str, workspace: str, image: str, *, client
     if outcome == "queued":
         await broadcast_queue_positions()
         return sandbox
-    if outcome == "warm":
-        if await pool.still_running(sandbox):
+    if outcome in ("warm", "warm-unseen"):
+        if outcome == "warm" or await pool.still_running(sandbox):
             # No broadcast: no console can be open on a row that was the pool's a moment ago
             # (consoles need the owner), and the dashboard heard pool.announce.
             pool.schedule_refill()

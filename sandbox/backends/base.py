@@ -154,6 +154,9 @@ class SandboxBackend(abc.ABC):
 
     #: Workspace kinds this backend serves.
     workspaces: ClassVar[tuple[str, ...]] = ()
+    #: How long a warm-pool sandbox the engine showed running (its creation, a reaper listing) is
+    #: handed out without asking ``status`` again; 0: always ask (sandbox.pool).
+    seen_running_trust_seconds: ClassVar[float] = 0.0
 
     @abc.abstractmethod
     async def create(self, spec: SandboxSpec) -> str:

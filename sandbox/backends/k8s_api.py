@@ -49,12 +49,20 @@ class ClusterConfig:
     source: str  # the kubeconfig path, or "in-cluster"
 
     def headers(self) -> dict[str, str]:
+        """The Authorization header, the token renewed first if it expires (exec plugins, the
+        in-cluster token file). The renewal hook runs once per call: the client's own
+        ``get_api_key_with_prefix`` runs it again for each name it tries, and a kubeconfig's hook
+        rebuilds the configuration's settings each time, on the event loop, for every API call."""
         configuration = self.configuration
         hook = getattr(configuration, "refresh_api_key_hook", None)
         if hook is not None:
             hook(configuration)
-        token = configuration.get_api_key_with_prefix("authorization") or configuration.get_api_key_with_prefix("BearerToken")
-        return {"Authorization": token} if token else {}
+        keys, prefixes = configuration.api_key, configuration.api_key_prefix
+        for name in ("authorization", "BearerToken"):
+            if keys.get(name):
+                prefix = prefixes.get(name)
+                return {"Authorization": f"{prefix} {keys[name]}" if prefix else keys[name]}
+        return {}
 
 
 def kubeconfig_path(configured: str, environ=os.environ) -> Path:

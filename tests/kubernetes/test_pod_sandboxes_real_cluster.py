@@ -5,6 +5,7 @@ cluster itself refusing a pod that breaks Pod Security ``restricted`` in the san
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import uuid
 
@@ -133,6 +134,11 @@ async def test_the_warm_pool_hands_out_a_running_pod(pods, settings, base_image)
     pooled = await Sandbox.objects.filter(owner__isnull=True, state=Sandbox.State.POOLED).afirst()
     pods.append(str(pooled.id))
     settings.SANDBOX_WARM_POOL = {}
+    # A reaper pass lists the pod running: a Start then hands it out without a status read.
+    long_ago = pooled.seen_running_at - datetime.timedelta(minutes=10)
+    await Sandbox.objects.filter(pk=pooled.pk).aupdate(seen_running_at=long_ago)
+    await reaper.reap_once({str(pooled.id)}.__contains__)
+    assert (await Sandbox.objects.aget(pk=pooled.pk)).seen_running_at > long_ago + datetime.timedelta(minutes=9)
     learner = await make_user("pod-pool")
     sandbox = await services.start_sandbox(learner, LESSON, "plain", "base")
     pods.append(str(sandbox.id))

@@ -18,9 +18,8 @@ PODS = "/api/v1/namespaces/ns/pods"
 
 class Configuration:
     refresh_api_key_hook = None
-
-    def get_api_key_with_prefix(self, _name):
-        return "Bearer test-token"
+    api_key = {"BearerToken": "Bearer test-token"}
+    api_key_prefix: dict = {}
 
 
 async def serve(app: web.Application) -> tuple[web.AppRunner, k8s_api.ClusterAPI]:

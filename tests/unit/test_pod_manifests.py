@@ -126,6 +126,42 @@ def test_no_kubeconfig_says_how_to_get_one(tmp_path):
         k8s_api.load_config(str(tmp_path / "missing"), environ={})
 
 
+def test_a_kubeconfig_token_is_sent_and_renewed_once_per_api_call(tmp_path, monkeypatch):
+    """An expiring token (exec plugins, the in-cluster token file) is renewed by the client's
+    hook, which rebuilds the configuration's settings: once per call, not once for each header
+    name the client tries."""
+    from kubernetes.config.kube_config import KubeConfigLoader
+
+    from sandbox.backends import k8s_api
+
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:6443', insecure-skip-tls-verify: true}}]\n"
+        "contexts: [{name: c, context: {cluster: k, user: u}}]\nusers: [{name: u, user: {token: tok-1}}]\n")
+    config = k8s_api.load_config(str(kubeconfig), environ={})
+    renewals = []
+    set_config = KubeConfigLoader._set_config
+    monkeypatch.setattr(KubeConfigLoader, "_set_config", lambda self, c: (renewals.append(1), set_config(self, c)))
+    assert config.headers() == {"Authorization": "Bearer tok-1"}
+    assert len(renewals) == 1
+
+
+def test_the_in_cluster_token_is_sent(tmp_path):
+    from kubernetes import client
+    from kubernetes.config.incluster_config import InClusterConfigLoader
+
+    from sandbox.backends import k8s_api
+
+    (tmp_path / "token").write_text("tok-2")
+    (tmp_path / "ca.crt").write_text("not read by this test")
+    configuration = client.Configuration()
+    InClusterConfigLoader(str(tmp_path / "token"), str(tmp_path / "ca.crt"), environ={
+        "KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"}).load_and_set(configuration)
+    assert k8s_api.ClusterConfig("https://10.0.0.1", False, configuration, "in-cluster").headers() == {
+        "Authorization": "bearer tok-2"}
+
+
 def _plain_backend(value: str) -> subprocess.CompletedProcess:
     # The settings module alone: loading every app (django.setup) adds a second per process and
     # nothing this reads.

@@ -82,3 +82,27 @@ async def test_a_classmate_cannot_attach(console, running, classmate):
             pass
         code = message.get("code")
     assert code not in (None, 1000)
+
+
+async def test_a_new_console_takes_its_slot_and_joins_its_group_once(console, running, owner, monkeypatch):
+    """Opening a console costs one slot call and one join per group (Redis calls under `make run`):
+    the heartbeat that renews them comes a heartbeat later, not again as the console opens."""
+    from channels.layers import InMemoryChannelLayer
+
+    from sandbox.console_slots import ConsoleSlot
+
+    calls: list[str] = []
+    for cls, name in ((ConsoleSlot, "acquire"), (ConsoleSlot, "refresh"), (InMemoryChannelLayer, "group_add")):
+        original = getattr(cls, name)
+
+        async def counting(self, *args, _original=original, _name=name, **kwargs):
+            calls.append(_name)
+            return await _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, name, counting)
+    ws = await _connect(console, running, owner)
+    await ws.send_to(bytes_data=b"ls\r")
+    await read_until(ws, re.escape(b"ls\r"))
+    await asyncio.sleep(0.3)
+    assert sorted(calls) == ["acquire", "group_add"]
+    await ws.disconnect()
