@@ -8,7 +8,9 @@ starts a sandbox (a pod: no Docker engine is reachable from the site), types in 
 presses Check; the instructor sees the learner and the passed step on the dashboard. Then the
 site pod serving that console is deleted mid-session, and the console reconnects (through the
 Service, to a replica still alive) to the same shell: a variable set before is still there.
-One of the two reapers holds the Lease; when its pod goes, the other takes it over.
+The learner writes a file and stops; every site pod is then replaced, so the replica that serves
+the next Start never saw the home saved (each has its own emptyDir): the file is back all the same,
+from the database. One of the two reapers holds the Lease; when its pod goes, the other takes it over.
 
 A guest also takes a Kubernetes lesson there: its console is a toolbox pod in the install's tools
 namespace, kubectl reaches the learner's own namespace and nothing cluster-wide, and Check fails
@@ -131,6 +133,34 @@ class Site:
         return kubectl(self.kubeconfig, "-n", self.namespace, "exec", "deploy/site", "-c", "site", "--",
                        "python", "manage.py", "shell", "-c", script, timeout=120)
 
+    def saved_homes(self) -> int:
+        """How many stopped sandboxes' homes the database keeps."""
+        return int(kubectl(self.kubeconfig, "-n", self.namespace, "exec", "deploy/postgres", "-c", "postgres", "--",
+                           "psql", "-h", "/tmp", "-U", "tutorial", "-d", "tutorial", "-tAc",
+                           "select count(*) from sandbox_savedhome").strip())
+
+    def replace_site_pods(self, timeout: float = 180) -> None:
+        """Delete every site pod, and return once the old ones are gone and as many new ones are Ready."""
+        def pods() -> list[dict]:
+            return json.loads(kubectl(self.kubeconfig, "-n", self.namespace, "get", "pods", "-l",
+                                      "app.kubernetes.io/name=site", "-o", "json"))["items"]
+
+        old = {pod["metadata"]["name"] for pod in pods()}
+        kubectl(self.kubeconfig, "-n", self.namespace, "delete", "pods", *old, "--wait=false")
+        deadline = time.monotonic() + timeout
+        while True:
+            now = pods()
+            ready = [pod for pod in now if pod["metadata"]["name"] not in old
+                     and any(condition["type"] == "Ready" and condition["status"] == "True"
+                             for condition in pod["status"].get("conditions", []))]
+            if len(ready) == len(now) >= len(old):
+                return
+            states = {pod["metadata"]["name"]: (pod["status"].get("phase"), pod["status"].get("conditions"),
+                                                pod["status"].get("initContainerStatuses"),
+                                                pod["status"].get("containerStatuses")) for pod in now}
+            assert time.monotonic() < deadline, f"the site pods were not replaced (old: {old}): {states}"
+            time.sleep(1)
+
     def site_pods(self) -> list[str]:
         answer = json.loads(kubectl(self.kubeconfig, "-n", self.namespace, "get", "pods", "-l",
                                     "app.kubernetes.io/name=site", "-o", "json"))
@@ -244,7 +274,7 @@ def test_a_learner_and_an_instructor_use_the_site_on_the_cluster_and_survive_los
 
     console = Console(site.console(learner, sandbox_id))
     console.read_until(lambda c: "running" in c.states, timeout=180)
-    marker = f"kept-{secrets.token_hex(4)}"
+    marker = secrets.token_hex(4)
     # As lessons.js does once the sandbox runs: the step's setup (it starts the sleep whose PID is
     # this learner's answer). Then the step's answers: PID 1's name, and that PID.
     assert site.post(learner, f"/lessons/{LESSON}/steps/{STEP}/setup/", htmx=True).status_code in (200, 204)
@@ -287,10 +317,32 @@ def test_a_learner_and_an_instructor_use_the_site_on_the_cluster_and_survive_los
             assert time.monotonic() < deadline, "the console did not reconnect"
             time.sleep(1)
     again.read_until(lambda c: "running" in c.states)
-    again.type("echo marker-is-$MARKER\r")
-    again.read_until(lambda c: f"marker-is-{marker}".encode() in c.screen)
+    again.type("echo marker-is-$MARKER; echo kept-$MARKER > ~/notes.txt; echo noted-$((6*7))\r")
+    again.read_until(lambda c: f"marker-is-{marker}".encode() in c.screen and b"noted-42" in c.screen)
     again.ws.close()
 
+    stopped = site.post(learner, f"/sandboxes/{sandbox_id}/stop/", htmx=True)
+    assert stopped.status_code == 200, stopped.text[:500]
+
+    # Every site pod goes: no replica that saved the home serves what follows.
+    replacing = time.monotonic()
+    site.replace_site_pods()
+    print(f"every site pod replaced, the new ones Ready, {time.monotonic() - replacing:.0f} s after the deletion")
+
+    # The stopped pane says the files are kept, the database holds them, and Start brings them back.
+    pane = learner.get(f"{site.url}/sandboxes/{sandbox_id}/pane/", timeout=30)
+    assert pane.status_code == 200 and "data-files-kept" in pane.text, pane.text[:1500]
+    assert site.saved_homes() == 1
+    started_again = time.monotonic()
+    restarted = site.post(learner, f"/sandboxes/{sandbox_id}/restart/", htmx=True)
+    assert restarted.status_code == 200 and f'data-sandbox-id="{sandbox_id}"' in restarted.text, restarted.text[:1500]
+    back = Console(site.console(learner, sandbox_id))
+    back.read_until(lambda c: "running" in c.states, timeout=180)
+    back.type("cat ~/notes.txt\r")
+    back.read_until(lambda c: f"kept-{marker}".encode() in c.screen)
+    print(f"the kept file read back {time.monotonic() - started_again:.1f} s after Start again")
+    back.ws.close()
+    assert site.saved_homes() == 0, "the restored home was not deleted from the database"
     site.post(learner, f"/sandboxes/{sandbox_id}/stop/", htmx=True)
 
     # The active reaper's pod goes: the other replica takes the Lease over.
