@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sandbox', '0002_lifecycle'),
+        ('sandbox', '0003_saved_home'),
     ]
 
     operations = [
