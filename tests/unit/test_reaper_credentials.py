@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from asgiref.sync import async_to_sync
 from django.utils import timezone
 
-from sandbox import reaper, services
+from sandbox import reaper
 from sandbox.backends.base import BackendError
 from sandbox.models import Sandbox
 
@@ -33,19 +32,6 @@ class FakeCredentialsBackend:
         if sandbox_id in self.broken:
             raise BackendError(f"Could not get a token for the learner in tutorial-{sandbox_id}: boom")
         self.refreshed.append((sandbox_id, ref))
-
-
-@pytest.fixture
-def kubernetes_site(settings, monkeypatch):
-    settings.SANDBOX_BACKENDS = dict(settings.SANDBOX_BACKENDS, kubernetes="sandbox.backends.kubernetes.KubernetesBackend")
-    settings.KUBERNETES_KUBECONFIG = "/nonexistent/kubeconfig"
-    settings.KUBERNETES_LOCAL_CLUSTER = False
-
-    def use(backend: FakeCredentialsBackend) -> FakeCredentialsBackend:
-        monkeypatch.setattr(services, "get_backend", lambda workspace: backend)
-        return backend
-
-    return use
 
 
 def running(owner, minutes_ago: int, *, workspace="kubernetes", state=Sandbox.State.RUNNING, ref="toolbox") -> str:

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.utils import timezone
 
-from sandbox import engines, reaper, services
+from sandbox import engines, reaper
 from sandbox.backends.base import EngineUnavailable
 from sandbox.models import Sandbox
 
@@ -45,26 +44,13 @@ class FakeCluster:
         return removed
 
 
-@pytest.fixture
-def cluster_of(settings, monkeypatch):
-    settings.SANDBOX_BACKENDS = dict(settings.SANDBOX_BACKENDS, kubernetes="sandbox.backends.kubernetes.KubernetesBackend")
-    settings.KUBERNETES_KUBECONFIG = "/nonexistent/kubeconfig"
-    settings.KUBERNETES_LOCAL_CLUSTER = False
-
-    def use(cluster: FakeCluster) -> FakeCluster:
-        monkeypatch.setattr(services, "get_backend", lambda workspace: cluster)
-        return cluster
-
-    return use
-
-
 def reconcile() -> reaper.Report:
     report = reaper.Report()
     async_to_sync(reaper._reconcile_kubernetes)(lambda _sandbox_id: True, report)
     return report
 
 
-def test_a_sandbox_started_while_the_reaper_looks_keeps_its_console(owner, cluster_of):
+def test_a_sandbox_started_while_the_reaper_looks_keeps_its_console(owner, kubernetes_site):
     orphan = "0b6f4a52-5d7e-4f43-a3a4-1f0f7a3b9c22"
     started: list[str] = []
 
@@ -74,7 +60,7 @@ def test_a_sandbox_started_while_the_reaper_looks_keeps_its_console(owner, clust
         cluster.objects[str(sandbox.id)] = "tutorial-sbx-new"
         started.append(str(sandbox.id))
 
-    cluster = cluster_of(FakeCluster({orphan: "tutorial-sbx-orphan"}, while_listing=a_learner_starts_a_sandbox))
+    cluster = kubernetes_site(FakeCluster({orphan: "tutorial-sbx-orphan"}, while_listing=a_learner_starts_a_sandbox))
     report = reconcile()
     assert report.orphans_removed == [orphan] and cluster.destroyed == [orphan]
     assert started[0] in cluster.objects, "the new sandbox's console was deleted as it started"
