@@ -144,7 +144,8 @@ async def save(backend, sandbox_id, ref: str, *, still_wanted=None) -> int:
         if still_wanted is not None and not await still_wanted():
             return 0
         if in_database():
-            await _write_row(_as_uuid(sandbox_id), part.read_bytes())
+            # Read off the event loop: up to the home's 64 MiB cap.
+            await _write_row(_as_uuid(sandbox_id), await asyncio.to_thread(part.read_bytes))
         else:
             os.replace(part, archive_path(sandbox_id))
         return written
@@ -158,10 +159,7 @@ async def save(backend, sandbox_id, ref: str, *, still_wanted=None) -> int:
         # The stop still ends (its caller catches this); the previous copy, if any, is whole.
         raise FilesNotKept(f"your files could not be written on the server ({exc})") from exc
     finally:
-        try:
-            part.unlink()
-        except FileNotFoundError:
-            pass
+        part.unlink(missing_ok=True)
 
 
 async def _write_row(key: uuid.UUID, archive: bytes) -> None:
@@ -213,15 +211,12 @@ async def _restore_from_database(backend, sandbox_id, ref: str) -> bool:
     part = _part_path(sandbox_id)
     try:
         part.parent.mkdir(parents=True, exist_ok=True)
-        part.write_bytes(archive)
+        await asyncio.to_thread(part.write_bytes, archive)
         await _copy_in(backend, ref, part)
     except OSError as exc:
         raise FilesNotKept(f"your saved files could not be put back ({_disk_message(exc)})") from exc
     finally:
-        try:
-            part.unlink()
-        except FileNotFoundError:
-            pass
+        part.unlink(missing_ok=True)
     await drop(sandbox_id)
     return True
 
