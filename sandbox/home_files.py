@@ -14,7 +14,7 @@ Where the archive lives is ``HOME_FILES_STORE``: ``"files"`` keeps it in
 keeps it in a :class:`~sandbox.models.SavedHome` row, which every process sees even when each has
 its own ``DATA_DIR`` (site replicas and the reaper on a cluster, each with an ``emptyDir``). Either
 way the copy is first written to a part file in ``DATA_DIR/homes`` and only a finished copy becomes
-the archive (a rename, or one short ``UPDATE``/``INSERT``: the database is never held while ``tar``
+the archive (a rename, or one ``INSERT`` that replaces the row: the database is never held while ``tar``
 runs), so nothing half-written is ever restored.
 
 A backend keeps files when it says so (``keeps_home_files``) and copies the home itself
@@ -30,6 +30,7 @@ back on the next start is at most that old.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import errno
 import logging
@@ -38,8 +39,9 @@ import secrets
 import uuid
 from pathlib import Path
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from .backends.base import BackendError
@@ -163,17 +165,77 @@ async def save(backend, sandbox_id, ref: str, *, still_wanted=None) -> int:
 
 
 async def _write_row(key: uuid.UUID, archive: bytes) -> None:
-    """Replace the sandbox's row in one statement, its own transaction: the database is held only
-    while the bytes are written (``update_or_create`` would first read the old archive back)."""
-    for _attempt in range(2):
-        if await SavedHome.objects.filter(pk=key).aupdate(archive=archive, saved_at=timezone.now()):
-            return
-        try:
-            await SavedHome.objects.acreate(sandbox_id=key, archive=archive, saved_at=timezone.now())
-            return
-        except IntegrityError:
-            continue  # another copy of the same sandbox made the row meanwhile: replace it
-    raise FilesNotKept("your files could not be written on the server (the saved copy kept changing)")
+    """Replace the sandbox's row in one statement, its own transaction: an insert that replaces
+    the row if there is one, so the database is held only while the bytes are written once
+    (``update_or_create`` would first read the old archive back, and an update that finds no row
+    would send the whole archive for nothing before the insert). Off the event loop, in the
+    thread the ORM's own async calls use."""
+    await sync_to_async(_upsert_row)(key, archive, timezone.now())
+
+
+def _upsert_row(key: uuid.UUID, archive: bytes, saved_at: dt.datetime) -> None:
+    if _binds_on_server():
+        names = _saved_home_columns()
+        with _server_bound_cursor() as cursor:
+            # %b: the archive goes as one binary parameter, not as an escaped literal in the SQL.
+            cursor.execute(
+                f"INSERT INTO {names['table']} ({names['key']}, {names['archive']}, {names['saved_at']}) "
+                f"VALUES (%s, %b, %s) ON CONFLICT ({names['key']}) DO UPDATE SET "
+                f"{names['archive']} = EXCLUDED.{names['archive']}, {names['saved_at']} = EXCLUDED.{names['saved_at']}",
+                [key, archive, saved_at], prepare=False)
+        return
+    SavedHome.objects.bulk_create([SavedHome(sandbox_id=key, archive=archive, saved_at=saved_at)],
+                                  update_conflicts=True, unique_fields=["sandbox_id"],
+                                  update_fields=["archive", "saved_at"])
+
+
+def _read_row(key: uuid.UUID) -> bytes | memoryview | None:
+    """The sandbox's saved archive, or None; on PostgreSQL fetched as binary (Django's cursor
+    would fetch it as hex text, twice its size, and decode that)."""
+    if _binds_on_server():
+        names = _saved_home_columns()
+        with _server_bound_cursor() as cursor:
+            cursor.execute(f"SELECT {names['archive']} FROM {names['table']} WHERE {names['key']} = %s",
+                           [key], binary=True, prepare=False)
+            row = cursor.fetchone()
+        return None if row is None else row[0]
+    return SavedHome.objects.filter(pk=key).values_list("archive", flat=True).first()
+
+
+# Django's PostgreSQL backend binds every query's parameters on the client (psycopg's
+# ClientCursor) unless OPTIONS "server_side_binding" is set, so a 64 MiB archive would be inlined
+# into the SQL text as an escaped literal of twice its size that the server parses back. Turning
+# server-side binding on for the whole site is not wanted: some SQL the ORM writes only works with
+# its parameters inlined (a parameter in SELECT and again in GROUP BY is two different parameters
+# to the server), and it would make psycopg prepare repeated queries, which a pooler in
+# transaction mode (pgbouncer before 1.21) does not carry between the connections it hands out.
+# So only the saved home's two statements are bound on the server, never prepared (prepare=False),
+# on Django's own connection: in its transaction and autocommit state, its errors turned into
+# Django's (save() reports DatabaseError to the learner).
+
+def _binds_on_server() -> bool:
+    if connection.vendor != "postgresql":
+        return False
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+    return is_psycopg3
+
+
+def _saved_home_columns() -> dict[str, str]:
+    quote, meta = connection.ops.quote_name, SavedHome._meta
+    return {"table": quote(meta.db_table), "key": quote(meta.get_field("sandbox_id").column),
+            "archive": quote(meta.get_field("archive").column), "saved_at": quote(meta.get_field("saved_at").column)}
+
+
+@contextlib.contextmanager
+def _server_bound_cursor():
+    import psycopg
+
+    connection.validate_no_broken_transaction()
+    with connection.wrap_database_errors:
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor:
+            yield cursor
 
 
 def _disk_message(exc: OSError) -> str:
@@ -202,8 +264,7 @@ async def _restore_from_database(backend, sandbox_id, ref: str) -> bool:
     # the row is written out to a part file first, and deleted only once the copy has gone in.
     key = _as_uuid(sandbox_id)
     try:
-        archive = None if key is None else \
-            await SavedHome.objects.filter(pk=key).values_list("archive", flat=True).afirst()
+        archive = None if key is None else await sync_to_async(_read_row)(key)
     except DatabaseError as exc:
         raise FilesNotKept(f"your saved files could not be put back ({exc})") from exc
     if archive is None:

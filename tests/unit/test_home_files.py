@@ -156,10 +156,10 @@ async def test_a_database_that_refuses_the_write_tells_the_learner_and_keeps_the
     backend.sandboxes[SANDBOX_ID].home = b"the previous copy"
     await home_files.save(backend, SANDBOX_ID, ref)
 
-    async def locked(*_args, **_kwargs):
+    def locked(*_args, **_kwargs):
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(QuerySet, "aupdate", locked)
+    monkeypatch.setattr(QuerySet, "bulk_create", locked)  # the one write that replaces the row
     backend.sandboxes[SANDBOX_ID].home = b"newer work"
     with pytest.raises(home_files.FilesNotKept, match="could not be written on the server"):
         await home_files.save(backend, SANDBOX_ID, ref)
