@@ -1,9 +1,12 @@
 """How long keeping a stopped sandbox's home takes in each store (TUTORIAL_HOME_FILES_STORE), and how
 long the database store's one write holds the database: homes of 64 KiB, 8 MiB and 64 MiB (the
-tmpfs cap) of incompressible bytes, on a fresh SQLite database, through the in-memory backend (so
-the times are the store's, not tar's). Prints JSON.
+tmpfs cap) of incompressible bytes, through the in-memory backend (so the times are the store's,
+not tar's), on a fresh SQLite database, or on the PostgreSQL database DATABASE_URL names (its
+SavedHome rows are replaced). Served as the site is, with DEBUG off (DEBUG on records every
+statement's SQL, which for a client-side-bound write is the whole archive as text). Prints JSON.
 
     .venv/bin/python bench/home_store.py
+    DATABASE_URL=postgres://tutorial:tutorial@127.0.0.1:5432/tutorial .venv/bin/python bench/home_store.py
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ ROUNDS = 3
 
 def setup_django() -> None:
     os.environ["TUTORIAL_DATA_DIR"] = tempfile.mkdtemp(prefix="tutorial-bench-homes-")
+    os.environ.setdefault("DJANGO_DEBUG", "0")
+    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-" + "k" * 50)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tutorial.settings")
     sys.path.insert(0, str(ROOT))
     import django
@@ -85,9 +90,10 @@ async def main() -> dict:
     results = {}
     for store in ("files", "database"):
         results[store] = {name: await measure(store, size) for name, size in SIZES.items()}
+    from django.conf import settings
     from django.db import connection
 
-    return {"rounds": ROUNDS, "database": connection.vendor, "stores": results}
+    return {"rounds": ROUNDS, "database": connection.vendor, "debug": settings.DEBUG, "stores": results}
 
 
 if __name__ == "__main__":
