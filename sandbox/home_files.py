@@ -39,6 +39,7 @@ import secrets
 import uuid
 from pathlib import Path
 
+import psycopg
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, connection
@@ -214,11 +215,8 @@ def _read_row(key: uuid.UUID) -> bytes | memoryview | None:
 # Django's (save() reports DatabaseError to the learner).
 
 def _binds_on_server() -> bool:
-    if connection.vendor != "postgresql":
-        return False
-    from django.db.backends.postgresql.psycopg_any import is_psycopg3
-
-    return is_psycopg3
+    # psycopg (3) is a requirement, so Django's PostgreSQL backend uses it rather than psycopg2.
+    return connection.vendor == "postgresql"
 
 
 def _saved_home_columns() -> dict[str, str]:
@@ -229,8 +227,6 @@ def _saved_home_columns() -> dict[str, str]:
 
 @contextlib.contextmanager
 def _server_bound_cursor():
-    import psycopg
-
     connection.validate_no_broken_transaction()
     with connection.wrap_database_errors:
         connection.ensure_connection()
