@@ -36,6 +36,9 @@ STREAM_CLOSE_SECONDS = 5.0
 REJOIN_RETRY_SECONDS = 2.0
 # A console may wait for a sandbox in these states (it attaches when "running" arrives).
 WAITABLE_STATES = (Sandbox.State.QUEUED, Sandbox.State.STARTING)
+# How long a read-only viewer waits for a writable viewer to answer its request for a redraw
+# before it concludes there is none (the learner closed the tab) and redraws at its own size.
+REDRAW_ANSWER_SECONDS = 1.0
 
 
 def parse_sandbox_id(value) -> uuid.UUID | None:
@@ -79,6 +82,10 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         self.bucket = protocol.TokenBucket(rate=200, burst=400, now=time.monotonic())
         self.input_since_flush = False
         self.resized_once = False
+        self.size: tuple[int, int] | None = None  # (cols, rows): this viewer's last resize
+        self.redraw_pacer = protocol.RedrawPacer()
+        self.redraw_tasks: set[asyncio.Task] = set()  # redraws planned, or a read-only viewer's request
+        self.redraw_taken = asyncio.Event()  # a writable viewer answered this read-only viewer's request
         self.closing = False
         self.released = False
         self.read_only = True
@@ -228,6 +235,10 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=protocol.state_message("running"))
         self.reader_task = asyncio.create_task(self.pump_output())
         self.tasks.append(self.reader_task)
+        if self.read_only:
+            # Asked only now, so the redraw's output reaches this attach (a writable viewer
+            # redraws for itself on its first resize).
+            self.start_redraw_task(self.ask_for_redraw())
 
     async def engine_down(self, exc: Exception):
         """The engine does not answer: say so, and close with a code the page retries on."""
@@ -327,19 +338,75 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             self.unacked = max(0, self.unacked - message.bytes)
             if self.unacked <= protocol.MAX_UNACKED_BYTES:
                 self.window_open.set()
-        elif isinstance(message, protocol.Resize) and not self.read_only:
-            backend = services.get_backend(self.sandbox.workspace)
+        elif isinstance(message, protocol.Resize):
+            # A read-only viewer's size is only remembered: it may not change the learner's
+            # terminal, except to redraw when no writable viewer is there (ask_for_redraw).
+            self.size = (message.cols, message.rows)
+            if self.read_only:
+                return
             try:
                 if not self.resized_once:
                     # The engine's log replay holds whole lines only, so a new viewer would miss the
-                    # prompt (or a full-screen program's screen). A size change makes the shell and
-                    # programs like vi or top redraw, so the first resize always changes the size.
+                    # prompt (or a full-screen program's screen): the first resize always redraws.
                     self.resized_once = True
-                    other_rows = message.rows - 1 if message.rows > 1 else message.rows + 1
-                    await backend.resize(self.sandbox.engine_ref, message.cols, other_rows)
-                await backend.resize(self.sandbox.engine_ref, message.cols, message.rows)
+                    self.redraw_pacer.redrawing(asyncio.get_running_loop().time())
+                    await self.redraw(message.cols, message.rows)
+                else:
+                    await services.get_backend(self.sandbox.workspace).resize(
+                        self.sandbox.engine_ref, message.cols, message.rows)
             except BackendError as exc:
                 await self.send(text_data=protocol.error_message(str(exc)))
+
+    def start_redraw_task(self, coroutine) -> None:
+        """Run a redraw's waiting apart from the event handler (an event handler that waits holds up
+        every later event of this console); kept until done, and cancelled by release()."""
+        task = asyncio.create_task(coroutine)
+        self.redraw_tasks.add(task)
+        task.add_done_callback(self.redraw_tasks.discard)
+
+    async def redraw(self, cols: int, rows: int) -> None:
+        """Make the shell and full-screen programs (vi, top) redraw the screen, which ends at
+        ``cols`` x ``rows``: a size change is what makes them redraw (SIGWINCH), so the rows
+        change for a moment and come back."""
+        backend = services.get_backend(self.sandbox.workspace)
+        await backend.resize(self.sandbox.engine_ref, cols, rows - 1 if rows > 1 else rows + 1)
+        await backend.resize(self.sandbox.engine_ref, cols, rows)
+
+    async def ask_for_redraw(self) -> None:
+        """A read-only viewer has just attached; its replay lacks the prompt line. Ask the writable
+        viewers to redraw at their own size (the learner's terminal keeps its size). If none
+        answers, nobody is typing (the learner closed the tab): redraw at this viewer's own size,
+        which the learner's page sets back the moment it reconnects (its first resize redraws).
+        Without a size of its own (it sent no resize) this viewer leaves the size alone."""
+        try:
+            await events.ask_for_redraw(self.sandbox.id, self.channel_name)
+        except Exception as exc:  # noqa: BLE001 - the layer is away: writable viewers may be there,
+            # and a resize by this viewer could shrink the learner's terminal under their eyes.
+            log.warning("console of %s could not ask for a redraw (%r)", self.sandbox.id, exc)
+            return
+        try:
+            await asyncio.wait_for(self.redraw_taken.wait(), REDRAW_ANSWER_SECONDS)
+            return
+        except asyncio.TimeoutError:
+            pass
+        if self.size is None or self.stream is None or self.closing:
+            return
+        try:
+            await self.redraw(*self.size)
+        except BackendError as exc:
+            log.info("console of %s could not redraw for a read-only viewer (%s)", self.sandbox.id, exc)
+
+    async def redraw_later(self, wait: float) -> None:
+        """A writable viewer's redraw for read-only viewers that asked, ``wait`` seconds from now."""
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self.redraw_pacer.redrawing(asyncio.get_running_loop().time())
+        if self.stream is None or self.read_only or self.size is None:
+            return
+        try:
+            await self.redraw(*self.size)
+        except BackendError as exc:
+            log.info("console of %s could not redraw for a read-only viewer (%s)", self.sandbox.id, exc)
 
     async def sandbox_state(self, event):
         """A state change from services (another tab pressed Stop, the reaper, an instructor, the
@@ -353,6 +420,27 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=state_text(state, self.say(event.get("reason", "")), event.get("position")))
         if state not in (Sandbox.State.RUNNING, Sandbox.State.STOPPING, *WAITABLE_STATES):
             await self.close_with(protocol.CLOSE_NORMAL)
+
+    async def sandbox_redraw(self, event):
+        """A read-only viewer of this sandbox has just attached (in any process) and asks for the
+        screen. A writable viewer answers that it takes care of it, and redraws at its own size,
+        at most every REDRAW_EVERY_SECONDS however many viewers ask; one that has not resized yet
+        redraws on its first resize anyway. Read-only viewers stay silent."""
+        if self.closing or self.sandbox is None or self.read_only:
+            return
+        try:
+            await events.redraw_taken(event["reply_to"])
+        except Exception as exc:  # noqa: BLE001 - the asker then redraws by itself; still redraw here
+            log.warning("console of %s could not answer a redraw request (%r)", self.sandbox.id, exc)
+        if self.stream is None or self.size is None:
+            return
+        wait = self.redraw_pacer.ask(asyncio.get_running_loop().time())
+        if wait is not None:
+            self.start_redraw_task(self.redraw_later(wait))
+
+    async def sandbox_redraw_taken(self, event):
+        """A writable viewer will redraw for this read-only viewer (ask_for_redraw)."""
+        self.redraw_taken.set()
 
     async def sandbox_timer(self, event):
         """When the sandbox will stop, and how many extensions are left (after an extension)."""
@@ -391,7 +479,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             return
         self.released = True
         current = asyncio.current_task()
-        for task in self.tasks:
+        for task in (*self.tasks, *self.redraw_tasks):
             if task is not current:
                 task.cancel()
         await self.close_stream()
