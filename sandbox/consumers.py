@@ -83,7 +83,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         self.input_since_flush = False
         self.resized_once = False
         self.size: tuple[int, int] | None = None  # (cols, rows): this viewer's last resize
-        self.redraw_pacer = protocol.RedrawPacer()
+        self.redraw_pacer = protocol.RedrawPacer(protocol.REDRAW_EVERY_SECONDS)
         self.redraw_tasks: set[asyncio.Task] = set()  # redraws planned, or a read-only viewer's request
         self.redraw_taken = asyncio.Event()  # a writable viewer answered this read-only viewer's request
         self.closing = False

@@ -158,7 +158,7 @@ class RedrawPacer:
     request that came meanwhile. So a burst of viewers opening together costs two redraws, and a
     viewer that attached just after a redraw (which it missed) still gets one."""
 
-    def __init__(self, every: float = REDRAW_EVERY_SECONDS):
+    def __init__(self, every: float):
         self.every = every
         self.last: float | None = None
         self.planned = False
