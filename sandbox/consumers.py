@@ -84,8 +84,10 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         self.resized_once = False
         self.size: tuple[int, int] | None = None  # (cols, rows): this viewer's last resize
         self.redraw_pacer = protocol.RedrawPacer(protocol.REDRAW_EVERY_SECONDS)
-        self.redraw_tasks: set[asyncio.Task] = set()  # redraws planned, or a read-only viewer's request
-        self.redraw_taken = asyncio.Event()  # a writable viewer answered this read-only viewer's request
+        self.redraw_tasks: set[asyncio.Task] = set()  # a redraw planned, or a read-only viewer's request
+        self.redraw_asker = ""  # the newest read-only viewer waiting for the planned redraw
+        self.redraw_answered = asyncio.Event()  # a writable viewer answered this read-only viewer
+        self.redrawn = False  # this read-only viewer has had its one redraw
         self.closing = False
         self.released = False
         self.read_only = True
@@ -237,7 +239,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         self.tasks.append(self.reader_task)
         if self.read_only:
             # Asked only now, so the redraw's output reaches this attach (a writable viewer
-            # redraws for itself on its first resize).
+            # redraws on its own first resize).
             self.start_redraw_task(self.ask_for_redraw())
 
     async def engine_down(self, exc: Exception):
@@ -374,9 +376,12 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
 
     async def ask_for_redraw(self) -> None:
         """A read-only viewer has just attached; its replay lacks the prompt line. Ask the writable
-        viewers to redraw at their own size (the learner's terminal keeps its size). If none
-        answers, nobody is typing (the learner closed the tab): redraw at this viewer's own size,
-        which the learner's page sets back the moment it reconnects (its first resize redraws).
+        viewers for their size, and redraw at it (the learner's terminal keeps its size). The
+        redraw goes from here, not from the writable viewer: on Kubernetes a resize travels on an
+        attach of this process, the newest first, so its output comes only once this viewer's
+        own attach is joined to the TTY (a redraw sent through another attach may come before).
+        If nobody answers, nobody is typing (the learner closed the tab): redraw at this viewer's
+        own size, which the learner's page replaces as it reconnects (its first resize redraws).
         Without a size of its own (it sent no resize) this viewer leaves the size alone."""
         try:
             await events.ask_for_redraw(self.sandbox.id, self.channel_name)
@@ -385,28 +390,40 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             log.warning("console of %s could not ask for a redraw (%r)", self.sandbox.id, exc)
             return
         try:
-            await asyncio.wait_for(self.redraw_taken.wait(), REDRAW_ANSWER_SECONDS)
+            await asyncio.wait_for(self.redraw_answered.wait(), REDRAW_ANSWER_SECONDS)
             return
         except asyncio.TimeoutError:
             pass
-        if self.size is None or self.stream is None or self.closing:
+        if self.size is not None:
+            await self.redraw_for_viewer(*self.size)
+
+    async def redraw_for_viewer(self, cols: int, rows: int) -> None:
+        """A read-only viewer's one redraw, at ``cols`` x ``rows``."""
+        if self.redrawn or self.stream is None or self.closing:
             return
+        self.redrawn = True
         try:
-            await self.redraw(*self.size)
+            await self.redraw(cols, rows)
         except BackendError as exc:
             log.info("console of %s could not redraw for a read-only viewer (%s)", self.sandbox.id, exc)
 
-    async def redraw_later(self, wait: float) -> None:
-        """A writable viewer's redraw for read-only viewers that asked, ``wait`` seconds from now."""
-        if wait > 0:
-            await asyncio.sleep(wait)
-        self.redraw_pacer.redrawing(asyncio.get_running_loop().time())
-        if self.stream is None or self.read_only or self.size is None:
-            return
+    async def answer_redraw(self, reply_to: str, *, redraw: bool) -> None:
+        """Answer a read-only viewer's request: a writable viewer is here, and (``redraw``) the
+        size to redraw at, this viewer's own."""
+        event = {"type": "sandbox.redraw.answer"}
+        if redraw and self.size is not None and not self.read_only:
+            event["size"] = list(self.size)
         try:
-            await self.redraw(*self.size)
-        except BackendError as exc:
-            log.info("console of %s could not redraw for a read-only viewer (%s)", self.sandbox.id, exc)
+            await events.answer_redraw(reply_to, event)
+        except Exception as exc:  # noqa: BLE001 - the asker then redraws by itself, at its own size
+            log.warning("console of %s could not answer a redraw request (%r)", self.sandbox.id, exc)
+
+    async def answer_redraw_later(self, wait: float) -> None:
+        """After the pause, the planned redraw: for the newest read-only viewer that asked during
+        it (the ones before it attached earlier, so its redraw reaches them too)."""
+        await asyncio.sleep(wait)
+        self.redraw_pacer.redrawing(asyncio.get_running_loop().time())
+        await self.answer_redraw(self.redraw_asker, redraw=True)
 
     async def sandbox_state(self, event):
         """A state change from services (another tab pressed Stop, the reaper, an instructor, the
@@ -422,25 +439,33 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             await self.close_with(protocol.CLOSE_NORMAL)
 
     async def sandbox_redraw(self, event):
-        """A read-only viewer of this sandbox has just attached (in any process) and asks for the
-        screen. A writable viewer answers that it takes care of it, and redraws at its own size,
-        at most every REDRAW_EVERY_SECONDS however many viewers ask; one that has not resized yet
-        redraws on its first resize anyway. Read-only viewers stay silent."""
+        """A read-only viewer of this sandbox has just attached (in any process) and asks for a
+        redraw. A writable viewer answers with its size, for one redraw at most every
+        REDRAW_EVERY_SECONDS however many viewers ask: the others are told a redraw is on its way
+        (the one planned at the pause's end). One that has not resized yet says it is here: its
+        first resize redraws for every viewer. Read-only viewers stay silent."""
         if self.closing or self.sandbox is None or self.read_only:
             return
-        try:
-            await events.redraw_taken(event["reply_to"])
-        except Exception as exc:  # noqa: BLE001 - the asker then redraws by itself; still redraw here
-            log.warning("console of %s could not answer a redraw request (%r)", self.sandbox.id, exc)
+        reply_to = event["reply_to"]
         if self.stream is None or self.size is None:
-            return
-        wait = self.redraw_pacer.ask(asyncio.get_running_loop().time())
+            return await self.answer_redraw(reply_to, redraw=False)
+        now = asyncio.get_running_loop().time()
+        wait = self.redraw_pacer.ask(now)
+        if wait == 0:
+            self.redraw_pacer.redrawing(now)
+            return await self.answer_redraw(reply_to, redraw=True)
+        self.redraw_asker = reply_to
         if wait is not None:
-            self.start_redraw_task(self.redraw_later(wait))
+            self.start_redraw_task(self.answer_redraw_later(wait))
+        await self.answer_redraw(reply_to, redraw=False)
 
-    async def sandbox_redraw_taken(self, event):
-        """A writable viewer will redraw for this read-only viewer (ask_for_redraw)."""
-        self.redraw_taken.set()
+    async def sandbox_redraw_answer(self, event):
+        """A writable viewer's answer to this read-only viewer's request (ask_for_redraw): it is
+        here, and maybe the size to redraw at (the first such answer is used)."""
+        self.redraw_answered.set()
+        if self.read_only and event.get("size"):
+            cols, rows = event["size"]
+            self.start_redraw_task(self.redraw_for_viewer(int(cols), int(rows)))
 
     async def sandbox_timer(self, event):
         """When the sandbox will stop, and how many extensions are left (after an extension)."""

@@ -61,14 +61,15 @@ async def send_notice(sandbox_id, message: str) -> None:
 
 async def ask_for_redraw(sandbox_id, reply_to: str) -> None:
     """A read-only viewer has just attached: ask the sandbox's writable viewers (in every process)
-    to redraw the screen at their own size; each answers ``reply_to`` that it takes care of it."""
+    for a redraw; each answers ``reply_to`` (``answer_redraw``)."""
     layer = get_channel_layer()
     if layer is not None:
         await layer.group_send(group_name(sandbox_id), {"type": "sandbox.redraw", "reply_to": reply_to})
 
 
-async def redraw_taken(reply_to: str) -> None:
-    """Tell a read-only viewer that asked for a redraw that a writable viewer will do it."""
+async def answer_redraw(reply_to: str, event: dict) -> None:
+    """A writable viewer's answer to one read-only viewer (``sandbox.redraw.answer``, with the
+    size to redraw at when that viewer is to redraw)."""
     layer = get_channel_layer()
     if layer is not None:
-        await layer.send(reply_to, {"type": "sandbox.redraw.taken"})
+        await layer.send(reply_to, event)
