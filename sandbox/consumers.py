@@ -87,7 +87,8 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         self.redraw_tasks: set[asyncio.Task] = set()  # a redraw planned, or a read-only viewer's request
         self.redraw_asker = ""  # the newest read-only viewer waiting for the planned redraw
         self.redraw_answered = asyncio.Event()  # a writable viewer answered this read-only viewer
-        self.redrawn = False  # this read-only viewer has had its one redraw
+        self.redrawn = False  # this read-only viewer has had its redraw at the learner's size
+        self.redraw_lock = asyncio.Lock()
         self.closing = False
         self.released = False
         self.read_only = True
@@ -395,17 +396,20 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         except asyncio.TimeoutError:
             pass
         if self.size is not None:
-            await self.redraw_for_viewer(*self.size)
+            await self.redraw_for_viewer(*self.size, own_size=True)
 
-    async def redraw_for_viewer(self, cols: int, rows: int) -> None:
-        """A read-only viewer's one redraw, at ``cols`` x ``rows``."""
-        if self.redrawn or self.stream is None or self.closing:
-            return
-        self.redrawn = True
-        try:
-            await self.redraw(cols, rows)
-        except BackendError as exc:
-            log.info("console of %s could not redraw for a read-only viewer (%s)", self.sandbox.id, exc)
+    async def redraw_for_viewer(self, cols: int, rows: int, *, own_size: bool = False) -> None:
+        """A read-only viewer's redraw at ``cols`` x ``rows``: one at the learner's size. One at
+        its own size (nobody answered in time) does not count: an answer that comes late after
+        all (a busy process) redraws again, giving the learner's size back at once."""
+        async with self.redraw_lock:  # one after the other: the learner's size must come last
+            if self.redrawn or self.stream is None or self.closing:
+                return
+            self.redrawn = not own_size
+            try:
+                await self.redraw(cols, rows)
+            except BackendError as exc:
+                log.info("console of %s could not redraw for a read-only viewer (%s)", self.sandbox.id, exc)
 
     async def answer_redraw(self, reply_to: str, *, redraw: bool) -> None:
         """Answer a read-only viewer's request: a writable viewer is here, and (``redraw``) the

@@ -189,3 +189,16 @@ async def test_a_watcher_never_resizes_while_the_learner_types(console, watched,
     assert (50, 10) not in fake_backend.sandboxes[str(watched.id)].sizes
     await watcher.disconnect()
     await learner.disconnect()
+
+
+async def test_an_answer_that_comes_after_the_watcher_gave_up_gives_the_learner_their_size_back(
+    console, watched, owner, instructor, fake_backend, monkeypatch
+):
+    monkeypatch.setattr(consumers, "REDRAW_ANSWER_SECONDS", 0)  # a process too busy to answer in time
+    learner = await _learner_at_prompt(console, watched, owner)
+    watcher = await _watch(console, watched, instructor, size=(80, 14))
+    # Four size changes, each a redraw: two at the watcher's size, then two at the learner's.
+    await read_until(watcher, b"(\r" + re.escape(PROMPT) + b".*){4}")
+    assert fake_backend.sandboxes[str(watched.id)].sizes[-4:] == [(80, 13), (80, 14), (100, 29), (100, 30)]
+    await watcher.disconnect()
+    await learner.disconnect()
