@@ -3,6 +3,11 @@
 Each viewer is its own attach to the sandbox's TTY. The keystroke path is websocket frame ->
 ``stream.write``: no database, no channel layer, no thread hop per keystroke.
 
+A read-only viewer (an instructor watching) never changes the learner's terminal size, yet must see
+the idle prompt that no replay holds: once attached it asks the sandbox's writable viewers for
+their size (``sandbox.redraw`` through the channel layer) and redraws at it (``ask_for_redraw``);
+docs/classroom.md tells the whole rule.
+
 Every way a consumer ends (the browser leaves, a handler raises, the server cancels it) closes
 its attach and releases its console slot and group (``release``): an attach nobody reads would
 halt the shell's output for every viewer, and a slot never released would lock the learner out.
