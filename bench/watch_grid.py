@@ -6,6 +6,10 @@ baseline in the same run:
 
 - ``connect_ms``: page load -> every terminal on the page says Connected (grid: N tiles; baseline:
   the watch page's one terminal);
+- ``prompt_ms``: page load -> each terminal shows its idle learner's prompt on the cursor's line
+  (no replay holds it: each watcher asks the learner's console for its size and redraws); one
+  value per terminal. A learner's console grants one redraw every 2 s, so a learner whose screen
+  was redrawn for the previous page less than 2 s before waits for the end of that pause;
 - ``echo_ms``: a learner's keystrokes sent -> their output drawn in the instructor's page (grid:
   each learner in turn, in their own tile; baseline: the watch page);
 - ``consoles_open``: websockets the grid holds with every tile on screen, then in a window so
@@ -38,6 +42,25 @@ _DRAWN_AT = """([selector, text]) => new Promise((resolve, reject) => {
     if (el && el.textContent.includes(text)) return resolve(Date.now());
     if (Date.now() > give_up) return reject(new Error("never drawn: " + text));
     requestAnimationFrame(look);
+  };
+  look();
+})"""
+# Runs in the page: resolves, once every terminal's cursor line has shown a prompt, with the time
+# (performance.now(): ms since the page's navigation began) each first did.
+_PROMPTS_AT = """(selector) => new Promise((resolve, reject) => {
+  const give_up = performance.now() + 20000;
+  const seen = new Map();
+  const prompt = (term) => {
+    const buffer = term.buffer.active;
+    const line = buffer.getLine(buffer.baseY + buffer.cursorY);
+    return line && line.translateToString(true).includes("$");
+  };
+  const look = () => {
+    const all = [...document.querySelectorAll(selector)].map((el) => el.terminal);
+    all.forEach((term, i) => { if (term && !seen.has(i) && prompt(term)) seen.set(i, performance.now()); });
+    if (all.length && seen.size === all.length) return resolve([...seen.values()]);
+    if (performance.now() > give_up) return reject(new Error("no prompt in every terminal"));
+    setTimeout(look, 10);
   };
   look();
 })"""
@@ -83,6 +106,9 @@ async def _typist(base_url: str, sandbox_id: str, cookie: dict):
         async for message in ws:
             if message.type == aiohttp.WSMsgType.BINARY:
                 await ws.send_str(json.dumps({"type": "ack", "bytes": len(message.data)}))
+            elif message.type == aiohttp.WSMsgType.TEXT and json.loads(message.data) == {"type": "state", "state": "running"}:
+                # Its size, as a learner's page says it once attached (a watcher redraws at it).
+                await ws.send_str(json.dumps({"type": "resize", "cols": 100, "rows": 30}))
 
     reader = asyncio.create_task(drain())
     return http, ws, reader
@@ -106,6 +132,7 @@ async def main(learners: int, rounds: int) -> dict:
         host = base_url.split("//", 1)[1].split(":")[0]
         cookies = [{"name": k, "value": v, "domain": host, "path": "/"} for k, v in teacher_cookie.items()]
         grid_connect, watch_connect, grid_echo, watch_echo = [], [], [], []
+        grid_prompt, watch_prompt = [], []
         open_on_screen = open_scrolled = None
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -118,12 +145,14 @@ async def main(learners: int, rounds: int) -> dict:
                 await page.goto(f"{base_url}/classrooms/{room}/sandboxes/{people[0][0]}/watch/")
                 await page.evaluate(_ALL_CONNECTED, "[data-console-status]")
                 watch_connect.append((time.perf_counter() - started) * 1000)
+                watch_prompt += await page.evaluate(_PROMPTS_AT, "#terminal")
                 watch_echo.append(await _echo_ms(page, typists[0][1], "#terminal .xterm-rows", f"w{r}", 7 + r))
                 # The grid with every learner.
                 started = time.perf_counter()
                 await page.goto(f"{base_url}/classrooms/{room}/grid/")
                 await page.evaluate(_ALL_CONNECTED, "[data-tile-status]")
                 grid_connect.append((time.perf_counter() - started) * 1000)
+                grid_prompt += await page.evaluate(_PROMPTS_AT, "[data-tile-console-url]")
                 for i, (sandbox_id, _cookie) in enumerate(people):
                     selector = f'[data-watch-tile="{sandbox_id}"] .xterm-rows'
                     grid_echo.append(await _echo_ms(page, typists[i][1], selector, f"g{r}x{i}", 11 + i))
@@ -144,6 +173,7 @@ async def main(learners: int, rounds: int) -> dict:
     return {
         "learners": learners, "rounds": rounds,
         "connect_ms": {"grid": summary(grid_connect), "watch_page_baseline": summary(watch_connect)},
+        "prompt_ms": {"grid": summary(grid_prompt), "watch_page_baseline": summary(watch_prompt)},
         "echo_ms": {"grid": summary(grid_echo), "watch_page_baseline": summary(watch_echo)},
         "consoles_open": {"tiles": learners, "on_screen": open_on_screen, "one_tile_in_view": open_scrolled},
     }

@@ -3,6 +3,11 @@
 Each viewer is its own attach to the sandbox's TTY. The keystroke path is websocket frame ->
 ``stream.write``: no database, no channel layer, no thread hop per keystroke.
 
+A read-only viewer (an instructor watching) never changes the learner's terminal size, yet must see
+the idle prompt that no replay holds: once attached it asks the sandbox's writable viewers for
+their size (``sandbox.redraw`` through the channel layer) and redraws at it (``ask_for_redraw``);
+docs/classroom.md tells the whole rule.
+
 Every way a consumer ends (the browser leaves, a handler raises, the server cancels it) closes
 its attach and releases its console slot and group (``release``): an attach nobody reads would
 halt the shell's output for every viewer, and a slot never released would lock the learner out.
@@ -36,6 +41,9 @@ STREAM_CLOSE_SECONDS = 5.0
 REJOIN_RETRY_SECONDS = 2.0
 # A console may wait for a sandbox in these states (it attaches when "running" arrives).
 WAITABLE_STATES = (Sandbox.State.QUEUED, Sandbox.State.STARTING)
+# How long a read-only viewer waits for a writable viewer to answer its request for a redraw
+# before it concludes there is none (the learner closed the tab) and redraws at its own size.
+REDRAW_ANSWER_SECONDS = 1.0
 
 
 def parse_sandbox_id(value) -> uuid.UUID | None:
@@ -79,6 +87,13 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         self.bucket = protocol.TokenBucket(rate=200, burst=400, now=time.monotonic())
         self.input_since_flush = False
         self.resized_once = False
+        self.size: tuple[int, int] | None = None  # (cols, rows): this viewer's last resize
+        self.redraw_pacer = protocol.RedrawPacer(protocol.REDRAW_EVERY_SECONDS)
+        self.redraw_tasks: set[asyncio.Task] = set()  # a redraw planned, or a read-only viewer's request
+        self.redraw_asker = ""  # the newest read-only viewer waiting for the planned redraw
+        self.redraw_answered = asyncio.Event()  # a writable viewer answered this read-only viewer
+        self.redrawn = False  # this read-only viewer has had its redraw at the learner's size
+        self.redraw_lock = asyncio.Lock()
         self.closing = False
         self.released = False
         self.read_only = True
@@ -228,6 +243,10 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=protocol.state_message("running"))
         self.reader_task = asyncio.create_task(self.pump_output())
         self.tasks.append(self.reader_task)
+        if self.read_only:
+            # Asked only now, so the redraw's output reaches this attach (a writable viewer
+            # redraws on its own first resize).
+            self.start_redraw_task(self.ask_for_redraw())
 
     async def engine_down(self, exc: Exception):
         """The engine does not answer: say so, and close with a code the page retries on."""
@@ -327,19 +346,93 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             self.unacked = max(0, self.unacked - message.bytes)
             if self.unacked <= protocol.MAX_UNACKED_BYTES:
                 self.window_open.set()
-        elif isinstance(message, protocol.Resize) and not self.read_only:
-            backend = services.get_backend(self.sandbox.workspace)
+        elif isinstance(message, protocol.Resize):
+            # A read-only viewer's size is only remembered: it may not change the learner's
+            # terminal, except to redraw when no writable viewer is there (ask_for_redraw).
+            self.size = (message.cols, message.rows)
+            if self.read_only:
+                return
             try:
                 if not self.resized_once:
                     # The engine's log replay holds whole lines only, so a new viewer would miss the
-                    # prompt (or a full-screen program's screen). A size change makes the shell and
-                    # programs like vi or top redraw, so the first resize always changes the size.
+                    # prompt (or a full-screen program's screen): the first resize always redraws.
                     self.resized_once = True
-                    other_rows = message.rows - 1 if message.rows > 1 else message.rows + 1
-                    await backend.resize(self.sandbox.engine_ref, message.cols, other_rows)
-                await backend.resize(self.sandbox.engine_ref, message.cols, message.rows)
+                    self.redraw_pacer.redrawing(asyncio.get_running_loop().time())
+                    await self.redraw(message.cols, message.rows)
+                else:
+                    await services.get_backend(self.sandbox.workspace).resize(
+                        self.sandbox.engine_ref, message.cols, message.rows)
             except BackendError as exc:
                 await self.send(text_data=protocol.error_message(str(exc)))
+
+    def start_redraw_task(self, coroutine) -> None:
+        """Run a redraw's waiting apart from the event handler (an event handler that waits holds up
+        every later event of this console); kept until done, and cancelled by release()."""
+        task = asyncio.create_task(coroutine)
+        self.redraw_tasks.add(task)
+        task.add_done_callback(self.redraw_tasks.discard)
+
+    async def redraw(self, cols: int, rows: int) -> None:
+        """Make the shell and full-screen programs (vi, top) redraw the screen, which ends at
+        ``cols`` x ``rows``: a size change is what makes them redraw (SIGWINCH), so the rows
+        change for a moment and come back."""
+        backend = services.get_backend(self.sandbox.workspace)
+        await backend.resize(self.sandbox.engine_ref, cols, rows - 1 if rows > 1 else rows + 1)
+        await backend.resize(self.sandbox.engine_ref, cols, rows)
+
+    async def ask_for_redraw(self) -> None:
+        """A read-only viewer has just attached; its replay lacks the prompt line. Ask the writable
+        viewers for their size, and redraw at it (the learner's terminal keeps its size). The
+        redraw goes from here, not from the writable viewer: on Kubernetes a resize travels on an
+        attach of this process, the newest first, so its output comes only once this viewer's
+        own attach is joined to the TTY (a redraw sent through another attach may come before).
+        If nobody answers, nobody is typing (the learner closed the tab): redraw at this viewer's
+        own size, which the learner's page replaces as it reconnects (its first resize redraws).
+        Without a size of its own (it sent no resize) this viewer leaves the size alone."""
+        try:
+            await events.ask_for_redraw(self.sandbox.id, self.channel_name)
+        except Exception as exc:  # noqa: BLE001 - the layer is away: writable viewers may be there,
+            # and a resize by this viewer could shrink the learner's terminal under their eyes.
+            log.warning("console of %s could not ask for a redraw (%r)", self.sandbox.id, exc)
+            return
+        try:
+            await asyncio.wait_for(self.redraw_answered.wait(), REDRAW_ANSWER_SECONDS)
+            return
+        except asyncio.TimeoutError:
+            pass
+        if self.size is not None:
+            await self.redraw_for_viewer(*self.size, own_size=True)
+
+    async def redraw_for_viewer(self, cols: int, rows: int, *, own_size: bool = False) -> None:
+        """A read-only viewer's redraw at ``cols`` x ``rows``: one at the learner's size. One at
+        its own size (nobody answered in time) does not count: an answer that comes late after
+        all (a busy process) redraws again, giving the learner's size back at once."""
+        async with self.redraw_lock:  # one after the other: the learner's size must come last
+            if self.redrawn or self.stream is None or self.closing:
+                return
+            self.redrawn = not own_size
+            try:
+                await self.redraw(cols, rows)
+            except BackendError as exc:
+                log.info("console of %s could not redraw for a read-only viewer (%s)", self.sandbox.id, exc)
+
+    async def answer_redraw(self, reply_to: str, *, redraw: bool) -> None:
+        """Answer a read-only viewer's request: a writable viewer is here, and (``redraw``) the
+        size to redraw at, this viewer's own."""
+        event = {"type": "sandbox.redraw.answer"}
+        if redraw and self.size is not None and not self.read_only:
+            event["size"] = list(self.size)
+        try:
+            await events.answer_redraw(reply_to, event)
+        except Exception as exc:  # noqa: BLE001 - the asker then redraws by itself, at its own size
+            log.warning("console of %s could not answer a redraw request (%r)", self.sandbox.id, exc)
+
+    async def answer_redraw_later(self, wait: float) -> None:
+        """After the pause, the planned redraw: for the newest read-only viewer that asked during
+        it (the ones before it attached earlier, so its redraw reaches them too)."""
+        await asyncio.sleep(wait)
+        self.redraw_pacer.redrawing(asyncio.get_running_loop().time())
+        await self.answer_redraw(self.redraw_asker, redraw=True)
 
     async def sandbox_state(self, event):
         """A state change from services (another tab pressed Stop, the reaper, an instructor, the
@@ -353,6 +446,35 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=state_text(state, self.say(event.get("reason", "")), event.get("position")))
         if state not in (Sandbox.State.RUNNING, Sandbox.State.STOPPING, *WAITABLE_STATES):
             await self.close_with(protocol.CLOSE_NORMAL)
+
+    async def sandbox_redraw(self, event):
+        """A read-only viewer of this sandbox has just attached (in any process) and asks for a
+        redraw. A writable viewer answers with its size, for one redraw at most every
+        REDRAW_EVERY_SECONDS however many viewers ask: the others are told a redraw is on its way
+        (the one planned at the pause's end). One that has not resized yet says it is here: its
+        first resize redraws for every viewer. Read-only viewers stay silent."""
+        if self.closing or self.sandbox is None or self.read_only:
+            return
+        reply_to = event["reply_to"]
+        if self.stream is None or self.size is None:
+            return await self.answer_redraw(reply_to, redraw=False)
+        now = asyncio.get_running_loop().time()
+        wait = self.redraw_pacer.ask(now)
+        if wait == 0:
+            self.redraw_pacer.redrawing(now)
+            return await self.answer_redraw(reply_to, redraw=True)
+        self.redraw_asker = reply_to
+        if wait is not None:
+            self.start_redraw_task(self.answer_redraw_later(wait))
+        await self.answer_redraw(reply_to, redraw=False)
+
+    async def sandbox_redraw_answer(self, event):
+        """A writable viewer's answer to this read-only viewer's request (ask_for_redraw): it is
+        here, and maybe the size to redraw at (the first such answer is used)."""
+        self.redraw_answered.set()
+        if self.read_only and event.get("size"):
+            cols, rows = event["size"]
+            self.start_redraw_task(self.redraw_for_viewer(int(cols), int(rows)))
 
     async def sandbox_timer(self, event):
         """When the sandbox will stop, and how many extensions are left (after an extension)."""
@@ -391,7 +513,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             return
         self.released = True
         current = asyncio.current_task()
-        for task in self.tasks:
+        for task in (*self.tasks, *self.redraw_tasks):
             if task is not current:
                 task.cancel()
         await self.close_stream()

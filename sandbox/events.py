@@ -1,6 +1,7 @@
-"""What open consoles of a sandbox are told: its state, its clocks and notices. Events go through
-the channel layer to the sandbox's group (every viewer, in every server process); they never carry
-terminal bytes, which go straight from the engine to each viewer."""
+"""What open consoles of a sandbox are told: its state, its clocks and notices, and a read-only
+viewer's request for a redraw. Events go through the channel layer to the sandbox's group (every
+viewer, in every server process); they never carry terminal bytes, which go straight from the
+engine to each viewer."""
 
 from __future__ import annotations
 
@@ -56,3 +57,19 @@ async def send_notice(sandbox_id, message: str) -> None:
     layer = get_channel_layer()
     if layer is not None:
         await layer.group_send(group_name(sandbox_id), {"type": "sandbox.notice", "message": message})
+
+
+async def ask_for_redraw(sandbox_id, reply_to: str) -> None:
+    """A read-only viewer has just attached: ask the sandbox's writable viewers (in every process)
+    for a redraw; each answers ``reply_to`` (``answer_redraw``)."""
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(group_name(sandbox_id), {"type": "sandbox.redraw", "reply_to": reply_to})
+
+
+async def answer_redraw(reply_to: str, event: dict) -> None:
+    """A writable viewer's answer to one read-only viewer (``sandbox.redraw.answer``, with the
+    size to redraw at when that viewer is to redraw)."""
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.send(reply_to, event)

@@ -144,3 +144,35 @@ class TokenBucket:
             self.tokens -= 1
             return True
         return False
+
+
+# A read-only viewer's attach starts with the engine's replay, which holds whole lines only: an
+# idle shell's prompt (no newline yet) is not in it. A size change makes the shell (and vi, top)
+# redraw, and a writable viewer does one for read-only viewers that ask, at most this often.
+REDRAW_EVERY_SECONDS = 2.0
+
+
+class RedrawPacer:
+    """When a writable viewer redraws the screen for the read-only viewers that ask: at once,
+    unless it redrew less than ``every`` seconds ago; then once when that time is up, for every
+    request that came meanwhile. So a burst of viewers opening together costs two redraws, and a
+    viewer that attached just after a redraw (which it missed) still gets one."""
+
+    def __init__(self, every: float):
+        self.every = every
+        self.last: float | None = None
+        self.planned = False
+
+    def ask(self, now: float) -> float | None:
+        """Seconds to wait before the redraw that answers a request made at ``now``; None when
+        a redraw already planned (and not yet begun) answers it as well."""
+        if self.planned:
+            return None
+        self.planned = True
+        return 0.0 if self.last is None else max(0.0, self.last + self.every - now)
+
+    def redrawing(self, now: float) -> None:
+        """A redraw begins now: a request from here on needs another one (its viewer may have
+        attached after this redraw's output went by)."""
+        self.last = now
+        self.planned = False

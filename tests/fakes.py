@@ -33,6 +33,7 @@ class FakeSandbox:
     ref: str
     state: EngineState = EngineState.RUNNING
     size: tuple[int, int] = (80, 24)
+    sizes: list[tuple[int, int]] = dataclasses.field(default_factory=list)  # every size change, in order
     screen: bytearray = dataclasses.field(default_factory=bytearray)
     viewers: list[FakeConsole] = dataclasses.field(default_factory=list)
     scripts_run: list[str] = dataclasses.field(default_factory=list)
@@ -40,15 +41,18 @@ class FakeSandbox:
 
 
 class FakeConsole(ConsoleStream):
-    """A TTY that echoes what is typed to every viewer, as a shell's terminal does."""
+    """A TTY that echoes what is typed to every viewer, as a shell's terminal does. As the
+    engine's, its replay holds whole lines only: the line being typed (an idle shell's prompt)
+    comes back to a new viewer only when a size change makes the shell redraw it."""
 
     def __init__(self, sandbox: FakeSandbox, *, stdin: bool, replay: bool):
         self.sandbox = sandbox
         self.stdin = stdin
         self.output: asyncio.Queue[bytes] = asyncio.Queue()
         self.closed = False
-        if replay and sandbox.screen:
-            self.output.put_nowait(bytes(sandbox.screen))
+        whole_lines = bytes(sandbox.screen[:sandbox.screen.rfind(b"\n") + 1])
+        if replay and whole_lines:
+            self.output.put_nowait(whole_lines)
 
     async def read(self, max_bytes: int = 65536) -> bytes:
         if self.closed:
@@ -133,10 +137,15 @@ class FakeBackend(SandboxBackend):
         return console
 
     async def resize(self, ref: str, cols: int, rows: int) -> None:
+        """A size change redraws the current line on every viewer, as a shell does on SIGWINCH."""
         self._check()
         sandbox = self._by_ref(ref)
-        if sandbox is not None:
+        if sandbox is not None and sandbox.size != (cols, rows):
             sandbox.size = (cols, rows)
+            sandbox.sizes.append((cols, rows))
+            line = bytes(sandbox.screen[sandbox.screen.rfind(b"\n") + 1:])
+            for viewer in sandbox.viewers if line else ():
+                viewer.output.put_nowait(b"\r" + line)
 
     async def run(self, ref: str, script: str, *, timeout: float, max_output: int = 64 * 1024) -> RunResult:
         self._check()

@@ -103,7 +103,10 @@ async def read_until(socket: WebsocketCommunicator, pattern: bytes, timeout: flo
         remaining = deadline - loop.time()
         if remaining <= 0:
             raise AssertionError(f"{pattern!r} not seen; got {seen[-500:]!r}")
-        message = await socket.receive_output(remaining)
+        try:
+            message = await socket.receive_output(remaining)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"{pattern!r} not seen in {timeout:g}s; got {seen[-500:]!r}") from None
         if message["type"] == "websocket.close":
             raise AssertionError(f"closed ({message.get('code')}) before {pattern!r}; got {seen[-500:]!r}")
         if message.get("bytes"):

@@ -10,7 +10,7 @@ backend stays the default. Same contract, same console, same checks:
 - The console is the pod's TTY over the attach API (a websocket per viewer, asyncio, no thread per
   keystroke); a new viewer first gets the pod's recent log (``tailLines`` and ``limitBytes``) as
   replay. Kubernetes resizes a TTY only through a stream (channel 4): a resize goes over the
-  newest typing viewer's own attach in this process, else over a control attach of its own.
+  newest viewer's own attach in this process (a read-only one's too), else over a control attach.
 - Checks and setup run through exec under the Docker backend's guard (their own session, the whole
   process group killed at the deadline, output cut at ``max_output``).
 - Home files are kept on stop: ``tar`` through exec out to the server and back in on the next start.
@@ -125,7 +125,7 @@ class PodBackend(SandboxBackend):
         self._policy_applied_at: float | None = None  # time.monotonic() of the last apply
         self._controls: dict[str, k8s_api.ChannelStream] = {}
         self._control_locks: dict[str, asyncio.Lock] = {}
-        self._viewers: dict[str, list[k8s_api.ChannelStream]] = {}  # typing viewers' attaches, oldest first
+        self._viewers: dict[str, list[k8s_api.ChannelStream]] = {}  # viewers' attaches (read-only too), oldest first
 
     # -- paths ------------------------------------------------------------------------------------
     def _pods(self, name: str = "") -> str:
@@ -447,12 +447,12 @@ class PodBackend(SandboxBackend):
                 await (await opening).close()
             raise
         stream = await opening
-        # The log holds whole lines only: the prompt line comes back when the viewer's first
-        # resize makes the shell redraw it, and that resize travels on this attach (``resize``).
-        if not stdin:
-            return PodConsole(stream, recent, stdin=False)
+        # The log holds whole lines only: the prompt line comes back when a resize made for this
+        # viewer (a typing viewer's first, or the redraw the console makes for a read-only one)
+        # makes the shell redraw it, and that resize travels on this attach (``resize``). A
+        # read-only attach carries resizes too: the TTY's size is no input.
         self._viewers.setdefault(ref, []).append(stream)
-        return PodConsole(stream, recent, stdin=True, on_close=lambda: self._forget_viewer(ref, stream))
+        return PodConsole(stream, recent, stdin=stdin, on_close=lambda: self._forget_viewer(ref, stream))
 
     async def _recent_output(self, ref: str) -> bytes:
         """The pod's recent log, what a new viewer is shown first (whole lines only)."""
@@ -474,7 +474,7 @@ class PodBackend(SandboxBackend):
             self._viewers.pop(ref, None)
 
     async def resize(self, ref: str, cols: int, rows: int) -> None:
-        """Resize the TTY over the newest typing viewer's attach, else over the control attach.
+        """Resize the TTY over the newest viewer's attach, else over the control attach.
 
         A viewer's own attach, because the API server answers an attach's websocket before the
         kubelet has joined it to the TTY, and output in between never reaches it: a resize sent

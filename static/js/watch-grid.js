@@ -1,6 +1,9 @@
 // The instructor's watch grid: one small read-only terminal per learner's sandbox, each on the
-// console websocket (protocol in ARCHITECTURE.md) as a read-only viewer: it never sends input or
-// a resize, only acks of the output it drew (the server's flow control counts them).
+// console websocket (protocol in ARCHITECTURE.md) as a read-only viewer: it never sends input, only
+// acks of the output it drew (the server's flow control counts them) and its size once attached.
+// The server never applies a read-only viewer's size while the learner's tab is open: it redraws
+// the learner's screen (prompt included) at the size that tab tells it. Only with no tab open does
+// it redraw at the tile's size (the learner's page sets its own on reconnect).
 // Cost stays bounded: a tile is connected only while it is on screen and the tab is visible; a
 // tile that scrolls away, or a hidden tab, closes its websocket (and so its engine attach and its
 // console slot). Close codes and whether to retry come from the server's "close" message.
@@ -73,6 +76,7 @@
           // The server replays the recent screen after "running": start from a clean one.
           term.reset();
           tile.attempt = 0;
+          sock.send(JSON.stringify({ type: "resize", cols: term.cols, rows: term.rows }));
           show(gettext("Connected"), "state-running");
         } else if (msg.type === "state" && (msg.state === "queued" || msg.state === "starting")) {
           show(gettext("Starting…"), "state-starting");

@@ -104,6 +104,34 @@ async def test_resize_reaches_the_shell(backend, sandbox):
         await console.close()
 
 
+async def read_prompt_after(stream, line: bytes, seconds: float = 10) -> None:
+    """Console output until the shell's prompt shows after ``line`` (output of the line before)."""
+    after = (await read_until(stream, line, seconds)).split(line)[-1]
+    if b"$ " not in after:
+        await read_until(stream, b"$ ", seconds)
+
+
+async def test_a_redraw_right_after_a_read_only_attach_brings_it_the_idle_prompt(backend, sandbox):
+    """The replay holds whole lines only: a viewer attaching to an idle shell gets its prompt from
+    a redraw (a size change and back, at the learner's size) made as soon as its attach is open,
+    as the console does for a watcher. That redraw's output must reach the new attach."""
+    _spec, ref = sandbox
+    typing = await backend.open_console(ref, replay=False)
+    try:
+        await backend.resize(ref, 100, 30)
+        await typing.write(b"echo idle-$((6*6))\n")
+        await read_prompt_after(typing, b"idle-36")
+        watcher = await backend.open_console(ref, stdin=False, replay=True)
+        try:
+            await backend.resize(ref, 100, 29)
+            await backend.resize(ref, 100, 30)
+            await read_prompt_after(watcher, b"idle-36")  # a pod's log keeps "\n" for "\r\n"
+        finally:
+            await watcher.close()
+    finally:
+        await typing.close()
+
+
 async def test_run_reports_exit_code_and_output_as_the_learner(backend, sandbox):
     _spec, ref = sandbox
     result = await backend.run(ref, "id -u; pwd; echo to-stderr >&2; exit 3", timeout=20)

@@ -1,6 +1,7 @@
 """Three learners type at once while their instructor watches them all in the watch grid: each
-learner's output appears in that learner's tile and in no other. A tile scrolled off screen drops
-its console; a learner can open neither the grid nor another learner's console."""
+tile shows its learner's prompt before anyone types, and each learner's output appears in that
+learner's tile and in no other. A tile scrolled off screen drops its console; a learner can open
+neither the grid nor another learner's console."""
 
 from __future__ import annotations
 
@@ -74,6 +75,9 @@ def test_three_learners_each_appear_in_their_own_tile(live_site, browser, tmp_pa
         tile = {name: tiles.filter(has=teacher.get_by_role("heading", name=name)) for name in LEARNERS}
         for name in LEARNERS:
             expect(tile[name].locator("[data-tile-status]")).to_have_text("Connected", timeout=20000)
+            # The learner sits idle at the prompt, which no replay holds (it has no newline yet):
+            # the tile shows it at once all the same, redrawn by the learner's own tab.
+            expect(tile[name].locator(".xterm-rows")).to_contain_text("learner@sandbox", timeout=5000)
             # Labelled: the tile's terminal is named after its learner; its link opens the full view.
             expect(tile[name].get_by_role("group", name=f"Terminal of {name}, read-only")).to_be_visible()
             expect(tile[name].get_by_role("link", name=f"Open the terminal of {name}")).to_be_visible()

@@ -2,21 +2,26 @@
 processes on one socket, a private Redis channel layer, production settings). The instructor's
 dashboard and their console on a learner's sandbox are open on the site; a third process
 (``manage.py``) removes the learner and then revokes the instructor: the console closes with 4403,
-then the dashboard does."""
+then the dashboard does. And an instructor's read-only console served by the other process than
+the learner's sees the idle learner's prompt at once (it asks the learner's console for its size
+through Redis, then redraws)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import secrets
 import subprocess
 import sys
 
+import psutil
 import pytest
 import websocket
 
 from tests.daphne_process import private_redis, running_daphne
-from tests.websockets import close_code
+from tests.websockets import close_code, read_until_frame
 
 from .classroom_services import IN_CI, REPO
 
@@ -35,11 +40,14 @@ roster.grant_instructor(teacher)
 room = roster.create_classroom(teacher, "Processes", ["what-is-a-container"])
 roster.join(room, learner, "Lena")
 sandbox = asyncio.run(sandbox_services.start_sandbox(learner, "what-is-a-container", "plain", "base"))
-session = SessionStore()
-session.update({"_auth_user_id": str(teacher.pk), "_auth_user_hash": teacher.get_session_auth_hash(),
-                "_auth_user_backend": "django.contrib.auth.backends.ModelBackend"})
-session.create()
-print(room.pk, sandbox.id, sandbox.state, session.session_key)
+keys = []
+for user in (teacher, learner):
+    session = SessionStore()
+    session.update({"_auth_user_id": str(user.pk), "_auth_user_hash": user.get_session_auth_hash(),
+                    "_auth_user_backend": "django.contrib.auth.backends.ModelBackend"})
+    session.create()
+    keys.append(session.session_key)
+print(room.pk, sandbox.id, sandbox.state, *keys)
 """
 REMOVE_LEARNER = """
 from classroom import roster
@@ -87,7 +95,7 @@ def manage(env: dict, *args: str) -> str:
 
 
 def test_removal_and_revocation_in_another_process_close_the_open_sockets(site_env, tmp_path):
-    room, sandbox_id, state, session_key = manage(site_env, "shell", "-c", SETUP).split()[-4:]
+    room, sandbox_id, state, session_key, _learner_key = manage(site_env, "shell", "-c", SETUP).split()[-5:]
     assert state == "running"
     with running_daphne(site_env, tmp_path / "site.log", ready_path="/healthz", processes=2) as site:
         ws_base = site.url.replace("http://", "ws://")
@@ -109,3 +117,56 @@ def test_removal_and_revocation_in_another_process_close_the_open_sockets(site_e
         finally:
             console.close()
             dashboard.close()
+
+
+def serving_process(site, ws: websocket.WebSocket) -> int:
+    """The pid of the daphne process that holds this websocket's other end."""
+    port = ws.sock.getsockname()[1]
+    for child in psutil.Process(site.pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if any(c.raddr and c.raddr.port == port for c in child.net_connections(kind="tcp")):
+                return child.pid
+    raise AssertionError(f"no process serves the websocket from port {port}")
+
+
+def read_to_prompt(ws: websocket.WebSocket, after: bytes = b"", timeout: float = 20.0) -> bytes:
+    """Output until the shell's prompt is last on the screen (after ``after``, when given)."""
+    seen = bytearray()
+
+    def prompt_last(frame) -> bool:
+        if isinstance(frame, bytes):
+            seen.extend(frame)
+        return bool(re.search(re.escape(after) + rb"[^\n]*\$ [^\n]*\Z", bytes(seen)))
+
+    read_until_frame(ws, prompt_last, timeout)
+    return bytes(seen)
+
+
+def test_a_watcher_in_the_other_process_sees_the_idle_learners_prompt_at_the_learners_size(site_env, tmp_path):
+    _room, sandbox_id, _state, teacher_key, learner_key = manage(site_env, "shell", "-c", SETUP).split()[-5:]
+    with running_daphne(site_env, tmp_path / "site.log", ready_path="/healthz", processes=2) as site:
+        url = site.url.replace("http://", "ws://") + f"/ws/sandboxes/{sandbox_id}/console/"
+        learner = websocket.create_connection(url, timeout=15, origin=site.url, cookie=f"sessionid={learner_key}")
+        watchers = []
+        try:
+            assert '"running"' in learner.recv()
+            learner.send(json.dumps({"type": "resize", "cols": 100, "rows": 30}))
+            learner.send_binary(b"echo idle-$((5*5))\r")
+            read_to_prompt(learner, after=b"idle-25\r\n")
+            # The kernel hands each new websocket to either process: open watchers until one lands
+            # in the other process (each of them must see the prompt all the same).
+            learners_process = serving_process(site, learner)
+            for _ in range(8):
+                watcher = websocket.create_connection(url, timeout=15, origin=site.url, cookie=f"sessionid={teacher_key}")
+                watchers.append(watcher)
+                assert '"running"' in watcher.recv()
+                assert b"idle-25" in read_to_prompt(watcher, timeout=5)
+                if serving_process(site, watcher) != learners_process:
+                    break
+            else:
+                raise AssertionError("every watcher landed in the learner's process")
+            learner.send_binary(b"stty size; echo size-$((2+2))\r")
+            assert b"30 100" in read_to_prompt(learner, after=b"size-4\r\n")
+        finally:
+            for ws in (learner, *watchers):
+                ws.close()

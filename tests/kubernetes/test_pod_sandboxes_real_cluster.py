@@ -20,7 +20,7 @@ from sandbox.images.recipes import image_tag
 from sandbox.models import Sandbox
 from tests import factories
 from tests.kubernetes.real_cluster import require_cluster
-from tests.websockets import read_until
+from tests.websockets import connect_console, next_text, read_until
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 
@@ -174,3 +174,25 @@ async def test_the_cluster_refuses_a_root_pod_in_the_sandbox_namespace(pods, bas
            "spec": {"containers": [{"name": "x", "image": "localhost:5000/tutorial/base:latest"}]}}
     answer = await backend.api.request("POST", f"/api/v1/namespaces/{backend.namespace}/pods", body=pod)
     assert answer.status == 403 and "PodSecurity" in answer.message()
+
+
+async def test_a_watcher_sees_an_idle_learners_prompt_on_a_pod_at_the_learners_size(
+    pods, console, classroom, owner, instructor, base_image
+):
+    """The pod's log holds whole lines only; the watcher's redraw (at the learner's size, asked of
+    the learner's console) travels on the watcher's own attach, so it comes once that is joined."""
+    sandbox = await services.start_sandbox(owner, LESSON, "plain", "base")
+    pods.append(str(sandbox.id))
+    assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason
+    learner = await connect_console(console, sandbox, owner)  # 100 columns, 30 rows
+    await learner.send_to(bytes_data=b"echo idle-$((5*5))\n")
+    await read_until(learner, rb"idle-25\r\n[^\n]*\$ [^\n]*\Z", timeout=30)
+    for _ in range(3):  # the instructor opens the watch page, then reloads it
+        watcher = await console(sandbox.id, instructor)
+        assert (await watcher.connect())[0]
+        assert await next_text(watcher) == {"type": "state", "state": "running"}
+        assert b"idle-25" in await read_until(watcher, rb"\$ [^\n]*\Z", timeout=10)
+        await watcher.disconnect()
+    await learner.send_to(bytes_data=b"stty size; echo size-$((2+2))\n")
+    assert b"30 100" in await read_until(learner, rb"size-4\r\n", timeout=30)
+    await learner.disconnect()

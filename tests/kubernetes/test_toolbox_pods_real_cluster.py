@@ -30,7 +30,7 @@ from tests.kubernetes.real_cluster import (
     policies_of_install,
 )
 from tests.kubernetes.test_isolation_real_cluster import SERVER_READY, apply, pod_yaml
-from tests.websockets import read_until
+from tests.websockets import connect_console, read_until
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True), pytest.mark.timeout(400)]
 
@@ -212,3 +212,24 @@ async def test_the_reaper_removes_an_orphan_toolbox_pod_and_its_namespace(toolbo
     answer = await backend.toolbox.api.request("GET", f"/api/v1/namespaces/{backend.toolbox.namespace}/pods",
                                                {"labelSelector": f"{LABEL_SANDBOX}={sandbox_id}"})
     assert not answer.json()["items"]
+
+
+async def test_an_instructor_watching_a_toolbox_pod_sees_the_idle_prompt(toolbox_pods, console):
+    """The toolbox is attached and resized as a plain pod sandbox is, through the same console:
+    a watcher gets the idle learner's prompt by the redraw it makes at the learner's size."""
+    from classroom import roster
+
+    learner = await make_user("toolbox-watched")
+    teacher = await make_user("toolbox-teacher")
+    await sync_to_async(roster.grant_instructor)(teacher)
+    room = await sync_to_async(roster.create_classroom)(teacher, "Toolbox class", [LESSON])
+    await sync_to_async(roster.join)(room, learner, "Tia Toolbox")
+    sandbox = await start(toolbox_pods, "toolbox-watched", learner)
+    typing = await connect_console(console, sandbox, learner)  # 100 columns, 30 rows
+    await typing.send_to(bytes_data=b"echo idle-$((5*5))\n")
+    await read_until(typing, rb"idle-25\r\n[^\n]*\$ [^\n]*\Z", timeout=30)
+    watcher = await console(sandbox.id, teacher)
+    assert (await watcher.connect())[0]
+    assert b"idle-25" in await read_until(watcher, rb"\$ [^\n]*\Z", timeout=15)
+    await watcher.disconnect()
+    await typing.disconnect()

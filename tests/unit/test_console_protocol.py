@@ -6,6 +6,7 @@ from sandbox.protocol import (
     MAX_FRAME_BYTES,
     Ack,
     ProtocolError,
+    RedrawPacer,
     Resize,
     TokenBucket,
     error_message,
@@ -59,3 +60,17 @@ def test_token_bucket_allows_bursts_then_refills_at_its_rate():
     assert not bucket.take(0.0)
     assert bucket.take(0.1)  # one token back after 1/rate seconds
     assert not bucket.take(0.1)
+
+
+def test_redraws_asked_for_together_cost_one_at_once_and_one_when_the_pause_is_up():
+    pacer = RedrawPacer(every=2.0)
+    assert pacer.ask(10.0) == 0.0  # the first viewer: at once
+    pacer.redrawing(10.0)
+    # Viewers opening during the pause share one redraw at its end (each may have attached after
+    # the first redraw's output went by, so none is simply dropped).
+    assert pacer.ask(10.5) == 1.5
+    assert [pacer.ask(t) for t in (10.6, 11.0, 11.9)] == [None, None, None]
+    pacer.redrawing(12.0)
+    assert pacer.ask(12.1) == pytest.approx(1.9)  # asked after that one began: another one
+    pacer.redrawing(14.0)
+    assert pacer.ask(30.0) == 0.0  # long after: at once again

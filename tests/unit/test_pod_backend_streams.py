@@ -220,3 +220,20 @@ async def test_every_new_viewer_sees_the_prompt_its_first_resize_redraws(shell_a
     assert shown.startswith(b"welcome\r\n") and shown.endswith(b"$ ")
     await first.close()
     await second.close()
+
+
+async def test_a_read_only_viewer_sees_the_prompt_a_redraw_right_after_its_attach_brings(shell_api):
+    """The console redraws for a watcher as soon as its attach opens (a resize to the learner's
+    size and back): that resize travels on the watcher's own attach, so it comes once joined."""
+    backend = shell_api
+    learner = await backend.open_console("p")
+    await backend.resize("p", 80, 23)
+    await backend.resize("p", 80, 24)
+    assert (await shown_within(learner, 3)).endswith(b"$ ")
+    watcher = await backend.open_console("p", stdin=False)
+    await backend.resize("p", 80, 23)
+    await backend.resize("p", 80, 24)
+    shown = await shown_within(watcher, 3)
+    assert shown.startswith(b"welcome\r\n") and shown.endswith(b"$ ")
+    await watcher.close()
+    await learner.close()

@@ -5,6 +5,7 @@ against the real engine is tests/integration/test_console.py."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 
 import pytest
@@ -14,7 +15,7 @@ from django.db.backends import utils as db_utils
 from sandbox import consumers, services
 from sandbox.models import Sandbox
 from tests.factories import LESSON
-from tests.websockets import read_until
+from tests.websockets import connect_console, next_text, read_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -106,3 +107,98 @@ async def test_a_new_console_takes_its_slot_and_joins_its_group_once(console, ru
     await asyncio.sleep(0.3)
     assert sorted(calls) == ["acquire", "group_add"]
     await ws.disconnect()
+
+
+# --- A read-only viewer sees the prompt at once ----------------------------------------------------
+# The fake's replay holds whole lines only and a size change redraws the line being typed, as the
+# engine and a shell do: an idle shell's prompt reaches a new viewer only through a redraw.
+
+PROMPT = b"learner$ "
+
+
+async def _watch(console, sandbox, instructor, size=None):
+    """A read-only viewer as the watch grid opens one (it may say its own size)."""
+    ws = await _connect(console, sandbox, instructor)
+    assert await next_text(ws) == {"type": "state", "state": "running"}
+    if size is not None:
+        await ws.send_to(text_data=json.dumps({"type": "resize", "cols": size[0], "rows": size[1]}))
+    return ws
+
+
+@pytest.fixture
+def watched(classroom, running):
+    return running
+
+
+async def _learner_at_prompt(console, sandbox, owner):
+    learner = await connect_console(console, sandbox, owner)  # 100 x 30
+    await learner.send_to(bytes_data=PROMPT)  # what the shell shows while it waits (the fake echoes it)
+    await read_until(learner, re.escape(PROMPT))
+    return learner
+
+
+async def test_a_watcher_gets_the_idle_learners_prompt_redrawn_at_the_learners_size(
+    console, watched, owner, instructor, fake_backend
+):
+    learner = await _learner_at_prompt(console, watched, owner)
+    fake = fake_backend.sandboxes[str(watched.id)]
+    sizes_before = list(fake.sizes)
+    watcher = await _watch(console, watched, instructor, size=(80, 14))
+    await read_until(watcher, re.escape(PROMPT))
+    # The learner's own size, for a moment one row less: never the watcher's.
+    assert fake.sizes[len(sizes_before):] == [(100, 29), (100, 30)]
+    assert fake.size == (100, 30)
+    await watcher.disconnect()
+    await learner.disconnect()
+
+
+async def test_watchers_opening_together_cost_at_most_two_redraws_and_each_gets_the_prompt(
+    console, watched, owner, instructor, fake_backend
+):
+    learner = await _learner_at_prompt(console, watched, owner)
+    fake = fake_backend.sandboxes[str(watched.id)]
+    sizes_before = len(fake.sizes)
+    watchers = await asyncio.gather(*(_watch(console, watched, instructor) for _ in range(6)))
+    for watcher in watchers:
+        await read_until(watcher, re.escape(PROMPT))
+    # The learner's first resize has just redrawn: one more when the pause is up serves them all.
+    assert 1 <= len(fake.sizes[sizes_before:]) // 2 <= 2
+    assert fake.size == (100, 30)
+    for watcher in watchers:
+        await watcher.disconnect()
+    await learner.disconnect()
+
+
+async def test_with_nobody_typing_a_watcher_redraws_at_its_own_size(console, watched, owner, instructor, fake_backend):
+    learner = await _learner_at_prompt(console, watched, owner)
+    await learner.disconnect()  # the learner closed the tab
+    watcher = await _watch(console, watched, instructor, size=(80, 14))
+    await read_until(watcher, re.escape(PROMPT))
+    assert fake_backend.sandboxes[str(watched.id)].size == (80, 14)
+    await watcher.disconnect()
+
+
+async def test_a_watcher_never_resizes_while_the_learner_types(console, watched, owner, instructor, fake_backend):
+    learner = await _learner_at_prompt(console, watched, owner)
+    watcher = await _watch(console, watched, instructor, size=(80, 14))
+    await read_until(watcher, re.escape(PROMPT))
+    await watcher.send_to(text_data=json.dumps({"type": "resize", "cols": 50, "rows": 10}))
+    await learner.send_to(bytes_data=b"echo done\r")
+    await read_until(watcher, re.escape(b"echo done"))
+    assert (80, 14) not in fake_backend.sandboxes[str(watched.id)].sizes
+    assert (50, 10) not in fake_backend.sandboxes[str(watched.id)].sizes
+    await watcher.disconnect()
+    await learner.disconnect()
+
+
+async def test_an_answer_that_comes_after_the_watcher_gave_up_gives_the_learner_their_size_back(
+    console, watched, owner, instructor, fake_backend, monkeypatch
+):
+    monkeypatch.setattr(consumers, "REDRAW_ANSWER_SECONDS", 0)  # a process too busy to answer in time
+    learner = await _learner_at_prompt(console, watched, owner)
+    watcher = await _watch(console, watched, instructor, size=(80, 14))
+    # Four size changes, each a redraw: two at the watcher's size, then two at the learner's.
+    await read_until(watcher, b"(\r" + re.escape(PROMPT) + b".*){4}")
+    assert fake_backend.sandboxes[str(watched.id)].sizes[-4:] == [(80, 13), (80, 14), (100, 29), (100, 30)]
+    await watcher.disconnect()
+    await learner.disconnect()
