@@ -171,6 +171,21 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=protocol.close_message(code, self.say(reason or protocol.CLOSE_CODES[code].reason)))
         await self.close(code=code)
 
+    async def send_event(self, text: str) -> bool:
+        """Send the text of a channel-layer event to the page; False when the page has gone.
+
+        An event can arrive after the browser closed the socket and before this consumer's
+        disconnect is dispatched (a page left just as a broadcast, a timer or a stop is sent): the
+        server then refuses the send (daphne: "Attempt to send on a closed protocol"). That is an
+        ordinary navigation, not a crash of the application; disconnect() releases the rest."""
+        try:
+            await self.send(text_data=text)
+        except Exception:  # noqa: BLE001 - the browser has gone
+            log.debug("console of %s: the websocket closed before an event", self.sandbox.id if self.sandbox else "?")
+            self.closing = True
+            return False
+        return True
+
     async def join(self, group: str) -> None:
         """Join a group now (and again from keep_up while open)."""
         self.groups.append(group)
@@ -443,7 +458,8 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             return
         if state == Sandbox.State.RUNNING and self.stream is None:
             return await self.attach()
-        await self.send(text_data=state_text(state, self.say(event.get("reason", "")), event.get("position")))
+        if not await self.send_event(state_text(state, self.say(event.get("reason", "")), event.get("position"))):
+            return
         if state not in (Sandbox.State.RUNNING, Sandbox.State.STOPPING, *WAITABLE_STATES):
             await self.close_with(protocol.CLOSE_NORMAL)
 
@@ -480,13 +496,13 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         """When the sandbox will stop, and how many extensions are left (after an extension)."""
         if self.sandbox is None:
             return
-        await self.send(text_data=timer_text(event))
+        await self.send_event(timer_text(event))
 
     async def sandbox_notice(self, event):
         """A message for whoever watches this console (an instructor's broadcast or take-over)."""
         if self.sandbox is None:
             return
-        await self.send(text_data=protocol.notice_message(self.say(event["message"])))
+        await self.send_event(protocol.notice_message(self.say(event["message"])))
 
     async def access_changed(self, event):
         """This viewer's access may have changed (control given back, learner removed, lesson
@@ -501,7 +517,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             return await self.close_with(protocol.CLOSE_NOT_YOURS, texts.NO_LONGER_ALLOWED)
         self.read_only = was_read_only or access is Access.READ_ONLY
         if self.read_only and not was_read_only:
-            await self.send(text_data=protocol.notice_message(self.say(texts.NOTICE_CONTROL_ENDED)))
+            await self.send_event(protocol.notice_message(self.say(texts.NOTICE_CONTROL_ENDED)))
 
     async def disconnect(self, code):
         await self.release()
