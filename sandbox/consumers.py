@@ -23,6 +23,7 @@ import logging
 import time
 import uuid
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -159,6 +160,11 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         every other message (connect, channel-layer events, disconnect) still goes through it."""
         if message["type"] == "websocket.receive":
             return await self.websocket_receive(message)
+        if not hasattr(self, get_handler_name(message)):
+            # During a rolling update, a process of the newer site can send an event this version
+            # has no handler for: Channels would raise and close a learner's console for it.
+            log.info("console: an event of type %r has no handler here; ignored", message["type"])
+            return None
         return await super().dispatch(message)
 
     def say(self, text: str) -> str:

@@ -47,3 +47,9 @@ async def test_a_stop_for_a_page_that_has_gone_is_no_error_and_closes_nothing_mo
     assert gone_console.closing
     # One refused send, then nothing more is tried on the closed socket (no close frame).
     assert len(gone_console.sent) == 1
+
+
+async def test_an_event_this_version_does_not_know_is_ignored_not_a_crash(gone_console):
+    # A newer process of the site (a rolling update) may send an event type this one lacks.
+    await gone_console.dispatch({"type": "sandbox.event_from_a_newer_site", "detail": 1})
+    assert not gone_console.sent and not gone_console.closing
