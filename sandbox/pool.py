@@ -19,8 +19,9 @@ claimed the pool would otherwise have it remade under its typing, tens of contai
 whose CPU on the engine (containerd, runc, a network namespace each) every echo and Check waits
 behind on a small machine. While a learner's sandbox is starting, or a learner started, typed or
 checked within ``CLASS_ACTIVE_SECONDS``, at most one pooled sandbox is being made at a time
-(counted in the database, so across the site's processes and the reaper) and one is begun at most
-every ``SANDBOX_WARM_POOL_BUSY_SPACING_SECONDS``; once the class is quiet the pool refills at full
+(counted in the database, so across the site's processes and the reaper; SQLite's write lock
+orders the plans, while on PostgreSQL two refills planning at the same instant may each begin
+one) and one is begun at most every ``SANDBOX_WARM_POOL_BUSY_SPACING_SECONDS``; once the class is quiet the pool refills at full
 speed (``REFILL_CONCURRENCY`` at a time) on the next reaper pass.
 """
 
