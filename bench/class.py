@@ -25,6 +25,14 @@ core); ``unexpected_closes`` consoles or dashboards the server closed; ``lost_ke
 echo never came plus commands whose output never came; ``process_share_min`` the smallest share
 of the consoles any one daphne process holds; ``load_generator_cpu_cores`` and
 ``engine_cpu_cores`` the cores this process (the simulated class) and the engine used meanwhile.
+
+What the machine did meanwhile, from the engine's events during the typing:
+``pool_created_during_class`` (containers made for the warm pool), ``checkpoints_during_class``
+(home copies), ``check_execs_during_class``; each Check split by its exec's events
+(``check_before_exec_*``, ``check_exec_create_to_start_*``, ``check_exec_run_*``,
+``check_after_exec_*``); echoes and Checks sent while a container was being made against the rest
+(``echo_p99_ms_while_creating`` / ``echo_p99_ms_otherwise``, the same for ``check_p95_ms``); and
+the reaper's passes during the class with what they checkpointed and refilled.
 """
 
 from __future__ import annotations
