@@ -32,6 +32,12 @@ class CheckOutcome:
 
 def progress_for(user, lesson: Lesson, step: Step) -> StepProgress:
     """The learner's progress row for the step, made (and marked first opened) on first use."""
+    # Read first: on SQLite every transaction begins IMMEDIATE (it takes the write lock), and
+    # each Check and page of a step asks for a row that is there from the step's first opening.
+    # Under a class's writes that lock was a wait of its own before every Check's script ran.
+    progress = StepProgress.objects.filter(user=user, lesson=lesson.slug, step=step.slug).first()
+    if progress is not None:
+        return progress
     try:
         with transaction.atomic():
             progress, _created = StepProgress.objects.get_or_create(user=user, lesson=lesson.slug, step=step.slug)

@@ -13,6 +13,16 @@ A pooled container's owner label is ``0`` and its ``TUTORIAL_LESSON`` is ``warm-
 
 The pool only fills room the class does not use: learner sandboxes plus pooled ones stay within
 ``SANDBOX_CAPACITY``, so a full class drains the pool instead of growing past the machine.
+
+Behind a class at work the pool refills slowly (:func:`refill_allowance`): a class that has just
+claimed the pool would otherwise have it remade under its typing, tens of container creations
+whose CPU on the engine (containerd, runc, a network namespace each) every echo and Check waits
+behind on a small machine. While a learner's sandbox is starting, or a learner started, typed or
+checked within ``CLASS_ACTIVE_SECONDS``, at most one pooled sandbox is being made at a time
+(counted in the database, so across the site's processes and the reaper; SQLite's write lock
+orders the plans, while on PostgreSQL two refills planning at the same instant may each begin
+one) and one is begun at most every ``SANDBOX_WARM_POOL_BUSY_SPACING_SECONDS``; once the class is quiet the pool refills at full
+speed (``REFILL_CONCURRENCY`` at a time) on the next reaper pass.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import logging
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import router, transaction
+from django.db.models import Max, Q
 from django.db.models.signals import post_save
 from django.utils import timezone
 
@@ -39,6 +50,9 @@ log = logging.getLogger(__name__)
 POOLED_WORKSPACES = ("plain",)
 POOL_LESSON = "warm-pool"
 REFILL_CONCURRENCY = 2  # creating containers is CPU-bound on the engine: do not starve learners
+# A class counts as at work while a learner did something this recently (consoles record typing
+# every 30 s at most, so a typing class is always within it).
+CLASS_ACTIVE_SECONDS = 90
 
 _refilling: dict[int, asyncio.Task] = {}
 
@@ -155,20 +169,69 @@ def schedule_refill() -> None:
     _refilling[id(loop)] = spawn(refill())
 
 
+def refill_allowance(lacking: int, *, class_active: bool, in_flight: int, since_last_seconds: float | None,
+                     spacing_seconds: float) -> int:
+    """How many pooled sandboxes one refill may begin now, of the ``lacking`` it has room for.
+
+    Idle, all of them. While a class works, one, and only when no other pooled sandbox is being
+    made (``in_flight``) and the last one was begun at least ``spacing_seconds`` ago
+    (``since_last_seconds``; None when there is none); a spacing of 0 turns the pacing off."""
+    if lacking <= 0:
+        return 0
+    if not class_active or spacing_seconds <= 0:
+        return lacking
+    if in_flight > 0 or (since_last_seconds is not None and since_last_seconds < spacing_seconds):
+        return 0
+    return 1
+
+
+def class_active(now: dt.datetime) -> bool:
+    """A learner's sandbox is starting, or one of theirs saw a start, a keystroke or a Check lately."""
+    recent = now - dt.timedelta(seconds=CLASS_ACTIVE_SECONDS)
+    return Sandbox.objects.filter(owner__isnull=False).filter(
+        Q(state=Sandbox.State.STARTING) | Q(state=Sandbox.State.RUNNING, last_activity_at__gte=recent)).exists()
+
+
+def _allowed(room: int, now: dt.datetime) -> int:
+    """``room`` paced by :func:`refill_allowance` (sync, inside the plan's transaction)."""
+    spacing = settings.SANDBOX_WARM_POOL_BUSY_SPACING_SECONDS
+    if room <= 0 or spacing <= 0 or not class_active(now):
+        return max(0, room)
+    making = _unclaimed().filter(state=Sandbox.State.STARTING)
+    # A pooled row's started_at is when its refill began it (a claim rewrites it, and the row is
+    # no longer the pool's).
+    last = _unclaimed().filter(state__in=(Sandbox.State.POOLED, Sandbox.State.STARTING)).aggregate(
+        last=Max("started_at"))["last"]
+    return refill_allowance(room, class_active=True, in_flight=making.count(),
+                            since_last_seconds=(now - last).total_seconds() if last else None,
+                            spacing_seconds=spacing)
+
+
 @sync_to_async
 def _plan() -> list[Sandbox]:
     """New pooled rows (state ``starting``, no owner) for what each image lacks, within room."""
     wanted = targets()
     if not wanted:
         return []
+    pooled = _unclaimed().filter(state__in=(Sandbox.State.POOLED, Sandbox.State.STARTING))
+
+    def lacking() -> dict[str, int]:
+        have = {tag: pooled.filter(image=tag).count() for tag in wanted}
+        return {tag: count - have[tag] for tag, count in wanted.items() if count > have[tag]}
+
+    # A full pool (every reaper pass, most claims) is seen without the write lock a transaction takes.
+    if not lacking():
+        return []
     rows = []
     with transaction.atomic():
-        pooled_total = _unclaimed().filter(state__in=(Sandbox.State.POOLED, Sandbox.State.STARTING)).count()
-        room = settings.SANDBOX_CAPACITY - capacity.learner_sandboxes_on_engine() - pooled_total
+        missing = lacking()
+        if not missing:
+            return []
+        room = settings.SANDBOX_CAPACITY - capacity.learner_sandboxes_on_engine() - pooled.count()
         now = timezone.now()
-        for tag, count in wanted.items():
-            have = _unclaimed().filter(image=tag, state__in=(Sandbox.State.POOLED, Sandbox.State.STARTING)).count()
-            for _ in range(max(0, min(count - have, room))):
+        room = _allowed(room, now)
+        for tag, count in missing.items():
+            for _ in range(max(0, min(count, room))):
                 rows.append(Sandbox.objects.create(lesson=POOL_LESSON, workspace=POOLED_WORKSPACES[0], image=tag,
                                                    state=Sandbox.State.STARTING, started_at=now))
                 room -= 1

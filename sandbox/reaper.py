@@ -17,7 +17,8 @@ by ``manage.py reap_sandboxes --loop``:
    Running sandboxes whose learner was active get their home checkpointed (at most every
    ``SANDBOX_HOME_CHECKPOINT_SECONDS``), so an ``exit`` or an engine restart, which leave
    nothing to save at stop, lose only the last minutes.
-5. The queue is promoted into freed room, and the warm pool refilled (or drained).
+5. The queue is promoted into freed room, and the warm pool refilled (or drained); behind a class
+   at work the refill makes one sandbox at a time, spaced (``sandbox.pool``), so a pass stays short.
 6. The install's NetworkPolicies on the cluster (sandbox and toolbox pods) are built afresh,
    each at most every ``policy_seconds``: the toolboxes' follows a moved API server.
 

@@ -423,6 +423,10 @@ SANDBOX_WARM_POOL = {
     for name, _, count in (item.partition("=") for item in env_list("TUTORIAL_WARM_POOL", []))
     if name.strip() and count.strip()
 }
+# While a class works (a learner started, typed or checked in the last 90 s), the pool makes at
+# most one sandbox at a time, one every this many seconds (0: as fast as when idle): creating a
+# container is CPU on the engine that the class's echoes and Checks wait behind (sandbox.pool).
+SANDBOX_WARM_POOL_BUSY_SPACING_SECONDS = float(os.environ.get("TUTORIAL_WARM_POOL_BUSY_SPACING", 5))
 # How often `reap_sandboxes --loop` applies the limits, promotes the queue and refills the pool.
 SANDBOX_REAPER_INTERVAL_SECONDS = float(os.environ.get("TUTORIAL_REAPER_INTERVAL", 5))
 # While a learner is active, the reaper copies their sandbox's home this often (0: never), so an

@@ -23,6 +23,9 @@ def pooled_ids() -> set[str]:
 
 async def test_concurrent_starts_claim_each_pooled_sandbox_once(settings, base_image, docker_client, cleanup):
     settings.SANDBOX_WARM_POOL, settings.SANDBOX_CAPACITY = {"base": 3}, 20
+    # The refill behind the claims at full speed (its pace behind a working class:
+    # tests/views/test_warm_pool_pacing.py).
+    settings.SANDBOX_WARM_POOL_BUSY_SPACING_SECONDS = 0
     assert await pool.refill() == 3
     ready = await sync_to_async(pooled_ids)()
     cleanup.extend(ready)
