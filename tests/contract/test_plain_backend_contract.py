@@ -122,9 +122,9 @@ async def test_a_new_viewer_gets_the_recent_screen_back(backend, sandbox):
     finally:
         await first.close()
     # The replay is the engine's log, which the engine writes a moment after the attaches got
-    # the bytes (Docker's log copier runs on its own): a viewer opened within that moment (a few
-    # in 200 opened at once, under load) replays the screen without its last line. A viewer
-    # opened a little later has it; one that never does fails within the 10 s.
+    # the bytes (Docker's log copier runs on its own): a viewer opened within that moment replays
+    # the screen without its last line (Docker, load average 10-14: 6 of 300 opened at once; the
+    # next one, 0.3 s later, always had it). One that never gets it fails within the 10 s.
     try:
         async with asyncio.timeout(10):
             while True:
