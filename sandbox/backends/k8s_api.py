@@ -11,8 +11,8 @@ message starts with its channel byte — 0 stdin, 1 stdout, 2 stderr, 3 the fina
 
 The API server answers an attach's websocket before the kubelet has joined it to the container
 (it opens its own stream to the kubelet only then), and output in between never reaches it:
-:meth:`ChannelStream.wait_joined` returns once that is done, so what the container prints next
-reaches the new stream.
+:meth:`ChannelStream.wait_joined` returns once the kubelet has the attach's streams; the runtime
+joins it to the TTY a moment after that, which only output on the attach itself proves.
 
 Every call has a deadline: :class:`EngineTimeout` past it; :class:`EngineUnavailable` when the
 API server does not answer at all; 403 becomes a :class:`ClusterPermissionError` that names the
@@ -309,8 +309,9 @@ class ChannelStream:
         return None
 
     async def wait_joined(self, timeout: float = CALL_SECONDS) -> None:
-        """Return once the server has joined this attach to the container, so that output from
-        then on reaches it; its output meanwhile is kept for :meth:`receive`.
+        """Return once the kubelet has this attach's streams (the runtime joins it to the TTY
+        right after), or once output has come, which only a joined attach gets; output meanwhile
+        is kept for :meth:`receive`.
 
         No message says so: the API server (since 1.30 it translates the websocket into a SPDY
         stream to the kubelet) answers the websocket first and connects to the kubelet after.
