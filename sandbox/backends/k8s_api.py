@@ -9,6 +9,11 @@ Streams use the channel protocol (``v5.channel.k8s.io``, falling back to ``v4``)
 message starts with its channel byte — 0 stdin, 1 stdout, 2 stderr, 3 the final status (JSON),
 4 resize (JSON ``{"Width", "Height"}``), 255 (v5 only) closing a channel.
 
+The API server answers an attach's websocket before the kubelet has joined it to the container
+(it opens its own stream to the kubelet only then), and output in between never reaches it:
+:meth:`ChannelStream.wait_joined` returns once the kubelet has the attach's streams; the runtime
+joins it to the TTY a moment after that, which only output on the attach itself proves.
+
 Every call has a deadline: :class:`EngineTimeout` past it; :class:`EngineUnavailable` when the
 API server does not answer at all; 403 becomes a :class:`ClusterPermissionError` that names the
 verb and resource the server's account lacks.
@@ -17,6 +22,8 @@ verb and resource the server's account lacks.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import dataclasses
 import json
 import os
@@ -32,6 +39,9 @@ from .base import BackendError, EngineTimeout, EngineUnavailable
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 STREAM_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 STDIN, STDOUT, STDERR, STATUS, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
+#: A size every runtime ignores (the kubelet's and containerd's resize handlers skip sizes under 1):
+#: what :meth:`ChannelStream.wait_joined` sends to learn when the resize channel is connected.
+IGNORED_SIZE = b'{"Width":0,"Height":0}'
 CALL_SECONDS = 30.0
 
 
@@ -220,7 +230,7 @@ class ClusterAPI:
         try:
             async with asyncio.timeout(timeout):
                 socket = await self._session().ws_connect(url, protocols=STREAM_PROTOCOLS, headers=self.config.headers(),
-                                                          autoping=True, max_msg_size=0)
+                                                          autoping=False, max_msg_size=0)
         except TimeoutError:
             raise EngineTimeout(f"the Kubernetes API did not open {path} within {timeout:g}s") from None
         except aiohttp.WSServerHandshakeError as exc:
@@ -241,38 +251,110 @@ class ClusterAPI:
 
 
 class ChannelStream:
-    """One attach or exec websocket, read as (channel, bytes) messages."""
+    """One attach or exec websocket, read as (channel, bytes) messages. Pings are answered here
+    (the socket's own autoping would swallow the pong that :meth:`wait_joined` waits for)."""
 
     def __init__(self, socket: aiohttp.ClientWebSocketResponse):
         self.socket = socket
         self.v5 = socket.protocol == "v5.channel.k8s.io"
         self.status: dict | None = None
+        self._early: collections.deque[tuple[int, bytes]] = collections.deque()  # read while waiting to be joined
+        self._ended = False
+        self.output_seen = False  # any output at all: only a joined attach gets it
 
     async def receive(self) -> tuple[int, bytes] | None:
         """The next (channel, payload); ``None`` once the stream has ended. A status message
         (channel 3) is kept in ``status`` and ends the stream."""
-        while True:
-            try:
-                message = await self.socket.receive()
-            except (aiohttp.ClientError, OSError, asyncio.CancelledError) as exc:
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
+        if self._early:
+            return self._early.popleft()
+        while not self._ended:
+            message = await self._next()
+            if isinstance(message, tuple):  # not a pong that came after output had proved the join
+                return message
+        return None
+
+    async def _next(self) -> tuple[int, bytes] | bytes | None:
+        """One websocket message: (channel, payload), a pong's payload (bytes), or None for a
+        message that carries nothing (a status, a ping answered); ``_ended`` once it has ended."""
+        try:
+            message = await self.socket.receive()
+        except (aiohttp.ClientError, OSError, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            self._ended = True
+            return None
+        if message.type == aiohttp.WSMsgType.BINARY:
+            data = message.data
+            if not data:
                 return None
-            if message.type == aiohttp.WSMsgType.BINARY:
-                data = message.data
-                if not data:
-                    continue
-                channel, payload = data[0], data[1:]
-                if channel == STATUS:
-                    try:
-                        self.status = json.loads(payload or b"{}")
-                    except ValueError:
-                        self.status = {"status": "Failure", "message": payload.decode(errors="replace")}
-                    continue
-                return channel, payload
-            if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING,
-                                aiohttp.WSMsgType.ERROR):
+            channel, payload = data[0], data[1:]
+            if channel == STATUS:
+                try:
+                    self.status = json.loads(payload or b"{}")
+                except ValueError:
+                    self.status = {"status": "Failure", "message": payload.decode(errors="replace")}
                 return None
+            if payload and channel in (STDOUT, STDERR):
+                self.output_seen = True
+            return channel, payload
+        if message.type == aiohttp.WSMsgType.PING:
+            with contextlib.suppress(aiohttp.ClientError, OSError, ConnectionResetError):
+                await self.socket.pong(message.data)
+            return None
+        if message.type == aiohttp.WSMsgType.PONG:
+            return bytes(message.data)
+        if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING,
+                            aiohttp.WSMsgType.ERROR):
+            self._ended = True
+        return None
+
+    async def wait_joined(self, timeout: float = CALL_SECONDS) -> None:
+        """Return once the kubelet has this attach's streams (the runtime joins it to the TTY
+        right after), or once output has come, which only a joined attach gets; output meanwhile
+        is kept for :meth:`receive`.
+
+        No message says so: the API server (since 1.30 it translates the websocket into a SPDY
+        stream to the kubelet) answers the websocket first and connects to the kubelet after.
+        What can be seen is the order in which it reads: it reads one message at a time, and a
+        resize waits until the resize before it has been taken by the stream to the kubelet,
+        which exists only once the kubelet has accepted all of the attach's streams. So: two
+        resizes that every runtime ignores (size 0), then a ping; the pong comes back only once
+        the second resize has been read, that is once the kubelet's streams are there. (Output
+        arriving first proves it sooner: only a joined attach gets any.) Servers without the
+        translation join the attach before they read its messages, so it holds there too."""
+        nonce = os.urandom(8)
+        try:
+            async with asyncio.timeout(timeout):
+                await self.send(RESIZE, IGNORED_SIZE)
+                await self.send(RESIZE, IGNORED_SIZE)
+                await self.socket.ping(nonce)
+                while not self._ended:
+                    message = await self._next()
+                    if message is None:
+                        continue
+                    if isinstance(message, bytes):
+                        if message == nonce:
+                            return
+                        continue
+                    self._early.append(message)
+                    if self.output_seen:
+                        return
+        except TimeoutError:
+            raise EngineTimeout(f"the Kubernetes API did not join the console to the sandbox within {timeout:g}s") from None
+        except (aiohttp.ClientError, OSError, ConnectionResetError) as exc:
+            raise BackendError(f"the console has gone ({exc})") from exc
+
+    async def wait_output(self, seconds: float) -> bool:
+        """Whether any output arrives within ``seconds`` (kept for :meth:`receive`)."""
+        try:
+            async with asyncio.timeout(seconds):
+                while not self.output_seen and not self._ended:
+                    message = await self._next()
+                    if isinstance(message, tuple):
+                        self._early.append(message)
+        except TimeoutError:
+            pass
+        return self.output_seen
 
     async def send(self, channel: int, payload: bytes) -> None:
         if self.socket.closed:

@@ -325,6 +325,7 @@ def owns(labels: dict | None, sandbox_id: str) -> bool:
 # -- plain sandboxes as pods (sandbox.backends.pod) -----------------------------------------------
 SANDBOX_POD_NAMESPACE = "tutorial-sandboxes"
 SANDBOX_CONTAINER = "shell"
+CONSOLE_TTY = "/dev/console"  # the container's TTY (``tty: true``), writable by its user
 # Kubernetes' Pod Security `restricted` lets a pod add this capability and no other.
 POD_ALLOWED_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
 SANDBOX_POD_CPU_REQUEST = "10m"

@@ -8,9 +8,10 @@ backend stays the default. Same contract, same console, same checks:
   with Pod Security ``restricted`` and a default-deny NetworkPolicy for the install's sandbox pods.
   A server account that may not create namespaces is told which RBAC it needs.
 - The console is the pod's TTY over the attach API (a websocket per viewer, asyncio, no thread per
-  keystroke); a new viewer first gets the pod's recent log (``tailLines`` and ``limitBytes``) as
-  replay. Kubernetes resizes a TTY only through a stream (channel 4): a resize goes over the
-  newest viewer's own attach in this process (a read-only one's too), else over a control attach.
+  keystroke), handed out only once the kubelet has joined it to the TTY; a new viewer first gets
+  the pod's recent log (``tailLines`` and ``limitBytes``) as replay. Kubernetes resizes a TTY
+  only through a stream (channel 4): a resize goes over the newest viewer's own attach in this
+  process (a read-only one's too), else over a control attach of its own.
 - Checks and setup run through exec under the Docker backend's guard (their own session, the whole
   process group killed at the deadline, output cut at ``max_output``).
 - Home files are kept on stop: ``tar`` through exec out to the server and back in on the next start.
@@ -55,6 +56,8 @@ log = logging.getLogger(__name__)
 WORKSPACE = "plain"
 PROMPT_SECONDS = 10.0
 REPLAY_LINES = 1000  # a screen's worth and its scrollback; bytes are capped by the log size too
+JOIN_PROOF_TRIES = 3
+JOIN_PROOF_SECONDS = 1.0
 
 
 def _setting(name: str, default):
@@ -66,7 +69,7 @@ class PodConsole(ConsoleStream):
 
     def __init__(self, stream: k8s_api.ChannelStream, replay: bytes, *, stdin: bool, on_close=None):
         self._stream = stream
-        self._pending = replay
+        self._pending = replay.replace(b"\0", b"")
         self._stdin = stdin
         self._ended = False
         self._on_close = on_close
@@ -81,7 +84,8 @@ class PodConsole(ConsoleStream):
                 return b""
             channel, payload = message
             if channel in (k8s_api.STDOUT, k8s_api.STDERR):
-                self._pending = payload
+                # NULs are what _prove_joined writes; a terminal shows nothing for them anyway.
+                self._pending = payload.replace(b"\0", b"")
         chunk, self._pending = self._pending[:max_bytes], self._pending[max_bytes:]
         return chunk
 
@@ -433,12 +437,12 @@ class PodBackend(SandboxBackend):
         return None
 
     async def open_console(self, ref: str, *, stdin: bool = True, replay: bool = True) -> ConsoleStream:
-        # The replay is read while the attach opens, one round trip instead of two on the way to
-        # a learner's prompt. Neither order is exact: the attach is joined to the TTY a moment
-        # after its websocket is answered, so output in that moment may be in both or in neither.
-        opening = asyncio.ensure_future(self.api.stream(self._pods(ref) + "/attach", [
-            ("container", km.SANDBOX_CONTAINER), ("stdin", str(stdin).lower()), ("stdout", "true"),
-            ("stderr", "false"), ("tty", "true")]))
+        # The attach is returned only once it is joined to the TTY (``_open_joined``): the API
+        # server answers its websocket before the kubelet has joined it, and output in between
+        # never reaches it, so a viewer opened just before someone typed saw neither the command
+        # nor its answer. The replay is read meanwhile, one round trip instead of two on the way
+        # to a learner's prompt; a line printed between that read and the join is in neither.
+        opening = asyncio.ensure_future(self._open_joined(ref, stdin))
         try:
             recent = await self._recent_output(ref) if replay else b""
         except BaseException:
@@ -453,6 +457,47 @@ class PodBackend(SandboxBackend):
         # read-only attach carries resizes too: the TTY's size is no input.
         self._viewers.setdefault(ref, []).append(stream)
         return PodConsole(stream, recent, stdin=stdin, on_close=lambda: self._forget_viewer(ref, stream))
+
+    async def _open_joined(self, ref: str, stdin: bool) -> k8s_api.ChannelStream:
+        """The attach, once joined to the TTY: the server's streams to the kubelet are there
+        (``wait_joined``), and for a read-only viewer its first output has come (``_prove_joined``)."""
+        stream = await self.api.stream(self._pods(ref) + "/attach", [
+            ("container", km.SANDBOX_CONTAINER), ("stdin", str(stdin).lower()), ("stdout", "true"),
+            ("stderr", "false"), ("tty", "true")])
+        try:
+            await stream.wait_joined(self.call_seconds)
+            if not stdin and not stream.output_seen:
+                await self._prove_joined(ref, stream)
+        except BaseException:
+            await stream.close()
+            raise
+        return stream
+
+    async def _prove_joined(self, ref: str, stream: k8s_api.ChannelStream) -> None:
+        """Make sure a read-only viewer's attach is joined: write one NUL to the TTY (terminals
+        ignore it; :class:`PodConsole` drops it) until the attach sees output.
+
+        The server's order of reading (``wait_joined``) says when the kubelet's streams exist,
+        but the runtime joins the attach to the TTY a moment later (it first looks the
+        container's task up), and under load output in that moment was still lost (1 viewer in
+        200 opened while another typed). A typing viewer's own first resize makes the shell
+        redraw over its own attach, which proves it the same way; a read-only viewer sends none.
+        Best effort: a TTY whose output is held (Ctrl-S) never shows the NUL, so after
+        ``JOIN_PROOF_TRIES`` the viewer is returned as it is."""
+        for _ in range(JOIN_PROOF_TRIES):
+            try:
+                nudge = await self._exec(ref, ["/bin/sh", "-c", f"printf '\\0' >{km.CONSOLE_TTY}"])
+                try:
+                    async with asyncio.timeout(JOIN_PROOF_SECONDS):
+                        while await nudge.receive() is not None:
+                            pass
+                finally:
+                    await nudge.close()
+            except (BackendError, TimeoutError) as exc:
+                log.info("could not nudge the console of %s to prove a new viewer joined: %s", ref, exc)
+                return
+            if await stream.wait_output(JOIN_PROOF_SECONDS):
+                return
 
     async def _recent_output(self, ref: str) -> bytes:
         """The pod's recent log, what a new viewer is shown first (whole lines only)."""
@@ -476,12 +521,12 @@ class PodBackend(SandboxBackend):
     async def resize(self, ref: str, cols: int, rows: int) -> None:
         """Resize the TTY over the newest viewer's attach, else over the control attach.
 
-        A viewer's own attach, because the API server answers an attach's websocket before the
-        kubelet has joined it to the TTY, and output in between never reaches it: a resize sent
-        on another, older attach made the shell redraw its prompt before the new viewer was
-        joined, and under load that viewer saw no prompt at all. Sent on its own attach, the
-        resize (and so the redraw) comes only once that attach is joined. One stream at a time,
-        under a lock per sandbox, so a quick pair of sizes is applied in order."""
+        A viewer's own attach, because the runtime joins an attach to the TTY a moment after the
+        kubelet has its streams (``open_console`` waits for those), and output in between never
+        reaches it: a resize sent on another, older attach made the shell redraw its prompt
+        before the new viewer was joined, and under load that viewer saw no prompt at all. Sent
+        on its own attach, the resize (and so the redraw) comes only once that attach is joined.
+        One stream at a time, under a lock per sandbox, so a quick pair of sizes is applied in order."""
         lock = self._control_locks.setdefault(ref, asyncio.Lock())
         async with lock:
             for viewer in reversed(self._viewers.get(ref, ())):

@@ -9,7 +9,7 @@ import json
 import pytest
 from aiohttp import web
 
-from sandbox.backends import k8s_api
+from sandbox.backends import k8s_api, k8s_manifests
 from sandbox.backends.base import BackendError
 from sandbox.backends.pod import PodBackend
 
@@ -35,6 +35,7 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, k8s_api.ClusterAPI
 @pytest.fixture
 async def fake_api():
     seen: dict = {"resizes": [], "exec": [], "headers": []}
+    attaches: list[web.WebSocketResponse] = []
 
     async def log(request):
         seen["log_query"] = dict(request.query)
@@ -44,6 +45,7 @@ async def fake_api():
         seen["headers"].append(request.headers.get("Authorization"))
         ws = web.WebSocketResponse(protocols=("v4.channel.k8s.io",))
         await ws.prepare(request)
+        attaches.append(ws)
         async for message in ws:
             channel, payload = message.data[0], message.data[1:]
             if channel == k8s_api.STDIN:
@@ -58,7 +60,11 @@ async def fake_api():
         ws = web.WebSocketResponse(protocols=("v4.channel.k8s.io",))
         await ws.prepare(request)
         script = command[4] if len(command) > 4 else ""
-        if script == "big":
+        if k8s_manifests.CONSOLE_TTY in command[-1]:  # a write to the TTY reaches every attach
+            for viewer in attaches:
+                if not viewer.closed:
+                    await viewer.send_bytes(bytes([k8s_api.STDOUT]) + b"\0")
+        elif script == "big":
             for _ in range(10):
                 await ws.send_bytes(bytes([k8s_api.STDOUT]) + b"x" * 1000)
         elif script != "unstartable":
@@ -237,3 +243,15 @@ async def test_a_read_only_viewer_sees_the_prompt_a_redraw_right_after_its_attac
     assert shown.startswith(b"welcome\r\n") and shown.endswith(b"$ ")
     await watcher.close()
     await learner.close()
+
+
+async def test_a_viewer_is_returned_joined_so_output_right_after_reaches_it(shell_api):
+    backend = shell_api
+    first = await backend.open_console("p", replay=False)
+    # Opened while the first one is there: the redraw caused right after it returns (a resize)
+    # reaches it, though the fake joins an attach only JOIN_SECONDS after answering it.
+    watcher = await backend.open_console("p", stdin=False, replay=False)
+    await backend.resize("p", 80, 23)
+    assert (await shown_within(watcher, 3)).endswith(b"$ ")
+    await first.close()
+    await watcher.close()
