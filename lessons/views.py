@@ -191,7 +191,7 @@ async def step_check(request: HttpRequest, slug: str, step_slug: str) -> HttpRes
     step = _step_or_404(lesson, step_slug)
     user = await request.auser()
     request.user = user
-    verdict = await sync_to_async(limits.hit)("check", str(user.pk), settings.RATE_CHECKS)
+    verdict = await limits.ahit("check", str(user.pk), settings.RATE_CHECKS)
     if verdict.limited:
         # Nothing runs and nothing is recorded. htmx swaps only 2xx answers: it gets the message
         # with 200, a plain form post a 429.
