@@ -13,13 +13,13 @@ import json
 import uuid
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import limits
+from accounts.decorators import login_required
 from sandbox import editor_files, services
 from sandbox.models import Sandbox
 from sandbox.permissions import Access, aconsole_access

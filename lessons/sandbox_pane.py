@@ -9,7 +9,6 @@ import functools
 import uuid
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.urls import get_script_prefix, get_urlconf, reverse
@@ -18,6 +17,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import limits
+from accounts.decorators import login_required
 from sandbox import engines, events, home_files, lifecycle, local_cluster, preview, services
 from sandbox.backends.base import BackendError, EngineUnavailable
 from sandbox.models import Sandbox

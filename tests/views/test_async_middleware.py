@@ -78,6 +78,20 @@ async def test_a_start_sends_no_middleware_through_the_worker_thread(owner, fake
     assert not any(name in ("_aget_session_from_db", "aget_user") for name in names)
 
 
+async def test_a_start_goes_to_the_worker_thread_only_for_database_work(owner, fake_backend, settings):
+    """Django's request signals, the user's rows, the claim; nothing for middleware, the log-in
+    test or a rate limit that is off."""
+    settings.RATE_SANDBOX_ACTIONS = "off"
+    client = await signed_in(owner)
+    token = await csrf_token(client)
+    await client.post(START_URL, headers={"X-CSRFToken": token, "HX-Request": "true"})
+    with worker_thread_calls() as calls:  # the learner's sandbox exists: Start answers with it
+        response = await client.post(START_URL, headers={"X-CSRFToken": token, "HX-Request": "true"})
+    assert response.status_code == 200
+    names = [getattr(call, "__qualname__", type(call).__name__) for call in calls]
+    assert names == ["Signal.asend.<locals>.sync_send", "_load_user", "_claim_row", "HttpResponseBase.close"]
+
+
 async def test_a_post_without_the_token_is_refused_and_starts_nothing(owner, fake_backend):
     client = await signed_in(owner)
     response = await client.post(START_URL, headers={"HX-Request": "true"})
