@@ -78,19 +78,19 @@ async def pane_context(lesson, sandbox: Sandbox | None, user) -> dict:
             problem, preparing = local_cluster.problem(settings)
         if not problem:
             problem = await engine_problem(lesson.workspace)
-    lifecycle = await lifecycle_context(sandbox)
-    urls = lifecycle["sandbox_urls"]
+    state = await lifecycle_context(sandbox)
+    links = lesson_urls(lesson.slug)
     return {
         "lesson": lesson,
-        "lesson_urls": lesson_urls(lesson.slug),
+        "lesson_urls": links,
         "sandbox": sandbox,
         "engine_problem": problem,
         # The pane reloads itself until the workspace can start (a cluster being built, an engine down).
         "workspace_preparing": preparing,
-        "lesson_pane_url": lesson_urls(lesson.slug)["lesson_pane"],
-        **lifecycle,
+        "lesson_pane_url": links["lesson_pane"],
+        **state,
         "console_url": f"/ws/sandboxes/{sandbox.id}/console/" if sandbox else "",
-        "pane_url": urls["pane"] if sandbox else "",
+        "pane_url": state["sandbox_urls"]["pane"] if sandbox else "",
         "is_authenticated": user.is_authenticated,
         "guests_enabled": settings.GUESTS_ENABLED,
         "web_preview": preview.offered(lesson.workspace),
