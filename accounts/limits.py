@@ -18,6 +18,7 @@ import hashlib
 import ipaddress
 import time
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.utils.translation import ngettext
@@ -73,6 +74,15 @@ def hit(scope: str, key: str, rate: str | Rate | None) -> Verdict:
     if usage is None or not usage["should_limit"]:
         return ALLOWED
     return Verdict(True, max(1, usage["time_left"]))
+
+
+async def ahit(scope: str, key: str, rate: str | Rate | None) -> Verdict:
+    """:func:`hit` from async code: through the worker thread (the count is a cache call, Redis
+    under ``make run``) only when the limit is on."""
+    rate = parse_rate(rate) if isinstance(rate, str) or rate is None else rate
+    if rate is None:
+        return ALLOWED
+    return await sync_to_async(hit)(scope, key, rate)
 
 
 def client_address(request) -> str:

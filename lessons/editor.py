@@ -12,15 +12,14 @@ from __future__ import annotations
 import json
 import uuid
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import limits
+from accounts.decorators import login_required
 from sandbox import editor_files, services
 from sandbox.models import Sandbox
 from sandbox.permissions import Access, aconsole_access
@@ -38,7 +37,7 @@ async def _editable(request: HttpRequest, sandbox_id: uuid.UUID) -> Sandbox | Js
         return _error(_("No such sandbox."), 404)
     if await aconsole_access(user, sandbox) is not Access.FULL:
         return _error(_("This sandbox is not yours."), 403)
-    verdict = await sync_to_async(limits.hit)("editor", str(user.pk), settings.RATE_EDITOR_ACTIONS)
+    verdict = await limits.ahit("editor", str(user.pk), settings.RATE_EDITOR_ACTIONS)
     if verdict.limited:
         response = _error(verdict.message("file actions"), 429)
         response["Retry-After"] = str(verdict.retry_after)

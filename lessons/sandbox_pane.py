@@ -5,19 +5,19 @@ namespace, ``sandbox_pane_urls``); the sandbox app below knows nothing of lesson
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import limits
+from accounts.decorators import login_required
 from sandbox import engines, events, home_files, lifecycle, local_cluster, preview, services
 from sandbox.backends.base import BackendError, EngineUnavailable
 from sandbox.models import Sandbox
@@ -26,6 +26,37 @@ from sandbox.permissions import Access, aconsole_access, can_control
 from .catalogue import get_lesson
 
 ENGINE_PROBE_SECONDS = 3
+
+# The pane's links, reversed once per process rather than on every render (reverse() walks the
+# URL patterns each time; a class's Starts render the pane dozens of times a second). A sandbox's
+# id is put into its links as text; the cache is keyed by what reverse() reads besides the name.
+SANDBOX_URL_NAMES = ("pane", "stop", "reset", "restart", "extend", "ports", "files", "file")
+_ID_PLACEHOLDER = str(uuid.UUID(int=0))
+
+
+def _reverse_key() -> tuple:
+    return get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF
+
+
+@functools.lru_cache(maxsize=64)
+def _sandbox_url_patterns(key: tuple) -> dict[str, str]:
+    return {name: reverse(f"sandbox:{name}", args=[_ID_PLACEHOLDER]) for name in SANDBOX_URL_NAMES}
+
+
+@functools.lru_cache(maxsize=1024)
+def _lesson_urls(slug: str, key: tuple) -> dict[str, str]:
+    return {"start": reverse("sandbox:start", args=[slug]), "lesson_pane": reverse("sandbox:lesson_pane", args=[slug])}
+
+
+def sandbox_urls(sandbox_id) -> dict[str, str]:
+    """The links of one sandbox's pane, by name (``SANDBOX_URL_NAMES``), as reverse() gives them."""
+    text = str(sandbox_id)
+    return {name: url.replace(_ID_PLACEHOLDER, text) for name, url in _sandbox_url_patterns(_reverse_key()).items()}
+
+
+def lesson_urls(slug: str) -> dict[str, str]:
+    """The lesson's Start and pane links."""
+    return _lesson_urls(slug, _reverse_key())
 
 
 async def engine_problem(workspace: str) -> str:
@@ -47,16 +78,19 @@ async def pane_context(lesson, sandbox: Sandbox | None, user) -> dict:
             problem, preparing = local_cluster.problem(settings)
         if not problem:
             problem = await engine_problem(lesson.workspace)
+    state = await lifecycle_context(sandbox)
+    links = lesson_urls(lesson.slug)
     return {
         "lesson": lesson,
+        "lesson_urls": links,
         "sandbox": sandbox,
         "engine_problem": problem,
         # The pane reloads itself until the workspace can start (a cluster being built, an engine down).
         "workspace_preparing": preparing,
-        "lesson_pane_url": reverse("sandbox:lesson_pane", args=[lesson.slug]),
-        **(await lifecycle_context(sandbox)),
+        "lesson_pane_url": links["lesson_pane"],
+        **state,
         "console_url": f"/ws/sandboxes/{sandbox.id}/console/" if sandbox else "",
-        "pane_url": reverse("sandbox:pane", args=[sandbox.id]) if sandbox else "",
+        "pane_url": state["sandbox_urls"]["pane"] if sandbox else "",
         "is_authenticated": user.is_authenticated,
         "guests_enabled": settings.GUESTS_ENABLED,
         "web_preview": preview.offered(lesson.workspace),
@@ -66,9 +100,10 @@ async def pane_context(lesson, sandbox: Sandbox | None, user) -> dict:
 async def lifecycle_context(sandbox: Sandbox | None) -> dict:
     """Time left, extensions, queue position and kept files, for the pane and its timer."""
     if sandbox is None:
-        return {"timer": None, "queue_position": None, "files_kept": False}
+        return {"timer": None, "queue_position": None, "files_kept": False, "sandbox_urls": {}}
     timer = events.timer_fields(sandbox) if sandbox.state == Sandbox.State.RUNNING else None
     return {
+        "sandbox_urls": sandbox_urls(sandbox.id),
         "timer": timer,
         "queue_position": await services.queue_position(sandbox),
         "files_kept": sandbox.state == Sandbox.State.STOPPED and await home_files.has_saved_files(sandbox.id),
@@ -108,7 +143,7 @@ async def _throttled(request: HttpRequest, lesson, sandbox: Sandbox | None) -> H
     together); otherwise the answer: the pane with the message for htmx (it swaps only 2xx), a
     429 for a plain form post."""
     user = await request.auser()
-    verdict = await sync_to_async(limits.hit)("sandbox-action", str(user.pk), settings.RATE_SANDBOX_ACTIONS)
+    verdict = await limits.ahit("sandbox-action", str(user.pk), settings.RATE_SANDBOX_ACTIONS)
     if not verdict.limited:
         return None
     message = verdict.message(_("sandbox actions"))

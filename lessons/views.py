@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import limits
+from accounts.decorators import login_required
 from sandbox import engines, local_cluster
 from sandbox.models import Sandbox
 
@@ -191,7 +191,7 @@ async def step_check(request: HttpRequest, slug: str, step_slug: str) -> HttpRes
     step = _step_or_404(lesson, step_slug)
     user = await request.auser()
     request.user = user
-    verdict = await sync_to_async(limits.hit)("check", str(user.pk), settings.RATE_CHECKS)
+    verdict = await limits.ahit("check", str(user.pk), settings.RATE_CHECKS)
     if verdict.limited:
         # Nothing runs and nothing is recorded. htmx swaps only 2xx answers: it gets the message
         # with 200, a plain form post a 429.

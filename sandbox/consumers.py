@@ -24,6 +24,7 @@ import time
 import uuid
 
 from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -52,6 +53,13 @@ def parse_sandbox_id(value) -> uuid.UUID | None:
         return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
     except (TypeError, ValueError):
         return None
+
+
+@database_sync_to_async
+def sandbox_row(sandbox_id: uuid.UUID) -> Sandbox | None:
+    """The sandbox's row, read in the hop that also closes stale database connections (as
+    Channels does before each handler)."""
+    return Sandbox.objects.filter(pk=sandbox_id).first()
 
 
 def state_text(state: str, reason: str = "", position: int | None = None) -> str:
@@ -122,7 +130,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         # one read of the row. Events reach this consumer only after connect() returns, and are
         # ignored unless access was granted (self.sandbox is set); release() leaves the group.
         await self.join(events.group_name(sandbox_id))
-        sandbox = await Sandbox.objects.filter(pk=sandbox_id).afirst()
+        sandbox = await sandbox_row(sandbox_id)
         if sandbox is None:
             return await self.close_with(protocol.CLOSE_NO_SUCH_SANDBOX)
         if sandbox.owner_id != user.pk:
@@ -157,9 +165,14 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         consumer and view of the process shares for sync work: each keystroke and each ack (one
         per output frame, hundreds a second under a flood) waited for that thread, behind any
         database work of a whole class. Nothing a frame's handler does touches the database, and
-        every other message (connect, channel-layer events, disconnect) still goes through it."""
+        every other message (channel-layer events, disconnect) still goes through it; connect
+        closes them with its own first read."""
         if message["type"] == "websocket.receive":
             return await self.websocket_receive(message)
+        if message["type"] == "websocket.connect":
+            # connect()'s first database work (sandbox_row) closes stale connections in its own
+            # hop to the worker thread: Channels' close here would be a second hop per console.
+            return await self.websocket_connect(message)
         if not hasattr(self, get_handler_name(message)):
             # During a rolling update, a process of the newer site can send an event this version
             # has no handler for: Channels would raise and close a learner's console for it.

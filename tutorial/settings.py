@@ -87,20 +87,19 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Django's own middleware (and django-csp's) with their hooks called on the event loop, not
+    # through a worker thread each (tutorial/middleware.py): an async view runs without a hop.
+    "tutorial.middleware.SecurityMiddleware",
+    "tutorial.middleware.SessionMiddleware",
+    "tutorial.middleware.LocaleMiddleware",
+    "tutorial.middleware.CommonMiddleware",
+    "tutorial.middleware.CsrfViewMiddleware",
+    "tutorial.middleware.AuthenticationMiddleware",
+    "tutorial.middleware.MessageMiddleware",
+    "tutorial.middleware.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "csp.middleware.CSPMiddleware",
-    "tutorial.headers.SecurityHeadersMiddleware",
-    # Last and sync only: Django then runs the whole stack above in one worker thread instead of
-    # two thread hops per middleware (tutorial/middleware_thread.py).
-    "tutorial.middleware_thread.MiddlewareInOneThread",
+    "tutorial.middleware.CSPMiddleware",
+    "tutorial.middleware.SecurityHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "tutorial.urls"

@@ -1,0 +1,57 @@
+"""Opening a console: the owner's console opens with the user's and the sandbox's rows read in
+one hop to the worker thread each, nothing else there (every console of a class opening at once
+queues on that one thread)."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref import sync as asgiref_sync
+from asgiref.sync import async_to_sync
+
+from sandbox import services
+from sandbox.models import Sandbox
+from tests.factories import LESSON
+from tests.websockets import next_text
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def running(owner, fake_backend):
+    sandbox = async_to_sync(services.start_sandbox)(owner, LESSON, "plain", "base")
+    assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason
+    return sandbox
+
+
+@pytest.fixture
+def worker_thread_calls(monkeypatch):
+    """The callables handed to the worker thread (``sync_to_async``) from now on, by name."""
+    names: list[str] = []
+    original = asgiref_sync.SyncToAsync.__call__
+
+    def recording(self, *args, **kwargs):
+        names.append(getattr(self.func, "__name__", type(self.func).__name__))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(asgiref_sync.SyncToAsync, "__call__", recording)
+    return names
+
+
+async def test_the_owners_console_opens_with_one_hop_per_row(console, running, owner, worker_thread_calls):
+    ws = await console(running.id, owner)  # signs the owner in: the test's own hop
+    worker_thread_calls.clear()
+    connected, _ = await ws.connect()
+    assert connected
+    assert await next_text(ws) == {"type": "state", "state": "running"}  # attached
+    assert worker_thread_calls == ["get_user", "sandbox_row"]
+
+
+def test_the_sandbox_row_is_read_where_stale_connections_are_closed():
+    """Channels closes stale database connections before each handler; connect() skips that hop
+    because its row read does the same (Channels' test communicator makes the close a no-op, so
+    this is checked on the function itself)."""
+    from channels.db import DatabaseSyncToAsync
+
+    from sandbox import consumers
+
+    assert isinstance(consumers.sandbox_row, DatabaseSyncToAsync)
