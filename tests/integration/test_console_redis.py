@@ -81,8 +81,8 @@ def test_the_console_limit_holds_across_processes_and_a_crash_gives_places_back(
                         "reason": protocol.CLOSE_CODES[protocol.CLOSE_TOO_MANY_CONSOLES].reason}
                for said in refused), refused
 
-    # Both open consoles crash (an event they cannot handle makes Channels raise in them).
-    send_to_group(env["REDIS_URL"], f"sandbox-{learner['sandbox']}", {"type": "sandbox.unheard.of"})
+    # Both open consoles crash (a malformed event, a notice without its message, makes them raise).
+    send_to_group(env["REDIS_URL"], f"sandbox-{learner['sandbox']}", {"type": "sandbox.notice"})
     assert [close_code(ws, timeout=30) for ws in running] == [1011] * LIMIT
 
     # The learner reloads: both places are free again at once, on whichever process.
