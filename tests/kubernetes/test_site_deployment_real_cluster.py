@@ -130,7 +130,13 @@ class Site:
             host=self.host, origin=f"http://{self.host}", cookie=cookie)
 
     def manage_shell(self, script: str) -> str:
-        return kubectl(self.kubeconfig, "-n", self.namespace, "exec", "deploy/site", "-c", "site", "--",
+        # A running site pod, not `deploy/site`: right after pods were replaced, that may name one
+        # still in its init container ("container not found").
+        deadline = time.monotonic() + 120
+        while not (running := self.site_pods()):
+            assert time.monotonic() < deadline, "no site pod runs"
+            time.sleep(1)
+        return kubectl(self.kubeconfig, "-n", self.namespace, "exec", running[0], "-c", "site", "--",
                        "python", "manage.py", "shell", "-c", script, timeout=120)
 
     def saved_homes(self) -> int:
@@ -146,7 +152,8 @@ class Site:
                                       "app.kubernetes.io/name=site", "-o", "json"))["items"]
 
         old = {pod["metadata"]["name"] for pod in pods()}
-        kubectl(self.kubeconfig, "-n", self.namespace, "delete", "pods", *old, "--wait=false")
+        # One deleted earlier (the pod that served a console) may vanish between the list and this.
+        kubectl(self.kubeconfig, "-n", self.namespace, "delete", "pods", *old, "--wait=false", "--ignore-not-found")
         deadline = time.monotonic() + timeout
         while True:
             now = pods()
