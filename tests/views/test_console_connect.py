@@ -6,21 +6,15 @@ from __future__ import annotations
 
 import pytest
 from asgiref import sync as asgiref_sync
-from asgiref.sync import async_to_sync
 
-from sandbox import services
-from sandbox.models import Sandbox
-from tests.factories import LESSON
 from tests.websockets import next_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def running(owner, fake_backend):
-    sandbox = async_to_sync(services.start_sandbox)(owner, LESSON, "plain", "base")
-    assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason
-    return sandbox
+def running(fake_owners_sandbox):
+    return fake_owners_sandbox
 
 
 @pytest.fixture

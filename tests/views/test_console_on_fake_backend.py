@@ -9,22 +9,17 @@ import json
 import re
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.db.backends import utils as db_utils
 
-from sandbox import consumers, services
-from sandbox.models import Sandbox
-from tests.factories import LESSON
+from sandbox import consumers
 from tests.websockets import connect_console, next_text, read_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def running(owner, fake_backend):
-    sandbox = async_to_sync(services.start_sandbox)(owner, LESSON, "plain", "base")
-    assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason
-    return sandbox
+def running(fake_owners_sandbox):
+    return fake_owners_sandbox
 
 
 @pytest.fixture
