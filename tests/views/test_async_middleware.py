@@ -8,34 +8,15 @@ written at log-in, a message shown after a redirect."""
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
-from asgiref import sync as asgiref_sync
 from django.test import AsyncClient
 
 from sandbox.models import Sandbox
 from tests.factories import LESSON
+from tests.worker_thread import worker_thread_calls
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 START_URL = f"/sandboxes/start/{LESSON}/"
-
-
-@contextlib.contextmanager
-def worker_thread_calls():
-    """The callables handed to the worker thread (``sync_to_async``) meanwhile, in order."""
-    calls = []
-    original = asgiref_sync.SyncToAsync.__call__
-
-    def recording(self, *args, **kwargs):
-        calls.append(self.func)
-        return original(self, *args, **kwargs)
-
-    asgiref_sync.SyncToAsync.__call__ = recording
-    try:
-        yield calls
-    finally:
-        asgiref_sync.SyncToAsync.__call__ = original
 
 
 def middleware_of(func):

@@ -5,9 +5,8 @@ queues on that one thread)."""
 from __future__ import annotations
 
 import pytest
-from asgiref import sync as asgiref_sync
-
 from tests.websockets import next_text
+from tests.worker_thread import names, worker_thread_calls
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,27 +16,13 @@ def running(fake_owners_sandbox):
     return fake_owners_sandbox
 
 
-@pytest.fixture
-def worker_thread_calls(monkeypatch):
-    """The callables handed to the worker thread (``sync_to_async``) from now on, by name."""
-    names: list[str] = []
-    original = asgiref_sync.SyncToAsync.__call__
-
-    def recording(self, *args, **kwargs):
-        names.append(getattr(self.func, "__name__", type(self.func).__name__))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(asgiref_sync.SyncToAsync, "__call__", recording)
-    return names
-
-
-async def test_the_owners_console_opens_with_one_hop_per_row(console, running, owner, worker_thread_calls):
+async def test_the_owners_console_opens_with_one_hop_per_row(console, running, owner):
     ws = await console(running.id, owner)  # signs the owner in: the test's own hop
-    worker_thread_calls.clear()
-    connected, _ = await ws.connect()
-    assert connected
-    assert await next_text(ws) == {"type": "state", "state": "running"}  # attached
-    assert worker_thread_calls == ["get_user", "sandbox_row"]
+    with worker_thread_calls() as calls:
+        connected, _ = await ws.connect()
+        assert connected
+        assert await next_text(ws) == {"type": "state", "state": "running"}  # attached
+    assert names(calls) == ["get_user", "sandbox_row"]
 
 
 def test_the_sandbox_row_is_read_where_stale_connections_are_closed():
