@@ -30,6 +30,14 @@ async def open_watcher(console, sandbox, user):
     return watcher
 
 
+async def learner_at_prompt(console, sandbox, owner, word: str):
+    """The learner's console (100 columns, 30 rows), left at the prompt after ``echo word-6``."""
+    learner = await connect_console(console, sandbox, owner)
+    await learner.send_to(bytes_data=f"echo {word}-$((2*3))\r".encode())
+    await read_until(learner, word.encode() + rb"-6\r\n[^\n]*" + PROMPT)
+    return learner
+
+
 async def learners_size(learner) -> bytes:
     await learner.send_to(bytes_data=b"stty size; echo size-$((2+2))\r")
     seen = await read_until(learner, rb"size-4\r\n")
@@ -39,13 +47,10 @@ async def learners_size(learner) -> bytes:
 async def test_a_watcher_sees_an_idle_learners_prompt_and_the_learners_size_is_kept(
     console, classroom, learners_sandbox, owner, instructor
 ):
-    learner = await connect_console(console, learners_sandbox, owner)  # 100 columns, 30 rows
-    await read_until(learner, rb"\$ ")
-    await learner.send_to(bytes_data=b"echo before-$((3*3))\r")
-    await read_until(learner, rb"before-9\r\n[^\n]*" + PROMPT)
+    learner = await learner_at_prompt(console, learners_sandbox, owner, "before")
     # The learner sits at the prompt; nothing is typed from here until the watcher has seen it.
     watcher = await open_watcher(console, learners_sandbox, instructor)
-    assert re.search(rb"before-9", await read_until(watcher, PROMPT, timeout=5))
+    assert re.search(rb"before-6", await read_until(watcher, PROMPT, timeout=5))
     await watcher.disconnect()
     assert await learners_size(learner) == b"30 100"
     await learner.disconnect()
@@ -54,9 +59,7 @@ async def test_a_watcher_sees_an_idle_learners_prompt_and_the_learners_size_is_k
 async def test_many_watchers_opening_together_each_see_the_prompt(
     console, classroom, learners_sandbox, owner, instructor
 ):
-    learner = await connect_console(console, learners_sandbox, owner)
-    await learner.send_to(bytes_data=b"echo idle-$((5*5))\r")
-    await read_until(learner, rb"idle-25\r\n[^\n]*" + PROMPT)
+    learner = await learner_at_prompt(console, learners_sandbox, owner, "idle")
     watchers = [await open_watcher(console, learners_sandbox, instructor) for _ in range(3)]
     for watcher in watchers:
         await read_until(watcher, PROMPT, timeout=5)
@@ -69,11 +72,9 @@ async def test_many_watchers_opening_together_each_see_the_prompt(
 async def test_a_watcher_sees_the_prompt_of_a_learner_who_closed_the_tab(
     console, classroom, learners_sandbox, owner, instructor
 ):
-    learner = await connect_console(console, learners_sandbox, owner)
-    await learner.send_to(bytes_data=b"echo gone-$((4*4))\r")
-    await read_until(learner, rb"gone-16\r\n[^\n]*" + PROMPT)
+    learner = await learner_at_prompt(console, learners_sandbox, owner, "gone")
     await learner.disconnect()
     watcher = await open_watcher(console, learners_sandbox, instructor)
     await watcher.send_to(text_data=json.dumps({"type": "resize", "cols": 80, "rows": 14}))
-    assert re.search(rb"gone-16", await read_until(watcher, PROMPT, timeout=5))
+    assert re.search(rb"gone-6", await read_until(watcher, PROMPT, timeout=5))
     await watcher.disconnect()
