@@ -63,10 +63,14 @@ class Verdict:
 ALLOWED = Verdict(False)
 
 
+def _as_rate(rate: str | Rate | None) -> Rate | None:
+    return parse_rate(rate) if isinstance(rate, str) or rate is None else rate
+
+
 def hit(scope: str, key: str, rate: str | Rate | None) -> Verdict:
     """Count one use of ``scope`` by ``key`` (an address, a user id); limited once the window's
     count passes the rate."""
-    rate = parse_rate(rate) if isinstance(rate, str) or rate is None else rate
+    rate = _as_rate(rate)
     if rate is None:
         return ALLOWED
     usage = get_usage(None, group=scope, key=lambda _group, _request: key, rate=(rate.count, rate.seconds),
@@ -79,7 +83,7 @@ def hit(scope: str, key: str, rate: str | Rate | None) -> Verdict:
 async def ahit(scope: str, key: str, rate: str | Rate | None) -> Verdict:
     """:func:`hit` from async code: through the worker thread (the count is a cache call, Redis
     under ``make run``) only when the limit is on."""
-    rate = parse_rate(rate) if isinstance(rate, str) or rate is None else rate
+    rate = _as_rate(rate)
     if rate is None:
         return ALLOWED
     return await sync_to_async(hit)(scope, key, rate)
