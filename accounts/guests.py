@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from lessons.models import StepProgress  # accounts sits beside lessons: only the cleanup reads it
 from sandbox.models import Sandbox
 
-from . import limits
+from . import backends, limits
 
 GUEST_PREFIX = "guest-"
 
@@ -39,7 +39,7 @@ def create_guest(request):
     user = get_user_model().objects.create_user(username=f"{GUEST_PREFIX}{secrets.token_hex(6)}")
     user.set_unusable_password()
     user.save(update_fields=["password"])
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    login(request, user, backend=backends.PATH)
     return user
 
 

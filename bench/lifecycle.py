@@ -7,7 +7,11 @@ websocket. For 1, 10 and 30 learners starting at once, cold (a container created
 pre-filled to that size). Idle memory is each idle sandbox's cgroup memory (``usage`` minus page
 cache, as ``docker stats`` shows), averaged over the 30 idle sandboxes of the last round.
 ``server_cpu_ms_per_warm_start``: CPU of the daphne processes (user + system) from the moment a
-warm round's learners press Start to their last prompt, per start.
+warm round's learners press Start to their last prompt, per start. Over the same span, per start,
+``engine_cpu_ms_per_warm_start`` (dockerd, containerd and the containers' shims: the attach and the
+log replay), ``redis_cpu_ms_per_warm_start`` and ``bench_cpu_ms_per_warm_start`` (this process, the
+learners' side) say where the rest of the machine's two cores went. ``warmN_timeline_p50_s`` and
+``_p95_s``: seconds from Start to each step on the way to the prompt (``MARKS``) in the warm rounds.
 
     .venv/bin/python bench/lifecycle.py --json
 
@@ -44,6 +48,8 @@ _names = itertools.count()
 ANSWERED: list[float] = []  # Start request -> page answered, of the last round (the rest is the console)
 SERVERS: list[psutil.Process] = []  # the daphne processes
 SERVER_CPU: list[float] = []  # seconds of their CPU per round, Start pressed -> the last prompt
+OTHER_CPU: dict[str, float] = {}  # seconds of CPU of the other parts in the warm rounds, by part
+TIMELINE: list[dict[str, float]] = []  # each learner's marks in the warm rounds of one count
 # A learner's steps from Start to the prompt, in order: the Start answered, the console's
 # websocket accepted, the server's attach open ("running"), the first terminal byte, the prompt.
 MARKS = ("answered", "accepted", "attached", "first_byte", "prompt")
@@ -58,6 +64,27 @@ def server_cpu_seconds() -> float:
             continue
         total += times.user + times.system
     return total
+
+
+def other_cpu_seconds() -> dict[str, float]:
+    """CPU seconds so far of the engine's processes (the shims of exited containers are gone, but
+    a round's warm sandboxes all live until it ends), Redis, and this process."""
+    totals = {"engine": 0.0, "redis": 0.0, "bench": 0.0}
+    me = os.getpid()
+    for process in psutil.process_iter(["name", "pid", "cpu_times"]):
+        name, times = process.info["name"] or "", process.info["cpu_times"]
+        if times is None:
+            continue
+        if name in ("dockerd", "containerd") or name.startswith("containerd-shim"):
+            part = "engine"
+        elif name.startswith("redis-server"):
+            part = "redis"
+        elif process.info["pid"] == me:
+            part = "bench"
+        else:
+            continue
+        totals[part] += times.user + times.system
+    return totals
 
 
 class Learner:
@@ -145,10 +172,13 @@ async def round_of(base_url: str, count: int, repeat: int = 1, before_go=None) -
         await asyncio.sleep(0.2)
         if before_go is not None:
             await before_go()
-        cpu_before = server_cpu_seconds()
+        cpu_before, others_before = server_cpu_seconds(), other_cpu_seconds()
         go.set()
         results = await asyncio.gather(*pending)
         SERVER_CPU.append(server_cpu_seconds() - cpu_before)
+        for part, seconds in other_cpu_seconds().items():
+            OTHER_CPU[part] = OTHER_CPU.get(part, 0.0) + seconds - others_before[part]
+        TIMELINE.extend(learner.marks for learner in learners)
         ANSWERED.extend(learner.answered for learner in learners)
         times += [t for t, _ in results]
         ids += [i for _, i in results]
@@ -187,7 +217,7 @@ async def main(args) -> dict:
         SERVERS[:] = [c for c in server.children() if "daphne" in " ".join(c.cmdline())] or [server]
         await ready_time(base_url)  # warm up the site and the image cache
         await stop_all()
-        warm_cpu, warm_starts, profilers = 0.0, 0, []
+        warm_cpu, warm_starts, profilers, other_cpu = 0.0, 0, [], {}
         if args.profile:
             os.makedirs(args.profile, exist_ok=True)
         for count in args.counts:
@@ -198,6 +228,7 @@ async def main(args) -> dict:
                 await stop_all()
             warm = []
             ANSWERED.clear()
+            TIMELINE.clear()
             for _ in range(repeat):
                 await fill_pool(count)
 
@@ -207,11 +238,15 @@ async def main(args) -> dict:
                     await asyncio.sleep(1)  # py-spy attaches
 
                 SERVER_CPU.clear()
+                OTHER_CPU.clear()  # the cold round before counted there too
                 times, ids = await round_of(base_url, count, before_go=start_profilers if args.profile else None)
                 for profiler in profilers:
                     profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
                     profiler.wait(60)
                 warm_cpu += sum(SERVER_CPU)
+                for part, seconds in OTHER_CPU.items():
+                    other_cpu[part] = other_cpu.get(part, 0.0) + seconds
+                OTHER_CPU.clear()
                 warm_starts += len(times)
                 warm += times
                 if count == max(args.counts):
@@ -224,12 +259,19 @@ async def main(args) -> dict:
                     result["idle_sandboxes_per_20gib"] = int(20 * 1024 // rss) if rss > 0 else None
                 await stop_all()
             result[f"warm{count}_start_answer_p95_s"] = round(percentile(ANSWERED, 95), 3)
+            if TIMELINE:
+                for name, pct in (("p50", 50), ("p95", 95)):
+                    result[f"warm{count}_timeline_{name}_s"] = {
+                        mark: round(percentile([marks[mark] for marks in TIMELINE if mark in marks], pct), 3)
+                        for mark in MARKS}
             for name, values in (("cold", cold), ("warm", warm)):
                 if not values:
                     continue
                 result[f"{name}{count}_p50_s"] = round(statistics.median(values), 3)
                 result[f"{name}{count}_p95_s"] = round(percentile(values, 95), 3)
         result["server_cpu_ms_per_warm_start"] = round(warm_cpu * 1000 / warm_starts, 1) if warm_starts else None
+        for part, seconds in sorted(other_cpu.items()):
+            result[f"{part}_cpu_ms_per_warm_start"] = round(seconds * 1000 / warm_starts, 1) if warm_starts else None
     result["cpus"] = os.cpu_count()
     return result
 

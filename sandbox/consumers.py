@@ -31,7 +31,7 @@ from django.conf import settings
 from . import events, lifecycle, protocol, services, texts
 from .backends.base import BackendError, ConsoleStream, EngineUnavailable
 from .console_slots import HEARTBEAT_SECONDS, ConsoleSlot
-from .models import Sandbox
+from .models import Sandbox, read_sandbox
 from .permissions import Access, access_group, aconsole_access
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def parse_sandbox_id(value) -> uuid.UUID | None:
 def sandbox_row(sandbox_id: uuid.UUID) -> Sandbox | None:
     """The sandbox's row, read in the hop that also closes stale database connections (as
     Channels does before each handler)."""
-    return Sandbox.objects.filter(pk=sandbox_id).first()
+    return read_sandbox(sandbox_id)
 
 
 def state_text(state: str, reason: str = "", position: int | None = None) -> str:

@@ -3,6 +3,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from tutorial.rows import fetch_one
+
 
 class Sandbox(models.Model):
     """One learner's sandbox for one lesson. The engine objects are found by the id label.
@@ -67,6 +69,12 @@ class Sandbox(models.Model):
     @property
     def is_live(self) -> bool:
         return self.state in self.LIVE_STATES
+
+
+def read_sandbox(sandbox_id) -> Sandbox | None:
+    """The sandbox's row, or None (sync). Every Start and every console connect reads one: the
+    SQL is made once (tutorial/rows.py), not by the ORM each time."""
+    return fetch_one(Sandbox, (("pk", "="),), (sandbox_id,))
 
 
 class SavedHome(models.Model):

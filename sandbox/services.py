@@ -40,7 +40,7 @@ from .engines import get_backend, spec_for
 from .events import broadcast_state, broadcast_timer, send_notice
 from .gateway.hooks import SiteHooks
 from .images.recipes import image_tag
-from .models import Sandbox
+from .models import Sandbox, read_sandbox
 from .tasks import spawn
 from .tasks import wait_for_background  # noqa: F401 - the reaper, which imports only services, waits through it
 
@@ -150,10 +150,17 @@ def _claim_row(user, lesson: str, workspace: str, image: str, client_address: st
             _record_address(client_address, claimed_id)
     # Rows are read whole after the write lock, so the class behind does not wait for it.
     if existing_id is not None:
-        return Sandbox.objects.get(pk=existing_id), "have"
-    claimed = Sandbox.objects.get(pk=claimed_id)
+        return _read(existing_id), "have"
+    claimed = _read(claimed_id)
     pool.announce(claimed)  # committed: the dashboard hears it, outside the write lock
     return claimed, "warm" if seen else "warm-unseen"
+
+
+def _read(sandbox_id) -> Sandbox:
+    sandbox = read_sandbox(sandbox_id)
+    if sandbox is None:
+        raise Sandbox.DoesNotExist(f"sandbox {sandbox_id}")
+    return sandbox
 
 
 @sync_to_async

@@ -1,9 +1,11 @@
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tutorial.settings")
-# Django must be set up before consumers (and their models) are imported.
+
+from tutorial.request_threads import get_asgi_application  # noqa: E402
+
+# Django must be set up before consumers (and their models) are imported. Requests' sync work
+# runs on kept threads instead of a new one per request (tutorial/request_threads.py).
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
