@@ -41,6 +41,15 @@ def start_postgres_and_redis() -> dict[str, str]:
     return {"DATABASE_URL": found["DATABASE_URL"], "REDIS_URL": found["REDIS_URL"]}
 
 
+@pytest.fixture
+def postgres_database_url():
+    """A fixture: a fresh, migrated PostgreSQL database for one test (PostgreSQL and Redis started
+    as :func:`start_postgres_and_redis` does); its URL."""
+    services = start_postgres_and_redis()
+    with fresh_database(services["DATABASE_URL"]) as url:
+        yield url
+
+
 @contextlib.contextmanager
 def fresh_database(database_url: str, *, migrate: bool = True):
     """A new, migrated PostgreSQL database for one test; dropped afterwards. Yields its URL."""

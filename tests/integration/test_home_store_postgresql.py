@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from .classroom_services import REPO, fresh_database, start_postgres_and_redis
+from .classroom_services import REPO, postgres_database_url  # noqa: F401 - a fixture
 
 FULL_HOME = 64 * 1024 * 1024  # the home's tmpfs cap
 # The reaper pod (which checkpoints homes) is limited to 384 MiB and the site pod to 512 MiB
@@ -79,10 +79,8 @@ def _rows(database_url: str) -> list[tuple[str, bytes]]:
 
 
 @pytest.fixture
-def database_url():
-    services = start_postgres_and_redis()
-    with fresh_database(services["DATABASE_URL"]) as url:
-        yield url
+def database_url(postgres_database_url):
+    return postgres_database_url
 
 
 def test_a_full_home_saved_by_one_replica_comes_back_byte_for_byte_on_another(database_url, tmp_path):

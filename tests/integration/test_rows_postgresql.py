@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from .classroom_services import REPO, fresh_database, start_postgres_and_redis
+from .classroom_services import REPO, postgres_database_url  # noqa: F401 - a fixture
 
 COMPARE = """
 import datetime as dt, json, uuid
@@ -57,10 +57,8 @@ print(json.dumps({
 
 
 @pytest.fixture
-def database_url():
-    services = start_postgres_and_redis()
-    with fresh_database(services["DATABASE_URL"]) as url:
-        yield url
+def database_url(postgres_database_url):
+    return postgres_database_url
 
 
 def test_rows_read_without_the_orm_are_the_orms_rows_on_postgresql(database_url, tmp_path):
