@@ -17,9 +17,8 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import backends, get_user_model
 from django.core.exceptions import PermissionDenied
 
-from tutorial.rows import fetch_one
+from tutorial.rows import BY_PK, fetch_one
 
-BY_ID = (("pk", "="),)
 PATH = "accounts.backends.ModelBackend"
 
 
@@ -37,7 +36,7 @@ class ModelBackend(backends.ModelBackend):
         return user
 
     def get_user(self, user_id):
-        user = fetch_one(get_user_model(), BY_ID, (user_id,))
+        user = fetch_one(get_user_model(), BY_PK, (user_id,))
         return user if user is not None and self.user_can_authenticate(user) else None
 
     async def aget_user(self, user_id):

@@ -246,7 +246,6 @@ async def main(args) -> dict:
                 warm_cpu += sum(SERVER_CPU)
                 for part, seconds in OTHER_CPU.items():
                     other_cpu[part] = other_cpu.get(part, 0.0) + seconds
-                OTHER_CPU.clear()
                 warm_starts += len(times)
                 warm += times
                 if count == max(args.counts):

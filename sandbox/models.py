@@ -3,7 +3,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from tutorial.rows import fetch_one
+from tutorial.rows import BY_PK, fetch_one
 
 
 class Sandbox(models.Model):
@@ -74,7 +74,7 @@ class Sandbox(models.Model):
 def read_sandbox(sandbox_id) -> Sandbox | None:
     """The sandbox's row, or None (sync). Every Start and every console connect reads one: the
     SQL is made once (tutorial/rows.py), not by the ORM each time."""
-    return fetch_one(Sandbox, (("pk", "="),), (sandbox_id,))
+    return fetch_one(Sandbox, BY_PK, (sandbox_id,))
 
 
 class SavedHome(models.Model):

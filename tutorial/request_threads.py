@@ -11,7 +11,8 @@ runs, and gives it back after: still one thread per request at a time, so a slow
 no other, as before. At most ``KEPT_THREADS`` idle ones are kept per process; a thread over that
 number ends after its request, its database connections closed first. A kept thread's connection
 lives by ``CONN_MAX_AGE`` (settings.DATABASES): Django's request signals close one that is too
-old or broken.
+old or broken. A request ended while its sync call still runs (its client went) gives its thread
+back busy: the next request to take it waits for that call to end, as calls cannot be cancelled.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from django.db.models import Model
 M = TypeVar("M", bound=Model)
 
 OPERATORS = frozenset({"=", ">"})
+BY_PK = (("pk", "="),)  # the ``where`` of a read by primary key
 
 _prepared: dict[tuple, tuple[str, list, list[str], list]] = {}
 
@@ -29,11 +30,12 @@ def _prepare(model: type[Model], where: tuple[tuple[str, str], ...], connection)
         quote = connection.ops.quote_name
         meta = model._meta
         fields = list(meta.concrete_fields)
+        where_fields = [_field(model, name) for name, _ in where]
         conditions = []
-        for name, operator in where:
+        for field, (_, operator) in zip(where_fields, where):
             if operator not in OPERATORS:
                 raise ValueError(f"operator {operator!r} is not one of {sorted(OPERATORS)}")
-            conditions.append(f"{quote(_field(model, name).column)} {operator} %s")
+            conditions.append(f"{quote(field.column)} {operator} %s")
         sql = (f"SELECT {', '.join(quote(field.column) for field in fields)} FROM {quote(meta.db_table)} "
                f"WHERE {' AND '.join(conditions)} LIMIT 1")
         # What the compiler would apply to each column of the result (backend's, then field's).
@@ -43,7 +45,7 @@ def _prepare(model: type[Model], where: tuple[tuple[str, str], ...], connection)
             found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
             if found:
                 converters.append((position, found, column))
-        prepared = (sql, [_field(model, name) for name, _ in where], [field.attname for field in fields], converters)
+        prepared = (sql, where_fields, [field.attname for field in fields], converters)
         _prepared[key] = prepared
     return prepared
 

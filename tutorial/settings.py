@@ -86,6 +86,12 @@ INSTALLED_APPS = [
     "ops",
 ]
 
+# Django's model backend, the user's row read with SQL made once; Django's own stays second for
+# sessions made before (accounts/backends.py).
+AUTHENTICATION_BACKENDS = ["accounts.backends.ModelBackend", "django.contrib.auth.backends.ModelBackend"]
+# Django's database sessions, read with SQL made once (accounts/sessions.py).
+SESSION_ENGINE = "accounts.sessions"
+
 MIDDLEWARE = [
     # Django's own middleware (and django-csp's) with their hooks called on the event loop, not
     # through a worker thread each (tutorial/middleware.py): an async view runs without a hop.
@@ -261,11 +267,6 @@ if os.environ.get("DATABASE_URL"):
 BEHIND_TLS_PROXY = env_bool("DJANGO_BEHIND_TLS_PROXY", False)
 if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# Django's model backend, the user's row read with SQL made once; Django's own stays second for
-# sessions made before (accounts/backends.py).
-AUTHENTICATION_BACKENDS = ["accounts.backends.ModelBackend", "django.contrib.auth.backends.ModelBackend"]
-# Django's database sessions, read with SQL made once (accounts/sessions.py).
-SESSION_ENGINE = "accounts.sessions"
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", BEHIND_TLS_PROXY)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", False)
